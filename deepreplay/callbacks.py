@@ -1,0 +1,345 @@
+"""Recording: the :class:`ReplayData` Keras callback."""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
+import keras
+import numpy as np
+
+from . import _backend, storage
+from .model_inspection import (
+    LayerProbe,
+    MetricSpec,
+    compiled_metrics,
+    loss_name,
+    model_layers,
+    per_sample_loss,
+    variable_keys,
+)
+
+__all__ = ["ReplayData"]
+
+_COMPRESSIONS = (None, "gzip", "lzf")
+
+
+def _positive_int(name: str, value: object, *, allow_none: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}={value!r} must be a positive integer{' or None' if allow_none else ''}.")
+    if value < 1:
+        raise ValueError(f"{name}={value!r} must be a positive integer (1 or more).")
+    return int(value)
+
+
+def _as_array(name: str, value: object) -> np.ndarray:
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{name} must be an array of numbers, got {type(value).__name__}.")
+    try:
+        array = np.asarray(value)
+    except Exception as exc:
+        raise TypeError(f"{name} must be an array of numbers, got {type(value).__name__}: {exc}") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers, got an array of dtype {array.dtype}.")
+    if array.ndim == 0:
+        raise ValueError(f"{name} must have one row per sample, got a scalar.")
+    return array
+
+
+def _fit_batch_size(model: keras.Model) -> int | None:
+    """The ``batch_size`` given to the running ``model.fit`` call, when it can be seen.
+
+    Keras does not pass the batch size to callbacks; ``fit`` itself has it.
+    """
+    frame = inspect.currentframe()
+    try:
+        while frame is not None:
+            if frame.f_code.co_name == "fit" and frame.f_locals.get("self") is model:
+                size = frame.f_locals.get("batch_size")
+                x = frame.f_locals.get("x")
+                if size is None and isinstance(x, np.ndarray):
+                    size = 32  # Keras' default for arrays
+                return int(size) if size is not None else None
+            frame = frame.f_back
+        return None
+    finally:
+        del frame
+
+
+class ReplayData(keras.callbacks.Callback):
+    """Record a model's training, epoch by epoch, into a group of an HDF5 file.
+
+    Add it to ``model.fit(..., callbacks=[replaydata])``.  Record 0 is the
+    state before any update (taken in ``on_train_begin``); then every
+    ``every``-th epoch is recorded, and the last epoch always is.  Each record
+    holds, on the recorded samples and in inference mode: every layer's
+    weights, the full-batch gradients of the loss with respect to every
+    trainable variable, every layer's outputs and pre-activation values
+    (z-values), the predictions, the per-sample losses, the loss and metrics
+    evaluated on those samples, and the epoch's Keras logs (with the learning
+    rate in use).  Read it back with :class:`deepreplay.replay.Replay`.
+
+    Parameters
+    ----------
+    inputs : array-like, shape (n, ...)
+        The samples to record the model on (often the training inputs).
+    targets : array-like, shape (n, ...)
+        Their targets, in the form the model's loss expects.
+    filename : str or path-like
+        HDF5 file to write; created if missing.  Other groups in it are never
+        touched.
+    group_name : str
+        Name of the group for this run.  An existing group is refused unless
+        ``overwrite=True``.
+    model : keras.Model, optional
+        Give a compiled model to record its initial state right away, without
+        training (for studying initializers).  Leave it out when the callback
+        is used in ``fit``.
+    every : int, default 1
+        Record every ``every``-th epoch (epoch 0 and the last epoch are always
+        recorded).
+    max_samples : int, optional
+        Record at most this many samples, drawn at random (seeded by
+        ``seed``) from ``inputs``; their positions are stored.  ``None``
+        records all of them.
+    record : iterable of str, optional
+        Which of ``'weights', 'gradients', 'activations', 'z', 'predictions',
+        'losses'`` to record.  ``None`` records all of them.
+    compression : {None, 'gzip', 'lzf'}, default None
+        HDF5 compression of the per-record arrays.
+    overwrite : bool, default False
+        Replace an existing group of the same name (other groups are kept).
+    batch_size : int, optional
+        Stored in the recording as the batch size.  By default the batch size
+        given to ``fit`` is used.
+    seed : int, default 0
+        Seed of the sample subset drawn when ``max_samples`` is smaller than
+        the number of samples.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad arguments, before anything is written; file problems (not
+        HDF5, not writable, existing group) are raised when recording starts,
+        before any training step.
+    """
+
+    def __init__(
+        self,
+        inputs: Any,
+        targets: Any,
+        filename: str | os.PathLike,
+        group_name: str,
+        model: keras.Model | None = None,
+        *,
+        every: int = 1,
+        max_samples: int | None = None,
+        record: Iterable[str] | None = None,
+        compression: str | None = None,
+        overwrite: bool = False,
+        batch_size: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        x = _as_array("inputs", inputs)
+        y = _as_array("targets", targets)
+        if x.ndim < 2:
+            raise ValueError(
+                f"inputs has shape {x.shape}; expected one row per sample, shape (n_samples, n_features). "
+                "Reshape a single feature with inputs.reshape(-1, 1)."
+            )
+        if len(x) != len(y):
+            raise ValueError(
+                f"inputs has {len(x)} samples but targets has {len(y)}; give one target per input sample."
+            )
+        if len(x) == 0:
+            raise ValueError("inputs is empty; give at least one sample to record.")
+        if not isinstance(filename, (str, os.PathLike)):
+            raise TypeError(f"filename={filename!r} must be a path (str or os.PathLike), such as 'run.h5'.")
+        if not isinstance(group_name, str) or not group_name or "/" in group_name or group_name in (".", ".."):
+            raise ValueError(f"group_name={group_name!r} must be a non-empty string without '/'.")
+        if model is not None and not isinstance(model, keras.Model):
+            raise TypeError(f"model must be a keras.Model, got {type(model).__name__}.")
+        self.every = _positive_int("every", every)
+        self.max_samples = _positive_int("max_samples", max_samples, allow_none=True)
+        if record is None:
+            quantities = storage.QUANTITIES
+        else:
+            if isinstance(record, str):
+                record = [record]
+            quantities = tuple(record)
+            unknown = sorted(set(quantities) - set(storage.QUANTITIES))
+            if unknown:
+                raise ValueError(f"record={list(quantities)!r} has unknown names {unknown}; choose from {storage.QUANTITIES}.")
+            quantities = tuple(q for q in storage.QUANTITIES if q in quantities)
+        self.quantities = quantities
+        if compression not in _COMPRESSIONS:
+            raise ValueError(f"compression={compression!r} must be one of {_COMPRESSIONS}.")
+        self.batch_size = _positive_int("batch_size", batch_size, allow_none=True)
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+            raise TypeError(f"seed={seed!r} must be an integer.")
+        self.filename = os.fspath(filename)
+        directory = os.path.dirname(os.path.abspath(self.filename))
+        if not os.path.isdir(directory):
+            raise ValueError(f"filename={self.filename!r}: the directory {directory!r} does not exist; create it first.")
+        self.group_name = group_name
+        self.overwrite = bool(overwrite)
+
+        n = self._n_given = len(x)
+        if self.max_samples is not None and self.max_samples < n:
+            indices = np.sort(np.random.default_rng(seed).choice(n, size=self.max_samples, replace=False))
+        else:
+            indices = np.arange(n)
+        self.sample_indices = indices
+        x = x[indices]
+        y = y[indices]
+        self.inputs = x.astype(np.float32) if x.dtype.kind == "f" else x
+        self.targets = y.astype(np.float32) if y.dtype.kind == "f" else y
+
+        self._writer = storage.RecordingWriter(self.filename, self.group_name, compression=compression)
+        self._started = False
+        self._epochs_seen = 0
+        self._last_recorded: int | None = None
+        self._probe: LayerProbe | None = None
+        self._loss_fn = None
+        self._metrics: list[MetricSpec] = []
+
+        if model is not None:
+            self.set_model(model)
+            self._start(planned_epochs=0)
+            self._writer.mark_complete()
+
+    # -- Keras hooks ---------------------------------------------------------
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if self._started:  # a later fit call: keep appending to the same recording
+            self._writer.mark_complete(False)
+            return
+        self._start(planned_epochs=int(self.params.get("epochs", 0)) if self.params else 0)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self._epochs_seen += 1
+        if self._epochs_seen % self.every == 0:
+            self._record(self._epochs_seen, logs or {})
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if not self._started:
+            return
+        if self._last_recorded != self._epochs_seen:
+            self._record(self._epochs_seen, logs or {}, epoch_logs=False)
+        self._writer.mark_complete()
+
+    # -- recording -------------------------------------------------------------
+    def _check_model(self, model: keras.Model) -> None:
+        if not isinstance(model, keras.Model):
+            raise TypeError(f"ReplayData records a keras.Model, got {type(model).__name__}.")
+        if not model.built:
+            raise ValueError(
+                "the model is not built; give it an input shape (keras.Input(shape=...)) or call it once "
+                "before recording."
+            )
+        inputs = getattr(model, "inputs", None)
+        if inputs:
+            if len(inputs) != 1:
+                raise ValueError(f"deepreplay records single-input models; this model has {len(inputs)} inputs.")
+            expected = tuple(inputs[0].shape[1:])
+            got = self.inputs.shape[1:]
+            if len(expected) != len(got) or any(e is not None and e != g for e, g in zip(expected, got)):
+                raise ValueError(
+                    f"inputs has samples of shape {got}, but the model expects {expected} "
+                    f"(input shape {tuple(inputs[0].shape)}); give inputs that fit the model."
+                )
+
+    def _start(self, *, planned_epochs: int) -> None:
+        model = self.model
+        self._check_model(model)
+        self._loss_fn = per_sample_loss(model)
+        self._metrics = compiled_metrics(model, self.targets)
+        self._probe = LayerProbe.build(
+            model, want_outputs="activations" in self.quantities, want_z="z" in self.quantities
+        )
+        layers = [layer.name for layer in model_layers(model)]
+        batch_size = self.batch_size or _fit_batch_size(model)
+        attrs: dict[str, Any] = {
+            "keras_version": keras.__version__,
+            "backend": _backend.backend_name(),
+            "loss": loss_name(model),
+            "metrics": [m.name for m in self._metrics],
+            "planned_epochs": planned_epochs,
+            "every": self.every,
+            "n_samples_given": self._n_given,
+        }
+        if batch_size is not None:
+            attrs["batch_size"] = batch_size
+        if self.params and self.params.get("steps") is not None:
+            attrs["steps_per_epoch"] = int(self.params["steps"])
+        self._writer.create(
+            attrs=attrs,
+            model_config=model.to_json(),
+            inputs=self.inputs,
+            targets=self.targets,
+            sample_indices=self.sample_indices,
+            layers=layers,
+            quantities=self.quantities,
+            overwrite=self.overwrite,
+        )
+        self._started = True
+        self._record(0, {})
+
+    def _learning_rate(self, logs: dict) -> float:
+        for key in ("learning_rate", "lr"):
+            if key in logs:
+                return float(logs[key])
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is None:
+            return math.nan
+        try:
+            return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        except Exception:
+            return math.nan
+
+    def _record(self, epoch: int, logs: dict, *, epoch_logs: bool = True) -> None:
+        model = self.model
+        q = self.quantities
+        predictions, losses, grads = _backend.forward_with_gradients(
+            model, self._loss_fn, self.inputs, self.targets, with_gradients="gradients" in q
+        )
+        evaluation = {"loss": float(np.mean(losses)) + self._regularization(model)}
+        for metric in self._metrics:
+            evaluation[metric.name] = metric.evaluate(self.targets, predictions)
+        scalar_logs = {k: float(v) for k, v in logs.items() if np.ndim(v) == 0} if epoch_logs else {}
+        scalar_logs["learning_rate"] = self._learning_rate(logs)
+
+        weights = gradients = None
+        if "weights" in q or "gradients" in q:
+            grad_by_var = {id(v): g for v, g in zip(model.trainable_variables, grads or [])}
+            weights, gradients = {}, {}
+            for layer in model_layers(model):
+                keys = variable_keys(layer)
+                if keys and "weights" in q:
+                    weights[layer.name] = {k: np.asarray(keras.ops.convert_to_numpy(v)) for k, v in keys}
+                layer_grads = {k: grad_by_var[id(v)] for k, v in keys if id(v) in grad_by_var}
+                if layer_grads:
+                    gradients[layer.name] = layer_grads
+        activations, z = self._probe.run(self.inputs)
+        self._writer.append(
+            epoch=epoch,
+            logs=scalar_logs,
+            evaluation=evaluation,
+            weights=weights,
+            gradients=gradients if "gradients" in q else None,
+            activations=activations,
+            z=z,
+            predictions=predictions if "predictions" in q else None,
+            losses=losses if "losses" in q else None,
+        )
+        self._last_recorded = epoch
+
+    @staticmethod
+    def _regularization(model: keras.Model) -> float:
+        return float(sum(float(keras.ops.convert_to_numpy(v)) for v in model.losses))

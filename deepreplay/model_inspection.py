@@ -1,0 +1,245 @@
+"""What deepreplay needs to know about a Keras model, independent of the backend.
+
+* which layers can be recorded, and what of each (weights, outputs, z-values);
+* stable names for every variable of a layer;
+* the model's own loss, with no reduction (one value per sample);
+* fresh copies of the compiled metrics, to evaluate them on the recorded samples;
+* a :class:`LayerProbe` that computes every recorded layer's activations and
+  pre-activation values in one inference-mode call.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+
+LossFn = Callable[[object, object], object]
+
+
+def is_linear(activation: object) -> bool:
+    """Whether a Keras activation is the identity."""
+    if activation is None:
+        return True
+    try:
+        name = keras.activations.serialize(activation)
+    except Exception:  # an unregistered custom callable: treat as non-linear
+        return False
+    if isinstance(name, dict):
+        name = name.get("config", name.get("class_name"))
+    return name in ("linear", None)
+
+
+def model_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The model's top-level layers, input layers left out, in model order."""
+    return [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+
+
+def variable_keys(layer: keras.layers.Layer) -> list[tuple[str, keras.Variable]]:
+    """``(key, variable)`` for each variable of ``layer``, keys unique within the layer.
+
+    The key is the variable's path below the layer (``kernel``, ``bias``,
+    ``gamma``, ``dense.kernel`` for a nested model), with ``/`` written as ``.``.
+    """
+    prefix = getattr(layer, "path", layer.name) + "/"
+    keys: list[tuple[str, keras.Variable]] = []
+    seen: set[str] = set()
+    for var in layer.weights:
+        path = getattr(var, "path", var.name)
+        key = path[len(prefix):] if path.startswith(prefix) else var.name
+        key = key.replace("/", ".")
+        base, n = key, 1
+        while key in seen:
+            n += 1
+            key = f"{base}_{n}"
+        seen.add(key)
+        keys.append((key, var))
+    return keys
+
+
+def per_sample_loss(model: keras.Model) -> LossFn:
+    """The model's compiled loss as a function returning one value per sample.
+
+    Raises
+    ------
+    ValueError
+        The model is not compiled, or has several outputs/losses.
+    """
+    loss = getattr(model, "loss", None)
+    if loss is None:
+        raise ValueError(
+            "model is not compiled with a loss; call model.compile(optimizer=..., loss=...) "
+            "before recording it."
+        )
+    if isinstance(loss, (list, tuple, dict)):
+        raise ValueError(
+            f"model.loss={loss!r}: deepreplay records single-output models with one loss; "
+            "this model has several."
+        )
+    if isinstance(loss, keras.losses.Loss):
+        config = loss.get_config()
+        config["reduction"] = None
+        return type(loss).from_config(config)
+    fn = keras.losses.get(loss)
+    if isinstance(fn, keras.losses.Loss):
+        config = fn.get_config()
+        config["reduction"] = None
+        return type(fn).from_config(config)
+    return fn
+
+
+def loss_name(model: keras.Model) -> str:
+    """A readable name for the model's loss."""
+    loss = model.loss
+    if isinstance(loss, str):
+        return loss
+    if isinstance(loss, keras.losses.Loss):
+        return loss.name
+    return getattr(loss, "__name__", type(loss).__name__)
+
+
+def _accuracy_for(model: keras.Model, y: np.ndarray, kind: str) -> keras.metrics.Metric:
+    """Resolve 'accuracy'/'crossentropy' the way Keras does from loss and target shapes."""
+    name = loss_name(model).lower()
+    output_dim = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
+    binary = "binary" in name or output_dim == 1
+    sparse = "sparse" in name or (not binary and (y.ndim == 1 or y.shape[-1] == 1))
+    if kind == "accuracy":
+        cls = keras.metrics.BinaryAccuracy if binary else (
+            keras.metrics.SparseCategoricalAccuracy if sparse else keras.metrics.CategoricalAccuracy)
+    else:
+        cls = keras.metrics.BinaryCrossentropy if binary else (
+            keras.metrics.SparseCategoricalCrossentropy if sparse else keras.metrics.CategoricalCrossentropy)
+    return cls()
+
+
+@dataclass
+class MetricSpec:
+    """One compiled metric: its log name and a factory of fresh metric objects."""
+
+    name: str
+    make: Callable[[], keras.metrics.Metric]
+
+    def evaluate(self, y: np.ndarray, y_pred: np.ndarray) -> float:
+        metric = self.make()
+        metric.update_state(y, y_pred)
+        return float(keras.ops.convert_to_numpy(metric.result()))
+
+
+def compiled_metrics(model: keras.Model, y: np.ndarray) -> list[MetricSpec]:
+    """Fresh copies of the model's compiled metrics, under their log names."""
+    try:
+        config = model.get_compile_config() or {}
+    except Exception:
+        config = {}
+    items = config.get("metrics") or []
+    if isinstance(items, dict):
+        warnings.warn("deepreplay evaluates metrics of single-output models only; per-output metrics are skipped.",
+                      stacklevel=3)
+        return []
+    specs = []
+    for item in items:
+        if isinstance(item, str) and item in ("accuracy", "acc", "crossentropy", "ce"):
+            kind = "accuracy" if item in ("accuracy", "acc") else "crossentropy"
+            specs.append(MetricSpec(item, lambda kind=kind: _accuracy_for(model, y, kind)))
+            continue
+        try:
+            obj = keras.metrics.get(item) if isinstance(item, str) else keras.metrics.deserialize(item)
+        except Exception as exc:  # a custom metric that cannot be rebuilt here
+            warnings.warn(f"metric {item!r} is not evaluated on the recorded samples: {exc}", stacklevel=3)
+            continue
+        if isinstance(obj, keras.metrics.Metric):
+            cfg, cls = obj.get_config(), type(obj)
+            specs.append(MetricSpec(obj.name, lambda cls=cls, cfg=cfg: cls.from_config(cfg)))
+        else:
+            name = item if isinstance(item, str) else getattr(obj, "__name__", "metric")
+            specs.append(MetricSpec(name, lambda fn=obj, name=name: keras.metrics.MeanMetricWrapper(fn, name=name)))
+    return specs
+
+
+@dataclass
+class LayerPlan:
+    """What is recorded of one layer."""
+
+    layer: keras.layers.Layer
+    record_output: bool
+    record_z: bool
+    linear_twin: keras.layers.Layer | None = None
+
+
+@dataclass
+class LayerProbe:
+    """Computes recorded layers' activations and z-values in inference mode.
+
+    Built once per model.  z-values are the output of a twin of the layer with
+    a linear activation, whose weights are copied from the layer before each
+    call, so the training model itself is never modified.
+    """
+
+    model: keras.Model
+    plans: list[LayerPlan] = field(default_factory=list)
+    _extractor: keras.Model | None = None
+
+    @classmethod
+    def build(cls, model: keras.Model, *, want_outputs: bool, want_z: bool) -> LayerProbe:
+        probe = cls(model)
+        outputs, skipped = [], []
+        for layer in model_layers(model):
+            plan = LayerPlan(layer, record_output=False, record_z=False)
+            probe.plans.append(plan)
+            if not (want_outputs or want_z):
+                continue
+            try:
+                out = layer.output
+                inp = layer.input
+            except (AttributeError, ValueError, RuntimeError):
+                skipped.append(layer.name)
+                continue
+            plan.record_output = want_outputs
+            if want_outputs:
+                outputs.append(out)
+            activation = getattr(layer, "activation", None)
+            if want_z and activation is not None and not is_linear(activation) and not isinstance(inp, (list, tuple)):
+                try:
+                    config = layer.get_config()
+                    config["activation"] = "linear"
+                    config["name"] = f"{layer.name}__deepreplay_z"
+                    twin = type(layer).from_config(config)
+                    z_out = twin(inp)
+                except Exception:
+                    skipped.append(f"{layer.name} (z-values)")
+                else:
+                    plan.record_z = True
+                    plan.linear_twin = twin
+                    outputs.append(z_out)
+        if skipped:
+            warnings.warn(
+                "deepreplay cannot record the outputs of these layers (shared layers or layers "
+                f"outside the model's graph); their weights are still recorded: {skipped}",
+                stacklevel=3,
+            )
+        if outputs:
+            probe._extractor = keras.Model(model.inputs[0], outputs)
+        return probe
+
+    def run(self, x: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """``(activations, z_values)`` per layer name, on ``x``, in inference mode."""
+        if self._extractor is None:
+            return {}, {}
+        for plan in self.plans:
+            if plan.linear_twin is not None:
+                plan.linear_twin.set_weights(plan.layer.get_weights())
+        values = self._extractor(x, training=False)
+        if not isinstance(values, (list, tuple)):
+            values = [values]
+        values = iter([np.asarray(keras.ops.convert_to_numpy(v)) for v in values])
+        activations, z = {}, {}
+        for plan in self.plans:
+            if plan.record_output:
+                activations[plan.layer.name] = next(values)
+            if plan.record_z:
+                z[plan.layer.name] = next(values)
+        return activations, z

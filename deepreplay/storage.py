@@ -1,0 +1,503 @@
+"""The HDF5 layout of a recording (schema version 1).
+
+This module is the only code in deepreplay that knows dataset and attribute
+names.  Everything else goes through :class:`RecordingWriter` (used by the
+:class:`~deepreplay.callbacks.ReplayData` callback) and
+:class:`RecordingReader` (used by :class:`~deepreplay.replay.Replay`).
+
+Layout of one group (see ``docs/format.md`` for the user-facing description)::
+
+    /<group>                      attrs: format, format_version, complete, ...
+        model_config              JSON string (``model.to_json()``)
+        inputs, targets           the recorded samples
+        sample_indices            positions of the recorded samples in the
+                                  arrays given to the callback
+        epochs       (E,)         epoch of each record (0 = before training)
+        logs/<name>  (E,)         Keras logs of the epoch (NaN where unknown)
+        evaluation/<name> (E,)    loss and metrics on the recorded samples,
+                                  inference mode
+        weights/<layer>/<var>     (E, *shape)
+        gradients/<layer>/<var>   (E, *shape)
+        outputs/<layer>/activations  (E, n, ...)
+        outputs/<layer>/z            (E, n, ...)
+        predictions  (E, n, k)
+        losses       (E, n)
+
+Every dataset with a record axis is resizable along it and chunked one record
+per chunk, so appending never rewrites earlier records and reading one record
+never reads the others.  The file is opened only while a record is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import h5py
+import numpy as np
+
+FORMAT = "deepreplay"
+FORMAT_VERSION = 1
+
+#: Quantities that can be recorded per record, in the order they are stored.
+QUANTITIES = ("weights", "gradients", "activations", "z", "predictions", "losses")
+
+# Dataset and group names: private to this module.
+_MODEL_CONFIG = "model_config"
+_INPUTS = "inputs"
+_TARGETS = "targets"
+_SAMPLE_INDICES = "sample_indices"
+_EPOCHS = "epochs"
+_LOGS = "logs"
+_EVALUATION = "evaluation"
+_WEIGHTS = "weights"
+_GRADIENTS = "gradients"
+_OUTPUTS = "outputs"
+_ACTIVATIONS = "activations"
+_Z = "z"
+_PREDICTIONS = "predictions"
+_LOSSES = "losses"
+
+_ATTR_COMPLETE = "complete"
+_ATTR_LAYERS = "layers"
+_ATTR_QUANTITIES = "quantities"
+
+
+class RecordingError(ValueError):
+    """A recording file or group that cannot be used as asked."""
+
+
+def _is_hdf5(filename: str) -> bool:
+    try:
+        return bool(h5py.is_hdf5(filename))
+    except OSError:
+        return False
+
+
+def _describe(filename: str, group_name: str) -> str:
+    return f"group {group_name!r} of file {os.fspath(filename)!r}"
+
+
+def check_writable_target(filename: str | os.PathLike, group_name: str, *, overwrite: bool) -> None:
+    """Raise if a new group cannot be written at ``filename``/``group_name``.
+
+    Parameters
+    ----------
+    filename : str or path-like
+        The HDF5 file; it may not exist yet.
+    group_name : str
+        The group to create.
+    overwrite : bool
+        Whether an existing group of that name may be replaced.
+
+    Raises
+    ------
+    ValueError
+        The directory does not exist or is not writable, the file exists but
+        is not an HDF5 file, or the group exists and ``overwrite`` is false.
+    """
+    filename = os.fspath(filename)
+    directory = os.path.dirname(os.path.abspath(filename))
+    if not os.path.isdir(directory):
+        raise ValueError(
+            f"filename={filename!r}: the directory {directory!r} does not exist; "
+            "create it first or choose another path."
+        )
+    if os.path.exists(filename):
+        if os.path.isdir(filename):
+            raise ValueError(f"filename={filename!r} is a directory; give a file path such as 'run.h5'.")
+        if not os.access(filename, os.W_OK):
+            raise ValueError(f"filename={filename!r} is not writable; choose another file or fix its permissions.")
+        if not _is_hdf5(filename):
+            raise ValueError(
+                f"filename={filename!r} exists but is not an HDF5 file; refusing to touch it. "
+                "Choose another file name."
+            )
+        with h5py.File(filename, "r") as f:
+            if group_name in f and not overwrite:
+                raise ValueError(
+                    f"group_name={group_name!r} already exists in {filename!r}; refusing to overwrite "
+                    "a recording. Pass overwrite=True to replace this group (other groups are kept), "
+                    "or choose a new group_name."
+                )
+    elif not os.access(directory, os.W_OK):
+        raise ValueError(f"filename={filename!r}: the directory {directory!r} is not writable.")
+
+
+class RecordingWriter:
+    """Create one recording group and append records to it.
+
+    The file is opened only inside :meth:`create`, :meth:`append` and
+    :meth:`mark_complete`, and closed before they return, so a process killed
+    between two records leaves every earlier record readable.
+
+    Parameters
+    ----------
+    filename : str or path-like
+        The HDF5 file (created if missing; other groups are never touched).
+    group_name : str
+        The group that holds this recording.
+    compression : {None, "gzip", "lzf"}, optional
+        HDF5 filter for the per-record datasets.
+    """
+
+    def __init__(self, filename: str | os.PathLike, group_name: str, *, compression: str | None = None) -> None:
+        self.filename = os.fspath(filename)
+        self.group_name = group_name
+        self.compression = compression
+
+    def create(
+        self,
+        *,
+        attrs: Mapping[str, Any],
+        model_config: str,
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        sample_indices: np.ndarray,
+        layers: list[str],
+        quantities: tuple[str, ...],
+        overwrite: bool,
+    ) -> None:
+        """Create the group with its static content (replacing it if ``overwrite``)."""
+        check_writable_target(self.filename, self.group_name, overwrite=overwrite)
+        with h5py.File(self.filename, "a") as f:
+            if self.group_name in f:
+                del f[self.group_name]
+            g = f.create_group(self.group_name)
+            g.attrs["format"] = FORMAT
+            g.attrs["format_version"] = FORMAT_VERSION
+            g.attrs[_ATTR_COMPLETE] = False
+            g.attrs[_ATTR_LAYERS] = json.dumps(list(layers))
+            g.attrs[_ATTR_QUANTITIES] = json.dumps(list(quantities))
+            for key, value in attrs.items():
+                g.attrs[key] = json.dumps(value) if isinstance(value, (list, dict, tuple)) else value
+            g.create_dataset(_MODEL_CONFIG, data=model_config)
+            g.create_dataset(_INPUTS, data=inputs)
+            g.create_dataset(_TARGETS, data=targets)
+            g.create_dataset(_SAMPLE_INDICES, data=sample_indices)
+            g.create_dataset(_EPOCHS, shape=(0,), maxshape=(None,), dtype="i8", chunks=(1024,))
+
+    def append(
+        self,
+        *,
+        epoch: int,
+        logs: Mapping[str, float],
+        evaluation: Mapping[str, float],
+        weights: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+        gradients: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+        activations: Mapping[str, np.ndarray] | None = None,
+        z: Mapping[str, np.ndarray] | None = None,
+        predictions: np.ndarray | None = None,
+        losses: np.ndarray | None = None,
+    ) -> None:
+        """Append one record. Scalars missing from earlier or later records are NaN."""
+        with h5py.File(self.filename, "a") as f:
+            g = f[self.group_name]
+            index = g[_EPOCHS].shape[0]
+            for sub, values in ((_LOGS, logs), (_EVALUATION, evaluation)):
+                for name, value in values.items():
+                    self._append(g, f"{sub}/{name}", index, np.float64(value), compress=False)
+                # Scalars that are known from earlier records but not this one become NaN.
+                if sub in g:
+                    for name in g[sub]:
+                        if name not in values:
+                            self._append(g, f"{sub}/{name}", index, np.float64(np.nan), compress=False)
+            for sub, nested in ((_WEIGHTS, weights), (_GRADIENTS, gradients)):
+                for layer, variables in (nested or {}).items():
+                    for var, value in variables.items():
+                        self._append(g, f"{sub}/{layer}/{var}", index, value)
+            for kind, per_layer in ((_ACTIVATIONS, activations), (_Z, z)):
+                for layer, value in (per_layer or {}).items():
+                    self._append(g, f"{_OUTPUTS}/{layer}/{kind}", index, value)
+            if predictions is not None:
+                self._append(g, _PREDICTIONS, index, predictions)
+            if losses is not None:
+                self._append(g, _LOSSES, index, losses)
+            # The epochs dataset grows last: a record counts only once all its data is written.
+            g[_EPOCHS].resize((index + 1,))
+            g[_EPOCHS][index] = epoch
+
+    def _append(self, g: h5py.Group, path: str, index: int, value: Any, *, compress: bool = True) -> None:
+        value = np.asarray(value)
+        if value.dtype.kind == "f" and value.dtype != np.float64:
+            value = value.astype(np.float32, copy=False)
+        if path not in g:
+            fill = np.nan if value.dtype.kind == "f" else 0
+            g.create_dataset(
+                path,
+                shape=(0, *value.shape),
+                maxshape=(None, *value.shape),
+                dtype=value.dtype,
+                chunks=(1, *value.shape) if value.ndim else (1024,),
+                compression=self.compression if (compress and value.ndim) else None,
+                fillvalue=fill,
+            )
+        ds = g[path]
+        if ds.shape[1:] != value.shape:
+            raise ValueError(
+                f"cannot append to {path!r}: a record has shape {value.shape}, earlier records have "
+                f"shape {ds.shape[1:]}."
+            )
+        # Datasets that appear after the first record are padded with their fill value (NaN).
+        ds.resize((index + 1, *ds.shape[1:]))
+        ds[index] = value
+
+    def mark_complete(self, complete: bool = True) -> None:
+        """Set the ``complete`` attribute (true once training ended normally)."""
+        with h5py.File(self.filename, "a") as f:
+            f[self.group_name].attrs[_ATTR_COMPLETE] = bool(complete)
+
+
+def list_groups(filename: str | os.PathLike) -> list[str]:
+    """Names of the deepreplay recordings in ``filename``."""
+    filename = os.fspath(filename)
+    _check_readable_file(filename)
+    with h5py.File(filename, "r") as f:
+        return [name for name in f if isinstance(f[name], h5py.Group) and f[name].attrs.get("format") == FORMAT]
+
+
+def _check_readable_file(filename: str) -> None:
+    if not os.path.exists(filename):
+        raise FileNotFoundError(
+            f"replay_filename={filename!r} does not exist; give the file written by ReplayData(filename=...)."
+        )
+    if not _is_hdf5(filename):
+        raise RecordingError(f"replay_filename={filename!r} is not an HDF5 file, so it is not a deepreplay recording.")
+
+
+class RecordingReader:
+    """Read one recording group, one record at a time.
+
+    The file is opened read-only when the reader is created and closed by
+    :meth:`close` (or by leaving a ``with`` block).  Per-record arrays are read
+    on demand; nothing is cached here.
+
+    Parameters
+    ----------
+    filename : str or path-like
+        The HDF5 file.
+    group_name : str
+        The recording group.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    RecordingError
+        The file is not HDF5, the group is missing or is not a deepreplay
+        recording, or it was written by a newer schema version.
+    """
+
+    def __init__(self, filename: str | os.PathLike, group_name: str) -> None:
+        self.filename = os.fspath(filename)
+        self.group_name = group_name
+        _check_readable_file(self.filename)
+        self._file = h5py.File(self.filename, "r")
+        try:
+            if group_name not in self._file:
+                groups = [n for n in self._file if isinstance(self._file[n], h5py.Group)]
+                raise RecordingError(
+                    f"group_name={group_name!r} is not in {self.filename!r}; the file has groups {groups}."
+                )
+            self._group = self._file[group_name]
+            fmt = self._group.attrs.get("format")
+            version = self._group.attrs.get("format_version")
+            if fmt != FORMAT:
+                raise RecordingError(
+                    f"{_describe(self.filename, group_name)} is not a deepreplay recording "
+                    f"(its 'format' attribute is {fmt!r})."
+                )
+            if version is None or int(version) > FORMAT_VERSION:
+                raise RecordingError(
+                    f"{_describe(self.filename, group_name)} uses recording format version {version}, "
+                    f"but this deepreplay reads versions up to {FORMAT_VERSION}. Upgrade deepreplay "
+                    "(pip install -U deepreplay) to read it."
+                )
+        except BaseException:
+            self._file.close()
+            raise
+
+    # -- lifetime ---------------------------------------------------------
+    def close(self) -> None:
+        """Close the file."""
+        self._file.close()
+
+    def __enter__(self) -> RecordingReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- static content -------------------------------------------------------
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """Group attributes, JSON-encoded values decoded."""
+        out = {}
+        for key, value in self._group.attrs.items():
+            if isinstance(value, np.generic):
+                value = value.item()
+            if isinstance(value, str) and value[:1] in "[{":
+                try:
+                    value = json.loads(value)
+                except json.JSONDecodeError:
+                    pass
+            out[key] = value
+        return out
+
+    @property
+    def complete(self) -> bool:
+        """Whether training ended normally after the last record."""
+        return bool(self._group.attrs.get(_ATTR_COMPLETE, False))
+
+    @property
+    def layers(self) -> list[str]:
+        """Names of the recorded layers, in model order."""
+        return list(json.loads(self._group.attrs[_ATTR_LAYERS]))
+
+    @property
+    def quantities(self) -> list[str]:
+        """Which of :data:`QUANTITIES` were asked for."""
+        return list(json.loads(self._group.attrs[_ATTR_QUANTITIES]))
+
+    @property
+    def model_config(self) -> str:
+        """The model's JSON config."""
+        value = self._group[_MODEL_CONFIG][()]
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    @property
+    def inputs(self) -> np.ndarray:
+        return self._group[_INPUTS][()]
+
+    @property
+    def targets(self) -> np.ndarray:
+        return self._group[_TARGETS][()]
+
+    @property
+    def sample_indices(self) -> np.ndarray:
+        return self._group[_SAMPLE_INDICES][()]
+
+    @property
+    def epochs(self) -> np.ndarray:
+        """Epoch number of every record (record 0 is epoch 0, before training)."""
+        return self._group[_EPOCHS][()]
+
+    @property
+    def n_records(self) -> int:
+        return int(self._group[_EPOCHS].shape[0])
+
+    # -- scalars per record ----------------------------------------------------
+    def _scalar_names(self, sub: str) -> list[str]:
+        return list(self._group[sub]) if sub in self._group else []
+
+    def _scalar(self, sub: str, name: str) -> np.ndarray:
+        names = self._scalar_names(sub)
+        if name not in names:
+            raise KeyError(f"{name!r} was not recorded; recorded names: {names}.")
+        return self._group[sub][name][: self.n_records]
+
+    @property
+    def log_names(self) -> list[str]:
+        """Names in the Keras logs (loss, metrics, ``val_*``, learning_rate)."""
+        return self._scalar_names(_LOGS)
+
+    def log(self, name: str) -> np.ndarray:
+        """One Keras log value per record (NaN where unknown, e.g. record 0)."""
+        return self._scalar(_LOGS, name)
+
+    @property
+    def evaluation_names(self) -> list[str]:
+        """Names of the loss and metrics evaluated on the recorded samples."""
+        return self._scalar_names(_EVALUATION)
+
+    def evaluation(self, name: str) -> np.ndarray:
+        """Loss or metric on the recorded samples, one value per record."""
+        return self._scalar(_EVALUATION, name)
+
+    # -- arrays per record -----------------------------------------------------
+    def _check_record(self, record: int) -> int:
+        n = self.n_records
+        if isinstance(record, (bool, np.bool_)) or not isinstance(record, (int, np.integer)):
+            raise TypeError(f"record={record!r} must be an integer index of a record.")
+        if not 0 <= record < n:
+            raise IndexError(f"record={record} is out of range; this recording has {n} records (0..{n - 1}).")
+        return int(record)
+
+    def _nested(self, sub: str, record: int) -> dict[str, dict[str, np.ndarray]]:
+        record = self._check_record(record)
+        out: dict[str, dict[str, np.ndarray]] = {}
+        if sub not in self._group:
+            return out
+        for layer in self.layers:
+            if layer in self._group[sub]:
+                out[layer] = {var: ds[record] for var, ds in self._group[sub][layer].items()}
+        return out
+
+    def variable_names(self, kind: str = _WEIGHTS) -> dict[str, list[str]]:
+        """Recorded variable names per layer (``kind`` is 'weights' or 'gradients')."""
+        if kind not in (_WEIGHTS, _GRADIENTS):
+            raise ValueError(f"kind={kind!r} must be 'weights' or 'gradients'.")
+        if kind not in self._group:
+            return {}
+        return {layer: list(self._group[kind][layer]) for layer in self.layers if layer in self._group[kind]}
+
+    def weights(self, record: int) -> dict[str, dict[str, np.ndarray]]:
+        """Weights of every layer at a record: ``{layer: {variable: array}}``."""
+        return self._nested(_WEIGHTS, record)
+
+    def gradients(self, record: int) -> dict[str, dict[str, np.ndarray]]:
+        """Full-batch gradients at a record: ``{layer: {variable: array}}``."""
+        return self._nested(_GRADIENTS, record)
+
+    def output_layers(self, kind: str = _ACTIVATIONS) -> list[str]:
+        """Layers whose outputs of ``kind`` ('activations' or 'z') were recorded."""
+        if kind not in (_ACTIVATIONS, _Z):
+            raise ValueError(f"kind={kind!r} must be 'activations' or 'z'.")
+        if _OUTPUTS not in self._group:
+            return []
+        return [layer for layer in self.layers if layer in self._group[_OUTPUTS] and kind in self._group[_OUTPUTS][layer]]
+
+    def outputs(self, record: int, layer: str, kind: str = _ACTIVATIONS) -> np.ndarray:
+        """A layer's activations (or z-values with ``kind='z'``) on the recorded samples."""
+        record = self._check_record(record)
+        available = self.output_layers(kind)
+        if layer not in available:
+            raise KeyError(f"no recorded {kind} for layer {layer!r}; layers with recorded {kind}: {available}.")
+        return self._group[_OUTPUTS][layer][kind][record]
+
+    def has(self, quantity: str) -> bool:
+        """Whether any data of ``quantity`` (one of :data:`QUANTITIES`) is stored."""
+        if quantity in (_ACTIVATIONS, _Z):
+            return bool(self.output_layers(quantity))
+        return quantity in self._group
+
+    def predictions(self, record: int) -> np.ndarray:
+        """Model outputs on the recorded samples at a record."""
+        record = self._check_record(record)
+        if _PREDICTIONS not in self._group:
+            raise KeyError("predictions were not recorded (see ReplayData(record=...)).")
+        return self._group[_PREDICTIONS][record]
+
+    def losses(self, record: int) -> np.ndarray:
+        """Per-sample losses on the recorded samples at a record."""
+        record = self._check_record(record)
+        if _LOSSES not in self._group:
+            raise KeyError("per-sample losses were not recorded (see ReplayData(record=...)).")
+        return self._group[_LOSSES][record]
+
+    def iter_records(self) -> Iterator[int]:
+        return iter(range(self.n_records))
+
+    def nbytes(self) -> dict[str, int]:
+        """Stored size in bytes per top-level dataset or group of this recording."""
+        sizes: dict[str, int] = {}
+
+        def visit(name: str, obj: Any) -> None:
+            if isinstance(obj, h5py.Dataset):
+                top = name.split("/")[0]
+                sizes[top] = sizes.get(top, 0) + int(obj.id.get_storage_size())
+
+        self._group.visititems(visit)
+        return sizes
