@@ -1,0 +1,27 @@
+"""Visuals of a recording, their composition into one figure, and saving.
+
+Each visual is a :class:`~deepreplay.plot.base.Plotter` in its own module,
+usually built through :class:`deepreplay.replay.Replay` (``build_*``).
+"""
+
+from .base import (
+    CLASS_COLORS,
+    MISCLASSIFIED_COLOR,
+    Plotter,
+    ReplayAnimation,
+    compose_animations,
+    compose_plots,
+)
+from .export import save_animation
+from .loss_and_metric import LossAndMetric
+
+__all__ = [
+    "CLASS_COLORS",
+    "MISCLASSIFIED_COLOR",
+    "LossAndMetric",
+    "Plotter",
+    "ReplayAnimation",
+    "compose_animations",
+    "compose_plots",
+    "save_animation",
+]

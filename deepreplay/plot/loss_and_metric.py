@@ -1,0 +1,105 @@
+"""Loss and a metric per epoch, drawn up to the current epoch with a marker at it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
+
+from .. import compute
+from .base import Plotter
+
+if TYPE_CHECKING:
+    from ..replay import Replay
+
+LOSS_COLOR = "#d62728"
+METRIC_COLOR = "#1f77b4"
+
+
+@dataclass(frozen=True)
+class LossAndMetricData:
+    """Per-record values: epochs, loss and metric on the recorded samples."""
+
+    epochs: np.ndarray
+    loss: np.ndarray
+    metric: np.ndarray
+    metric_name: str
+    loss_name: str
+
+
+class LossAndMetric(Plotter):
+    """Line plot of the loss (left axis) and a metric (right axis) over epochs.
+
+    Build it with :meth:`deepreplay.replay.Replay.build_loss_and_metric`.  The
+    curves are drawn up to the shown epoch, with a marker at it; the axes show
+    the whole epoch range from the start.
+    """
+
+    def __init__(self, ax: Axes, data: LossAndMetricData, *, title: str | None = None) -> None:
+        super().__init__([ax], data.epochs)
+        self.ax = ax
+        self.data = data
+        self.title = "Losses and Metrics" if title is None else title
+
+    @classmethod
+    def from_replay(cls, replay: Replay, ax: Axes, metric_name: str = "accuracy", *,
+                    epoch_start: int | None = None, epoch_end: int | None = None,
+                    title: str | None = None) -> LossAndMetric:
+        """Compute the curves from a recording and attach them to ``ax``.
+
+        Parameters
+        ----------
+        replay : Replay
+        ax : Axes
+        metric_name : str, default 'accuracy'
+            A compiled metric (see ``replay.metric_names``).
+        epoch_start, epoch_end : int, optional
+            Inclusive epoch range (``None``: first / last recorded).
+        title : str, optional
+        """
+        epochs = replay.epoch_range(epoch_start, epoch_end)
+        mask = np.isin(replay.epochs, epochs)
+        data = LossAndMetricData(
+            epochs=epochs,
+            loss=np.asarray(replay.training_loss)[mask],
+            metric=np.asarray(replay.get_training_metric(metric_name))[mask],
+            metric_name=metric_name,
+            loss_name=replay.loss_name,
+        )
+        return cls(ax, data, title=title)
+
+    def _create_artists(self) -> None:
+        ax, d = self.ax, self.data
+        self.ax_metric = ax.twinx()
+        (self.loss_line,) = ax.plot([], [], color=LOSS_COLOR, lw=1.5, label=f"loss ({d.loss_name})")
+        (self.loss_marker,) = ax.plot([], [], "o", color=LOSS_COLOR, ms=5)
+        (self.metric_line,) = self.ax_metric.plot([], [], color=METRIC_COLOR, lw=1.5, label=d.metric_name)
+        (self.metric_marker,) = self.ax_metric.plot([], [], "o", color=METRIC_COLOR, ms=5)
+        first, last = float(d.epochs[0]), float(d.epochs[-1])
+        ax.set_xlim(first, max(last, first + 1))
+        loss = d.loss[np.isfinite(d.loss)]
+        top = float(loss.max()) if loss.size else 1.0
+        ax.set_ylim(0, top * 1.05 if top > 0 else 1.0)
+        metric = d.metric[np.isfinite(d.metric)]
+        if metric.size and metric.min() >= 0 and metric.max() <= 1:
+            self.ax_metric.set_ylim(0, 1.02)
+        elif metric.size:
+            (low, high), _ = compute.padded_limits([np.column_stack([metric, metric])])
+            self.ax_metric.set_ylim(low, high)
+        ax.set_xlabel("Epoch")
+        ax.set_ylabel("Loss", color=LOSS_COLOR)
+        self.ax_metric.set_ylabel(d.metric_name.capitalize(), color=METRIC_COLOR)
+        ax.set_title(self.title)
+        ax.legend(handles=[self.loss_line, self.metric_line], loc="center right", fontsize="small")
+
+    def _update(self, epoch: int) -> list[Artist]:
+        d = self.data
+        upto = int(np.flatnonzero(d.epochs == epoch)[0]) + 1
+        self.loss_line.set_data(d.epochs[:upto], d.loss[:upto])
+        self.metric_line.set_data(d.epochs[:upto], d.metric[:upto])
+        self.loss_marker.set_data([epoch], [d.loss[upto - 1]])
+        self.metric_marker.set_data([epoch], [d.metric[upto - 1]])
+        return [self.loss_line, self.metric_line, self.loss_marker, self.metric_marker]

@@ -1,0 +1,32 @@
+"""Install deepreplay: ``pip install -e .[test]`` for development."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="deepreplay",
+    version="0.2.0",
+    description="Replay how a Keras model trained: feature spaces, decision boundaries, "
+    "histograms and layer diagnostics, as pictures and animations.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["deepreplay", "deepreplay.*"]),
+    install_requires=[
+        "keras>=3.5,<4",
+        # TensorFlow is the default backend; its CPU build on x86-64 Linux.
+        "tensorflow-cpu>=2.16; platform_system == 'Linux' and platform_machine == 'x86_64'",
+        "tensorflow>=2.16; platform_system != 'Linux' or platform_machine != 'x86_64'",
+        "h5py>=3.10,<3.15",  # TensorFlow 2.21 requires h5py<3.15
+        "numpy>=1.26",
+        "matplotlib>=3.8",
+        "scikit-learn>=1.3",
+        "pillow>=10",
+        "imageio-ffmpeg>=0.5",  # ships an ffmpeg binary: MP4 without a system ffmpeg
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6"],
+        "widgets": ["ipywidgets>=8"],
+    },
+    entry_points={"console_scripts": ["deepreplay=deepreplay.cli:main"]},
+)

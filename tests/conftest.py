@@ -1,0 +1,64 @@
+"""Shared test set-up: Agg backend, figures closed after each test, a tiny recorded run."""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+TINY_EPOCHS = 4
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def make_tiny_model(*, activation="tanh", seed=42):
+    """2-2-1 network on 2-D inputs, compiled like the Part 1 demo."""
+    import keras
+
+    model = keras.Sequential(
+        [
+            keras.Input((2,)),
+            keras.layers.Dense(2, activation=activation, name="hidden",
+                               kernel_initializer=keras.initializers.GlorotNormal(seed=seed)),
+            keras.layers.Dense(1, activation="sigmoid", name="output",
+                               kernel_initializer=keras.initializers.RandomNormal(seed=seed)),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def tiny_data(n_points=60):
+    from deepreplay.datasets import parabola
+
+    return parabola.load_data(n_points=n_points)
+
+
+@pytest.fixture(scope="session")
+def tiny_recording(tmp_path_factory):
+    """A recorded run of the tiny model: ``(filename, group_name, X, y)``.
+
+    Session-scoped and read-only: tests must not write to it.
+    """
+    import keras
+
+    keras.utils.set_random_seed(0)
+    from deepreplay.callbacks import ReplayData
+
+    X, y = tiny_data()
+    filename = str(tmp_path_factory.mktemp("tiny") / "tiny.h5")
+    model = make_tiny_model()
+    model.fit(X, y, epochs=TINY_EPOCHS, batch_size=16, verbose=0,
+              callbacks=[ReplayData(X, y, filename, "tiny")])
+    return filename, "tiny", X, y
