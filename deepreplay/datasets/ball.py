@@ -25,16 +25,7 @@ import numbers
 
 import numpy as np
 
-
-def _check_positive_int(name, value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(
-            f"{name} must be a positive int, got {value!r} "
-            f"(type {type(value).__name__})"
-        )
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int (>= 1), got {value!r}")
-    return int(value)
+from ._validation import check_positive_int, make_rng
 
 
 def _check_fraction(value):
@@ -50,16 +41,6 @@ def _check_fraction(value):
             f"got {value!r}"
         )
     return value
-
-
-def _make_rng(seed):
-    try:
-        return np.random.default_rng(seed)
-    except (TypeError, ValueError) as exc:
-        raise type(exc)(
-            f"seed must be None or a non-negative int accepted by "
-            f"numpy.random.default_rng, got {seed!r}: {exc}"
-        ) from exc
 
 
 def _sample_points(n_dims, n_points, only_sphere, rng):
@@ -138,10 +119,10 @@ def load_data(
     X : numpy.ndarray of float32, shape (n_points, n_dims)
     y : numpy.ndarray of float32, shape (n_points, 1)
     """
-    n_dims = _check_positive_int("n_dims", n_dims)
-    n_points = _check_positive_int("n_points", n_points)
+    n_dims = check_positive_int("n_dims", n_dims)
+    n_points = check_positive_int("n_points", n_points)
     fraction = _check_fraction(classif_radius_fraction)
-    rng = _make_rng(seed)
+    rng = make_rng(seed)
 
     X, radius = _sample_points(n_dims, n_points, only_sphere, rng)
 

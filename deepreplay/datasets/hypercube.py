@@ -11,6 +11,8 @@ import numbers
 
 import numpy as np
 
+from ._validation import check_distinct_pair, make_rng
+
 MAX_DIMS = 20
 
 
@@ -27,47 +29,6 @@ def _check_n_dims(value):
             f"exhaust memory)"
         )
     return int(value)
-
-
-def _check_distinct_pair(name, value):
-    try:
-        pair = tuple(value)
-    except TypeError:
-        raise TypeError(
-            f"{name} must be a pair of distinct finite numbers, got {value!r}"
-        ) from None
-    if len(pair) != 2:
-        raise ValueError(
-            f"{name} must be a pair of distinct finite numbers, got {value!r} "
-            f"with {len(pair)} element(s)"
-        )
-    for item in pair:
-        if isinstance(item, (bool, np.bool_)) or not isinstance(item, numbers.Real):
-            raise TypeError(
-                f"{name} must be a pair of distinct finite numbers, got {value!r} "
-                f"(element {item!r} is not a real number)"
-            )
-    low, high = float(pair[0]), float(pair[1])
-    if not (np.isfinite(low) and np.isfinite(high)):
-        raise ValueError(
-            f"{name} must be a pair of distinct finite numbers, got {value!r}"
-        )
-    if low == high:
-        raise ValueError(
-            f"{name} must be a pair of distinct finite numbers, got {value!r} "
-            f"(both values are equal)"
-        )
-    return low, high
-
-
-def _make_rng(seed):
-    try:
-        return np.random.default_rng(seed)
-    except (TypeError, ValueError) as exc:
-        raise type(exc)(
-            f"seed must be None or a non-negative int accepted by "
-            f"numpy.random.default_rng, got {seed!r}: {exc}"
-        ) from exc
 
 
 def load_data(n_dims=10, vertices=(-1.0, 1.0), shuffle=True, seed=13):
@@ -97,8 +58,8 @@ def load_data(n_dims=10, vertices=(-1.0, 1.0), shuffle=True, seed=13):
     y : numpy.ndarray of float32, shape (2**n_dims, 1)
     """
     n_dims = _check_n_dims(n_dims)
-    values = _check_distinct_pair("vertices", vertices)
-    rng = _make_rng(seed)
+    values = check_distinct_pair("vertices", vertices)
+    rng = make_rng(seed)
 
     n_rows = 2**n_dims
     flat = np.fromiter(

@@ -8,57 +8,7 @@ import numbers
 
 import numpy as np
 
-
-def _check_positive_int(name, value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(
-            f"{name} must be a positive int, got {value!r} "
-            f"(type {type(value).__name__})"
-        )
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int (>= 1), got {value!r}")
-    return int(value)
-
-
-def _check_distinct_pair(name, value):
-    try:
-        pair = tuple(value)
-    except TypeError:
-        raise TypeError(
-            f"{name} must be a pair of distinct finite numbers, got {value!r}"
-        ) from None
-    if len(pair) != 2:
-        raise ValueError(
-            f"{name} must be a pair of distinct finite numbers, got {value!r} "
-            f"with {len(pair)} element(s)"
-        )
-    for item in pair:
-        if isinstance(item, (bool, np.bool_)) or not isinstance(item, numbers.Real):
-            raise TypeError(
-                f"{name} must be a pair of distinct finite numbers, got {value!r} "
-                f"(element {item!r} is not a real number)"
-            )
-    low, high = float(pair[0]), float(pair[1])
-    if not (np.isfinite(low) and np.isfinite(high)):
-        raise ValueError(
-            f"{name} must be a pair of distinct finite numbers, got {value!r}"
-        )
-    if low == high:
-        raise ValueError(
-            f"{name} must be a pair of distinct finite numbers, got {value!r} "
-            f"(both values are equal)"
-        )
-    return low, high
-
-
-def _make_rng(seed):
-    try:
-        return np.random.default_rng(seed)
-    except (TypeError, ValueError) as exc:
-        raise type(exc)(
-            f"seed must be None or a non-negative int accepted by "
-            f"numpy.random.default_rng, got {seed!r}: {exc}"
-        ) from exc
+from ._validation import check_positive_int, check_distinct_pair, make_rng
 
 
 def load_data(xlim=(-1, 1), n_points=1000, shuffle=True, seed=13):
@@ -85,9 +35,9 @@ def load_data(xlim=(-1, 1), n_points=1000, shuffle=True, seed=13):
     X : numpy.ndarray of float32, shape (2 * n_points, 2)
     y : numpy.ndarray of float32, shape (2 * n_points, 1)
     """
-    low, high = _check_distinct_pair("xlim", xlim)
-    n_points = _check_positive_int("n_points", n_points)
-    rng = _make_rng(seed)
+    low, high = check_distinct_pair("xlim", xlim)
+    n_points = check_positive_int("n_points", n_points)
+    rng = make_rng(seed)
 
     x1 = np.linspace(low, high, n_points)
     negatives = np.column_stack([x1, x1**2])
