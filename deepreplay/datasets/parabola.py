@@ -4,7 +4,6 @@ Both classes lie on the parabola ``x2 = x1**2``; the positive class is shifted
 down by 0.5, so the two curves are separated by a constant vertical gap.
 """
 
-import numbers
 
 import numpy as np
 
