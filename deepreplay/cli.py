@@ -1,0 +1,116 @@
+"""The ``deepreplay`` command line: ``demo``, ``info`` and ``render``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+EXIT_USAGE = 2
+EXIT_ERROR = 1
+
+
+class CommandError(Exception):
+    """An error to report in one line, without a traceback."""
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    result = run_demo(args.output, epochs=args.epochs, activation=args.activation, fps=args.fps, dpi=args.dpi,
+                      formats=tuple(args.formats.split(",")))
+    print("wrote:")
+    for kind, path in result.files.items():
+        print(f"  {kind:9s} {path}")
+    print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
+    return 0
+
+
+def _human_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from . import compute, storage
+
+    if not os.path.exists(args.file):
+        raise CommandError(f"{args.file}: no such file")
+    try:
+        groups = storage.list_groups(args.file)
+    except storage.RecordingError as exc:
+        raise CommandError(str(exc)) from None
+    if not groups:
+        raise CommandError(f"{args.file}: no deepreplay recording in this file")
+    print(f"{args.file}: {len(groups)} recording(s)")
+    for name in groups:
+        with storage.RecordingReader(args.file, name) as r:
+            a = r.attrs
+            state = "complete" if r.complete else "INCOMPLETE (training did not end normally)"
+            print(f"\n[{name}] {state}")
+            print(f"  epochs recorded : {r.n_records} ({compute.describe_epochs(r.epochs)})")
+            print(f"  samples         : {len(r.sample_indices)} of {a.get('n_samples_given', '?')}, "
+                  f"inputs {tuple(r.inputs.shape[1:])}")
+            print(f"  loss / metrics  : {a.get('loss')} / {', '.join(a.get('metrics', [])) or '-'}")
+            print(f"  layers          : {', '.join(r.layers)}")
+            print(f"  quantities      : {', '.join(q for q in storage.QUANTITIES if r.has(q))}")
+            print(f"  keras / backend : {a.get('keras_version')} / {a.get('backend')}, "
+                  f"batch size {a.get('batch_size', 'unknown')}")
+            sizes = r.nbytes()
+            detail = ", ".join(f"{k} {_human_bytes(v)}" for k, v in sorted(sizes.items(), key=lambda kv: -kv[1])[:4])
+            print(f"  size            : {_human_bytes(sum(sizes.values()))} ({detail})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deepreplay",
+        description="Replay how a Keras model trained: record with ReplayData, then look at it.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    demo = sub.add_parser("demo", help="train, record and animate the canonical Part 1 run",
+                          description="Train the Part 1 network (parabolas, 2-2-1, SGD 0.05, batch 16) with "
+                                      "ReplayData and write its animation (GIF and MP4) and a PNG.")
+    demo.add_argument("-o", "--output", default="out", help="output folder (default: out)")
+    demo.add_argument("--epochs", type=int, default=150, help="training epochs (default: 150)")
+    demo.add_argument("--activation", default="sigmoid", help="hidden activation (default: sigmoid)")
+    demo.add_argument("--fps", type=float, default=15, help="frames per second (default: 15)")
+    demo.add_argument("--dpi", type=float, default=60, help="resolution of the animation (default: 60)")
+    demo.add_argument("--formats", default="gif,mp4", help="comma-separated: gif, mp4, html (default: gif,mp4)")
+    demo.set_defaults(func=_cmd_demo)
+
+    info = sub.add_parser("info", help="list the recordings in a file",
+                          description="Show each recording in FILE: epochs, completeness, layers, sizes.")
+    info.add_argument("file", help="an HDF5 file written by ReplayData")
+    info.set_defaults(func=_cmd_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    _quiet_tensorflow()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except CommandError as exc:
+        print(f"deepreplay: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except (ValueError, TypeError, KeyError, FileNotFoundError, OSError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"deepreplay: error: {message}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

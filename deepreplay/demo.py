@@ -1,0 +1,144 @@
+"""The canonical Part 1 demo: train the 2-2-1 network on the parabolas, record, animate.
+
+This is what ``deepreplay demo`` (the README's main-job command) runs, and what
+``examples/part1_activation_functions.py`` builds on.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: The Part 1 post's hyper-parameters.
+PART1_EPOCHS = 150
+PART1_LEARNING_RATE = 0.05
+PART1_BATCH_SIZE = 16
+PART1_SEED = 42
+
+
+def build_part1_model(activation: str = "sigmoid", *, seed: int = PART1_SEED):
+    """The Part 1 network: ``Dense(2, activation, name='hidden')`` then ``Dense(1, sigmoid, name='output')``.
+
+    Glorot normal initialisation for the hidden layer and random normal for
+    the output layer, both seeded; SGD with learning rate 0.05; binary
+    cross-entropy; accuracy.
+    """
+    import keras
+
+    model = keras.Sequential(
+        [
+            keras.Input((2,), name="inputs"),
+            keras.layers.Dense(2, activation=activation, name="hidden",
+                               kernel_initializer=keras.initializers.GlorotNormal(seed=seed)),
+            keras.layers.Dense(1, activation="sigmoid", name="output",
+                               kernel_initializer=keras.initializers.RandomNormal(seed=seed)),
+        ],
+        name=f"part1_{activation}",
+    )
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=PART1_LEARNING_RATE),
+                  loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def record_part1(filename: str, group_name: str, *, activation: str = "sigmoid", epochs: int = PART1_EPOCHS,
+                 overwrite: bool = False, verbose: int = 0) -> None:
+    """Train the Part 1 network on the parabola data with ``ReplayData`` attached."""
+    import keras
+
+    from .callbacks import ReplayData
+    from .datasets import parabola
+
+    keras.utils.set_random_seed(PART1_SEED)
+    X, y = parabola.load_data()
+    model = build_part1_model(activation)
+    replaydata = ReplayData(X, y, filename=filename, group_name=group_name, overwrite=overwrite)
+    model.fit(X, y, epochs=epochs, batch_size=PART1_BATCH_SIZE, callbacks=[replaydata], verbose=verbose)
+
+
+def part1_figure(replay, *, layer_name: str = "hidden", metric_name: str = "accuracy",
+                 epoch_start: int | None = None, epoch_end: int | None = None):
+    """The Part 1 dashboard: feature space, two probability histograms, loss and metric, loss histogram.
+
+    Returns
+    -------
+    fig, visuals
+        The figure and the list of visuals to pass to ``compose_plots`` or
+        ``compose_animations``.
+    """
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(15, 9))
+    grid = fig.add_gridspec(2, 6, height_ratios=(1.3, 1), hspace=0.38, wspace=1.1)
+    ax_fs = fig.add_subplot(grid[0, 0:3])
+    ax_lm = fig.add_subplot(grid[0, 3:6])
+    ax_neg = fig.add_subplot(grid[1, 0:2])
+    ax_pos = fig.add_subplot(grid[1, 2:4])
+    ax_lh = fig.add_subplot(grid[1, 4:6])
+    span = {"epoch_start": epoch_start, "epoch_end": epoch_end}
+    visuals = [
+        replay.build_feature_space(ax_fs, layer_name, **span),
+        replay.build_loss_and_metric(ax_lm, metric_name, **span),
+        replay.build_probability_histogram(ax_neg, ax_pos, **span),
+        replay.build_loss_histogram(ax_lh, **span),
+    ]
+    return fig, visuals
+
+
+@dataclass
+class DemoResult:
+    """Files written by :func:`run_demo` and how long each step took (seconds)."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def run_demo(output_dir: str = "out", *, epochs: int = PART1_EPOCHS, activation: str = "sigmoid",
+             fps: float = 15, dpi: float = 60, png_epoch: int | None = 60, formats: tuple[str, ...] = ("gif", "mp4"),
+             log=print) -> DemoResult:
+    """Train, record and animate the Part 1 run; return the files written.
+
+    The recording goes to ``<output_dir>/part1.h5``, group ``<activation>``; an
+    earlier demo recording of that group is replaced (and said so).
+    """
+    from .plot import compose_animations, compose_plots
+    from .replay import Replay
+    from .storage import list_groups
+
+    os.makedirs(output_dir, exist_ok=True)
+    result = DemoResult()
+    filename = os.path.join(output_dir, "part1.h5")
+    group = activation
+    replacing = os.path.exists(filename) and group in list_groups(filename)
+    if replacing:
+        log(f"replacing the earlier demo recording {group!r} in {filename}")
+    t = time.perf_counter()
+    log(f"training the Part 1 network ({activation}, {epochs} epochs) with ReplayData -> {filename} [{group}]")
+    record_part1(filename, group, activation=activation, epochs=epochs, overwrite=replacing)
+    result.seconds["train_and_record"] = time.perf_counter() - t
+    result.files["recording"] = filename
+
+    with Replay(filename, group) as replay:
+        t = time.perf_counter()
+        fig, visuals = part1_figure(replay)
+        result.seconds["build_visuals"] = time.perf_counter() - t
+        title = f"Part 1 - {activation.capitalize()}"
+        if png_epoch is not None:
+            png_epoch = int(replay.epochs[np.argmin(np.abs(replay.epochs - png_epoch))])
+            png = os.path.join(output_dir, f"part1_{activation}_epoch{png_epoch:03d}.png")
+            compose_plots(visuals, png_epoch, title=title).savefig(png, dpi=dpi)
+            result.files["png"] = png
+        anim = compose_animations(visuals, title=title)
+        for ext in formats:
+            t = time.perf_counter()
+            path = os.path.join(output_dir, f"part1_{activation}.{ext}")
+            log(f"writing {path} ({len(anim.epochs)} frames)")
+            anim.save(path, fps=fps, dpi=dpi)
+            result.seconds[f"save_{ext}"] = time.perf_counter() - t
+            result.files[ext] = path
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    return result
