@@ -12,11 +12,15 @@ from .base import (
     compose_animations,
     compose_plots,
 )
+from .decision_boundary import DecisionBoundary
 from .export import save_animation
+from .feature_space import FeatureSpace
 from .loss_and_metric import LossAndMetric
 
 __all__ = [
     "CLASS_COLORS",
+    "DecisionBoundary",
+    "FeatureSpace",
     "MISCLASSIFIED_COLOR",
     "LossAndMetric",
     "Plotter",

@@ -1,0 +1,179 @@
+"""Tests for deepreplay.plot.decision_boundary (DecisionBoundary)."""
+
+import dataclasses
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.colors import to_rgba
+from PIL import Image
+
+from deepreplay import compute
+from deepreplay.callbacks import ReplayData
+from deepreplay.plot.base import CLASS_COLORS
+from deepreplay.plot.decision_boundary import DecisionBoundary, DecisionBoundaryData
+from deepreplay.replay import Replay
+
+FAST = dict(contour_points=40)
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+def keras_at(replay, epoch):
+    """An independent copy of the recorded model, with the weights recorded at ``epoch``."""
+    clone = keras.models.clone_model(replay.model)
+    weights = replay.weights_at(epoch)
+    for layer in clone.layers:
+        if layer.name in weights:
+            layer.set_weights([weights[layer.name][var.name] for var in layer.weights])
+    return clone
+
+
+def cell_centres(xlim, ylim, n):
+    """Centres of an n x n tiling of the rectangle, row-major from the bottom row."""
+    xs = xlim[0] + (np.arange(n) + 0.5) * (xlim[1] - xlim[0]) / n
+    ys = ylim[0] + (np.arange(n) + 0.5) * (ylim[1] - ylim[0]) / n
+    xx, yy = np.meshgrid(xs, ys)
+    return np.column_stack([xx.ravel(), yy.ravel()]).astype(np.float32)
+
+
+@pytest.fixture
+def replay(tiny_recording):
+    filename, group, _, _ = tiny_recording
+    with Replay(filename, group) as rp:
+        yield rp
+
+
+# -- data --------------------------------------------------------------------------------------------------
+def test_probabilities_match_keras(replay):
+    _, ax = plt.subplots()
+    db = replay.build_decision_boundary(ax, xlim=(-1.2, 1.2), ylim=(-0.7, 1.1), **FAST)
+    d = db.data
+    assert isinstance(d, DecisionBoundaryData)
+    np.testing.assert_array_equal(d.epochs, replay.epochs)
+    assert d.probabilities.shape == (len(d.epochs), 40, 40)
+    grid = cell_centres((-1.2, 1.2), (-0.7, 1.1), 40)
+    for i, epoch in enumerate(d.epochs):
+        model = keras_at(replay, int(epoch))
+        expected = keras.ops.convert_to_numpy(model(grid)).reshape(40, 40)
+        np.testing.assert_allclose(d.probabilities[i], expected, atol=1e-5)
+    # the recorded predictions agree with the regions' model on the recorded points
+    last = keras_at(replay, int(d.epochs[-1]))
+    np.testing.assert_allclose(replay.predictions_at(int(d.epochs[-1])),
+                               keras.ops.convert_to_numpy(last(replay.inputs)), atol=1e-5)
+
+
+def test_points_limits_and_grid(replay, tiny_recording):
+    _, _, X, y = tiny_recording
+    _, ax = plt.subplots()
+    db = replay.build_decision_boundary(ax, n_grid_lines=6, **FAST)
+    d = db.data
+    np.testing.assert_array_equal(d.points, X)
+    np.testing.assert_array_equal(d.classes, y.ravel().astype(int))
+    (x0, x1), (y0, y1) = compute.padded_limits([X], pad=0.1)
+    np.testing.assert_allclose(d.xlim, (x0, x1))
+    np.testing.assert_allclose(d.ylim, (y0, y1))
+    assert np.all((X[:, 0] > x0) & (X[:, 0] < x1) & (X[:, 1] > y0) & (X[:, 1] < y1))
+    np.testing.assert_allclose(d.grid_lines, compute.grid_lines((x0, x1), (y0, y1), n_lines=6))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        d.xlim = (0, 1)
+    with pytest.raises(ValueError, match="read-only"):
+        d.probabilities[0, 0, 0] = 0.0
+
+
+def test_given_limits_and_no_grid(replay):
+    _, ax = plt.subplots()
+    db = replay.build_decision_boundary(ax, xlim=(-2, 2), ylim=None, display_grid=False, **FAST)
+    assert db.data.grid_lines is None
+    assert tuple(db.data.xlim) == (-2.0, 2.0)
+    db.plot(0)
+    assert ax.get_xlim() == (-2.0, 2.0)
+    assert db.grid is None and len(ax.collections) == 1
+
+
+# -- drawing ------------------------------------------------------------------------------------------------
+def test_updates_change_only_the_regions(replay):
+    fig, ax = plt.subplots()
+    db = replay.build_decision_boundary(ax, **FAST)
+    epochs = [int(e) for e in replay.epochs]
+    db.set_epoch(epochs[0])
+    children = ax.get_children()
+    limits = (ax.get_xlim(), ax.get_ylim())
+    offsets = db.points.get_offsets().copy()
+    expected_colours = np.array([to_rgba(CLASS_COLORS[c]) for c in db.data.classes])
+    for epoch in epochs[::-1] + epochs:
+        changed = db.set_epoch(epoch)
+        assert changed == [db.regions]
+        assert ax.get_children() == children
+        assert fig.axes == [ax]
+        assert (ax.get_xlim(), ax.get_ylim()) == limits
+        np.testing.assert_array_equal(db.regions.get_array(), db.data.probabilities[db.data.index(epoch)])
+    np.testing.assert_array_equal(db.points.get_offsets(), offsets)
+    np.testing.assert_allclose(db.points.get_facecolors(), expected_colours)
+    assert len(ax.images) == 1 and len(ax.collections) == 2
+    assert db.regions.get_extent() == [*ax.get_xlim(), *ax.get_ylim()]
+
+
+def test_plot_labels_title_legend(replay):
+    fig, ax = plt.subplots()
+    db = replay.build_decision_boundary(ax, **FAST)
+    assert db.plot(2) is fig
+    assert ax.get_title() == "Decision Boundary"
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("x1", "x2")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["negative", "positive"]
+    assert db.regions.get_clim() == (0.0, 1.0)
+
+
+def test_animate_one_frame_per_epoch(replay, tmp_path):
+    fig, ax = plt.subplots(figsize=(2.5, 2.5))
+    db = replay.build_decision_boundary(ax, epoch_end=2, **FAST)
+    path = tmp_path / "db.gif"
+    db.animate().save(path, fps=5, dpi=30)
+    with Image.open(path) as gif:
+        assert gif.n_frames == 3
+
+
+def test_default_resolution(replay):
+    _, ax = plt.subplots()
+    db = replay.build_decision_boundary(ax, epoch_start=4)
+    assert db.data.probabilities.shape == (1, 200, 200)
+    assert db.data.grid_lines.shape == (22, 101, 2)
+
+
+# -- errors -----------------------------------------------------------------------------------------------------
+def test_inputs_not_2d(tmp_path):
+    from deepreplay.datasets import parabola
+
+    X, y = parabola.load_data(n_points=20)
+    X = np.column_stack([X, X[:, 0] * X[:, 1]]).astype(np.float32)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="tanh", name="hidden"),
+                              keras.layers.Dense(1, activation="sigmoid", name="output")])
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    filename = str(tmp_path / "3d.h5")
+    ReplayData(X, y, filename, "3d", model=model)
+    with Replay(filename, "3d") as rp:
+        _, ax = plt.subplots()
+        with pytest.raises(ValueError, match=r"needs 2-D inputs.*\(3,\).*feature space of a 2-unit layer.*"
+                                             r"\['hidden'\]"):
+            rp.build_decision_boundary(ax)
+        assert not ax.images and not ax.collections  # nothing drawn on error
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(contour_points=0), ValueError, "contour_points=0"),
+    (dict(n_grid_lines=True), TypeError, "n_grid_lines"),
+    (dict(xlim=(0, 0)), ValueError, "xlim"),
+    (dict(ylim=(1, 2, 3)), (TypeError, ValueError), "ylim"),
+    (dict(display_grid="no"), TypeError, "display_grid='no' must be True or False"),
+    (dict(title=["t"]), TypeError, "title"),
+    (dict(epoch_start=2, epoch_end=1), ValueError, "epoch_start=2 is after epoch_end=1"),
+])
+def test_bad_options(replay, kwargs, error, match):
+    _, ax = plt.subplots()
+    with pytest.raises(error, match=match):
+        replay.build_decision_boundary(ax, **kwargs)
+
+
+def test_not_an_axes(replay):
+    with pytest.raises(TypeError, match="Matplotlib Axes"):
+        DecisionBoundary.from_replay(replay, None)
