@@ -43,15 +43,23 @@ def epoch_range(epochs: np.ndarray, epoch_start: int | None = None, epoch_end: i
         Start after end, or no recorded epoch in the range.
     """
     epochs = np.asarray(epochs)
+    if epochs.size == 0:
+        raise ValueError("epochs is empty: there is no recorded epoch to select from; give the recorded epochs.")
     for name, value in (("epoch_start", epoch_start), ("epoch_end", epoch_end)):
         if value is not None and (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer))):
             raise TypeError(f"{name}={value!r} must be an integer epoch or None.")
         if value is not None and value < 0:
-            raise ValueError(f"{name}={value} must be 0 or more (use None for the last epoch).")
+            which = "first" if name == "epoch_start" else "last"
+            raise ValueError(f"{name}={value} must be 0 or more (use None for the {which} recorded epoch).")
     start = int(epochs[0]) if epoch_start is None else int(epoch_start)
     end = int(epochs[-1]) if epoch_end is None else int(epoch_end)
     if start > end:
-        raise ValueError(f"epoch_start={start} is after epoch_end={end}.")
+        end_text = f"epoch_end={end}" if epoch_end is not None else f"the last recorded epoch ({end})"
+        start_text = f"epoch_start={start}" if epoch_start is not None else f"the first recorded epoch ({start})"
+        raise ValueError(
+            f"{start_text} is after {end_text}; give epoch_start <= epoch_end "
+            f"(recorded epochs: {describe_epochs(epochs)})."
+        )
     selected = epochs[(epochs >= start) & (epochs <= end)]
     if selected.size == 0:
         raise ValueError(
@@ -64,7 +72,12 @@ def epoch_range(epochs: np.ndarray, epoch_start: int | None = None, epoch_end: i
 def check_limits(name: str, limits: Sequence[float]) -> tuple[float, float]:
     """Validate a ``(low, high)`` pair."""
     try:
-        low, high = (float(v) for v in limits)
+        if isinstance(limits, (str, bytes)):
+            raise TypeError
+        items = tuple(limits)
+        if any(isinstance(v, (str, bytes, bool, np.bool_)) for v in items):
+            raise TypeError
+        low, high = (float(v) for v in items)
     except (TypeError, ValueError):
         raise TypeError(f"{name}={limits!r} must be a pair of numbers (low, high).") from None
     if not (np.isfinite(low) and np.isfinite(high)) or low >= high:

@@ -35,6 +35,35 @@ def _config_classes(config: Any) -> list[tuple[str, str | None]]:
     return found
 
 
+def _missing_custom_objects(config: Any, custom_objects: dict[str, Any]) -> list[str]:
+    """Names of the non-Keras objects of a serialized config that Keras cannot find.
+
+    The name is the key Keras looks the object up by (its ``registered_name``,
+    e.g. ``'my_package>MyLayer'``, else its class name), so it is the key to use
+    in ``custom_objects``.
+    """
+    missing: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "class_name" in node and "config" in node:
+                module = node.get("module")
+                builtin = isinstance(module, str) and (
+                    module in ("keras", "builtins") or module.startswith("keras."))
+                key = node.get("registered_name") or node["class_name"]
+                if not builtin and isinstance(key, str) and \
+                        keras.saving.get_registered_object(key, custom_objects=custom_objects) is None:
+                    missing.add(key)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(config)
+    return sorted(missing)
+
+
 class Replay:
     """Read a deepreplay recording and build visuals from it.
 
@@ -235,9 +264,7 @@ class Replay:
                 config, custom_objects=self.custom_objects, safe_mode=self.safe_mode
             )
         except (TypeError, ValueError) as exc:
-            custom = sorted({name for name, module in classes
-                             if module is not None and not str(module).startswith("keras")
-                             and name not in self.custom_objects})
+            custom = _missing_custom_objects(config, self.custom_objects)
             if custom:
                 raise ValueError(
                     f"the model in {self.group_name!r} needs custom objects {custom}; pass them as "
@@ -296,7 +323,12 @@ class Replay:
         names = [layer.name for layer in layers]
         rest = layers[names.index(layer_name) + 1:]
         previous = self.model.get_layer(layer_name)
-        for layer in rest:
+        # A Sequential model applies its layers in order, so they form a chain by
+        # construction. (Its layers are not checked through ``layer.input``: a
+        # Sequential rebuilt from its config has called its layers once per
+        # ``add``, and ``layer.input``/``layer.output`` then refer to stale graphs.)
+        sequential = isinstance(self.model, keras.Sequential)
+        for layer in [] if sequential else rest:
             try:
                 fed_by = layer.input
                 ok = not isinstance(fed_by, (list, tuple)) and fed_by is previous.output

@@ -1,0 +1,309 @@
+"""Tests for deepreplay.compute: pure-NumPy helpers, no Keras, no figures."""
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from deepreplay import compute
+
+
+def test_compute_imports_neither_keras_nor_matplotlib():
+    code = (
+        "import sys, deepreplay.compute; "
+        "print(sorted(m for m in ('keras', 'tensorflow', 'matplotlib') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------
+# to_numpy
+# --------------------------------------------------------------------------
+class _FakeTensor:
+    def __init__(self, values):
+        self.values = values
+
+    def numpy(self):
+        return np.asarray(self.values, dtype=np.float32)
+
+
+def test_to_numpy():
+    np.testing.assert_array_equal(compute.to_numpy([1, 2]), np.array([1, 2]))
+    out = compute.to_numpy(_FakeTensor([[0.5], [1.5]]))
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32 and out.shape == (2, 1)
+    array = np.arange(3.0)
+    assert compute.to_numpy(array) is array
+
+
+# --------------------------------------------------------------------------
+# describe_epochs
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "epochs, text",
+    [
+        ([], "none"),
+        ([0], "0"),
+        ([0, 1], "0, 1"),
+        ([0, 1, 2, 3], "0..3"),
+        (np.arange(151), "0..150"),
+        ([0, 3, 6], "0, 3, 6"),
+        ([0, 2, 4, 5], "0, 2, 4, 5"),
+        ([0, 2, 4, 6, 8, 10, 12, 14], "0, 2, 4, 6, 8, 10, 12, 14"),
+        (list(range(0, 21, 2)), "0, 2, 4, 6, ..., 18, 20"),
+        (np.array([5, 6, 7], dtype=np.int64), "5..7"),
+    ],
+)
+def test_describe_epochs(epochs, text):
+    assert compute.describe_epochs(epochs) == text
+
+
+# --------------------------------------------------------------------------
+# epoch_range
+# --------------------------------------------------------------------------
+EPOCHS = np.array([0, 2, 4, 5])
+
+
+@pytest.mark.parametrize(
+    "start, end, expected",
+    [
+        (None, None, [0, 2, 4, 5]),
+        (0, 5, [0, 2, 4, 5]),
+        (1, 4, [2, 4]),
+        (2, 2, [2]),
+        (3, None, [4, 5]),
+        (None, 3, [0, 2]),
+        (0, 100, [0, 2, 4, 5]),
+        (np.int64(4), np.int32(5), [4, 5]),
+    ],
+)
+def test_epoch_range_selects_inclusive(start, end, expected):
+    out = compute.epoch_range(EPOCHS, start, end)
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_epoch_range_start_after_end():
+    with pytest.raises(ValueError, match=re.escape("epoch_start=4 is after epoch_end=2; give epoch_start <= epoch_end")):
+        compute.epoch_range(EPOCHS, 4, 2)
+    # An end left to its default is named as such, not as an epoch_end the caller never gave.
+    with pytest.raises(ValueError, match=re.escape("epoch_start=7 is after the last recorded epoch (5)")):
+        compute.epoch_range(EPOCHS, 7)
+    with pytest.raises(ValueError, match=re.escape("the first recorded epoch (2) is after epoch_end=1")):
+        compute.epoch_range(np.array([2, 3]), None, 1)
+
+
+def test_epoch_range_empty_range_lists_recorded_epochs():
+    with pytest.raises(ValueError, match=re.escape(
+            "no recorded epoch between epoch_start=3 and epoch_end=3; recorded epochs: 0, 2, 4, 5.")):
+        compute.epoch_range(EPOCHS, 3, 3)
+
+
+@pytest.mark.parametrize("name, kwargs, which", [
+    ("epoch_start", dict(epoch_start=-1), "first"),
+    ("epoch_end", dict(epoch_end=-2), "last"),
+])
+def test_epoch_range_negative(name, kwargs, which):
+    value = kwargs[name]
+    with pytest.raises(ValueError, match=re.escape(f"{name}={value} must be 0 or more (use None for the {which}")):
+        compute.epoch_range(EPOCHS, **kwargs)
+
+
+@pytest.mark.parametrize("bad", [1.0, 2.5, True, np.bool_(False), "2", [2]])
+@pytest.mark.parametrize("name", ["epoch_start", "epoch_end"])
+def test_epoch_range_non_integer(name, bad):
+    with pytest.raises(TypeError, match=re.escape(f"{name}={bad!r} must be an integer epoch or None")):
+        compute.epoch_range(EPOCHS, **{name: bad})
+
+
+def test_epoch_range_no_epochs():
+    with pytest.raises(ValueError, match="epochs is empty"):
+        compute.epoch_range(np.array([], dtype=int))
+
+
+# --------------------------------------------------------------------------
+# check_limits, check_resolution
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("limits", [(-1, 1), [0.0, 2.5], np.array([-3, 4]), (np.float32(0.5), np.int64(2))])
+def test_check_limits_accepts_pairs(limits):
+    out = compute.check_limits("xlim", limits)
+    assert out == (float(limits[0]), float(limits[1]))
+    assert all(type(v) is float for v in out)
+
+
+@pytest.mark.parametrize("limits", [None, 3, (1,), (1, 2, 3), ("a", 1), "01", ("0", "1"), (False, True), [None, 1]])
+def test_check_limits_rejects_non_pairs(limits):
+    with pytest.raises(TypeError, match=re.escape(f"ylim={limits!r} must be a pair of numbers (low, high)")):
+        compute.check_limits("ylim", limits)
+
+
+@pytest.mark.parametrize("limits", [(1, 1), (2, -2), (0, np.nan), (-np.inf, 1), (0, np.inf)])
+def test_check_limits_rejects_bad_values(limits):
+    with pytest.raises(ValueError, match=re.escape(f"xlim={limits!r} must be two finite numbers with low < high")):
+        compute.check_limits("xlim", limits)
+
+
+def test_check_resolution():
+    assert compute.check_resolution("contour_points", 50) == 50
+    assert compute.check_resolution("bins", np.int64(1), minimum=1) == 1
+    assert type(compute.check_resolution("bins", np.int32(7))) is int
+    with pytest.raises(ValueError, match=re.escape("contour_points=1 must be at least 2")):
+        compute.check_resolution("contour_points", 1)
+    with pytest.raises(ValueError, match=re.escape("bins=0 must be at least 1")):
+        compute.check_resolution("bins", 0, minimum=1)
+    for bad in (2.0, True, "10", None):
+        with pytest.raises(TypeError, match=re.escape(f"n_grid_lines={bad!r} must be an integer")):
+            compute.check_resolution("n_grid_lines", bad)
+
+
+# --------------------------------------------------------------------------
+# make_grid, grid_lines
+# --------------------------------------------------------------------------
+def test_make_grid():
+    xx, yy, points = compute.make_grid((-1, 3), (0, 2), 5)
+    assert xx.shape == yy.shape == (5, 5)
+    assert points.shape == (25, 2) and points.dtype == np.float32
+    np.testing.assert_allclose(xx[0], [-1, 0, 1, 2, 3])
+    np.testing.assert_allclose(yy[:, 0], [0, 0.5, 1, 1.5, 2])
+    assert np.all(xx == xx[0]) and np.all(yy.T == yy[:, 0])
+    # Points are the grid's nodes, in the row-major order of xx and yy (for contour plots).
+    np.testing.assert_array_equal(points[:, 0].reshape(5, 5), xx)
+    np.testing.assert_array_equal(points[:, 1].reshape(5, 5), yy)
+    assert len({tuple(p) for p in points}) == 25
+
+
+def test_make_grid_50_by_50():
+    _, _, points = compute.make_grid((-1, 1), (-1, 1), 50)
+    assert points.shape == (2500, 2)
+    np.testing.assert_allclose(points.min(axis=0), [-1, -1])
+    np.testing.assert_allclose(points.max(axis=0), [1, 1])
+
+
+def test_grid_lines():
+    lines = compute.grid_lines((-2, 2), (0, 1), n_lines=3, n_points=5)
+    assert lines.shape == (6, 5, 2) and lines.dtype == np.float32
+    vertical, horizontal = lines[:3], lines[3:]
+    # Vertical lines: constant x at -2, 0, 2, y running over ylim.
+    np.testing.assert_allclose(vertical[:, :, 0], np.repeat([[-2.0], [0.0], [2.0]], 5, axis=1))
+    for line in vertical:
+        np.testing.assert_allclose(line[:, 1], [0, 0.25, 0.5, 0.75, 1])
+    # Horizontal lines: constant y at 0, 0.5, 1, x running over xlim.
+    np.testing.assert_allclose(horizontal[:, :, 1], np.repeat([[0.0], [0.5], [1.0]], 5, axis=1))
+    for line in horizontal:
+        np.testing.assert_allclose(line[:, 0], [-2, -1, 0, 1, 2])
+
+
+def test_grid_lines_defaults():
+    lines = compute.grid_lines((-1, 1), (-1, 1))
+    assert lines.shape == (22, 101, 2)
+
+
+# --------------------------------------------------------------------------
+# padded_limits
+# --------------------------------------------------------------------------
+def test_padded_limits_covers_every_array_with_padding():
+    a = np.array([[0.0, 10.0], [1.0, 20.0]])
+    b = np.array([[[2.0, 15.0]], [[-1.0, 12.0]]])  # (2, 1, 2): any shape ending in 2
+    xlim, ylim = compute.padded_limits([a, b], pad=0.1)
+    assert xlim == pytest.approx((-1.0 - 0.3, 2.0 + 0.3))
+    assert ylim == pytest.approx((10.0 - 1.0, 20.0 + 1.0))
+    assert all(type(v) is float for v in xlim + ylim)
+
+
+def test_padded_limits_default_pad():
+    xlim, ylim = compute.padded_limits([np.array([[0.0, 0.0], [10.0, 100.0]])])
+    assert xlim == pytest.approx((-0.5, 10.5))
+    assert ylim == pytest.approx((-5.0, 105.0))
+
+
+def test_padded_limits_ignores_non_finite_points():
+    points = np.array([[0.0, 0.0], [1.0, 1.0], [np.nan, 50.0], [100.0, np.inf], [-np.inf, 0.5]])
+    xlim, ylim = compute.padded_limits([points], pad=0.0)
+    assert xlim == (0.0, 1.0)
+    assert ylim == (0.0, 1.0)
+
+
+def test_padded_limits_all_nan_falls_back():
+    all_nan = np.full((4, 2), np.nan)
+    assert compute.padded_limits([all_nan]) == ((-1.0, 1.0), (-1.0, 1.0))
+    assert compute.padded_limits([]) == ((-1.0, 1.0), (-1.0, 1.0))
+    assert compute.padded_limits([np.empty((0, 2))]) == ((-1.0, 1.0), (-1.0, 1.0))
+    # An all-NaN array next to a finite one does not change the finite one's limits.
+    finite = np.array([[0.0, 0.0], [2.0, 4.0]])
+    assert compute.padded_limits([all_nan, finite]) == compute.padded_limits([finite])
+
+
+def test_padded_limits_single_point_gets_a_width():
+    xlim, ylim = compute.padded_limits([np.array([[3.0, -2.0]])], pad=0.5)
+    assert xlim == pytest.approx((2.5, 3.5))
+    assert ylim == pytest.approx((-2.5, -1.5))
+    assert xlim[0] < xlim[1] and ylim[0] < ylim[1]
+
+
+# --------------------------------------------------------------------------
+# class_labels, positive_probability
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "targets, expected",
+    [
+        (np.array([[0.0], [1.0], [1.0], [0.0]], dtype=np.float32), [0, 1, 1, 0]),  # binary, (n, 1)
+        (np.array([0.0, 1.0, 1.0]), [0, 1, 1]),  # binary, (n,)
+        (np.array([2, 0, 1, 2]), [2, 0, 1, 2]),  # integer classes
+        (np.array([[2], [0], [1]]), [2, 0, 1]),  # integer classes, (n, 1)
+        (np.eye(3)[[2, 0, 1, 1]], [2, 0, 1, 1]),  # one-hot
+        (np.array([[1, 0], [0, 1]], dtype=np.float32), [0, 1]),  # one-hot, two classes
+    ],
+)
+def test_class_labels(targets, expected):
+    labels = compute.class_labels(targets)
+    assert labels.shape == (len(expected),)
+    assert labels.dtype.kind == "i"
+    np.testing.assert_array_equal(labels, expected)
+
+
+def test_class_labels_rounds_float_binary_targets():
+    np.testing.assert_array_equal(compute.class_labels(np.array([[0.9999999], [1e-8]])), [1, 0])
+
+
+@pytest.mark.parametrize(
+    "predictions, expected",
+    [
+        (np.array([[0.1], [0.8]]), [0.1, 0.8]),  # sigmoid output, (n, 1)
+        (np.array([0.3, 0.6]), [0.3, 0.6]),  # (n,)
+        (np.array([[0.9, 0.1], [0.25, 0.75]]), [0.1, 0.75]),  # softmax over two classes
+    ],
+)
+def test_positive_probability(predictions, expected):
+    p = compute.positive_probability(predictions)
+    assert p.shape == (len(expected),)
+    np.testing.assert_allclose(p, expected)
+
+
+# --------------------------------------------------------------------------
+# histogram_counts
+# --------------------------------------------------------------------------
+EDGES = np.linspace(0.0, 1.0, 5)  # bins [0, .25), [.25, .5), [.5, .75), [.75, 1]
+
+
+def test_histogram_counts_inside():
+    counts = compute.histogram_counts(np.array([0.0, 0.1, 0.3, 0.6, 0.8, 1.0]), EDGES)
+    np.testing.assert_array_equal(counts, [2, 1, 1, 2])
+
+
+def test_histogram_counts_clips_values_beyond_the_edges():
+    counts = compute.histogram_counts(np.array([-5.0, -0.01, 0.4, 1.01, 7.0]), EDGES)
+    np.testing.assert_array_equal(counts, [2, 1, 0, 2])
+    assert counts.sum() == 5
+
+
+def test_histogram_counts_drops_non_finite_values():
+    values = np.array([[np.nan, 0.1], [np.inf, -np.inf], [0.9, np.nan]])  # any shape is flattened
+    counts = compute.histogram_counts(values, EDGES)
+    np.testing.assert_array_equal(counts, [1, 0, 0, 1])
+
+
+def test_histogram_counts_all_nan_or_empty():
+    np.testing.assert_array_equal(compute.histogram_counts(np.full(3, np.nan), EDGES), [0, 0, 0, 0])
+    np.testing.assert_array_equal(compute.histogram_counts(np.array([]), EDGES), [0, 0, 0, 0])
+    assert compute.histogram_counts(np.array([]), EDGES).shape == (len(EDGES) - 1,)

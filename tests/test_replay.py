@@ -1,0 +1,532 @@
+"""Tests for deepreplay.replay.Replay, the reader of a recording.
+
+The first part checks replay correctness against Keras itself: a model is
+trained with ``ReplayData`` and ``keras.callbacks.ModelCheckpoint`` side by
+side, and what ``Replay`` gives at epoch k must equal what the model
+checkpointed at epoch k computes.  The second part checks the reader's
+behaviour on bad files, bad arguments, incomplete recordings and models that
+need code or custom objects.
+"""
+
+import json
+import re
+import shutil
+
+import h5py
+import keras
+import numpy as np
+import pytest
+
+from deepreplay import compute, storage
+from deepreplay.callbacks import ReplayData
+from deepreplay.datasets import parabola
+from deepreplay.replay import Replay
+
+ATOL = 1e-5
+N_EPOCHS = 5
+
+
+# --------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------
+def _compile(model):
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def build_sequential():
+    return _compile(keras.Sequential([
+        keras.Input((2,)),
+        keras.layers.Dense(2, activation="tanh", name="hidden",
+                           kernel_initializer=keras.initializers.GlorotNormal(seed=1)),
+        keras.layers.Dense(1, activation="sigmoid", name="output",
+                           kernel_initializer=keras.initializers.GlorotNormal(seed=2)),
+    ]))
+
+
+def build_functional():
+    inputs = keras.Input((2,), name="features")
+    hidden = keras.layers.Dense(2, activation="tanh", name="hidden",
+                                kernel_initializer=keras.initializers.GlorotNormal(seed=3))(inputs)
+    output = keras.layers.Dense(1, activation="sigmoid", name="output",
+                                kernel_initializer=keras.initializers.GlorotNormal(seed=4))(hidden)
+    return _compile(keras.Model(inputs, output, name="functional_2_2_1"))
+
+
+BUILDERS = {"sequential": build_sequential, "functional": build_functional}
+
+
+def _np(value):
+    return np.asarray(keras.ops.convert_to_numpy(value))
+
+
+# --------------------------------------------------------------------------
+# A run recorded by ReplayData and checkpointed by Keras, side by side
+# --------------------------------------------------------------------------
+class CheckpointedRun:
+    """A 5-epoch run: its recording, open as ``replay``, and its Keras checkpoints."""
+
+    def __init__(self, kind, tmp_path):
+        self.kind = kind
+        self.tmp_path = tmp_path
+        keras.utils.set_random_seed(0)
+        self.X, self.y = parabola.load_data(n_points=50)
+        model = BUILDERS[kind]()
+        model.save_weights(str(tmp_path / "ep00.weights.h5"))  # epoch 0: before any update
+        checkpoint = keras.callbacks.ModelCheckpoint(
+            filepath=str(tmp_path / "ep{epoch:02d}.weights.h5"), save_weights_only=True, save_freq="epoch"
+        )
+        self.filename = str(tmp_path / "run.h5")
+        model.fit(self.X, self.y, epochs=N_EPOCHS, batch_size=16, shuffle=True, verbose=0,
+                  callbacks=[ReplayData(self.X, self.y, self.filename, kind), checkpoint])
+        self.replay = Replay(self.filename, kind)
+        self._models = {}
+
+    def checkpoint(self, epoch):
+        """A fresh model built like the trained one, with the weights Keras saved after ``epoch``."""
+        if epoch not in self._models:
+            model = BUILDERS[self.kind]()
+            model.load_weights(str(self.tmp_path / f"ep{epoch:02d}.weights.h5"))
+            self._models[epoch] = model
+        return self._models[epoch]
+
+
+@pytest.fixture(scope="module", params=sorted(BUILDERS))
+def run(request, tmp_path_factory):
+    kind = request.param
+    run = CheckpointedRun(kind, tmp_path_factory.mktemp(f"ckpt_{kind}"))
+    yield run
+    run.replay.close()
+
+
+def test_recording_matches_the_run(run):
+    replay = run.replay
+    assert replay.complete
+    np.testing.assert_array_equal(replay.epochs, np.arange(N_EPOCHS + 1))
+    np.testing.assert_array_equal(replay.inputs, run.X)
+    np.testing.assert_array_equal(replay.targets, run.y)
+    assert [replay.record_index(k) for k in range(N_EPOCHS + 1)] == list(range(N_EPOCHS + 1))
+
+
+@pytest.mark.parametrize("epoch", [0, 2, N_EPOCHS])
+def test_replay_matches_checkpointed_model_on_recorded_samples(run, epoch):
+    replay, X, y = run.replay, run.X, run.y
+    ckpt = run.checkpoint(epoch)
+    record = replay.record_index(epoch)
+
+    expected = ckpt.predict(X, batch_size=len(X), verbose=0)
+    assert replay.predictions_at(epoch).shape == (len(X), 1)
+    np.testing.assert_allclose(replay.predictions_at(epoch), expected, atol=ATOL)
+    np.testing.assert_allclose(replay.predict_proba(epoch=epoch), expected, atol=ATOL)
+    # Recomputed from the rebuilt model, not read back from the file.
+    np.testing.assert_allclose(replay.predict_proba(X, epoch=epoch), expected, atol=ATOL)
+
+    expected_losses = _np(keras.losses.binary_crossentropy(y, expected))
+    assert replay.losses_at(epoch).shape == (len(X),)
+    np.testing.assert_allclose(replay.losses_at(epoch), expected_losses, atol=ATOL)
+
+    evaluated = ckpt.evaluate(X, y, batch_size=len(X), return_dict=True, verbose=0)
+    np.testing.assert_allclose(replay.training_loss[record], evaluated["loss"], atol=ATOL)
+    np.testing.assert_allclose(replay.get_training_metric("accuracy")[record], evaluated["accuracy"], atol=ATOL)
+
+    # Weights, and the hidden layer's recorded z-values and activations.
+    kernel, bias = ckpt.get_layer("hidden").get_weights()
+    weights = replay.weights_at(epoch)
+    np.testing.assert_allclose(weights["hidden"]["kernel"], kernel, atol=ATOL)
+    np.testing.assert_allclose(weights["hidden"]["bias"], bias, atol=ATOL)
+    z = X @ kernel + bias
+    np.testing.assert_allclose(replay.outputs_at(epoch, "hidden", before_activation=True), z, atol=ATOL)
+    np.testing.assert_allclose(replay.outputs_at(epoch, "hidden"), np.tanh(z), atol=ATOL)
+
+
+def test_replay_epochs_are_not_shifted(run):
+    """Epoch k of the replay is checkpoint k, not k - 1 or k + 1 (training did move the weights)."""
+    predictions = [_np(run.checkpoint(k)(run.X, training=False)) for k in range(N_EPOCHS + 1)]
+    for k in range(N_EPOCHS + 1):
+        replayed = run.replay.predict_proba(epoch=k)
+        for j in range(N_EPOCHS + 1):
+            distance = np.max(np.abs(replayed - predictions[j]))
+            if j == k:
+                assert distance < ATOL
+            else:
+                assert distance > 1e-3, f"epoch {k} of the replay looks like checkpoint {j}"
+
+
+GRID = compute.make_grid((-1, 1), (-1, 1), 50)[2]
+
+
+@pytest.mark.parametrize("epoch", [0, 2, N_EPOCHS])
+def test_replay_matches_checkpointed_model_on_a_grid(run, epoch):
+    assert GRID.shape == (2500, 2)
+    ckpt = run.checkpoint(epoch)
+    ckpt_hidden = _np(keras.Model(ckpt.inputs[0], ckpt.get_layer("hidden").output)(GRID, training=False))
+    ckpt_output = _np(ckpt(GRID, training=False))
+    replay = run.replay
+
+    replay.model_at(epoch)
+    hidden = replay.layer_function("hidden")(GRID)
+    assert hidden.shape == (2500, 2)
+    np.testing.assert_allclose(hidden, ckpt_hidden, atol=ATOL)
+
+    probabilities = replay.predict_proba(GRID, epoch=epoch)
+    np.testing.assert_allclose(probabilities, ckpt_output, atol=ATOL)
+    np.testing.assert_array_equal(probabilities > 0.5, ckpt_output > 0.5)
+
+    # The rest of the network, fed the checkpointed hidden outputs.
+    np.testing.assert_allclose(replay.tail_function("hidden")(ckpt_hidden), ckpt_output, atol=ATOL)
+    # After the output layer there is nothing: the tail is the identity.
+    np.testing.assert_allclose(replay.tail_function("output")(ckpt_output), ckpt_output, atol=ATOL)
+
+
+def test_layer_and_tail_functions_follow_model_at(run):
+    """Functions made at one epoch use the weights of the latest model_at call (documented)."""
+    replay = run.replay
+    replay.model_at(0)
+    head = replay.layer_function("hidden")
+    tail = replay.tail_function("hidden")
+    at_0 = tail(head(GRID))
+    replay.model_at(N_EPOCHS)
+    at_last = tail(head(GRID))
+    np.testing.assert_allclose(at_0, _np(run.checkpoint(0)(GRID, training=False)), atol=ATOL)
+    np.testing.assert_allclose(at_last, _np(run.checkpoint(N_EPOCHS)(GRID, training=False)), atol=ATOL)
+    assert np.max(np.abs(at_last - at_0)) > 1e-3
+
+
+# --------------------------------------------------------------------------
+# Opening: missing files and groups, foreign files, newer formats
+# --------------------------------------------------------------------------
+def test_missing_file_is_named(tmp_path):
+    missing = tmp_path / "no_such_recording.h5"
+    with pytest.raises(FileNotFoundError, match=r"replay_filename=.*no_such_recording\.h5.*does not exist"):
+        Replay(missing, "run")
+
+
+def test_file_that_is_not_hdf5(tmp_path):
+    text = tmp_path / "notes.h5"
+    text.write_text("not an HDF5 file")
+    with pytest.raises(ValueError, match=r"notes\.h5.*not an HDF5 file"):
+        Replay(text, "run")
+
+
+def test_missing_group_lists_existing_groups(tiny_recording):
+    filename, group, _, _ = tiny_recording
+    with pytest.raises(ValueError, match=re.escape(f"group_name='nope' is not in {filename!r}; the file has groups ['{group}']")):
+        Replay(filename, "nope")
+
+
+def test_group_that_is_not_a_recording(tiny_recording, tmp_path):
+    filename = str(tmp_path / "copy.h5")
+    shutil.copy(tiny_recording[0], filename)
+    with h5py.File(filename, "a") as f:
+        f.create_group("other").attrs["format"] = "something-else"
+    with pytest.raises(ValueError, match=r"group 'other'.*is not a deepreplay recording.*'something-else'"):
+        Replay(filename, "other")
+
+
+def test_newer_format_version_says_to_upgrade(tiny_recording, tmp_path):
+    filename = str(tmp_path / "copy.h5")
+    shutil.copy(tiny_recording[0], filename)
+    group = tiny_recording[1]
+    with h5py.File(filename, "a") as f:
+        f[group].attrs["format_version"] = 2
+    with pytest.raises(storage.RecordingError, match=r"format version 2.*up to 1.*Upgrade deepreplay"):
+        Replay(filename, group)
+    assert issubclass(storage.RecordingError, ValueError)
+
+
+# --------------------------------------------------------------------------
+# Models that need code (Lambda) or custom objects
+# --------------------------------------------------------------------------
+def test_lambda_model_needs_safe_mode_false(tmp_path):
+    keras.utils.set_random_seed(0)
+    X, y = parabola.load_data(n_points=20)
+    model = keras.Sequential([
+        keras.Input((2,)),
+        keras.layers.Dense(2, name="hidden"),
+        keras.layers.Lambda(lambda t: t * 2.0, name="double"),
+        keras.layers.Dense(1, "sigmoid", name="output"),
+    ])
+    model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy"])
+    filename = str(tmp_path / "lambda.h5")
+    model.fit(X, y, epochs=2, verbose=0, callbacks=[ReplayData(X, y, filename, "lambda")])
+
+    with Replay(filename, "lambda") as replay:
+        # What was recorded is readable without rebuilding the model ...
+        assert replay.predictions_at(2).shape == (len(X), 1)
+        # ... but rebuilding it, which would run stored code, is refused.
+        with pytest.raises(ValueError, match=r"Lambda layer.*Replay\(\.\.\., safe_mode=False\)"):
+            replay.model_at(2)
+        with pytest.raises(ValueError, match=r"safe_mode=False"):
+            replay.predict_proba(X, epoch=1)
+
+    with Replay(filename, "lambda", safe_mode=False) as replay:
+        for epoch in (0, 2):
+            np.testing.assert_allclose(replay.predict_proba(X, epoch=epoch), replay.predictions_at(epoch), atol=ATOL)
+            hidden = replay.outputs_at(epoch, "hidden")
+            np.testing.assert_allclose(replay.layer_function("double")(X), 2.0 * hidden, atol=ATOL)
+            np.testing.assert_allclose(replay.tail_function("hidden")(hidden), replay.predictions_at(epoch), atol=ATOL)
+
+
+@keras.saving.register_keras_serializable(package="deepreplay_tests")
+class HalfDense(keras.layers.Dense):
+    """A Dense layer whose output is halved: replaying it as a plain Dense would be wrong."""
+
+    def call(self, inputs):
+        return super().call(inputs) * 0.5
+
+
+HALF_DENSE_KEY = "deepreplay_tests>HalfDense"
+
+
+@pytest.fixture
+def custom_recording(tmp_path):
+    keras.utils.set_random_seed(0)
+    X, y = parabola.load_data(n_points=20)
+    model = keras.Sequential([
+        keras.Input((2,)),
+        HalfDense(2, activation="tanh", name="hidden"),
+        keras.layers.Dense(1, "sigmoid", name="output"),
+    ])
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    filename = str(tmp_path / "custom.h5")
+    model.fit(X, y, epochs=1, verbose=0, callbacks=[ReplayData(X, y, filename, "custom")])
+    return filename, X
+
+
+def test_custom_layer_registered_replays(custom_recording):
+    filename, X = custom_recording
+    with Replay(filename, "custom") as replay:
+        assert isinstance(replay.model_at(1).get_layer("hidden"), HalfDense)
+        np.testing.assert_allclose(replay.predict_proba(X, epoch=1), replay.predictions_at(1), atol=ATOL)
+
+
+def test_custom_layer_unknown_names_custom_objects(custom_recording, monkeypatch):
+    filename, X = custom_recording
+    monkeypatch.delitem(keras.saving.get_custom_objects(), HALF_DENSE_KEY)  # as in a fresh process
+    with Replay(filename, "custom") as replay:
+        with pytest.raises(ValueError, match=re.escape(f"custom_objects={{'{HALF_DENSE_KEY}': ...}}")):
+            replay.model_at(0)
+    with Replay(filename, "custom", custom_objects={HALF_DENSE_KEY: HalfDense}) as replay:
+        assert isinstance(replay.model_at(1).get_layer("hidden"), HalfDense)
+        np.testing.assert_allclose(replay.predict_proba(X, epoch=1), replay.predictions_at(1), atol=ATOL)
+
+
+def test_unknown_class_in_stored_config_names_it(tiny_recording, tmp_path):
+    filename = str(tmp_path / "copy.h5")
+    shutil.copy(tiny_recording[0], filename)
+    group = tiny_recording[1]
+    with h5py.File(filename, "a") as f:
+        config = json.loads(f[group]["model_config"][()])
+        hidden = next(layer for layer in config["config"]["layers"] if layer["config"].get("name") == "hidden")
+        hidden.update(class_name="MysteryDense", module="private_lab.layers", registered_name=None)
+        del f[group]["model_config"]
+        f[group].create_dataset("model_config", data=json.dumps(config))
+    with Replay(filename, group) as replay:
+        with pytest.raises(ValueError, match=r"needs custom objects \['MysteryDense'\].*custom_objects="):
+            replay.model_at(0)
+
+
+# --------------------------------------------------------------------------
+# Incomplete recordings and unrecorded epochs
+# --------------------------------------------------------------------------
+class _StopAtEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epoch:
+            raise RuntimeError("simulated crash")
+
+
+def test_incomplete_recording_warns_and_replays(tmp_path):
+    keras.utils.set_random_seed(0)
+    X, y = parabola.load_data(n_points=20)
+    model = build_sequential()
+    filename = str(tmp_path / "crash.h5")
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        model.fit(X, y, epochs=5, verbose=0, callbacks=[ReplayData(X, y, filename, "crash"), _StopAtEpoch(2)])
+
+    with pytest.warns(UserWarning, match=r"'crash'.*is incomplete.*3 records.*up to epoch 2"):
+        replay = Replay(filename, "crash")
+    with replay:
+        assert not replay.complete
+        np.testing.assert_array_equal(replay.epochs, [0, 1, 2])
+        for epoch in (0, 2):
+            assert replay.predictions_at(epoch).shape == (len(X), 1)
+            np.testing.assert_allclose(replay.predict_proba(X, epoch=epoch), replay.predictions_at(epoch), atol=ATOL)
+        # The model still holds the weights of epoch 2 (the crash came after it was recorded).
+        np.testing.assert_allclose(replay.predict_proba(epoch=2), model.predict(X, verbose=0), atol=ATOL)
+        with pytest.raises(ValueError, match=r"epoch=3 was not recorded; recorded epochs: 0\.\.2"):
+            replay.predictions_at(3)
+
+
+@pytest.fixture(scope="module")
+def every2_recording(tmp_path_factory):
+    """Epochs 0, 2, 4 and 5 of a 5-epoch run (every=2, the last epoch always)."""
+    keras.utils.set_random_seed(0)
+    X, y = parabola.load_data(n_points=20)
+    filename = str(tmp_path_factory.mktemp("every2") / "every2.h5")
+    build_sequential().fit(X, y, epochs=5, verbose=0,
+                           callbacks=[ReplayData(X, y, filename, "every2", every=2)])
+    return filename, "every2"
+
+
+def test_unrecorded_epoch_lists_recorded_epochs(every2_recording):
+    with Replay(*every2_recording) as replay:
+        np.testing.assert_array_equal(replay.epochs, [0, 2, 4, 5])
+        message = re.escape("epoch=3 was not recorded; recorded epochs: 0, 2, 4, 5")
+        for read in (replay.predictions_at, replay.losses_at, replay.weights_at, replay.model_at):
+            with pytest.raises(ValueError, match=message):
+                read(3)
+        with pytest.raises(ValueError, match=message):
+            replay.predict_proba(epoch=3)
+        with pytest.raises(ValueError, match=r"epoch=6 was not recorded"):
+            replay.outputs_at(6, "hidden")
+        for bad in (2.0, "2", True, None):
+            with pytest.raises(TypeError, match=re.escape(f"epoch={bad!r} must be an integer")):
+                replay.record_index(bad)
+        assert replay.record_index(np.int64(4)) == 2
+
+
+def test_epoch_range(every2_recording):
+    with Replay(*every2_recording) as replay:
+        np.testing.assert_array_equal(replay.epoch_range(), [0, 2, 4, 5])
+        np.testing.assert_array_equal(replay.epoch_range(1, 4), [2, 4])
+        np.testing.assert_array_equal(replay.epoch_range(epoch_start=3), [4, 5])
+        np.testing.assert_array_equal(replay.epoch_range(epoch_end=2), [0, 2])
+        with pytest.raises(ValueError, match=r"epoch_start=4 is after epoch_end=2; give epoch_start <= epoch_end"):
+            replay.epoch_range(4, 2)
+        with pytest.raises(ValueError, match=r"epoch_start=9 is after the last recorded epoch \(5\)"):
+            replay.epoch_range(9)
+        with pytest.raises(ValueError, match=r"no recorded epoch between epoch_start=3 and epoch_end=3; "
+                                             r"recorded epochs: 0, 2, 4, 5"):
+            replay.epoch_range(3, 3)
+        with pytest.raises(ValueError, match=r"epoch_start=-1 must be 0 or more \(use None for the first"):
+            replay.epoch_range(-1)
+        with pytest.raises(ValueError, match=r"epoch_end=-3 must be 0 or more \(use None for the last"):
+            replay.epoch_range(None, -3)
+        for bad in (1.5, True, "2"):
+            with pytest.raises(TypeError, match=re.escape(f"epoch_start={bad!r} must be an integer epoch or None")):
+                replay.epoch_range(bad)
+            with pytest.raises(TypeError, match=re.escape(f"epoch_end={bad!r} must be an integer epoch or None")):
+                replay.epoch_range(0, bad)
+
+
+# --------------------------------------------------------------------------
+# Names: metrics, logs, layers
+# --------------------------------------------------------------------------
+def test_recorded_names_and_lookup_errors(tiny_recording):
+    filename, group, X, y = tiny_recording
+    with Replay(filename, group) as replay:
+        assert replay.metric_names == ["accuracy"]
+        assert replay.layer_names == ["hidden", "output"]
+        assert replay.loss_name == "binary_crossentropy"
+        assert replay.get_training_metric("accuracy").shape == replay.epochs.shape
+        with pytest.raises(ValueError, match=re.escape("metric_name='nope' was not recorded; recorded metrics: ['accuracy']")):
+            replay.get_training_metric("nope")
+        with pytest.raises(ValueError, match=r"name='val_loss' is not in the recorded logs; recorded: \[.*'loss'"):
+            replay.get_log("val_loss")
+        with pytest.raises(ValueError, match=re.escape("layer_name='nope' is not a layer of this model; layers: ['hidden', 'output']")):
+            replay.outputs_at(0, "nope")
+        with pytest.raises(ValueError, match=r"layer_name='nope' is not a layer"):
+            replay.layer_function("nope")
+        with pytest.raises(ValueError, match=r"layer_name='nope' is not a layer"):
+            replay.tail_function("nope")
+        # Keras logs exist only after an epoch: record 0 has NaN, the others the epoch's loss.
+        logged = replay.get_log("loss")
+        assert np.isnan(logged[0]) and np.all(np.isfinite(logged[1:]))
+
+
+# --------------------------------------------------------------------------
+# Lifetime and the model
+# --------------------------------------------------------------------------
+def test_replay_is_a_context_manager_that_closes(tiny_recording, tmp_path):
+    filename = str(tmp_path / "copy.h5")
+    shutil.copy(tiny_recording[0], filename)
+    group = tiny_recording[1]
+    with Replay(filename, group) as replay:
+        assert replay.predictions_at(0).shape == (len(tiny_recording[2]), 1)
+    with pytest.raises(ValueError, match=r"closed"):
+        replay.predictions_at(0)
+    with pytest.raises(ValueError, match=r"closed"):
+        replay.weights_at(1)
+    # Closed even when the block raises.
+    with pytest.raises(KeyError):
+        with Replay(filename, group) as replay:
+            raise KeyError("inside")
+    with pytest.raises(ValueError, match=r"closed"):
+        replay.losses_at(0)
+    # Nothing holds the file any more: it can be opened for writing.
+    with h5py.File(filename, "a") as f:
+        f[group].attrs["touched"] = True
+
+
+def test_model_at_switches_weights(tiny_recording):
+    filename, group, X, _ = tiny_recording
+    with Replay(filename, group) as replay:
+        first = replay.model_at(1)
+        np.testing.assert_array_equal(first.get_layer("hidden").get_weights()[0], replay.weights_at(1)["hidden"]["kernel"])
+        second = replay.model_at(3)
+        assert second is first  # one model, its weights change
+        for layer in ("hidden", "output"):
+            kernel, bias = second.get_layer(layer).get_weights()
+            np.testing.assert_array_equal(kernel, replay.weights_at(3)[layer]["kernel"])
+            np.testing.assert_array_equal(bias, replay.weights_at(3)[layer]["bias"])
+        assert not np.allclose(replay.weights_at(1)["hidden"]["kernel"], replay.weights_at(3)["hidden"]["kernel"])
+        np.testing.assert_allclose(_np(second(X, training=False)), replay.predictions_at(3), atol=ATOL)
+        # Back to an earlier epoch, and predict_proba switching on its own.
+        replay.model_at(1)
+        np.testing.assert_allclose(replay.predict_proba(X, epoch=3), replay.predictions_at(3), atol=ATOL)
+        np.testing.assert_allclose(replay.predict_proba(X, epoch=1), replay.predictions_at(1), atol=ATOL)
+        np.testing.assert_allclose(replay.predict_proba(X), replay.predictions_at(int(replay.epochs[-1])), atol=ATOL)
+
+
+def test_per_record_datasets_hold_one_record_per_chunk(tiny_recording):
+    filename, group, X, _ = tiny_recording
+    with Replay(filename, group) as replay:
+        n_records = len(replay.epochs)
+    per_record = {}
+    with h5py.File(filename, "r") as f:
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset) and obj.ndim >= 2 and name.split("/")[0] not in ("inputs", "targets"):
+                per_record[name] = obj
+        f[group].visititems(visit)
+        for kind in ("weights/hidden/kernel", "gradients/output/bias", "outputs/hidden/activations",
+                     "outputs/hidden/z", "predictions", "losses"):
+            assert kind in per_record
+        for name, ds in per_record.items():
+            assert ds.shape[0] == n_records, name
+            assert ds.chunks == (1, *ds.shape[1:]), f"{name} has chunks {ds.chunks}"
+        assert f[group]["predictions"].shape == (n_records, len(X), 1)
+
+
+def test_reading_one_record_reads_only_that_record(tiny_recording, monkeypatch):
+    """Every h5py dataset read goes through Dataset.__getitem__: log them."""
+    filename, group, X, _ = tiny_recording
+    reads = []
+    original = h5py.Dataset.__getitem__
+
+    def logged(self, args, *rest, **kwargs):
+        reads.append((self.name.split("/", 2)[-1], args))
+        return original(self, args, *rest, **kwargs)
+
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", logged)
+    with Replay(filename, group) as replay:
+        # Opening reads the small static datasets only, no per-record array.
+        opened = {name for name, _ in reads}
+        assert opened <= {"epochs", "inputs", "targets"}, opened
+
+        reads.clear()
+        predictions = replay.predictions_at(2)
+        assert predictions.shape == (len(X), 1)
+        assert reads == [("predictions", 2)]
+
+        reads.clear()
+        replay.outputs_at(3, "hidden")
+        assert reads == [("outputs/hidden/activations", 3)]
+
+        reads.clear()
+        weights = replay.weights_at(1)
+        assert {index for _, index in reads} == {1}
+        assert {name for name, _ in reads} == {f"weights/{layer}/{var}" for layer in weights for var in weights[layer]}
