@@ -165,7 +165,10 @@ class ReplayData(keras.callbacks.Callback):
         if not isinstance(group_name, str) or not group_name or "/" in group_name or group_name in (".", ".."):
             raise ValueError(f"group_name={group_name!r} must be a non-empty string without '/'.")
         if model is not None and not isinstance(model, keras.Model):
-            raise TypeError(f"model must be a keras.Model, got {type(model).__name__}.")
+            raise TypeError(
+                f"model={model!r} ({type(model).__name__}) must be a compiled keras.Model; leave model "
+                "out when the callback is given to model.fit(..., callbacks=[...])."
+            )
         self.every = _positive_int("every", every)
         self.max_samples = _positive_int("max_samples", max_samples, allow_none=True)
         if record is None:
@@ -173,10 +176,19 @@ class ReplayData(keras.callbacks.Callback):
         else:
             if isinstance(record, str):
                 record = [record]
-            quantities = tuple(record)
-            unknown = sorted(set(quantities) - set(storage.QUANTITIES))
+            try:
+                quantities = tuple(record)
+            except TypeError:
+                raise TypeError(
+                    f"record={record!r} must be an iterable of names from {storage.QUANTITIES}, or None for all."
+                ) from None
+            unknown = sorted(map(repr, set(quantities) - set(storage.QUANTITIES)))
             if unknown:
                 raise ValueError(f"record={list(quantities)!r} has unknown names {unknown}; choose from {storage.QUANTITIES}.")
+            if not quantities:
+                raise ValueError(
+                    f"record={record!r} is empty; give at least one of {storage.QUANTITIES}, or None for all."
+                )
             quantities = tuple(q for q in storage.QUANTITIES if q in quantities)
         self.quantities = quantities
         if compression not in _COMPRESSIONS:
@@ -206,6 +218,7 @@ class ReplayData(keras.callbacks.Callback):
         self._started = False
         self._epochs_seen = 0
         self._last_recorded: int | None = None
+        self._last_epoch_logs: dict = {}
         self._probe: LayerProbe | None = None
         self._loss_fn = None
         self._metrics: list[MetricSpec] = []
@@ -224,6 +237,7 @@ class ReplayData(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self._epochs_seen += 1
+        self._last_epoch_logs = dict(logs or {})
         if self._epochs_seen % self.every == 0:
             self._record(self._epochs_seen, logs or {})
 
@@ -231,7 +245,8 @@ class ReplayData(keras.callbacks.Callback):
         if not self._started:
             return
         if self._last_recorded != self._epochs_seen:
-            self._record(self._epochs_seen, logs or {}, epoch_logs=False)
+            # The last epoch was not recorded by on_epoch_end (``every``): record it with its logs.
+            self._record(self._epochs_seen, self._last_epoch_logs)
         self._writer.mark_complete()
 
     # -- recording -------------------------------------------------------------

@@ -22,14 +22,15 @@ LossFn = Callable[[object, object], object]
 
 def is_linear(activation: object) -> bool:
     """Whether a Keras activation is the identity."""
-    if activation is None:
+    if activation is None or activation is keras.activations.linear:
         return True
     try:
         name = keras.activations.serialize(activation)
     except Exception:  # an unregistered custom callable: treat as non-linear
         return False
     if isinstance(name, dict):
-        name = name.get("config", name.get("class_name"))
+        # A custom function serializes as {"config": "<its name>", ...}, a lambda as {"value": ...}.
+        return name.get("config") == "linear"
     return name in ("linear", None)
 
 
@@ -44,12 +45,14 @@ def variable_keys(layer: keras.layers.Layer) -> list[tuple[str, keras.Variable]]
     The key is the variable's path below the layer (``kernel``, ``bias``,
     ``gamma``, ``dense.kernel`` for a nested model), with ``/`` written as ``.``.
     """
-    prefix = getattr(layer, "path", layer.name) + "/"
+    # ``layer.path`` is None for a layer that owns no variables of its own.
+    prefix = (getattr(layer, "path", None) or layer.name) + "/"
     keys: list[tuple[str, keras.Variable]] = []
     seen: set[str] = set()
     for var in layer.weights:
         path = getattr(var, "path", var.name)
-        key = path[len(prefix):] if path.startswith(prefix) else var.name
+        # A nested model's variables carry their inner layer's path ("dense/kernel").
+        key = path[len(prefix):] if path.startswith(prefix) else path
         key = key.replace("/", ".")
         base, n = key, 1
         while key in seen:
@@ -153,11 +156,31 @@ def compiled_metrics(model: keras.Model, y: np.ndarray) -> list[MetricSpec]:
             continue
         if isinstance(obj, keras.metrics.Metric):
             cfg, cls = obj.get_config(), type(obj)
-            specs.append(MetricSpec(obj.name, lambda cls=cls, cfg=cfg: cls.from_config(cfg)))
+            # Keras logs a metric given as a string ("mae", "AUC") under that string.
+            name = item if isinstance(item, str) else obj.name
+            specs.append(MetricSpec(name, lambda cls=cls, cfg=cfg: cls.from_config(cfg)))
         else:
             name = item if isinstance(item, str) else getattr(obj, "__name__", "metric")
             specs.append(MetricSpec(name, lambda fn=obj, name=name: keras.metrics.MeanMetricWrapper(fn, name=name)))
     return specs
+
+
+def _calls_in_graph(model: keras.Model) -> dict[str, int]:
+    """How many times a functional model's graph calls each of its layers.
+
+    Read from the model's config (``inbound_nodes``, one per call inside this
+    model); layers of a Sequential model, whose config has no nodes, are left out.
+    """
+    try:
+        config = model.get_config()
+    except Exception:
+        return {}
+    calls = {}
+    for item in (config or {}).get("layers") or []:
+        nodes = item.get("inbound_nodes") if isinstance(item, dict) else None
+        if isinstance(nodes, list):
+            calls[item.get("name") or item.get("config", {}).get("name")] = len(nodes)
+    return calls
 
 
 @dataclass
@@ -187,10 +210,15 @@ class LayerProbe:
     def build(cls, model: keras.Model, *, want_outputs: bool, want_z: bool) -> LayerProbe:
         probe = cls(model)
         outputs, skipped = [], []
+        calls = _calls_in_graph(model) if (want_outputs or want_z) else {}
         for layer in model_layers(model):
             plan = LayerPlan(layer, record_output=False, record_z=False)
             probe.plans.append(plan)
             if not (want_outputs or want_z):
+                continue
+            if calls.get(layer.name, 1) > 1:
+                # Keras 3's layer.output is the output of the first call only: ambiguous.
+                skipped.append(f"{layer.name} (called {calls[layer.name]} times)")
                 continue
             try:
                 out = layer.output
@@ -215,15 +243,40 @@ class LayerProbe:
                     plan.record_z = True
                     plan.linear_twin = twin
                     outputs.append(z_out)
+        if outputs:
+            try:
+                probe._extractor = keras.Model(model.inputs[0], outputs)
+            except ValueError:
+                # A layer first called outside this model (a layer reused from another model):
+                # its ``output`` is not connected to this model's input.  Keep the others.
+                outputs = probe._drop_disconnected(model, skipped)
+                probe._extractor = keras.Model(model.inputs[0], outputs) if outputs else None
         if skipped:
             warnings.warn(
                 "deepreplay cannot record the outputs of these layers (shared layers or layers "
                 f"outside the model's graph); their weights are still recorded: {skipped}",
                 stacklevel=3,
             )
-        if outputs:
-            probe._extractor = keras.Model(model.inputs[0], outputs)
         return probe
+
+    def _drop_disconnected(self, model: keras.Model, skipped: list[str]) -> list:
+        """Turn off the outputs not computable from ``model``'s input; return the others in order."""
+        kept = []
+        for plan in self.plans:
+            for kind in ("record_output", "record_z"):
+                if not getattr(plan, kind):
+                    continue
+                tensor = plan.layer.output if kind == "record_output" else plan.linear_twin.output
+                try:
+                    keras.Model(model.inputs[0], tensor)
+                except ValueError:
+                    setattr(plan, kind, False)
+                    if kind == "record_z":
+                        plan.linear_twin = None
+                    skipped.append(plan.layer.name if kind == "record_output" else f"{plan.layer.name} (z-values)")
+                else:
+                    kept.append(tensor)
+        return kept
 
     def run(self, x: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """``(activations, z_values)`` per layer name, on ``x``, in inference mode."""

@@ -25,11 +25,13 @@ Layout of one group (see ``docs/format.md`` for the user-facing description)::
 
 Every dataset with a record axis is resizable along it and chunked one record
 per chunk, so appending never rewrites earlier records and reading one record
-never reads the others.  The file is opened only while a record is written.
+never reads the others.  The file is opened only while a record is written or
+read, never held open between calls.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -270,9 +272,12 @@ def _check_readable_file(filename: str) -> None:
 class RecordingReader:
     """Read one recording group, one record at a time.
 
-    The file is opened read-only when the reader is created and closed by
-    :meth:`close` (or by leaving a ``with`` block).  Per-record arrays are read
-    on demand; nothing is cached here.
+    The file is opened read-only for each access and closed before the access
+    returns, never held open between calls: a writer (a ``ReplayData``
+    callback adding records to this or another group of the same file) can
+    append while a reader exists, and the reader sees the new records.
+    Per-record arrays are read on demand; nothing is cached here.
+    :meth:`close` (or leaving a ``with`` block) ends the reader's use.
 
     Parameters
     ----------
@@ -293,17 +298,17 @@ class RecordingReader:
     def __init__(self, filename: str | os.PathLike, group_name: str) -> None:
         self.filename = os.fspath(filename)
         self.group_name = group_name
+        self._closed = False
         _check_readable_file(self.filename)
-        self._file = h5py.File(self.filename, "r")
-        try:
-            if group_name not in self._file:
-                groups = [n for n in self._file if isinstance(self._file[n], h5py.Group)]
+        with h5py.File(self.filename, "r") as f:
+            if group_name not in f:
+                groups = [n for n in f if isinstance(f[n], h5py.Group)]
                 raise RecordingError(
                     f"group_name={group_name!r} is not in {self.filename!r}; the file has groups {groups}."
                 )
-            self._group = self._file[group_name]
-            fmt = self._group.attrs.get("format")
-            version = self._group.attrs.get("format_version")
+            group = f[group_name]
+            fmt = group.attrs.get("format") if isinstance(group, h5py.Group) else None
+            version = group.attrs.get("format_version") if isinstance(group, h5py.Group) else None
             if fmt != FORMAT:
                 raise RecordingError(
                     f"{_describe(self.filename, group_name)} is not a deepreplay recording "
@@ -315,14 +320,21 @@ class RecordingReader:
                     f"but this deepreplay reads versions up to {FORMAT_VERSION}. Upgrade deepreplay "
                     "(pip install -U deepreplay) to read it."
                 )
-        except BaseException:
-            self._file.close()
-            raise
 
     # -- lifetime ---------------------------------------------------------
+    @contextlib.contextmanager
+    def _open(self) -> Iterator[h5py.Group]:
+        if self._closed:
+            raise ValueError(
+                f"this reader of {_describe(self.filename, self.group_name)} is closed; "
+                "create a new RecordingReader to read it again."
+            )
+        with h5py.File(self.filename, "r") as f:
+            yield f[self.group_name]
+
     def close(self) -> None:
-        """Close the file."""
-        self._file.close()
+        """End the use of this reader (the file is not held open between calls)."""
+        self._closed = True
 
     def __enter__(self) -> RecordingReader:
         return self
@@ -335,7 +347,9 @@ class RecordingReader:
     def attrs(self) -> dict[str, Any]:
         """Group attributes, JSON-encoded values decoded."""
         out = {}
-        for key, value in self._group.attrs.items():
+        with self._open() as g:
+            items = list(g.attrs.items())
+        for key, value in items:
             if isinstance(value, np.generic):
                 value = value.item()
             if isinstance(value, str) and value[:1] in "[{":
@@ -349,54 +363,65 @@ class RecordingReader:
     @property
     def complete(self) -> bool:
         """Whether training ended normally after the last record."""
-        return bool(self._group.attrs.get(_ATTR_COMPLETE, False))
+        with self._open() as g:
+            return bool(g.attrs.get(_ATTR_COMPLETE, False))
 
     @property
     def layers(self) -> list[str]:
         """Names of the recorded layers, in model order."""
-        return list(json.loads(self._group.attrs[_ATTR_LAYERS]))
+        with self._open() as g:
+            return _layers(g)
 
     @property
     def quantities(self) -> list[str]:
         """Which of :data:`QUANTITIES` were asked for."""
-        return list(json.loads(self._group.attrs[_ATTR_QUANTITIES]))
+        with self._open() as g:
+            return list(json.loads(g.attrs[_ATTR_QUANTITIES]))
 
     @property
     def model_config(self) -> str:
         """The model's JSON config."""
-        value = self._group[_MODEL_CONFIG][()]
+        with self._open() as g:
+            value = g[_MODEL_CONFIG][()]
         return value.decode() if isinstance(value, bytes) else str(value)
+
+    def _whole(self, name: str) -> np.ndarray:
+        with self._open() as g:
+            return g[name][()]
 
     @property
     def inputs(self) -> np.ndarray:
-        return self._group[_INPUTS][()]
+        return self._whole(_INPUTS)
 
     @property
     def targets(self) -> np.ndarray:
-        return self._group[_TARGETS][()]
+        return self._whole(_TARGETS)
 
     @property
     def sample_indices(self) -> np.ndarray:
-        return self._group[_SAMPLE_INDICES][()]
+        return self._whole(_SAMPLE_INDICES)
 
     @property
     def epochs(self) -> np.ndarray:
         """Epoch number of every record (record 0 is epoch 0, before training)."""
-        return self._group[_EPOCHS][()]
+        return self._whole(_EPOCHS)
 
     @property
     def n_records(self) -> int:
-        return int(self._group[_EPOCHS].shape[0])
+        with self._open() as g:
+            return _n_records(g)
 
     # -- scalars per record ----------------------------------------------------
     def _scalar_names(self, sub: str) -> list[str]:
-        return list(self._group[sub]) if sub in self._group else []
+        with self._open() as g:
+            return list(g[sub]) if sub in g else []
 
     def _scalar(self, sub: str, name: str) -> np.ndarray:
-        names = self._scalar_names(sub)
-        if name not in names:
-            raise KeyError(f"{name!r} was not recorded; recorded names: {names}.")
-        return self._group[sub][name][: self.n_records]
+        with self._open() as g:
+            names = list(g[sub]) if sub in g else []
+            if name not in names:
+                raise KeyError(f"{name!r} was not recorded; recorded names: {names}.")
+            return g[sub][name][: _n_records(g)]
 
     @property
     def log_names(self) -> list[str]:
@@ -417,8 +442,9 @@ class RecordingReader:
         return self._scalar(_EVALUATION, name)
 
     # -- arrays per record -----------------------------------------------------
-    def _check_record(self, record: int) -> int:
-        n = self.n_records
+    @staticmethod
+    def _check_record(g: h5py.Group, record: int) -> int:
+        n = _n_records(g)
         if isinstance(record, (bool, np.bool_)) or not isinstance(record, (int, np.integer)):
             raise TypeError(f"record={record!r} must be an integer index of a record.")
         if not 0 <= record < n:
@@ -426,22 +452,24 @@ class RecordingReader:
         return int(record)
 
     def _nested(self, sub: str, record: int) -> dict[str, dict[str, np.ndarray]]:
-        record = self._check_record(record)
         out: dict[str, dict[str, np.ndarray]] = {}
-        if sub not in self._group:
-            return out
-        for layer in self.layers:
-            if layer in self._group[sub]:
-                out[layer] = {var: ds[record] for var, ds in self._group[sub][layer].items()}
+        with self._open() as g:
+            record = self._check_record(g, record)
+            if sub not in g:
+                return out
+            for layer in _layers(g):
+                if layer in g[sub]:
+                    out[layer] = {var: ds[record] for var, ds in g[sub][layer].items()}
         return out
 
     def variable_names(self, kind: str = _WEIGHTS) -> dict[str, list[str]]:
         """Recorded variable names per layer (``kind`` is 'weights' or 'gradients')."""
         if kind not in (_WEIGHTS, _GRADIENTS):
             raise ValueError(f"kind={kind!r} must be 'weights' or 'gradients'.")
-        if kind not in self._group:
-            return {}
-        return {layer: list(self._group[kind][layer]) for layer in self.layers if layer in self._group[kind]}
+        with self._open() as g:
+            if kind not in g:
+                return {}
+            return {layer: list(g[kind][layer]) for layer in _layers(g) if layer in g[kind]}
 
     def weights(self, record: int) -> dict[str, dict[str, np.ndarray]]:
         """Weights of every layer at a record: ``{layer: {variable: array}}``."""
@@ -451,41 +479,49 @@ class RecordingReader:
         """Full-batch gradients at a record: ``{layer: {variable: array}}``."""
         return self._nested(_GRADIENTS, record)
 
-    def output_layers(self, kind: str = _ACTIVATIONS) -> list[str]:
-        """Layers whose outputs of ``kind`` ('activations' or 'z') were recorded."""
+    @staticmethod
+    def _output_layers(g: h5py.Group, kind: str) -> list[str]:
         if kind not in (_ACTIVATIONS, _Z):
             raise ValueError(f"kind={kind!r} must be 'activations' or 'z'.")
-        if _OUTPUTS not in self._group:
+        if _OUTPUTS not in g:
             return []
-        return [layer for layer in self.layers if layer in self._group[_OUTPUTS] and kind in self._group[_OUTPUTS][layer]]
+        return [layer for layer in _layers(g) if layer in g[_OUTPUTS] and kind in g[_OUTPUTS][layer]]
+
+    def output_layers(self, kind: str = _ACTIVATIONS) -> list[str]:
+        """Layers whose outputs of ``kind`` ('activations' or 'z') were recorded."""
+        with self._open() as g:
+            return self._output_layers(g, kind)
 
     def outputs(self, record: int, layer: str, kind: str = _ACTIVATIONS) -> np.ndarray:
         """A layer's activations (or z-values with ``kind='z'``) on the recorded samples."""
-        record = self._check_record(record)
-        available = self.output_layers(kind)
-        if layer not in available:
-            raise KeyError(f"no recorded {kind} for layer {layer!r}; layers with recorded {kind}: {available}.")
-        return self._group[_OUTPUTS][layer][kind][record]
+        with self._open() as g:
+            record = self._check_record(g, record)
+            available = self._output_layers(g, kind)
+            if layer not in available:
+                raise KeyError(f"no recorded {kind} for layer {layer!r}; layers with recorded {kind}: {available}.")
+            return g[_OUTPUTS][layer][kind][record]
 
     def has(self, quantity: str) -> bool:
         """Whether any data of ``quantity`` (one of :data:`QUANTITIES`) is stored."""
         if quantity in (_ACTIVATIONS, _Z):
             return bool(self.output_layers(quantity))
-        return quantity in self._group
+        with self._open() as g:
+            return quantity in g
+
+    def _per_record(self, name: str, record: int, what: str) -> np.ndarray:
+        with self._open() as g:
+            record = self._check_record(g, record)
+            if name not in g:
+                raise KeyError(f"{what} were not recorded (see ReplayData(record=...)).")
+            return g[name][record]
 
     def predictions(self, record: int) -> np.ndarray:
         """Model outputs on the recorded samples at a record."""
-        record = self._check_record(record)
-        if _PREDICTIONS not in self._group:
-            raise KeyError("predictions were not recorded (see ReplayData(record=...)).")
-        return self._group[_PREDICTIONS][record]
+        return self._per_record(_PREDICTIONS, record, "predictions")
 
     def losses(self, record: int) -> np.ndarray:
         """Per-sample losses on the recorded samples at a record."""
-        record = self._check_record(record)
-        if _LOSSES not in self._group:
-            raise KeyError("per-sample losses were not recorded (see ReplayData(record=...)).")
-        return self._group[_LOSSES][record]
+        return self._per_record(_LOSSES, record, "per-sample losses")
 
     def iter_records(self) -> Iterator[int]:
         return iter(range(self.n_records))
@@ -499,5 +535,14 @@ class RecordingReader:
                 top = name.split("/")[0]
                 sizes[top] = sizes.get(top, 0) + int(obj.id.get_storage_size())
 
-        self._group.visititems(visit)
+        with self._open() as g:
+            g.visititems(visit)
         return sizes
+
+
+def _layers(g: h5py.Group) -> list[str]:
+    return list(json.loads(g.attrs[_ATTR_LAYERS]))
+
+
+def _n_records(g: h5py.Group) -> int:
+    return int(g[_EPOCHS].shape[0])

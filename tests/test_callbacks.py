@@ -1,0 +1,729 @@
+"""Tests for deepreplay.callbacks.ReplayData (issue 2, "Recording").
+
+Recorded data is checked against Keras itself through computations made here,
+independently of the package: weights against ``model.get_weights()`` taken
+by a callback placed after ReplayData, layer outputs against a clone of the
+model given the same weights, z-values, losses and accuracy against NumPy,
+gradients against ``tf.GradientTape``.
+"""
+
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import h5py
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import make_tiny_model, tiny_data
+from deepreplay.callbacks import ReplayData
+from deepreplay.storage import RecordingReader
+
+REPO = Path(__file__).resolve().parents[1]
+TOL = dict(rtol=1e-5, atol=1e-5)
+EPOCHS = 3
+# get_weights() order of make_tiny_model(): (layer, variable) of each array.
+TINY_VARIABLES = [("hidden", "kernel"), ("hidden", "bias"), ("output", "kernel"), ("output", "bias")]
+
+
+# --------------------------------------------------------------------------
+# Helpers (independent of deepreplay)
+# --------------------------------------------------------------------------
+
+
+def _sigmoid(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def _bce(y, p, eps=1e-7):
+    """Per-sample binary cross-entropy, as Keras defines it (clipped probabilities)."""
+    p = np.clip(np.asarray(p, np.float64), eps, 1 - eps)
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p)).mean(axis=-1)
+
+
+def _snapshotter(model, snapshots):
+    """A callback appending ``model.get_weights()`` after every epoch."""
+    return keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: snapshots.append(model.get_weights()))
+
+
+def _group_content(filename, group):
+    """Everything stored in a group: attributes and every dataset's dtype, shape and bytes."""
+    out = {}
+    with h5py.File(filename, "r") as f:
+        g = f[group]
+        out["@attrs"] = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in g.attrs.items()}
+
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                out[name] = (obj.dtype.str, obj.shape, obj.chunks, np.asarray(obj[()]).tobytes())
+            else:
+                out[name + "/@attrs"] = dict(obj.attrs)
+
+        g.visititems(visit)
+    return out
+
+
+def _binary_model(name_prefix="m", *, dropout=None, lr=0.1):
+    """A small 2-8-1 model with default (globally seeded) initializers."""
+    layers = [keras.Input((2,)), keras.layers.Dense(8, activation="relu", name="hidden")]
+    if dropout is not None:
+        layers.append(keras.layers.Dropout(dropout, name="dropout"))
+    layers.append(keras.layers.Dense(1, activation="sigmoid", name="output"))
+    model = keras.Sequential(layers, name=name_prefix)
+    model.compile(optimizer=keras.optimizers.SGD(lr), loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _iterations(model):
+    return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+
+
+# --------------------------------------------------------------------------
+# 1-2. A recorded run checked against Keras, record by record
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """The tiny model trained EPOCHS epochs with ReplayData, weights snapshotted after each epoch."""
+    keras.utils.set_random_seed(1)
+    X, y = tiny_data()
+    model = make_tiny_model()
+    filename = str(tmp_path_factory.mktemp("run") / "run.h5")
+    snapshots = [model.get_weights()]  # record 0: before any update
+    history = model.fit(
+        X, y, epochs=EPOCHS, batch_size=16, verbose=0,
+        callbacks=[ReplayData(X, y, filename, "run"), _snapshotter(model, snapshots)],
+    )
+    clone = keras.models.clone_model(model)
+    return SimpleNamespace(X=X, y=y, model=model, clone=clone, filename=filename,
+                           snapshots=snapshots, history=history.history)
+
+
+def test_one_record_per_epoch_and_complete(run):
+    with RecordingReader(run.filename, "run") as r:
+        np.testing.assert_array_equal(r.epochs, np.arange(EPOCHS + 1))
+        assert r.complete is True
+        assert r.layers == ["hidden", "output"]
+        assert r.attrs["planned_epochs"] == EPOCHS
+        assert r.attrs["batch_size"] == 16
+        assert r.attrs["loss"] == "binary_crossentropy"
+        np.testing.assert_array_equal(r.inputs, run.X)
+        np.testing.assert_array_equal(r.targets, run.y)
+        np.testing.assert_array_equal(r.sample_indices, np.arange(len(run.X)))
+
+
+def test_recorded_weights_equal_get_weights_after_each_epoch(run):
+    assert len(run.snapshots) == EPOCHS + 1
+    with RecordingReader(run.filename, "run") as r:
+        assert r.variable_names() == {"hidden": ["bias", "kernel"], "output": ["bias", "kernel"]}
+        for k, snapshot in enumerate(run.snapshots):
+            weights = r.weights(k)
+            for (layer, var), expected in zip(TINY_VARIABLES, snapshot):
+                np.testing.assert_array_equal(weights[layer][var], expected, err_msg=f"record {k} {layer}/{var}")
+    # the weights did change: the check above is not comparing constants
+    assert not np.array_equal(run.snapshots[0][0], run.snapshots[-1][0])
+
+
+def test_recorded_outputs_predictions_losses_match_keras(run):
+    clone = run.clone
+    hidden = keras.Model(clone.inputs[0], clone.get_layer("hidden").output)
+    with RecordingReader(run.filename, "run") as r:
+        for k, snapshot in enumerate(run.snapshots):
+            clone.set_weights(snapshot)
+            w1, b1, w2, b2 = (np.asarray(a, np.float64) for a in snapshot)
+            # activations: a Keras sub-model of the clone
+            np.testing.assert_allclose(r.outputs(k, "hidden"), np.asarray(hidden(run.X)), **TOL)
+            np.testing.assert_allclose(r.outputs(k, "output"), np.asarray(clone(run.X)), **TOL)
+            # z-values: by hand
+            z1 = run.X @ w1 + b1
+            z2 = np.tanh(z1) @ w2 + b2
+            np.testing.assert_allclose(r.outputs(k, "hidden", "z"), z1, **TOL)
+            np.testing.assert_allclose(r.outputs(k, "output", "z"), z2, **TOL)
+            # predictions and per-sample losses
+            p = _sigmoid(z2)
+            np.testing.assert_allclose(r.predictions(k), p, **TOL)
+            np.testing.assert_allclose(r.predictions(k), np.asarray(clone.predict(run.X, verbose=0)), **TOL)
+            losses = _bce(run.y, p)
+            assert r.losses(k).shape == (len(run.X),)
+            np.testing.assert_allclose(r.losses(k), losses, **TOL)
+            keras_losses = keras.ops.convert_to_numpy(keras.losses.binary_crossentropy(run.y, clone(run.X)))
+            np.testing.assert_allclose(r.losses(k), keras_losses, **TOL)
+            # evaluation on the recorded samples
+            assert r.evaluation("loss")[k] == pytest.approx(losses.mean(), rel=1e-5)
+            assert r.evaluation("accuracy")[k] == pytest.approx(np.mean((p > 0.5) == run.y))
+
+
+def test_recorded_gradients_match_gradient_tape(run):
+    clone = run.clone
+    with RecordingReader(run.filename, "run") as r:
+        assert r.variable_names("gradients") == {"hidden": ["bias", "kernel"], "output": ["bias", "kernel"]}
+        for k, snapshot in enumerate(run.snapshots):
+            clone.set_weights(snapshot)
+            variables = [getattr(clone.get_layer(layer), var) for layer, var in TINY_VARIABLES]
+            with tf.GradientTape() as tape:
+                mean_loss = tf.reduce_mean(keras.losses.binary_crossentropy(run.y, clone(run.X, training=False)))
+            expected = tape.gradient(mean_loss, [v.value for v in variables])
+            grads = r.gradients(k)
+            for (layer, var), g in zip(TINY_VARIABLES, expected):
+                np.testing.assert_allclose(grads[layer][var], g.numpy(), **TOL, err_msg=f"record {k} {layer}/{var}")
+            assert any(np.abs(grads[layer][var]).max() > 1e-4 for layer, var in TINY_VARIABLES)
+
+
+def test_recorded_logs_equal_keras_history(run):
+    with RecordingReader(run.filename, "run") as r:
+        assert set(r.log_names) == {"loss", "accuracy", "learning_rate"}
+        for name in ("loss", "accuracy"):
+            logged = r.log(name)
+            assert np.isnan(logged[0])  # nothing is logged before training
+            np.testing.assert_allclose(logged[1:], run.history[name], rtol=1e-6)
+        np.testing.assert_allclose(r.log("learning_rate"), 0.1, rtol=1e-6)
+
+
+# --------------------------------------------------------------------------
+# 3. Recording does not disturb training; outputs are in inference mode
+# --------------------------------------------------------------------------
+
+
+def test_recording_does_not_change_training_with_dropout(tmp_path):
+    """A seeded fit ends with the same weights with and without ReplayData.
+
+    With Dropout in the model, a recorder that ran the model in training mode
+    (or otherwise advanced a layer's random state) would change the dropout
+    masks of later steps, and so the final weights.
+    """
+    X, y = tiny_data()
+
+    def train(record):
+        keras.utils.set_random_seed(123)
+        model = _binary_model("drop_net", dropout=0.5)
+        callbacks = [ReplayData(X, y, tmp_path / "drop.h5", "drop")] if record else []
+        model.fit(X, y, epochs=3, batch_size=16, shuffle=True, verbose=0, callbacks=callbacks)
+        return model
+
+    plain = train(record=False)
+    recorded = train(record=True)
+    for a, b in zip(plain.get_weights(), recorded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+    # recorded outputs are in inference mode: Dropout lets everything through
+    w1, b1 = recorded.get_layer("hidden").get_weights()
+    w2, b2 = recorded.get_layer("output").get_weights()
+    h = np.maximum(X @ w1 + b1, 0)
+    with RecordingReader(tmp_path / "drop.h5", "drop") as r:
+        last = r.n_records - 1
+        np.testing.assert_allclose(r.outputs(last, "dropout"), h, **TOL)
+        np.testing.assert_allclose(r.outputs(last, "output"), _sigmoid(h @ w2 + b2), **TOL)
+    # ...while in training mode the same layer would have zeroed about half of them
+    dropped = np.asarray(recorded.get_layer("dropout")(h, training=True))
+    assert np.mean(dropped[h > 0] == 0) > 0.2
+
+
+# --------------------------------------------------------------------------
+# 4. Bad input is refused before any training step
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(every=0), ValueError, r"every=0 must be a positive integer"),
+    (dict(every=2.5), TypeError, r"every=2\.5 must be a positive integer"),
+    (dict(every=True), TypeError, r"every=True must be a positive integer"),
+    (dict(max_samples=0), ValueError, r"max_samples=0 must be a positive integer"),
+    (dict(max_samples="10"), TypeError, r"max_samples='10' must be a positive integer or None"),
+    (dict(record=("weights", "biases")), ValueError, r"record=.*unknown names \[\"'biases'\"\]; choose from"),
+    (dict(record=()), ValueError, r"record=\(\) is empty; give at least one of"),
+    (dict(record=5), TypeError, r"record=5 must be an iterable of names"),
+    (dict(compression="zip"), ValueError, r"compression='zip' must be one of \(None, 'gzip', 'lzf'\)"),
+    (dict(compression=9), ValueError, r"compression=9 must be one of"),
+    (dict(model="x"), TypeError, r"model='x' \(str\) must be a compiled keras.Model; leave model out"),
+    (dict(group_name=""), ValueError, r"group_name='' must be a non-empty string without '/'"),
+    (dict(group_name="a/b"), ValueError, r"group_name='a/b' must be a non-empty string"),
+    (dict(filename=3), TypeError, r"filename=3 must be a path"),
+    (dict(seed="s"), TypeError, r"seed='s' must be an integer"),
+])
+def test_bad_arguments_are_refused_at_construction(tmp_path, kwargs, error, match):
+    X, y = tiny_data(10)
+    args = dict(inputs=X, targets=y, filename=tmp_path / "r.h5", group_name="g")
+    args.update(kwargs)
+    with pytest.raises(error, match=match):
+        ReplayData(**args)
+    assert not (tmp_path / "r.h5").exists()
+
+
+def test_inputs_and_targets_of_different_lengths(tmp_path):
+    X, y = tiny_data(10)
+    with pytest.raises(ValueError, match=r"inputs has 20 samples but targets has 19; give one target per input"):
+        ReplayData(X, y[:-1], tmp_path / "r.h5", "g")
+    with pytest.raises(TypeError, match=r"inputs must hold numbers"):
+        ReplayData(np.array([["a", "b"]]), y[:1], tmp_path / "r.h5", "g")
+
+
+def test_inputs_that_do_not_fit_the_model_are_refused_at_fit_start(tmp_path):
+    X, y = tiny_data(10)
+    model = make_tiny_model()
+    before = model.get_weights()
+    wrong = np.concatenate([X, X[:, :1]], axis=1)  # 3 features for a 2-input model
+    callback = ReplayData(wrong, y, tmp_path / "r.h5", "g")
+    with pytest.raises(ValueError, match=r"inputs has samples of shape \(3,\), but the model expects \(2,\).*fit the model"):
+        model.fit(X, y, epochs=2, verbose=0, callbacks=[callback])
+    assert _iterations(model) == 0
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert not (tmp_path / "r.h5").exists()
+
+
+def test_nonexistent_directory_is_refused_at_construction(tmp_path):
+    X, y = tiny_data(10)
+    with pytest.raises(ValueError, match=r"filename=.*no_such_dir.*the directory .* does not exist; create it first"):
+        ReplayData(X, y, tmp_path / "no_such_dir" / "r.h5", "g")
+
+
+def test_filename_that_is_a_directory_is_refused_before_training(tmp_path):
+    X, y = tiny_data(10)
+    model = make_tiny_model()
+    (tmp_path / "adir.h5").mkdir()
+    with pytest.raises(ValueError, match=r"adir\.h5' is a directory; give a file path"):
+        model.fit(X, y, epochs=2, verbose=0, callbacks=[ReplayData(X, y, tmp_path / "adir.h5", "g")])
+    assert _iterations(model) == 0
+
+
+def test_read_only_directory_is_refused_before_training(tmp_path):
+    """A file in a read-only directory is refused at fit start.
+
+    When the tests run as root, ``os.access`` reports every directory as
+    writable (root bypasses permission bits), so no read-only directory can be
+    made here; the test then checks the other unwritable target deepreplay
+    detects, a path that is a directory.
+    """
+    X, y = tiny_data(10)
+    model = make_tiny_model()
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        if os.access(locked, os.W_OK):  # running as root
+            target, match = locked, r"locked' is a directory"
+        else:
+            target, match = locked / "r.h5", r"the directory .*locked' is not writable"
+        with pytest.raises(ValueError, match=match):
+            model.fit(X, y, epochs=2, verbose=0, callbacks=[ReplayData(X, y, target, "g")])
+        assert _iterations(model) == 0
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o755)
+
+
+def test_existing_non_hdf5_file_is_left_untouched(tmp_path):
+    X, y = tiny_data(10)
+    model = make_tiny_model()
+    path = tmp_path / "notes.h5"
+    content = b"my precious notes\n" + bytes(range(256))
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=r"notes\.h5' exists but is not an HDF5 file; refusing to touch it"):
+        model.fit(X, y, epochs=2, verbose=0, callbacks=[ReplayData(X, y, path, "g")])
+    assert _iterations(model) == 0
+    assert path.read_bytes() == content
+
+
+def test_existing_group_is_refused_and_overwrite_replaces_only_it(tmp_path):
+    X, y = tiny_data(10)
+    filename = tmp_path / "runs.h5"
+    ReplayData(X, y, filename, "a", model=make_tiny_model(seed=1))
+    ReplayData(X, y, filename, "b", model=make_tiny_model(seed=2))
+    a_before, b_before = _group_content(filename, "a"), _group_content(filename, "b")
+
+    model = make_tiny_model(seed=3)
+    with pytest.raises(ValueError, match=r"group_name='a' already exists in '.*runs\.h5'.*Pass overwrite=True"):
+        model.fit(X, y, epochs=2, verbose=0, callbacks=[ReplayData(X, y, filename, "a")])
+    assert _iterations(model) == 0
+    assert _group_content(filename, "a") == a_before
+    assert _group_content(filename, "b") == b_before
+
+    model.fit(X, y, epochs=2, verbose=0, callbacks=[ReplayData(X, y, filename, "a", overwrite=True)])
+    with RecordingReader(filename, "a") as r:
+        np.testing.assert_array_equal(r.epochs, [0, 1, 2])
+        np.testing.assert_array_equal(r.weights(2)["hidden"]["kernel"], model.get_layer("hidden").kernel.numpy())
+    assert _group_content(filename, "b") == b_before
+    with h5py.File(filename, "r") as f:
+        assert sorted(f) == ["a", "b"]
+
+
+# --------------------------------------------------------------------------
+# 5. Interrupted, stopped and continued training
+# --------------------------------------------------------------------------
+
+
+def test_early_stopping_leaves_a_complete_shorter_recording(tmp_path):
+    X, y = tiny_data(20)
+    model = make_tiny_model()
+    stop = keras.callbacks.EarlyStopping(monitor="loss", min_delta=10.0, patience=0)
+    history = model.fit(X, y, epochs=20, batch_size=16, verbose=0,
+                        callbacks=[ReplayData(X, y, tmp_path / "es.h5", "es"), stop])
+    ran = len(history.history["loss"])
+    assert ran == 2  # stopped early: nothing improves the loss by 10
+    with RecordingReader(tmp_path / "es.h5", "es") as r:
+        assert r.complete is True
+        np.testing.assert_array_equal(r.epochs, np.arange(ran + 1))
+        assert r.attrs["planned_epochs"] == 20
+        np.testing.assert_allclose(r.log("loss")[1:], history.history["loss"], rtol=1e-6)
+        np.testing.assert_array_equal(r.weights(ran)["output"]["kernel"], model.get_layer("output").kernel.numpy())
+
+
+class _Boom(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 3:
+            raise RuntimeError("boom at epoch 3")
+
+
+def test_exception_inside_fit_leaves_an_incomplete_readable_recording(tmp_path):
+    X, y = tiny_data(20)
+    model = make_tiny_model()
+    with pytest.raises(RuntimeError, match="boom at epoch 3"):
+        model.fit(X, y, epochs=10, batch_size=16, verbose=0,
+                  callbacks=[ReplayData(X, y, tmp_path / "x.h5", "x"), _Boom()])
+    with RecordingReader(tmp_path / "x.h5", "x") as r:
+        assert r.complete is False
+        np.testing.assert_array_equal(r.epochs, [0, 1, 2, 3])
+        for k in range(4):
+            assert set(r.weights(k)) == {"hidden", "output"}
+            assert set(r.gradients(k)) == {"hidden", "output"}
+            assert r.outputs(k, "hidden").shape == (40, 2)
+            assert r.predictions(k).shape == (40, 1)
+            assert np.isfinite(r.losses(k)).all()
+        # the last record is the state training stopped in
+        for (layer, var), expected in zip(TINY_VARIABLES, model.get_weights()):
+            np.testing.assert_array_equal(r.weights(3)[layer][var], expected)
+
+
+def test_second_fit_appends_to_the_same_recording(tmp_path):
+    X, y = tiny_data(20)
+    model = make_tiny_model()
+    filename = tmp_path / "two.h5"
+    callback = ReplayData(X, y, filename, "two")
+    model.fit(X, y, epochs=3, batch_size=16, verbose=0, callbacks=[callback])
+    after_first = model.get_weights()
+    seen_complete = []
+    peek = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: seen_complete.append(RecordingReader(filename, "two").complete))
+    model.fit(X, y, epochs=3, batch_size=16, verbose=0, callbacks=[callback, peek])
+    assert seen_complete == [False, False, False]  # running again: not complete meanwhile
+    with RecordingReader(filename, "two") as r:
+        np.testing.assert_array_equal(r.epochs, np.arange(7))  # 0..3 then 4..6, epoch 0 once
+        assert r.complete is True
+        for (layer, var), expected in zip(TINY_VARIABLES, after_first):
+            np.testing.assert_array_equal(r.weights(3)[layer][var], expected)
+        for (layer, var), expected in zip(TINY_VARIABLES, model.get_weights()):
+            np.testing.assert_array_equal(r.weights(6)[layer][var], expected)
+        assert not np.isnan(r.log("loss")[1:]).any()
+
+
+# --------------------------------------------------------------------------
+# 6. Initial state only
+# --------------------------------------------------------------------------
+
+
+def test_initial_state_only_with_a_compiled_model(tmp_path):
+    X, y = tiny_data(10)
+    model = make_tiny_model()
+    ReplayData(X, y, tmp_path / "init.h5", "init", model=model)
+    with RecordingReader(tmp_path / "init.h5", "init") as r:
+        assert r.n_records == 1
+        np.testing.assert_array_equal(r.epochs, [0])
+        assert r.complete is True
+        assert r.attrs["planned_epochs"] == 0
+        for (layer, var), expected in zip(TINY_VARIABLES, model.get_weights()):
+            np.testing.assert_array_equal(r.weights(0)[layer][var], expected)
+        p = np.asarray(model(X))
+        np.testing.assert_allclose(r.predictions(0), p, **TOL)
+        np.testing.assert_allclose(r.losses(0), _bce(y, p), **TOL)
+        np.testing.assert_allclose(r.log("learning_rate"), [0.1], rtol=1e-6)
+    assert _iterations(model) == 0
+
+
+def test_initial_state_only_with_an_uncompiled_model(tmp_path):
+    X, y = tiny_data(10)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, name="d")])
+    with pytest.raises(ValueError, match=r"model is not compiled with a loss; call model.compile\(optimizer=..., loss=...\)"):
+        ReplayData(X, y, tmp_path / "init.h5", "init", model=model)
+    assert not (tmp_path / "init.h5").exists()
+
+
+# --------------------------------------------------------------------------
+# 7. A process killed by SIGKILL leaves every earlier record readable
+# --------------------------------------------------------------------------
+
+_CHILD = """
+import os, sys, time
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+import keras
+import numpy as np
+from deepreplay.callbacks import ReplayData
+
+filename = sys.argv[1]
+rng = np.random.default_rng(0)
+X = rng.normal(size=(40, 2)).astype("float32")
+y = (X[:, :1] * X[:, 1:] > 0).astype("float32")
+keras.utils.set_random_seed(0)
+model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(4, activation="tanh", name="hidden"),
+                          keras.layers.Dense(1, activation="sigmoid", name="output")])
+model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy"])
+
+def after_record(epoch, logs):
+    print(f"recorded {epoch + 1}", flush=True)
+    time.sleep(0.3)
+
+model.fit(X, y, epochs=500, batch_size=8, verbose=0,
+          callbacks=[ReplayData(X, y, filename, "killed"), keras.callbacks.LambdaCallback(on_epoch_end=after_record)])
+print("finished", flush=True)
+"""
+
+
+def test_sigkill_between_records_leaves_a_valid_file(tmp_path):
+    X, y = tiny_data(10)
+    filename = tmp_path / "shared.h5"
+    ReplayData(X, y, filename, "other", model=make_tiny_model())
+    other_before = _group_content(filename, "other")
+
+    script = tmp_path / "child.py"
+    script.write_text(textwrap.dedent(_CHILD))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+               TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    stderr_path = tmp_path / "child.err"
+    wanted, deadline = 3, time.monotonic() + 120
+    seen = []
+    with open(stderr_path, "wb") as stderr:
+        proc = subprocess.Popen([sys.executable, str(script), str(filename)], stdout=subprocess.PIPE,
+                                stderr=stderr, env=env, cwd=tmp_path)
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(proc.stdout, selectors.EVENT_READ)
+            while wanted not in seen:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"child did not record {wanted} epochs in 120 s; saw {seen}; "
+                                f"stderr: {stderr_path.read_text()[-2000:]}")
+                if not selector.select(timeout=1.0):
+                    continue
+                line = proc.stdout.readline().decode()
+                if not line:
+                    pytest.fail(f"child ended early (rc={proc.wait()}); saw {seen}; "
+                                f"stderr: {stderr_path.read_text()[-2000:]}")
+                if line.startswith("recorded "):
+                    seen.append(int(line.split()[1]))
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        proc.stdout.close()
+
+    with RecordingReader(filename, "killed") as r:
+        assert r.complete is False
+        n = r.n_records
+        assert n >= wanted + 1  # records 0..wanted at least
+        np.testing.assert_array_equal(r.epochs, np.arange(n))
+        for k in range(n):
+            assert set(r.weights(k)) == {"hidden", "output"}
+            assert set(r.gradients(k)) == {"hidden", "output"}
+            for layer in ("hidden", "output"):
+                assert r.outputs(k, layer).shape[0] == 40
+                assert r.outputs(k, layer, "z").shape[0] == 40
+            assert r.predictions(k).shape == (40, 1)
+            assert np.isfinite(r.losses(k)).all()
+        assert np.isfinite(r.evaluation("loss")).all()
+        np.testing.assert_array_equal(r.log("learning_rate"), np.full(n, 0.01, np.float32).astype(np.float64))
+    # every per-record dataset is readable for each record
+    with h5py.File(filename, "r") as f:
+        def read_all(name, obj):
+            if isinstance(obj, h5py.Dataset) and obj.ndim >= 1 and obj.maxshape[0] is None:
+                for k in range(n):
+                    obj[k]
+        f["killed"].visititems(read_all)
+    assert _group_content(filename, "other") == other_before
+
+
+# --------------------------------------------------------------------------
+# 8. NaN and inf are recorded as they are
+# --------------------------------------------------------------------------
+
+
+def test_diverging_run_records_nan_without_crashing(tmp_path):
+    X, y = tiny_data(20)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(4, activation="relu", name="hidden"),
+                              keras.layers.Dense(1, name="output")])
+    model.compile(optimizer=keras.optimizers.SGD(1e6), loss="mse")
+    history = model.fit(X, y, epochs=3, batch_size=16, verbose=0,
+                        callbacks=[ReplayData(X, y, tmp_path / "nan.h5", "nan")])
+    assert not np.isfinite(history.history["loss"]).all()
+    with RecordingReader(tmp_path / "nan.h5", "nan") as r:
+        assert r.complete is True
+        np.testing.assert_array_equal(r.epochs, [0, 1, 2, 3])
+        assert np.isfinite(r.losses(0)).all()
+        assert not np.isfinite(r.losses(3)).all()
+        assert not np.isfinite(r.weights(3)["hidden"]["kernel"]).all()
+        for k in range(4):
+            np.testing.assert_allclose(r.evaluation("loss")[k], np.mean(r.losses(k), dtype=np.float64), rtol=1e-5)
+        np.testing.assert_allclose(r.log("loss")[1:], history.history["loss"], rtol=1e-6)  # NaN == NaN here
+
+
+def test_huge_weights_record_infinite_losses(tmp_path):
+    X, y = tiny_data(10)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, name="lin")])
+    model.compile(optimizer="sgd", loss="mse")
+    kernel = np.full((2, 1), 1e30, np.float32)
+    model.get_layer("lin").set_weights([kernel, np.zeros(1, np.float32)])
+    ReplayData(X, y, tmp_path / "inf.h5", "inf", model=model)
+    expected = ((y - X.astype(np.float64) @ kernel) ** 2).mean(axis=1)
+    with np.errstate(over="ignore"):
+        expected = expected.astype(np.float32)  # beyond float32: inf
+    assert np.isinf(expected).any()
+    with RecordingReader(tmp_path / "inf.h5", "inf") as r:
+        np.testing.assert_allclose(r.losses(0), expected, rtol=1e-5)
+        assert r.evaluation("loss")[0] == np.inf
+        np.testing.assert_array_equal(r.weights(0)["lin"]["kernel"], kernel)
+
+
+# --------------------------------------------------------------------------
+# 9. Options
+# --------------------------------------------------------------------------
+
+
+def test_every_records_multiples_and_the_last_epoch(tmp_path):
+    X, y = tiny_data(20)
+    model = make_tiny_model()
+    history = model.fit(X, y, epochs=7, batch_size=16, verbose=0,
+                        callbacks=[ReplayData(X, y, tmp_path / "ev.h5", "ev", every=3)])
+    loss = history.history["loss"]
+    with RecordingReader(tmp_path / "ev.h5", "ev") as r:
+        np.testing.assert_array_equal(r.epochs, [0, 3, 6, 7])
+        assert r.attrs["every"] == 3
+        # the Keras logs of each recorded epoch, the last one included
+        np.testing.assert_allclose(r.log("loss"), [np.nan, loss[2], loss[5], loss[6]], rtol=1e-6)
+        for (layer, var), expected in zip(TINY_VARIABLES, model.get_weights()):
+            np.testing.assert_array_equal(r.weights(3)[layer][var], expected)
+
+
+def test_max_samples_stores_a_subset_and_its_indices(tmp_path):
+    X, y = tiny_data(30)
+    model = make_tiny_model()
+    ReplayData(X, y, tmp_path / "ms.h5", "ms", model=model, max_samples=10)
+    with RecordingReader(tmp_path / "ms.h5", "ms") as r:
+        idx = r.sample_indices
+        assert idx.shape == (10,)
+        assert len(np.unique(idx)) == 10 and idx.min() >= 0 and idx.max() < 60
+        np.testing.assert_array_equal(r.inputs, X[idx])
+        np.testing.assert_array_equal(r.targets, y[idx])
+        assert r.attrs["n_samples_given"] == 60
+        np.testing.assert_allclose(r.predictions(0), np.asarray(model(X[idx])), **TOL)
+        assert r.losses(0).shape == (10,)
+        assert r.outputs(0, "hidden").shape == (10, 2)
+
+
+def test_record_only_weights(tmp_path):
+    X, y = tiny_data(10)
+    model = make_tiny_model()
+    ReplayData(X, y, tmp_path / "w.h5", "w", model=model, record=("weights",))
+    with h5py.File(tmp_path / "w.h5", "r") as f:
+        assert set(f["w"]) == {"model_config", "inputs", "targets", "sample_indices", "epochs",
+                               "logs", "evaluation", "weights"}
+    with RecordingReader(tmp_path / "w.h5", "w") as r:
+        assert r.quantities == ["weights"]
+        assert not r.has("gradients") and not r.has("activations") and not r.has("predictions")
+        np.testing.assert_array_equal(r.weights(0)["output"]["kernel"], model.get_layer("output").kernel.numpy())
+        with pytest.raises(KeyError, match="predictions were not recorded"):
+            r.predictions(0)
+
+
+def test_gzip_compression_gives_the_same_numbers(tmp_path):
+    X, y = tiny_data(20)
+    model = make_tiny_model()
+    filename = tmp_path / "gz.h5"
+    model.fit(X, y, epochs=2, batch_size=16, verbose=0, callbacks=[
+        ReplayData(X, y, filename, "gz", compression="gzip"), ReplayData(X, y, filename, "plain")])
+    gz, plain = _group_content(filename, "gz"), _group_content(filename, "plain")
+    assert sorted(gz) == sorted(plain)
+    for name in plain:
+        if name != "@attrs":
+            assert gz[name] == plain[name], name
+    with h5py.File(filename, "r") as f:
+        assert f["gz/weights/hidden/kernel"].compression == "gzip"
+        assert f["gz/outputs/hidden/activations"].compression == "gzip"
+        assert f["plain/weights/hidden/kernel"].compression is None
+
+
+# --------------------------------------------------------------------------
+# 10. Layer coverage
+# --------------------------------------------------------------------------
+
+
+def test_functional_model_with_batch_norm_activation_and_dropout(tmp_path):
+    X, y = tiny_data(20)
+    keras.utils.set_random_seed(5)
+    inp = keras.Input((2,))
+    h = keras.layers.Dense(4, name="dense_in")(inp)
+    h = keras.layers.BatchNormalization(name="batch_normalization")(h)
+    h = keras.layers.Activation("relu", name="act")(h)
+    h = keras.layers.Dropout(0.3, name="drop")(h)
+    out = keras.layers.Dense(1, activation="sigmoid", name="out")(h)
+    model = keras.Model(inp, out)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="binary_crossentropy")
+
+    def layer_weights():
+        return {name: model.get_layer(name).get_weights() for name in ("dense_in", "batch_normalization", "out")}
+
+    snapshots = [layer_weights()]
+    snap = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: snapshots.append(layer_weights()))
+    model.fit(X, y, epochs=2, batch_size=8, verbose=0, callbacks=[ReplayData(X, y, tmp_path / "bn.h5", "bn"), snap])
+    # training moved the moving statistics, so the check below sees real values
+    assert not np.allclose(snapshots[0]["batch_normalization"][2], snapshots[-1]["batch_normalization"][2])
+
+    with RecordingReader(tmp_path / "bn.h5", "bn") as r:
+        assert r.layers == ["dense_in", "batch_normalization", "act", "drop", "out"]
+        assert r.output_layers() == ["dense_in", "batch_normalization", "act", "drop", "out"]
+        assert r.output_layers("z") == ["act", "out"]
+        assert r.variable_names("gradients")["batch_normalization"] == ["beta", "gamma"]
+        for k, snap_k in enumerate(snapshots):
+            weights = r.weights(k)
+            gamma, beta, mean, var = snap_k["batch_normalization"]
+            for key, expected in zip(("gamma", "beta", "moving_mean", "moving_variance"), (gamma, beta, mean, var)):
+                np.testing.assert_array_equal(weights["batch_normalization"][key], expected)
+            (w, b), (wo, bo) = snap_k["dense_in"], snap_k["out"]
+            np.testing.assert_array_equal(weights["dense_in"]["kernel"], w)
+            dense = X @ w + b
+            bn = (dense - mean) / np.sqrt(var + 1e-3) * gamma + beta  # inference mode: moving statistics
+            np.testing.assert_allclose(r.outputs(k, "dense_in"), dense, **TOL)
+            np.testing.assert_allclose(r.outputs(k, "batch_normalization"), bn, **TOL)
+            np.testing.assert_allclose(r.outputs(k, "act", "z"), bn, **TOL)  # z of Activation = its input
+            np.testing.assert_allclose(r.outputs(k, "act"), np.maximum(bn, 0), **TOL)
+            np.testing.assert_allclose(r.outputs(k, "drop"), np.maximum(bn, 0), **TOL)
+            z_out = np.maximum(bn, 0) @ wo + bo
+            np.testing.assert_allclose(r.outputs(k, "out", "z"), z_out, **TOL)
+            np.testing.assert_allclose(r.predictions(k), _sigmoid(z_out), **TOL)
+
+
+def test_shared_layer_warns_and_weights_are_still_recorded(tmp_path):
+    X, y = tiny_data(10)
+    inp = keras.Input((2,))
+    shared = keras.layers.Dense(2, activation="tanh", name="shared")
+    out = keras.layers.Dense(1, activation="sigmoid", name="out")(shared(shared(inp)))
+    model = keras.Model(inp, out)
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    with pytest.warns(UserWarning, match=r"cannot record the outputs of these layers.*shared \(called 2 times\)"):
+        ReplayData(X, y, tmp_path / "sh.h5", "sh", model=model)
+    with RecordingReader(tmp_path / "sh.h5", "sh") as r:
+        assert r.output_layers() == ["out"]
+        kernel, bias = shared.get_weights()
+        np.testing.assert_array_equal(r.weights(0)["shared"]["kernel"], kernel)
+        np.testing.assert_array_equal(r.weights(0)["shared"]["bias"], bias)
+        h = np.tanh(np.tanh(X @ kernel + bias) @ kernel + bias)
+        wo, bo = model.get_layer("out").get_weights()
+        np.testing.assert_allclose(r.predictions(0), _sigmoid(h @ wo + bo), **TOL)

@@ -1,0 +1,233 @@
+"""Tests for deepreplay.model_inspection, checked against values computed by hand with NumPy.
+
+No model is trained here: building small models is enough.
+"""
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+from deepreplay.model_inspection import (
+    LayerProbe,
+    compiled_metrics,
+    is_linear,
+    loss_name,
+    model_layers,
+    per_sample_loss,
+    variable_keys,
+)
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(12, 2)).astype(np.float32)
+Y_BIN = (RNG.uniform(size=(12, 1)) > 0.5).astype(np.float32)
+
+
+def _sigmoid(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def _dense_model(activation="tanh", *, compile_with="binary_crossentropy", metrics=None):
+    model = keras.Sequential([
+        keras.Input((2,)),
+        keras.layers.Dense(3, activation=activation, name="hidden"),
+        keras.layers.Dense(1, activation="sigmoid", name="output"),
+    ])
+    if compile_with is not None:
+        model.compile(optimizer="sgd", loss=compile_with, metrics=metrics)
+    return model
+
+
+# --------------------------------------------------------------------------
+# Activations and layers
+# --------------------------------------------------------------------------
+
+
+def _double(v):
+    return 2 * v
+
+
+@pytest.mark.filterwarnings("ignore:The object being serialized includes a `lambda`")
+@pytest.mark.parametrize("activation, linear", [
+    (None, True), ("linear", True), (keras.activations.linear, True),
+    ("relu", False), ("tanh", False), ("sigmoid", False),
+    # custom callables are non-linear: their z-values must be recorded
+    (_double, False), (lambda v: 2 * v, False),
+])
+def test_is_linear(activation, linear):
+    if isinstance(activation, str):
+        activation = keras.activations.get(activation)
+    assert is_linear(activation) is linear
+
+
+def test_model_layers_leaves_out_input_layers():
+    inp = keras.Input((2,), name="x")
+    out = keras.layers.Dense(1, name="d")(inp)
+    model = keras.Model(inp, out)
+    assert [layer.name for layer in model.layers] == ["x", "d"]
+    assert [layer.name for layer in model_layers(model)] == ["d"]
+
+
+def test_variable_keys_use_variable_names():
+    inp = keras.Input((2,))
+    h = keras.layers.Dense(3, name="dense_in")(inp)
+    h = keras.layers.BatchNormalization(name="batch_normalization")(h)
+    h = keras.layers.Dropout(0.5, name="drop")(h)
+    model = keras.Model(inp, keras.layers.Dense(1, name="out")(h))
+    keys = {layer.name: [k for k, _ in variable_keys(layer)] for layer in model_layers(model)}
+    assert keys == {
+        "dense_in": ["kernel", "bias"],
+        "batch_normalization": ["gamma", "beta", "moving_mean", "moving_variance"],
+        # A layer without variables has path None in Keras 3; it must give no keys, not crash.
+        "drop": [],
+        "out": ["kernel", "bias"],
+    }
+    bn = model.get_layer("batch_normalization")
+    assert dict(variable_keys(bn))["moving_mean"] is bn.moving_mean
+
+
+def test_variable_keys_of_a_nested_model_name_the_inner_layer():
+    inner_in = keras.Input((2,))
+    inner_h = keras.layers.Dense(3, name="first")(inner_in)
+    inner = keras.Model(inner_in, keras.layers.Dense(2, name="second")(inner_h), name="inner")
+    outer_in = keras.Input((2,))
+    outer = keras.Model(outer_in, keras.layers.Dense(1, name="top")(inner(outer_in)))
+    keys = [k for k, _ in variable_keys(outer.get_layer("inner"))]
+    assert keys == ["first.kernel", "first.bias", "second.kernel", "second.bias"]
+    assert len(set(keys)) == len(keys)
+
+
+# --------------------------------------------------------------------------
+# Loss and metrics
+# --------------------------------------------------------------------------
+
+
+def test_per_sample_loss_of_a_string_loss_matches_numpy():
+    model = _dense_model()
+    p = np.asarray(model(X), dtype=np.float64)
+    loss = per_sample_loss(model)
+    got = keras.ops.convert_to_numpy(loss(Y_BIN, model(X)))
+    pc = np.clip(p, 1e-7, 1 - 1e-7)
+    expected = -(Y_BIN * np.log(pc) + (1 - Y_BIN) * np.log(1 - pc)).mean(axis=-1)
+    assert got.shape == (12,)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert loss_name(model) == "binary_crossentropy"
+
+
+def test_per_sample_loss_of_a_loss_object_drops_its_reduction():
+    model = _dense_model(compile_with=keras.losses.MeanSquaredError(reduction="sum"))
+    p = np.asarray(model(X), dtype=np.float64)
+    got = keras.ops.convert_to_numpy(per_sample_loss(model)(Y_BIN, model(X)))
+    assert got.shape == (12,)
+    np.testing.assert_allclose(got, ((Y_BIN - p) ** 2).mean(axis=-1), rtol=1e-5, atol=1e-7)
+    assert loss_name(model) == "mean_squared_error"
+
+
+def test_per_sample_loss_refuses_uncompiled_and_multi_loss_models():
+    with pytest.raises(ValueError, match=r"model is not compiled with a loss; call model.compile"):
+        per_sample_loss(_dense_model(compile_with=None))
+    inp = keras.Input((2,))
+    two = keras.Model(inp, [keras.layers.Dense(1, name="a")(inp), keras.layers.Dense(1, name="b")(inp)])
+    two.compile(optimizer="sgd", loss=["mse", "mae"])
+    with pytest.raises(ValueError, match=r"model.loss=.*several"):
+        per_sample_loss(two)
+
+
+def test_accuracy_resolves_to_binary_for_a_sigmoid_output():
+    model = _dense_model(metrics=["accuracy"])
+    specs = compiled_metrics(model, Y_BIN)
+    assert [s.name for s in specs] == ["accuracy"]
+    p = np.asarray(model(X))
+    assert specs[0].evaluate(Y_BIN, p) == pytest.approx(np.mean((p > 0.5) == Y_BIN))
+
+
+def test_accuracy_resolves_to_sparse_and_categorical_for_softmax_outputs():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, activation="softmax", name="soft")])
+    y_int = RNG.integers(0, 3, size=12)
+    p = np.asarray(model(X))
+    expected = np.mean(p.argmax(axis=1) == y_int)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    assert compiled_metrics(model, y_int)[0].evaluate(y_int, p) == pytest.approx(expected)
+    one_hot = np.eye(3, dtype=np.float32)[y_int]
+    model.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=["acc"])
+    spec = compiled_metrics(model, one_hot)[0]
+    assert spec.name == "acc"
+    assert spec.evaluate(one_hot, p) == pytest.approx(expected)
+
+
+def test_other_metrics_are_rebuilt_fresh_each_time():
+    model = _dense_model(metrics=["mae", keras.metrics.MeanSquaredError(name="my_mse")])
+    specs = compiled_metrics(model, Y_BIN)
+    assert [s.name for s in specs] == ["mae", "my_mse"]
+    p = np.asarray(model(X), dtype=np.float64)
+    for _ in range(2):  # a second evaluation does not accumulate into the first
+        assert specs[0].evaluate(Y_BIN, p) == pytest.approx(np.abs(Y_BIN - p).mean(), rel=1e-5)
+        assert specs[1].evaluate(Y_BIN, p) == pytest.approx(((Y_BIN - p) ** 2).mean(), rel=1e-5)
+
+
+# --------------------------------------------------------------------------
+# LayerProbe
+# --------------------------------------------------------------------------
+
+
+def test_probe_activations_and_z_match_numpy_and_leave_model_alone():
+    model = _dense_model("tanh")
+    probe = LayerProbe.build(model, want_outputs=True, want_z=True)
+    (w1, b1), (w2, b2) = model.get_layer("hidden").get_weights(), model.get_layer("output").get_weights()
+    activations, z = probe.run(X)
+    z1 = X @ w1 + b1
+    z2 = np.tanh(z1) @ w2 + b2
+    np.testing.assert_allclose(z["hidden"], z1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(activations["hidden"], np.tanh(z1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(z["output"], z2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(activations["output"], _sigmoid(z2), rtol=1e-5, atol=1e-6)
+    # New weights are picked up at the next run (the linear twins copy them).
+    model.get_layer("hidden").set_weights([2 * w1, b1 - 1])
+    _, z = probe.run(X)
+    np.testing.assert_allclose(z["hidden"], X @ (2 * w1) + b1 - 1, rtol=1e-5, atol=1e-6)
+    # The model itself is unchanged: same layers, same activation, no extra weights.
+    assert [layer.name for layer in model.layers] == ["hidden", "output"]
+    assert model.get_layer("hidden").activation is keras.activations.tanh
+    assert len(model.weights) == 4
+
+
+def test_probe_records_nothing_when_not_asked():
+    probe = LayerProbe.build(_dense_model(), want_outputs=False, want_z=False)
+    assert probe.run(X) == ({}, {})
+
+
+def test_probe_warns_for_a_shared_layer_and_keeps_the_others():
+    inp = keras.Input((2,))
+    shared = keras.layers.Dense(2, activation="tanh", name="shared")
+    out = keras.layers.Dense(1, activation="sigmoid", name="out")(shared(shared(inp)))
+    model = keras.Model(inp, out)
+    with pytest.warns(UserWarning, match=r"cannot record the outputs.*'shared \(called 2 times\)'"):
+        probe = LayerProbe.build(model, want_outputs=True, want_z=True)
+    activations, z = probe.run(X)
+    assert sorted(activations) == ["out"] and sorted(z) == ["out"]
+    w, b = shared.get_weights()
+    h = np.tanh(np.tanh(X @ w + b) @ w + b)
+    wo, bo = model.get_layer("out").get_weights()
+    np.testing.assert_allclose(z["out"], h @ wo + bo, rtol=1e-5, atol=1e-6)
+
+
+def test_probe_warns_for_a_layer_first_called_in_another_model():
+    reused = keras.layers.Dense(3, activation="relu", name="reused")
+    first_in = keras.Input((2,))
+    keras.Model(first_in, reused(first_in))  # the layer's first call belongs to this other model
+    inp = keras.Input((2,))
+    model = keras.Model(inp, keras.layers.Dense(1, name="top")(reused(inp)))
+    with pytest.warns(UserWarning, match=r"cannot record the outputs.*'reused'"):
+        probe = LayerProbe.build(model, want_outputs=True, want_z=True)
+    activations, z = probe.run(X)
+    assert sorted(activations) == ["top"] and z == {}
+    w, b = reused.get_weights()
+    wt, bt = model.get_layer("top").get_weights()
+    np.testing.assert_allclose(activations["top"], np.maximum(X @ w + b, 0) @ wt + bt, rtol=1e-5, atol=1e-6)
+
+
+def test_probe_without_warnings_for_a_plain_model():
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", category=UserWarning)
+        LayerProbe.build(_dense_model(), want_outputs=True, want_z=True)

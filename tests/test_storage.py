@@ -1,0 +1,309 @@
+"""Tests for deepreplay.storage: the HDF5 layout, the writer and the reader.
+
+Most tests drive :class:`RecordingWriter` directly with small NumPy arrays (no
+Keras, so they are fast); the chunking test reads the real recording of the
+session fixture ``tiny_recording``.
+"""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from deepreplay import storage
+from deepreplay.storage import RecordingError, RecordingReader, RecordingWriter
+
+N = 5  # recorded samples
+
+
+def _create(filename, group="g", *, compression=None, overwrite=False, attrs=None):
+    writer = RecordingWriter(filename, group, compression=compression)
+    writer.create(
+        attrs=attrs if attrs is not None else {"loss": "mse", "metrics": ["mae"], "batch_size": 4},
+        model_config='{"class_name": "Sequential"}',
+        inputs=np.arange(2 * N, dtype=np.float32).reshape(N, 2),
+        targets=np.arange(N, dtype=np.float32).reshape(N, 1),
+        sample_indices=np.arange(N),
+        layers=["dense", "out"],
+        quantities=("weights", "gradients", "activations", "z", "predictions", "losses"),
+        overwrite=overwrite,
+    )
+    return writer
+
+
+def _record(k):
+    """The arrays of a synthetic record ``k`` (every value depends on k)."""
+    return dict(
+        weights={"dense": {"kernel": np.full((2, 3), k, np.float32), "bias": np.full((3,), -k, np.float32)},
+                 "out": {"kernel": np.full((3, 1), 10 + k, np.float32)}},
+        gradients={"dense": {"kernel": np.full((2, 3), 0.5 * k, np.float32)}},
+        activations={"dense": np.full((N, 3), k + 0.25, np.float32), "out": np.full((N, 1), k + 0.5, np.float32)},
+        z={"dense": np.full((N, 3), k - 0.25, np.float32)},
+        predictions=np.full((N, 1), k + 0.5, np.float32),
+        losses=np.full((N,), 2.0 * k, np.float32),
+    )
+
+
+def _append(writer, k, *, logs=None, evaluation=None):
+    writer.append(
+        epoch=k,
+        logs=logs if logs is not None else ({} if k == 0 else {"loss": 1.0 / k}),
+        evaluation=evaluation if evaluation is not None else {"loss": 2.0 * k},
+        **_record(k),
+    )
+
+
+@pytest.fixture
+def two_records(tmp_path):
+    filename = tmp_path / "rec.h5"
+    writer = _create(filename)
+    _append(writer, 0)
+    _append(writer, 1)
+    return filename, writer
+
+
+# --------------------------------------------------------------------------
+# Reader errors
+# --------------------------------------------------------------------------
+
+
+def test_missing_file_is_file_not_found(tmp_path):
+    missing = tmp_path / "nope.h5"
+    with pytest.raises(FileNotFoundError, match=r"replay_filename=.*nope\.h5.* does not exist"):
+        RecordingReader(missing, "g")
+
+
+def test_non_hdf5_file_is_refused(tmp_path):
+    path = tmp_path / "notes.h5"
+    path.write_text("these are not the bytes of an HDF5 file\n")
+    with pytest.raises(RecordingError, match=r"notes\.h5.* is not an HDF5 file"):
+        RecordingReader(path, "g")
+    # RecordingError is a ValueError, so callers can catch the usual type.
+    assert issubclass(RecordingError, ValueError)
+
+
+def test_missing_group_lists_existing_groups(two_records):
+    filename, _ = two_records
+    _create(filename, "other")
+    with pytest.raises(RecordingError, match=r"group_name='missing' is not in .*the file has groups \['g', 'other'\]"):
+        RecordingReader(filename, "missing")
+
+
+def test_newer_format_version_asks_to_upgrade(two_records):
+    filename, _ = two_records
+    with h5py.File(filename, "a") as f:
+        f["g"].attrs["format_version"] = 99
+    with pytest.raises(RecordingError, match=r"format version 99.*reads versions up to 1\. Upgrade deepreplay"):
+        RecordingReader(filename, "g")
+
+
+def test_group_without_deepreplay_format_is_refused(tmp_path):
+    filename = tmp_path / "foreign.h5"
+    with h5py.File(filename, "w") as f:
+        f.create_group("weights").attrs["format"] = "something-else"
+    with pytest.raises(RecordingError, match=r"'weights'.* is not a deepreplay recording .*'something-else'"):
+        RecordingReader(filename, "weights")
+
+
+def test_record_index_out_of_range_and_wrong_type(two_records):
+    filename, _ = two_records
+    with RecordingReader(filename, "g") as reader:
+        for read in (reader.weights, reader.gradients, reader.predictions, reader.losses,
+                     lambda k: reader.outputs(k, "dense")):
+            with pytest.raises(IndexError, match=r"record=2 is out of range; this recording has 2 records \(0\.\.1\)"):
+                read(2)
+            with pytest.raises(IndexError, match=r"record=-1 is out of range"):
+                read(-1)
+            with pytest.raises(TypeError, match=r"record=1\.0 must be an integer"):
+                read(1.0)
+            with pytest.raises(TypeError, match=r"record=True must be an integer"):
+                read(True)
+
+
+def test_unrecorded_names_are_key_errors_naming_what_exists(two_records):
+    filename, _ = two_records
+    with RecordingReader(filename, "g") as reader:
+        with pytest.raises(KeyError, match=r"'accuracy' was not recorded; recorded names: \['loss'\]"):
+            reader.evaluation("accuracy")
+        with pytest.raises(KeyError, match=r"no recorded z for layer 'out'; layers with recorded z: \['dense'\]"):
+            reader.outputs(0, "out", kind="z")
+        with pytest.raises(ValueError, match=r"kind='bias' must be 'activations' or 'z'"):
+            reader.output_layers("bias")
+        with pytest.raises(ValueError, match=r"kind='z' must be 'weights' or 'gradients'"):
+            reader.variable_names("z")
+
+
+def test_closed_reader_says_so(two_records):
+    filename, _ = two_records
+    reader = RecordingReader(filename, "g")
+    reader.close()
+    with pytest.raises(ValueError, match=r"is closed; create a new RecordingReader"):
+        reader.weights(0)
+
+
+# --------------------------------------------------------------------------
+# Round trip, NaN conventions, layout
+# --------------------------------------------------------------------------
+
+
+def test_round_trip_of_every_quantity(two_records):
+    filename, _ = two_records
+    with RecordingReader(filename, "g") as reader:
+        assert reader.n_records == 2
+        np.testing.assert_array_equal(reader.epochs, [0, 1])
+        assert reader.complete is False
+        assert reader.layers == ["dense", "out"]
+        assert reader.attrs["metrics"] == ["mae"]  # JSON-encoded list decoded
+        assert reader.attrs["batch_size"] == 4
+        assert reader.attrs["format"] == "deepreplay" and reader.attrs["format_version"] == 1
+        assert json.loads(reader.model_config) == {"class_name": "Sequential"}
+        np.testing.assert_array_equal(reader.inputs, np.arange(10).reshape(5, 2))
+        np.testing.assert_array_equal(reader.sample_indices, np.arange(N))
+        assert reader.variable_names() == {"dense": ["bias", "kernel"], "out": ["kernel"]}
+        assert reader.variable_names("gradients") == {"dense": ["kernel"]}
+        assert reader.output_layers() == ["dense", "out"]
+        assert reader.output_layers("z") == ["dense"]
+        for k in (0, 1):
+            expected = _record(k)
+            got = reader.weights(k)
+            for layer, variables in expected["weights"].items():
+                for var, value in variables.items():
+                    np.testing.assert_array_equal(got[layer][var], value)
+            np.testing.assert_array_equal(reader.gradients(k)["dense"]["kernel"], expected["gradients"]["dense"]["kernel"])
+            np.testing.assert_array_equal(reader.outputs(k, "dense"), expected["activations"]["dense"])
+            np.testing.assert_array_equal(reader.outputs(k, "dense", "z"), expected["z"]["dense"])
+            np.testing.assert_array_equal(reader.predictions(k), expected["predictions"])
+            np.testing.assert_array_equal(reader.losses(k), expected["losses"])
+        np.testing.assert_array_equal(reader.evaluation("loss"), [0.0, 2.0])
+
+
+def test_scalars_missing_from_a_record_are_nan(tmp_path):
+    filename = tmp_path / "nan.h5"
+    writer = _create(filename)
+    _append(writer, 0, logs={"learning_rate": 0.1})               # no loss yet
+    _append(writer, 1, logs={"loss": 0.5, "learning_rate": 0.1})
+    _append(writer, 2, logs={"learning_rate": 0.05})              # loss missing again
+    with RecordingReader(filename, "g") as reader:
+        np.testing.assert_array_equal(reader.log("loss"), [np.nan, 0.5, np.nan])
+        np.testing.assert_array_equal(reader.log("learning_rate"), [0.1, 0.1, 0.05])
+        assert reader.log("loss").dtype == np.float64
+
+
+def test_append_with_a_changed_shape_is_refused(two_records):
+    _, writer = two_records
+    record = _record(2)
+    record["losses"] = np.zeros(N + 1, np.float32)
+    with pytest.raises(ValueError, match=r"cannot append to 'losses': a record has shape \(6,\), earlier records have shape \(5,\)"):
+        writer.append(epoch=2, logs={}, evaluation={}, **record)
+
+
+def test_per_record_arrays_are_chunked_one_record_per_chunk(tiny_recording):
+    filename, group, _, _ = tiny_recording
+    checked = []
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset) and name.split("/")[0] in (
+            "weights", "gradients", "outputs", "predictions", "losses"
+        ):
+            assert obj.chunks is not None, name
+            assert obj.chunks[0] == 1, (name, obj.chunks)
+            assert obj.chunks == (1, *obj.shape[1:]), (name, obj.chunks)
+            assert obj.maxshape[0] is None, name  # resizable along the record axis
+            assert obj.dtype == np.float32, name
+            checked.append(name)
+
+    with h5py.File(filename, "r") as f:
+        f[group].visititems(visit)
+        assert f[group]["epochs"].maxshape == (None,)
+    # every kind of per-record array was seen
+    tops = {name.split("/")[0] for name in checked}
+    assert tops == {"weights", "gradients", "outputs", "predictions", "losses"}
+
+
+def test_compression_applies_to_per_record_arrays(tmp_path):
+    filename = tmp_path / "gz.h5"
+    writer = _create(filename, compression="gzip")
+    _append(writer, 0)
+    with h5py.File(filename, "r") as f:
+        assert f["g/weights/dense/kernel"].compression == "gzip"
+        assert f["g/losses"].compression == "gzip"
+        assert f["g/evaluation/loss"].compression is None  # scalars stay uncompressed
+    with RecordingReader(filename, "g") as reader:
+        np.testing.assert_array_equal(reader.weights(0)["dense"]["kernel"], _record(0)["weights"]["dense"]["kernel"])
+
+
+def test_reader_sees_records_appended_after_it_was_opened(two_records):
+    filename, writer = two_records
+    reader = RecordingReader(filename, "g")
+    try:
+        assert reader.n_records == 2
+        before = reader.losses(1).copy()
+        _append(writer, 2)  # the writer appends while the reader exists
+        _append(writer, 3)
+        assert reader.n_records == 4
+        np.testing.assert_array_equal(reader.epochs, [0, 1, 2, 3])
+        np.testing.assert_array_equal(reader.losses(1), before)     # an earlier record is unchanged
+        np.testing.assert_array_equal(reader.losses(3), _record(3)["losses"])
+        np.testing.assert_array_equal(reader.weights(2)["out"]["kernel"], _record(2)["weights"]["out"]["kernel"])
+        writer.mark_complete()
+        assert reader.complete is True
+    finally:
+        reader.close()
+
+
+def test_unfinished_record_is_not_counted(two_records):
+    """Data written past the last complete record (a killed writer) is ignored by the reader."""
+    filename, _ = two_records
+    with h5py.File(filename, "a") as f:
+        ds = f["g/losses"]
+        ds.resize((3, N))  # record 2 started, but 'epochs' never grew
+        ds[2] = 99.0
+        f["g/evaluation/loss"].resize((3,))
+    with RecordingReader(filename, "g") as reader:
+        assert reader.n_records == 2
+        assert reader.evaluation("loss").shape == (2,)
+        with pytest.raises(IndexError, match="record=2 is out of range"):
+            reader.losses(2)
+
+
+# --------------------------------------------------------------------------
+# Writing next to other groups
+# --------------------------------------------------------------------------
+
+
+def test_existing_group_is_refused_and_overwrite_replaces_only_it(two_records):
+    filename, _ = two_records
+    _append(_create(filename, "keep"), 7)
+    with pytest.raises(ValueError, match=r"group_name='g' already exists in .*rec\.h5.*overwrite=True"):
+        _create(filename, "g")
+    writer = _create(filename, "g", overwrite=True)
+    _append(writer, 5)
+    with RecordingReader(filename, "g") as reader:
+        np.testing.assert_array_equal(reader.epochs, [5])
+    with RecordingReader(filename, "keep") as reader:
+        np.testing.assert_array_equal(reader.epochs, [7])
+        np.testing.assert_array_equal(reader.losses(0), _record(7)["losses"])
+    assert storage.list_groups(filename) == ["g", "keep"]
+
+
+def test_list_groups_skips_foreign_groups(two_records):
+    filename, _ = two_records
+    with h5py.File(filename, "a") as f:
+        f.create_group("not_ours")
+    assert storage.list_groups(filename) == ["g"]
+
+
+def test_check_writable_target(tmp_path):
+    with pytest.raises(ValueError, match=r"the directory .*missing_dir.* does not exist"):
+        storage.check_writable_target(tmp_path / "missing_dir" / "r.h5", "g", overwrite=False)
+    with pytest.raises(ValueError, match=r"is a directory; give a file path"):
+        storage.check_writable_target(tmp_path, "g", overwrite=False)
+    text = tmp_path / "text.h5"
+    text.write_bytes(b"plain text")
+    with pytest.raises(ValueError, match=r"exists but is not an HDF5 file; refusing to touch it"):
+        storage.check_writable_target(text, "g", overwrite=False)
+    assert text.read_bytes() == b"plain text"
+    # A new file in an existing directory is fine.
+    storage.check_writable_target(tmp_path / "new.h5", "g", overwrite=False)
+    assert not (tmp_path / "new.h5").exists()
