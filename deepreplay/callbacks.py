@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 import math
 import os
-import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -318,7 +317,7 @@ class ReplayData(keras.callbacks.Callback):
         except Exception:
             return math.nan
 
-    def _record(self, epoch: int, logs: dict, *, epoch_logs: bool = True) -> None:
+    def _record(self, epoch: int, logs: dict) -> None:
         model = self.model
         q = self.quantities
         predictions, losses, grads = _backend.forward_with_gradients(
@@ -327,7 +326,7 @@ class ReplayData(keras.callbacks.Callback):
         evaluation = {"loss": float(np.mean(losses)) + self._regularization(model)}
         for metric in self._metrics:
             evaluation[metric.name] = metric.evaluate(self.targets, predictions)
-        scalar_logs = {k: float(v) for k, v in logs.items() if np.ndim(v) == 0} if epoch_logs else {}
+        scalar_logs = {k: float(v) for k, v in logs.items() if np.ndim(v) == 0}
         scalar_logs["learning_rate"] = self._learning_rate(logs)
 
         weights = gradients = None
@@ -337,7 +336,7 @@ class ReplayData(keras.callbacks.Callback):
             for layer in model_layers(model):
                 keys = variable_keys(layer)
                 if keys and "weights" in q:
-                    weights[layer.name] = {k: np.asarray(keras.ops.convert_to_numpy(v)) for k, v in keys}
+                    weights[layer.name] = {k: np.asarray(v.numpy()) for k, v in keys}
                 layer_grads = {k: grad_by_var[id(v)] for k, v in keys if id(v) in grad_by_var}
                 if layer_grads:
                     gradients[layer.name] = layer_grads

@@ -83,9 +83,10 @@ class Replay:
 
     Notes
     -----
-    The file stays open (read-only) until :meth:`close`; ``Replay`` is a
-    context manager.  Per-epoch arrays are read when asked for, one record at
-    a time.
+    The file is opened read-only for each read and never held open between
+    reads, so a recording into the same file can go on meanwhile.  Per-epoch
+    arrays are read when asked for, one record at a time.  ``Replay`` is a
+    context manager; after :meth:`close` it can no longer read.
     """
 
     def __init__(
