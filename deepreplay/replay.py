@@ -381,3 +381,42 @@ class Replay:
         from .plot.loss_histogram import LossHistogram
 
         return LossHistogram.from_replay(self, ax, **kwargs)
+
+    # -- layer diagnostics ------------------------------------------------------------------------------
+    def build_weights(self, ax, **kwargs: Any):
+        """Per-layer weight distributions over epochs; see :class:`deepreplay.plot.LayerDistributions`."""
+        from .plot.layer_distributions import LayerDistributions
+
+        return LayerDistributions.from_replay(self, ax, "weights", **kwargs)
+
+    def build_gradients(self, ax, **kwargs: Any):
+        """Per-layer gradient distributions over epochs; see :class:`deepreplay.plot.LayerDistributions`."""
+        from .plot.layer_distributions import LayerDistributions
+
+        return LayerDistributions.from_replay(self, ax, "gradients", **kwargs)
+
+    def build_outputs(self, ax, before_activation: bool = False, **kwargs: Any):
+        """Per-layer activations (z-values with ``before_activation=True``); see ``LayerDistributions``."""
+        from .plot.layer_distributions import LayerDistributions
+
+        if not isinstance(before_activation, (bool, np.bool_)):
+            raise TypeError(f"before_activation={before_activation!r} must be True or False.")
+        return LayerDistributions.from_replay(self, ax, "z" if before_activation else "activations", **kwargs)
+
+    def weights_std(self, layer_names: list[str] | None = None, **kwargs: Any):
+        """Standard deviation of each layer's weights per epoch; see :func:`deepreplay.diagnostics.weights_std`."""
+        from . import diagnostics
+
+        return diagnostics.weights_std(self, layer_names, **kwargs)
+
+    def gradients_std(self, layer_names: list[str] | None = None, **kwargs: Any):
+        """Standard deviation of each layer's gradients per epoch; see :func:`deepreplay.diagnostics.gradients_std`."""
+        from . import diagnostics
+
+        return diagnostics.gradients_std(self, layer_names, **kwargs)
+
+    def std_ratio(self, layer_names: list[str] | None = None, **kwargs: Any):
+        """Gradient/weight standard-deviation ratio per layer and epoch; see :func:`deepreplay.diagnostics.std_ratio`."""
+        from . import diagnostics
+
+        return diagnostics.std_ratio(self, layer_names, **kwargs)

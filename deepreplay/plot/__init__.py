@@ -14,18 +14,23 @@ from .base import (
 )
 from .decision_boundary import DecisionBoundary
 from .export import save_animation
+from .comparison import plot_ratio_table, plot_std_ratios
 from .feature_space import FeatureSpace
+from .layer_distributions import LayerDistributions
 from .loss_and_metric import LossAndMetric
 
 __all__ = [
     "CLASS_COLORS",
     "DecisionBoundary",
     "FeatureSpace",
+    "LayerDistributions",
     "MISCLASSIFIED_COLOR",
     "LossAndMetric",
     "Plotter",
     "ReplayAnimation",
     "compose_animations",
     "compose_plots",
+    "plot_ratio_table",
+    "plot_std_ratios",
     "save_animation",
 ]
