@@ -18,6 +18,8 @@ from .comparison import plot_ratio_table, plot_std_ratios
 from .feature_space import FeatureSpace
 from .layer_distributions import LayerDistributions
 from .loss_and_metric import LossAndMetric
+from .loss_histogram import LossHistogram
+from .probability_histogram import ProbabilityHistogram
 
 __all__ = [
     "CLASS_COLORS",
@@ -26,7 +28,9 @@ __all__ = [
     "LayerDistributions",
     "MISCLASSIFIED_COLOR",
     "LossAndMetric",
+    "LossHistogram",
     "Plotter",
+    "ProbabilityHistogram",
     "ReplayAnimation",
     "compose_animations",
     "compose_plots",

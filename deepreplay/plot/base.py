@@ -7,6 +7,7 @@ axes it was given (never cleared or replaced) and updated per epoch.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -32,6 +33,13 @@ def epoch_title(fig: Figure, epoch: int, title: str | None = None) -> Artist:
     if artist is None or artist.figure is not fig:
         artist = fig.suptitle(text)
         fig._deepreplay_epoch_title = artist
+        if fig.get_layout_engine() is None:
+            # Lay the figure out once, with the title and every visual's labels in
+            # place: plt.subplots() alone lets neighbouring labels overlap.  Doing
+            # it once keeps every frame of an animation at the same positions.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fig.tight_layout()
     else:
         artist.set_text(text)
     return artist
@@ -149,6 +157,13 @@ def _common_epochs(objects: Sequence[Plotter], epoch_start: int | None, epoch_en
     return compute.epoch_range(common, epoch_start, epoch_end)
 
 
+def _common_figure(objects: Sequence[Plotter]) -> Figure:
+    figures = {id(obj.fig) for obj in objects}
+    if len(figures) != 1:
+        raise ValueError("objects are on different figures; build every visual on axes of one figure.")
+    return objects[0].fig
+
+
 def compose_plots(objects: Sequence[Plotter], epoch: int, title: str | None = None) -> Figure:
     """Draw several visuals of one figure at ``epoch``, with an epoch title.
 
@@ -166,7 +181,7 @@ def compose_plots(objects: Sequence[Plotter], epoch: int, title: str | None = No
     matplotlib.figure.Figure
     """
     _common_epochs(objects, None, None)
-    fig = objects[0].fig
+    fig = _common_figure(objects)
     for obj in objects:
         obj.set_epoch(epoch)
     epoch_title(fig, epoch, title)
@@ -183,10 +198,7 @@ def compose_animations(objects: Sequence[Plotter], *, epoch_start: int | None = 
         Save it with ``.save('file.gif' | 'file.mp4' | 'file.html', fps=..., dpi=...)``.
     """
     epochs = _common_epochs(objects, epoch_start, epoch_end)
-    figures = {id(obj.fig) for obj in objects}
-    if len(figures) != 1:
-        raise ValueError("objects are on different figures; build every visual on axes of one figure.")
-    fig = objects[0].fig
+    fig = _common_figure(objects)
 
     def update(epoch: int) -> list[Artist]:
         changed: list[Artist] = []

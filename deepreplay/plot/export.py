@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import TYPE_CHECKING, Any
 
 import matplotlib as mpl
-from matplotlib.animation import FFMpegWriter, PillowWriter
+import numpy as np
+from matplotlib.animation import FFMpegWriter, HTMLWriter, PillowWriter
 
 if TYPE_CHECKING:
     from .base import ReplayAnimation
@@ -33,8 +35,10 @@ def _check(filename: Any, fps: float | None, dpi: float | None) -> tuple[str, st
     if not os.path.isdir(directory):
         raise ValueError(f"filename={path!r}: the directory {directory!r} does not exist.")
     for name, value in (("fps", fps), ("dpi", dpi)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
-            raise ValueError(f"{name}={value!r} must be a positive number.")
+        if value is not None and (isinstance(value, (bool, np.bool_))
+                                  or not isinstance(value, (int, float, np.integer, np.floating))
+                                  or not math.isfinite(value) or value <= 0):
+            raise ValueError(f"{name}={value!r} must be a positive (finite) number.")
     return path, ext
 
 
@@ -60,13 +64,18 @@ def save_animation(anim: ReplayAnimation, filename: str | os.PathLike, *, fps: f
         anim._base_save(path, writer=PillowWriter(fps=fps), dpi=dpi, **kwargs)
     elif ext == ".mp4":
         with mpl.rc_context({"animation.ffmpeg_path": ffmpeg_path()}):
-            writer = FFMpegWriter(fps=fps, codec="libx264", extra_args=["-pix_fmt", "yuv420p"])
+            # yuv420p (what players expect) needs an even width and height: pad by
+            # one pixel where the figure's pixel size is odd.
+            writer = FFMpegWriter(fps=fps, codec="libx264",
+                                  extra_args=["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p"])
             anim._base_save(path, writer=writer, dpi=dpi, **kwargs)
     else:
-        with mpl.rc_context({"savefig.dpi": dpi} if dpi else {}):
-            html = anim.to_jshtml(fps=fps)
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(html)
+        # Written directly (not through to_jshtml, which caches its first result
+        # and drops the frames beyond rcParams['animation.embed_limit']): a file
+        # the user asked for holds every frame, at the fps and dpi asked for.
+        writer = HTMLWriter(fps=fps, embed_frames=True, default_mode="loop" if anim._repeat else "once",
+                            embed_limit=math.inf)
+        anim._base_save(path, writer=writer, dpi=dpi, **kwargs)
     return path
 
 

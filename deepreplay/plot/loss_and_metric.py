@@ -15,8 +15,10 @@ from .base import Plotter
 if TYPE_CHECKING:
     from ..replay import Replay
 
-LOSS_COLOR = "#d62728"
-METRIC_COLOR = "#1f77b4"
+# Neither colour is used for classes (blue, green) or misclassified samples (red)
+# by the other visuals, so a composed figure gives every colour one meaning.
+LOSS_COLOR = "#ff7f0e"
+METRIC_COLOR = "#9467bd"
 
 
 @dataclass(frozen=True)
@@ -90,10 +92,13 @@ class LossAndMetric(Plotter):
             (low, high), _ = compute.padded_limits([np.column_stack([metric, metric])])
             self.ax_metric.set_ylim(low, high)
         ax.set_xlabel("Epoch")
-        ax.set_ylabel("Loss", color=LOSS_COLOR)
+        # Coloured axis labels and ticks say which curve is which; a legend inside
+        # the axes would sit on the curves at some epoch.
+        ax.set_ylabel(f"Loss ({d.loss_name})", color=LOSS_COLOR)
+        ax.tick_params(axis="y", colors=LOSS_COLOR)
         self.ax_metric.set_ylabel(d.metric_name.capitalize(), color=METRIC_COLOR)
+        self.ax_metric.tick_params(axis="y", colors=METRIC_COLOR)
         ax.set_title(self.title)
-        ax.legend(handles=[self.loss_line, self.metric_line], loc="center right", fontsize="small")
 
     def _update(self, epoch: int) -> list[Artist]:
         d = self.data

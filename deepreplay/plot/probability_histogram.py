@@ -1,0 +1,314 @@
+"""Histograms of the predicted probability of the positive class, one axes per class.
+
+For each class (negative cases on one axes, positive cases on the other) the
+visual shows how the model's predicted probability of the *positive* class is
+distributed over that class's samples.  Correctly classified samples are drawn
+in the class colour, misclassified ones in red stacked on top, and a dashed
+line marks the decision threshold.  Binary classification only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
+
+from .. import compute
+from .base import CLASS_COLORS, MISCLASSIFIED_COLOR, Plotter
+
+if TYPE_CHECKING:
+    from ..replay import Replay
+
+__all__ = ["ProbabilityHistogram", "ProbabilityHistogramData"]
+
+CLASS_TITLES = ("Negative Cases", "Positive Cases")
+THRESHOLD_COLOR = "#333333"
+#: The y axis reaches this factor times the tallest bar of any epoch.
+HEADROOM = 1.12
+_OTHER_VISUALS = ("use replay.build_loss_histogram(ax) or replay.build_loss_and_metric(ax) instead, "
+                  "which work for any model")
+#: Probabilities may exceed [0, 1] by float rounding only.
+_PROBABILITY_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class ProbabilityHistogramData:
+    """Everything the visual shows, for every epoch (leading axis of the count arrays).
+
+    Attributes
+    ----------
+    epochs : ndarray of int, shape (E,)
+    edges : ndarray, shape (bins + 1,)
+        Bin edges over [0, 1].
+    correct : ndarray of int, shape (E, 2, bins)
+        Counts of correctly classified samples, per epoch, class (0 negative,
+        1 positive) and bin.
+    misclassified : ndarray of int, shape (E, 2, bins)
+        Counts of misclassified samples, same layout.
+    left_out : ndarray of int, shape (E, 2)
+        Samples per class whose probability is not finite (NaN/inf: a
+        diverged run); they are in no bin.
+    class_sizes : ndarray of int, shape (2,)
+    threshold : float
+        A sample is predicted positive when its probability is above it.
+    """
+
+    epochs: np.ndarray
+    edges: np.ndarray
+    correct: np.ndarray
+    misclassified: np.ndarray
+    left_out: np.ndarray
+    class_sizes: np.ndarray
+    threshold: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "threshold", float(self.threshold))
+        n_epochs, n_bins = len(self.epochs), len(self.edges) - 1
+        for name in ("correct", "misclassified"):
+            shape = getattr(self, name).shape
+            if shape != (n_epochs, 2, n_bins):
+                raise ValueError(f"{name} has shape {shape}; expected {(n_epochs, 2, n_bins)}.")
+        if self.left_out.shape != (n_epochs, 2):
+            raise ValueError(f"left_out has shape {self.left_out.shape}; expected {(n_epochs, 2)}.")
+        for name in ("epochs", "edges", "correct", "misclassified", "left_out", "class_sizes"):
+            array = np.array(getattr(self, name))  # a private, read-only copy
+            array.setflags(write=False)
+            object.__setattr__(self, name, array)
+
+    @property
+    def totals(self) -> np.ndarray:
+        """Bar heights (correct + misclassified), shape (E, 2, bins)."""
+        return self.correct + self.misclassified
+
+    @property
+    def max_count(self) -> int:
+        """The tallest bar over every epoch and both classes."""
+        return int(self.totals.max()) if self.totals.size else 0
+
+    def index(self, epoch: int) -> int:
+        """Position of ``epoch`` along the leading axis."""
+        return int(np.flatnonzero(self.epochs == epoch)[0])
+
+
+def _check_threshold(threshold: float) -> float:
+    if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, (int, float, np.integer, np.floating)):
+        raise TypeError(f"threshold={threshold!r} must be a number between 0 and 1.")
+    threshold = float(threshold)
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold={threshold} must be strictly between 0 and 1.")
+    return threshold
+
+
+def binary_labels(targets: np.ndarray) -> np.ndarray:
+    """Class (0 or 1) of each sample from binary targets (a 0/1 column or two one-hot columns).
+
+    Raises
+    ------
+    ValueError
+        The targets are not those of a binary classification.
+    """
+    targets = np.asarray(targets)
+    if targets.ndim > 2 or (targets.ndim == 2 and targets.shape[1] > 2):
+        found = (f"one-hot targets of {targets.shape[1]} classes" if targets.ndim == 2
+                 else f"targets of shape {targets.shape}")
+        raise ValueError(
+            f"the probability histogram supports binary classification only, but the recording has {found}; "
+            f"{_OTHER_VISUALS}."
+        )
+    if targets.dtype.kind not in "biuf":
+        raise ValueError(f"targets of dtype {targets.dtype} are not class labels; {_OTHER_VISUALS}.")
+    values = np.unique(targets)
+    unexpected = values[~np.isin(values, (0, 1))]
+    if unexpected.size:
+        shown = ", ".join(f"{v:g}" for v in unexpected[:5]) + (", ..." if unexpected.size > 5 else "")
+        raise ValueError(
+            f"the probability histogram needs binary targets (0 or 1), but the targets hold other values "
+            f"({shown}); {_OTHER_VISUALS}."
+        )
+    if targets.ndim == 2 and targets.shape[1] == 2 and not np.all(targets.sum(axis=1) == 1):
+        raise ValueError(
+            "the targets have two columns but are not one-hot (each row must hold exactly one 1); "
+            f"{_OTHER_VISUALS}."
+        )
+    return compute.class_labels(targets)
+
+
+def _check_binary_outputs(predictions: np.ndarray) -> None:
+    shape = np.shape(predictions)
+    outputs = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+    if len(shape) > 2 or outputs > 2:
+        raise ValueError(
+            f"the probability histogram supports binary classification only, but this model has {outputs} "
+            f"outputs per sample (predictions of shape {tuple(shape)}); {_OTHER_VISUALS}."
+        )
+
+
+def _check_probabilities(p: np.ndarray, epoch: int) -> None:
+    finite = p[np.isfinite(p)]
+    if finite.size and (finite.min() < -_PROBABILITY_TOLERANCE or finite.max() > 1 + _PROBABILITY_TOLERANCE):
+        raise ValueError(
+            f"the model outputs at epoch {epoch} are not probabilities (they range from {finite.min():.3g} to "
+            f"{finite.max():.3g}); the probability histogram needs a sigmoid (or 2-unit softmax) output layer. "
+            f"For a model trained on logits, {_OTHER_VISUALS}."
+        )
+
+
+class ProbabilityHistogram(Plotter):
+    """Histograms of the predicted probability of the positive class, per class.
+
+    Build it with :meth:`deepreplay.replay.Replay.build_probability_histogram`.
+    The left axes (``ax_negative``) holds the negative cases, the right one
+    (``ax_positive``) the positive cases.  Bars of correctly classified
+    samples have the class colour; misclassified samples are stacked on top
+    in red.  Both axes share one fixed count scale, set before animating.
+
+    Parameters
+    ----------
+    ax_negative, ax_positive : Axes
+        Two different axes of one figure.
+    data : ProbabilityHistogramData
+    title : str or (str, str), optional
+        A pair replaces the two axes titles; a single string prefixes
+        "Negative Cases" / "Positive Cases".
+    """
+
+    def __init__(self, ax_negative: Axes, ax_positive: Axes, data: ProbabilityHistogramData, *,
+                 title: str | tuple[str, str] | None = None) -> None:
+        super().__init__([ax_negative, ax_positive], data.epochs)
+        if ax_negative is ax_positive:
+            raise ValueError("ax_negative and ax_positive are the same axes; give two axes, e.g. "
+                             "fig, (ax_neg, ax_pos) = plt.subplots(1, 2).")
+        if ax_negative.figure is not ax_positive.figure:
+            raise ValueError("ax_negative and ax_positive are on different figures; give two axes of one figure.")
+        self.ax_negative = ax_negative
+        self.ax_positive = ax_positive
+        self.data = data
+        self.titles = self._titles(title)
+
+    @staticmethod
+    def _titles(title: str | tuple[str, str] | None) -> tuple[str, str]:
+        if title is None:
+            return CLASS_TITLES
+        if isinstance(title, str):
+            return (f"{title} - {CLASS_TITLES[0]}", f"{title} - {CLASS_TITLES[1]}")
+        if isinstance(title, (tuple, list)) and len(title) == 2 and all(isinstance(t, str) for t in title):
+            return (title[0], title[1])
+        raise TypeError(f"title={title!r} must be a string or a pair of strings (negative, positive).")
+
+    @classmethod
+    def from_replay(cls, replay: Replay, ax_negative: Axes, ax_positive: Axes, *, bins: int = 20,
+                    threshold: float = 0.5, epoch_start: int | None = None, epoch_end: int | None = None,
+                    title: str | tuple[str, str] | None = None) -> ProbabilityHistogram:
+        """Compute the histograms of every epoch in range and attach them to the two axes.
+
+        Parameters
+        ----------
+        replay : Replay
+        ax_negative, ax_positive : Axes
+            Axes for the negative and the positive cases.
+        bins : int, default 20
+            Number of equal bins over [0, 1].
+        threshold : float, default 0.5
+            Probability above which a sample is predicted positive (as Keras'
+            binary accuracy does); drawn as a dashed line.
+        epoch_start, epoch_end : int, optional
+            Inclusive epoch range (``None``: first / last recorded).
+        title : str or (str, str), optional
+            See :class:`ProbabilityHistogram`.
+
+        Raises
+        ------
+        ValueError
+            Not a binary classification (more than two outputs, targets other
+            than 0/1, outputs that are not probabilities), predictions not
+            recorded, bad ``bins``/``threshold`` or an empty epoch range.
+        """
+        bins = compute.check_resolution("bins", bins, minimum=1)
+        threshold = _check_threshold(threshold)
+        cls._titles(title)
+        epochs = replay.epoch_range(epoch_start, epoch_end)
+        if not replay.reader.has("predictions"):
+            raise ValueError("predictions were not recorded, so the probability histogram cannot be drawn; "
+                             "record them with ReplayData(record=None) or include 'predictions' in record=.")
+        # The model's outputs are checked first: they say most plainly what the model is.
+        _check_binary_outputs(np.asarray(replay.predictions_at(int(epochs[0]))))
+        labels = binary_labels(replay.targets)
+        members = [labels == c for c in (0, 1)]
+        edges = np.linspace(0.0, 1.0, bins + 1)
+        correct = np.zeros((len(epochs), 2, bins), dtype=np.int64)
+        misclassified = np.zeros_like(correct)
+        left_out = np.zeros((len(epochs), 2), dtype=np.int64)
+        for i, epoch in enumerate(epochs):
+            predictions = np.asarray(replay.predictions_at(int(epoch)))
+            _check_binary_outputs(predictions)
+            p = compute.positive_probability(predictions).astype(np.float64)
+            _check_probabilities(p, int(epoch))
+            finite = np.isfinite(p)
+            predicted_positive = p > threshold
+            for c, member in enumerate(members):
+                wrong = predicted_positive != bool(c)
+                correct[i, c] = compute.histogram_counts(p[member & finite & ~wrong], edges)
+                misclassified[i, c] = compute.histogram_counts(p[member & finite & wrong], edges)
+                left_out[i, c] = np.count_nonzero(member & ~finite)
+        data = ProbabilityHistogramData(
+            epochs=np.asarray(epochs),
+            edges=edges,
+            correct=correct,
+            misclassified=misclassified,
+            left_out=left_out,
+            class_sizes=np.array([np.count_nonzero(m) for m in members], dtype=np.int64),
+            threshold=threshold,
+        )
+        return cls(ax_negative, ax_positive, data, title=title)
+
+    def _create_artists(self) -> None:
+        d = self.data
+        lefts, widths = d.edges[:-1], np.diff(d.edges)
+        zeros = np.zeros(len(lefts))
+        # Headroom above the tallest bar of any epoch keeps the note clear of the bars.
+        top = max(1, d.max_count) * HEADROOM
+        self.correct_bars, self.misclassified_bars, self.notes = [], [], []
+        for c, ax in enumerate(self.axes):
+            self.correct_bars.append(ax.bar(lefts, zeros, widths, align="edge", color=CLASS_COLORS[c],
+                                            edgecolor="white", linewidth=0.5, label="correct"))
+            self.misclassified_bars.append(ax.bar(lefts, zeros, widths, bottom=zeros, align="edge",
+                                                  color=MISCLASSIFIED_COLOR, edgecolor="white", linewidth=0.5,
+                                                  label="misclassified"))
+            ax.axvline(d.threshold, color=THRESHOLD_COLOR, linestyle="--", linewidth=1,
+                       label=f"threshold {d.threshold:g}")
+            # The note sits on the side away from the class's own correct cases.
+            x, ha = (0.98, "right") if c == 0 else (0.02, "left")
+            self.notes.append(ax.text(x, 0.98, "", transform=ax.transAxes, ha=ha, va="top", zorder=5,
+                                      fontsize="small", color=MISCLASSIFIED_COLOR,
+                                      bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1}))
+            ax.set_xlim(0.0, 1.0)
+            ax.set_ylim(0.0, top)
+            ax.set_title(self.titles[c])
+            ax.set_xlabel("Probability")
+            ax.set_ylabel("Count")
+
+    def _note(self, i: int, c: int) -> str:
+        d = self.data
+        lines = [f"misclassified: {int(d.misclassified[i, c].sum())} of {int(d.class_sizes[c])}"]
+        if d.left_out[i, c]:
+            lines.append(f"{int(d.left_out[i, c])} not finite (left out)")
+        return "\n".join(lines)
+
+    def _update(self, epoch: int) -> list[Artist]:
+        d = self.data
+        i = d.index(epoch)
+        changed: list[Artist] = []
+        for c in (0, 1):
+            for rect, height in zip(self.correct_bars[c], d.correct[i, c]):
+                rect.set_height(height)
+            for rect, bottom, height in zip(self.misclassified_bars[c], d.correct[i, c], d.misclassified[i, c]):
+                rect.set_y(bottom)
+                rect.set_height(height)
+            self.notes[c].set_text(self._note(i, c))
+            changed.extend(self.correct_bars[c].patches)
+            changed.extend(self.misclassified_bars[c].patches)
+            changed.append(self.notes[c])
+        return changed

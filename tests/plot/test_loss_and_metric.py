@@ -1,0 +1,73 @@
+"""LossAndMetric: curves up to the shown epoch, fixed limits, metric names, loss = mean per-sample loss."""
+
+import numpy as np
+import pytest
+from matplotlib import pyplot as plt
+
+from deepreplay.replay import Replay
+
+
+@pytest.fixture
+def replay(tiny_recording):
+    filename, group_name, _, _ = tiny_recording
+    with Replay(filename, group_name) as r:
+        yield r
+
+
+@pytest.fixture
+def ax():
+    return plt.subplots(figsize=(3, 2.5))[1]
+
+
+def test_lines_at_epoch_k_are_the_recorded_values_up_to_k(replay, ax):
+    lm = replay.build_loss_and_metric(ax, "accuracy")
+    loss, accuracy, epochs = replay.training_loss, replay.get_training_metric("accuracy"), replay.epochs
+    for k, epoch in enumerate(epochs):
+        lm.set_epoch(int(epoch))
+        x, y = lm.loss_line.get_data()
+        np.testing.assert_array_equal(x, epochs[:k + 1])
+        np.testing.assert_array_equal(y, loss[:k + 1])
+        x, y = lm.metric_line.get_data()
+        np.testing.assert_array_equal(x, epochs[:k + 1])
+        np.testing.assert_array_equal(y, accuracy[:k + 1])
+        assert list(lm.loss_marker.get_data()[1]) == [loss[k]]
+        assert list(lm.metric_marker.get_data()[1]) == [accuracy[k]]
+
+
+def test_epoch_range_starts_the_curves_at_epoch_start(replay, ax):
+    lm = replay.build_loss_and_metric(ax, "accuracy", epoch_start=2)
+    lm.set_epoch(3)
+    x, y = lm.loss_line.get_data()
+    np.testing.assert_array_equal(x, [2, 3])
+    np.testing.assert_array_equal(y, replay.training_loss[2:4])
+    assert ax.get_xlim() == (2.0, 4.0)
+
+
+def test_limits_fixed_and_updates_add_no_artists(replay, ax):
+    lm = replay.build_loss_and_metric(ax)
+    lm.set_epoch(0)
+    axes = [ax, lm.ax_metric]
+    limits = [(a.get_xlim(), a.get_ylim()) for a in axes]
+    children = [len(a.get_children()) for a in axes]
+    assert limits[0][0] == (0.0, 4.0)
+    assert limits[0][1][1] >= np.nanmax(replay.training_loss)
+    assert limits[1][1] == (0.0, 1.02)  # accuracy
+    for epoch in replay.epochs:
+        changed = lm.set_epoch(int(epoch))
+        assert [(a.get_xlim(), a.get_ylim()) for a in axes] == limits
+        assert [len(a.get_children()) for a in axes] == children
+    assert {id(a) for a in changed} == {id(a) for a in (lm.loss_line, lm.metric_line,
+                                                         lm.loss_marker, lm.metric_marker)}
+    assert ax.get_ylabel() == "Loss (binary_crossentropy)"
+    assert lm.ax_metric.get_ylabel() == "Accuracy"
+
+
+def test_unknown_metric_lists_the_recorded_ones(replay, ax):
+    with pytest.raises(ValueError, match=r"metric_name='f1'.*recorded metrics: \['accuracy'\]"):
+        replay.build_loss_and_metric(ax, "f1")
+
+
+def test_training_loss_is_the_mean_of_the_recorded_per_sample_losses(replay):
+    for i, epoch in enumerate(replay.epochs):
+        losses = np.asarray(replay.losses_at(int(epoch)), dtype=np.float64)
+        assert replay.training_loss[i] == pytest.approx(losses.mean(), rel=1e-5)
