@@ -70,6 +70,49 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+RENDER_FORMATS = (".gif", ".mp4", ".html", ".png")
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .dashboard import build_dashboard
+    from .plot import compose_animations, compose_plots
+    from .replay import Replay
+
+    ext = os.path.splitext(args.output)[1].lower()
+    if ext not in RENDER_FORMATS:
+        raise CommandError(f"--output {args.output!r}: choose a file ending in one of {', '.join(RENDER_FORMATS)}")
+    if not os.path.exists(args.file):
+        raise CommandError(f"{args.file}: no such file")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        replay = Replay(args.file, args.group)
+    for warning in caught:
+        print(f"deepreplay: warning: {warning.message}", file=sys.stderr)
+    with replay:
+        fig, visuals = build_dashboard(replay, layer_name=args.layer, metric_name=args.metric,
+                                       epoch_start=args.epoch_start, epoch_end=args.epoch_end)
+        title = args.title if args.title is not None else args.group
+        if ext == ".png":
+            epoch = args.epoch if args.epoch is not None else int(visuals[0].epochs[-1])
+            compose_plots(visuals, epoch, title=title).savefig(args.output, dpi=args.dpi)
+            print(f"wrote {args.output} (epoch {epoch})")
+        else:
+            if args.epoch is not None:
+                raise CommandError("--epoch picks the epoch of a .png; for animations use --epoch-start/--epoch-end")
+            anim = compose_animations(visuals, title=title)
+            anim.save(args.output, fps=args.fps, dpi=args.dpi)
+            print(f"wrote {args.output} ({len(anim.epochs)} frames)")
+        plt.close(fig)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="deepreplay",
@@ -93,6 +136,23 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Show each recording in FILE: epochs, completeness, layers, sizes.")
     info.add_argument("file", help="an HDF5 file written by ReplayData")
     info.set_defaults(func=_cmd_info)
+
+    render = sub.add_parser("render", help="draw the standard dashboard of a recording",
+                            description="Draw the visuals that apply to a recording (feature space or decision "
+                                        "boundary, loss and metric, probability histograms, loss histogram) as an "
+                                        "animation (.gif, .mp4, .html) or one epoch (.png).")
+    render.add_argument("file", help="an HDF5 file written by ReplayData")
+    render.add_argument("group", help="the recording's group name (see 'deepreplay info FILE')")
+    render.add_argument("-o", "--output", required=True, help="output file: .gif, .mp4, .html or .png")
+    render.add_argument("--layer", default=None, help="2-unit layer for the feature space (default: the last one)")
+    render.add_argument("--metric", default=None, help="metric next to the loss (default: accuracy or the first)")
+    render.add_argument("--epoch", type=int, default=None, help="epoch of a .png (default: the last)")
+    render.add_argument("--epoch-start", type=int, default=None, help="first epoch of an animation")
+    render.add_argument("--epoch-end", type=int, default=None, help="last epoch of an animation (inclusive)")
+    render.add_argument("--fps", type=float, default=15, help="frames per second (default: 15)")
+    render.add_argument("--dpi", type=float, default=60, help="resolution (default: 60)")
+    render.add_argument("--title", default=None, help="figure title (default: the group name)")
+    render.set_defaults(func=_cmd_render)
     return parser
 
 

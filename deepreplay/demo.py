@@ -58,35 +58,6 @@ def record_part1(filename: str, group_name: str, *, activation: str = "sigmoid",
     model.fit(X, y, epochs=epochs, batch_size=PART1_BATCH_SIZE, callbacks=[replaydata], verbose=verbose)
 
 
-def part1_figure(replay, *, layer_name: str = "hidden", metric_name: str = "accuracy",
-                 epoch_start: int | None = None, epoch_end: int | None = None):
-    """The Part 1 dashboard: feature space, two probability histograms, loss and metric, loss histogram.
-
-    Returns
-    -------
-    fig, visuals
-        The figure and the list of visuals to pass to ``compose_plots`` or
-        ``compose_animations``.
-    """
-    import matplotlib.pyplot as plt
-
-    fig = plt.figure(figsize=(15, 9))
-    grid = fig.add_gridspec(2, 6, height_ratios=(1.3, 1), hspace=0.38, wspace=1.1)
-    ax_fs = fig.add_subplot(grid[0, 0:3])
-    ax_lm = fig.add_subplot(grid[0, 3:6])
-    ax_neg = fig.add_subplot(grid[1, 0:2])
-    ax_pos = fig.add_subplot(grid[1, 2:4])
-    ax_lh = fig.add_subplot(grid[1, 4:6])
-    span = {"epoch_start": epoch_start, "epoch_end": epoch_end}
-    visuals = [
-        replay.build_feature_space(ax_fs, layer_name, **span),
-        replay.build_loss_and_metric(ax_lm, metric_name, **span),
-        replay.build_probability_histogram(ax_neg, ax_pos, **span),
-        replay.build_loss_histogram(ax_lh, **span),
-    ]
-    return fig, visuals
-
-
 @dataclass
 class DemoResult:
     """Files written by :func:`run_demo` and how long each step took (seconds)."""
@@ -103,6 +74,7 @@ def run_demo(output_dir: str = "out", *, epochs: int = PART1_EPOCHS, activation:
     The recording goes to ``<output_dir>/part1.h5``, group ``<activation>``; an
     earlier demo recording of that group is replaced (and said so).
     """
+    from .dashboard import build_dashboard
     from .plot import compose_animations, compose_plots
     from .replay import Replay
     from .storage import list_groups
@@ -122,7 +94,7 @@ def run_demo(output_dir: str = "out", *, epochs: int = PART1_EPOCHS, activation:
 
     with Replay(filename, group) as replay:
         t = time.perf_counter()
-        fig, visuals = part1_figure(replay)
+        fig, visuals = build_dashboard(replay, layer_name="hidden", metric_name="accuracy")
         result.seconds["build_visuals"] = time.perf_counter() - t
         title = f"Part 1 - {activation.capitalize()}"
         if png_epoch is not None:

@@ -20,7 +20,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from deepreplay.demo import part1_figure, record_part1  # noqa: E402
+from deepreplay.dashboard import build_dashboard  # noqa: E402
+from deepreplay.demo import record_part1  # noqa: E402
 from deepreplay.plot import compose_animations, compose_plots  # noqa: E402
 from deepreplay.replay import Replay  # noqa: E402
 from deepreplay.storage import list_groups  # noqa: E402
@@ -44,7 +45,7 @@ def main() -> None:
         record_part1(filename, activation, activation=activation, epochs=args.epochs,
                      overwrite=activation in existing)
         with Replay(filename, activation) as replay:
-            fig, visuals = part1_figure(replay)
+            fig, visuals = build_dashboard(replay, layer_name="hidden", metric_name="accuracy")
             anim = compose_animations(visuals, title=f"Part 1 - {activation.capitalize()}")
             for ext in args.formats.split(","):
                 path = os.path.join(args.output, f"part1_{activation}.{ext}")
