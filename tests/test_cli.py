@@ -1,0 +1,157 @@
+"""The ``deepreplay`` command line: info, render to every format, demo, and its error paths."""
+
+import os
+import subprocess
+import sys
+
+import h5py
+import imageio_ffmpeg
+import pytest
+from PIL import Image
+
+from deepreplay import cli
+from deepreplay.storage import RecordingReader
+
+
+def run(capsys, *argv):
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_info_lists_groups_epochs_layers_and_sizes(capsys, tiny_recording):
+    filename, group, X, _ = tiny_recording
+    code, out, err = run(capsys, "info", filename)
+    assert code == 0, err
+    assert f"[{group}] complete" in out
+    assert "epochs recorded : 5 (0..4)" in out
+    assert "hidden, output" in out
+    assert "weights, gradients, activations, z, predictions, losses" in out
+    assert f"samples         : {len(X)} of {len(X)}" in out
+    assert "KiB" in out
+
+
+@pytest.mark.parametrize("ext", ["gif", "mp4", "html", "png"])
+def test_render_writes_a_valid_file(capsys, tmp_path, tiny_recording, ext):
+    filename, group, _, _ = tiny_recording
+    out_path = tmp_path / f"dash.{ext}"
+    code, out, err = run(capsys, "render", filename, group, "-o", str(out_path), "--dpi", "40")
+    assert code == 0, err
+    assert out_path.exists() and out_path.stat().st_size > 0
+    with RecordingReader(filename, group) as reader:
+        n_epochs = reader.n_records
+    if ext == "gif":
+        assert Image.open(out_path).n_frames == n_epochs
+    elif ext == "mp4":
+        frames, _ = imageio_ffmpeg.count_frames_and_secs(str(out_path))
+        assert frames == n_epochs
+    elif ext == "html":
+        text = out_path.read_text()
+        assert "<script" in text and "Animation" in text
+    else:
+        assert Image.open(out_path).format == "PNG"
+        assert "epoch 4" in out
+
+
+def test_render_epoch_range_and_png_epoch(capsys, tmp_path, tiny_recording):
+    filename, group, _, _ = tiny_recording
+    gif = tmp_path / "part.gif"
+    code, _, err = run(capsys, "render", filename, group, "-o", str(gif), "--epoch-start", "1",
+                       "--epoch-end", "3", "--dpi", "30")
+    assert code == 0, err
+    assert Image.open(gif).n_frames == 3
+    code, out, err = run(capsys, "render", filename, group, "-o", str(tmp_path / "e2.png"), "--epoch", "2")
+    assert code == 0, err
+    assert "epoch 2" in out
+
+
+def _one_line_error(code, err, *needles):
+    assert code == 1
+    lines = [line for line in err.strip().splitlines() if not line.startswith("deepreplay: warning")]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("deepreplay: error:")
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_missing_file_is_a_one_line_error(capsys, tmp_path):
+    missing = str(tmp_path / "nope.h5")
+    _one_line_error(*run(capsys, "info", missing)[::2], "no such file")
+    _one_line_error(*run(capsys, "render", missing, "g", "-o", str(tmp_path / "x.gif"))[::2], "no such file")
+
+
+def test_missing_group_names_the_existing_ones(capsys, tmp_path, tiny_recording):
+    filename, group, _, _ = tiny_recording
+    code, _, err = run(capsys, "render", filename, "nope", "-o", str(tmp_path / "x.gif"))
+    _one_line_error(code, err, "'nope'", repr(group))
+
+
+def test_impossible_requests_are_one_line_errors(capsys, tmp_path, tiny_recording):
+    filename, group, _, _ = tiny_recording
+    code, _, err = run(capsys, "render", filename, group, "-o", str(tmp_path / "x.txt"))
+    _one_line_error(code, err, ".gif")
+    code, _, err = run(capsys, "render", filename, group, "-o", str(tmp_path / "x.gif"), "--layer", "output")
+    _one_line_error(code, err, "layer_name='output'")
+    code, _, err = run(capsys, "render", filename, group, "-o", str(tmp_path / "x.gif"), "--metric", "auc")
+    _one_line_error(code, err, "metric_name='auc'", "accuracy")
+    code, _, err = run(capsys, "render", filename, group, "-o", str(tmp_path / "x.gif"), "--epoch-start", "99")
+    _one_line_error(code, err, "epoch_start")
+    code, _, err = run(capsys, "render", filename, group, "-o", str(tmp_path / "x.gif"), "--epoch", "2")
+    _one_line_error(code, err, "--epoch")
+    code, _, err = run(capsys, "render", filename, group, "-o", str(tmp_path / "no" / "dir" / "x.gif"))
+    _one_line_error(code, err, "does not exist")
+
+
+def test_a_file_that_is_not_hdf5(capsys, tmp_path):
+    text = tmp_path / "notes.h5"
+    text.write_text("not a recording")
+    _one_line_error(*run(capsys, "info", str(text))[::2], "not an HDF5 file")
+
+
+def test_an_incomplete_recording_renders_with_a_warning(capsys, tmp_path, tiny_recording):
+    filename, group, _, _ = tiny_recording
+    copy = tmp_path / "copy.h5"
+    copy.write_bytes(open(filename, "rb").read())
+    with h5py.File(copy, "a") as f:
+        f[group].attrs["complete"] = False
+    code, out, err = run(capsys, "info", str(copy))
+    assert code == 0 and "INCOMPLETE" in out
+    code, _, err = run(capsys, "render", str(copy), group, "-o", str(tmp_path / "x.png"))
+    assert code == 0
+    assert "deepreplay: warning:" in err and "incomplete" in err
+
+
+def test_help_and_usage_errors():
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    done = subprocess.run([sys.executable, "-m", "deepreplay", "--help"], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0
+    for command in ("demo", "info", "render"):
+        assert command in done.stdout
+    done = subprocess.run([sys.executable, "-m", "deepreplay", "render", "--help"], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0 and "--epoch-start" in done.stdout
+    done = subprocess.run([sys.executable, "-m", "deepreplay"], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+
+
+def test_demo_writes_recording_animations_and_png(capsys, tmp_path):
+    out_dir = tmp_path / "demo"
+    code, out, err = run(capsys, "demo", "--output", str(out_dir), "--epochs", "3", "--formats", "gif,mp4,html",
+                         "--dpi", "30")
+    assert code == 0, err
+    gif = out_dir / "part1_sigmoid.gif"
+    assert Image.open(gif).n_frames == 4
+    assert imageio_ffmpeg.count_frames_and_secs(str(out_dir / "part1_sigmoid.mp4"))[0] == 4
+    assert "<script" in (out_dir / "part1_sigmoid.html").read_text()
+    pngs = list(out_dir.glob("part1_sigmoid_epoch*.png"))
+    assert len(pngs) == 1
+    with RecordingReader(out_dir / "part1.h5", "sigmoid") as reader:
+        assert reader.complete and list(reader.epochs) == [0, 1, 2, 3]
+    # a second run replaces its own demo recording, and says so
+    code, out, err = run(capsys, "demo", "--output", str(out_dir), "--epochs", "2", "--formats", "gif", "--dpi", "30")
+    assert code == 0, err
+    assert "replacing the earlier demo recording" in out
+    assert Image.open(gif).n_frames == 3
