@@ -27,6 +27,12 @@ setup(
     extras_require={
         "test": ["pytest>=8", "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6"],
         "widgets": ["ipywidgets>=8"],
+        # Other Keras 3 backends (choose one with KERAS_BACKEND=jax or torch); see docs/backends.md.
+        "jax": ["jax>=0.4.30"],  # CPU jaxlib comes with it
+        # Pinned to the version whose CPU build (2.13.0+cpu) is installed on the project's machines:
+        # "==2.13.0" accepts that build, so pip keeps it. An unpinned "torch" lets pip fetch a newer
+        # default wheel from the package index instead, the multi-GB CUDA build on Linux.
+        "torch": ["torch==2.13.0"],
     },
     entry_points={"console_scripts": ["deepreplay=deepreplay.cli:main"]},
 )
