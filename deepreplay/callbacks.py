@@ -294,7 +294,7 @@ class ReplayData(keras.callbacks.Callback):
             attrs["steps_per_epoch"] = int(self.params["steps"])
         self._writer.create(
             attrs=attrs,
-            model_config=model.to_json(),
+            model_config=_backend.model_config_json(model),
             inputs=self.inputs,
             targets=self.targets,
             sample_indices=self.sample_indices,

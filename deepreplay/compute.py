@@ -1,4 +1,6 @@
-"""Pure-NumPy computations behind the visuals: epochs, grids, limits, bins.
+"""Pure-NumPy computations behind the visuals: epochs, grids, limits, bins, and
+what a model does (binary, multiclass, regression), class probabilities,
+cross-entropy terms, region colours and per-class histograms.
 
 Nothing here imports Matplotlib or Keras, so it is tested without figures.
 """
@@ -6,6 +8,7 @@ Nothing here imports Matplotlib or Keras, so it is tested without figures.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -153,3 +156,265 @@ def histogram_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64).ravel()
     values = values[np.isfinite(values)]
     return np.histogram(np.clip(values, edges[0], edges[-1]), bins=edges)[0]
+
+
+# -- classification or regression -----------------------------------------------------------------
+TASK_KINDS = ("binary", "multiclass", "regression")
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a recorded model does, read from its targets and output width.
+
+    Attributes
+    ----------
+    kind : {'binary', 'multiclass', 'regression'}
+    n_classes : int or None
+        2 for binary, k for k classes, None for regression.
+    n_outputs : int
+        Values the model outputs per sample.
+    """
+
+    kind: str
+    n_classes: int | None
+    n_outputs: int
+
+    @property
+    def is_classification(self) -> bool:
+        """True for binary and multiclass models."""
+        return self.kind != "regression"
+
+    def describe(self) -> str:
+        """Short text for messages: 'a binary classifier', 'a 3-class classifier', 'a regression'."""
+        if self.kind == "binary":
+            return "a binary classifier"
+        if self.kind == "multiclass":
+            return f"a {self.n_classes}-class classifier"
+        return f"a regression ({self.n_outputs} output{'s' if self.n_outputs != 1 else ''})"
+
+
+def _integer_valued(values: np.ndarray) -> bool:
+    return bool(values.size) and bool(np.all(np.isfinite(values))) and bool(np.all(values == np.rint(values)))
+
+
+def infer_task(targets: np.ndarray, n_outputs: int) -> Task:
+    """Whether targets and an output width make a binary, multiclass or regression problem.
+
+    * one output and targets in {0, 1}: binary (a sigmoid unit);
+    * ``k >= 2`` outputs and one-hot targets of width ``k``, or integer labels
+      in ``[0, k)`` (one per sample): classification with ``k`` classes
+      (binary when ``k == 2``, the positive class being the second column);
+    * anything else: regression.
+
+    Parameters
+    ----------
+    targets : array, shape (n,) or (n, m)
+        The recorded targets.
+    n_outputs : int
+        Number of values the model outputs per sample.
+
+    Returns
+    -------
+    Task
+    """
+    if isinstance(n_outputs, (bool, np.bool_)) or not isinstance(n_outputs, (int, np.integer)) or n_outputs < 1:
+        raise ValueError(f"n_outputs={n_outputs!r} must be a positive integer (the model's output width).")
+    n_outputs = int(n_outputs)
+    targets = np.asarray(targets)
+    if targets.dtype.kind not in "biuf" or targets.ndim == 0:
+        return Task("regression", None, n_outputs)
+    flat = targets.reshape(len(targets), -1)
+    values = flat.astype(np.float64)
+    if n_outputs == 1:
+        if flat.shape[1] == 1 and values.size and np.all(np.isin(values, (0.0, 1.0))):
+            return Task("binary", 2, 1)
+        return Task("regression", None, 1)
+    one_hot = flat.shape[1] == n_outputs and values.size and np.all(np.isin(values, (0.0, 1.0))) \
+        and np.all(values.sum(axis=1) == 1)
+    labels = flat.shape[1] == 1 and _integer_valued(values) and values.min() >= 0 and values.max() < n_outputs
+    if not (one_hot or labels):
+        return Task("regression", None, n_outputs)
+    return Task("binary" if n_outputs == 2 else "multiclass", n_outputs, n_outputs)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    shifted = x - np.max(x, axis=-1, keepdims=True)
+    e = np.exp(shifted)
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def class_probabilities(outputs: np.ndarray, n_classes: int, *, from_logits: bool = False) -> np.ndarray:
+    """Probability of every class, shape (n, k), from a classifier's outputs.
+
+    Parameters
+    ----------
+    outputs : array, shape (n,), (n, 1) or (n, k)
+        One sigmoid unit (the positive class) or one column per class.
+    n_classes : int
+        ``k``: 2 for one sigmoid unit.
+    from_logits : bool, default False
+        The outputs are logits (the model's loss has ``from_logits=True``):
+        sigmoid (one unit) or softmax (one column per class) is applied.
+
+    Returns
+    -------
+    ndarray of float64, shape (n, k)
+        For one sigmoid unit: columns ``1 - p`` and ``p``.
+    """
+    outputs = np.asarray(outputs, dtype=np.float64)
+    flat = outputs.reshape(len(outputs), -1)
+    if flat.shape[1] == 1:
+        if n_classes != 2:
+            raise ValueError(f"n_classes={n_classes} does not fit one output unit (a binary classifier has 2).")
+        p = _sigmoid(flat[:, 0]) if from_logits else flat[:, 0]
+        return np.column_stack([1.0 - p, p])
+    if flat.shape[1] != n_classes:
+        raise ValueError(f"n_classes={n_classes} does not fit outputs with {flat.shape[1]} columns.")
+    return _softmax(flat) if from_logits else flat
+
+
+def are_probabilities(values: np.ndarray, *, tolerance: float = 1e-6) -> bool:
+    """Whether every finite value lies in [0, 1] (up to float rounding)."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    return not finite.size or bool(finite.min() >= -tolerance and finite.max() <= 1 + tolerance)
+
+
+def true_class_probability(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Predicted probability of each sample's true class, shape (n,).
+
+    ``probabilities`` has shape (n, k) (see :func:`class_probabilities`) and
+    ``labels`` holds integer classes in ``[0, k)``.
+    """
+    probabilities = np.asarray(probabilities)
+    labels = np.asarray(labels).astype(np.int64).ravel()
+    return probabilities[np.arange(len(labels)), labels]
+
+
+#: Keras clips probabilities to [epsilon, 1 - epsilon] before taking their log.
+CROSS_ENTROPY_EPSILON = 1e-7
+
+
+def cross_entropy_terms(p_true: np.ndarray, *, epsilon: float = CROSS_ENTROPY_EPSILON) -> np.ndarray:
+    """``-log(p)`` of the probability of the true class, clipped as Keras clips it.
+
+    The mean of these terms is the binary or categorical cross-entropy (log
+    loss) of the samples.
+    """
+    p = np.asarray(p_true, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return -np.log(np.clip(p, epsilon, 1.0 - epsilon))
+
+
+def class_region_rgba(probabilities: np.ndarray, colors: np.ndarray) -> np.ndarray:
+    """Colour of each cell of a region grid: its most probable class, lighter when less sure.
+
+    The colour is the class colour blended with white: full colour where the
+    class has probability 1, white where all ``k`` classes are equally likely
+    (probability ``1/k``).  For two classes this is the binary region colour
+    map (negative colour, white at 0.5, positive colour).
+
+    Parameters
+    ----------
+    probabilities : array, shape (..., k)
+    colors : array, shape (k, 3) or (k, 4)
+        RGB(A) colours in [0, 1], one per class (alpha ignored).
+
+    Returns
+    -------
+    ndarray of uint8, shape (..., 4)
+        RGBA, fully opaque (cells with non-finite probabilities are transparent).
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    colors = np.asarray(colors, dtype=np.float64)[:, :3]
+    k = probabilities.shape[-1]
+    if colors.shape[0] < k:
+        raise ValueError(f"colors has {colors.shape[0]} colours for {k} classes; give one per class.")
+    finite = np.all(np.isfinite(probabilities), axis=-1)
+    safe = np.where(finite[..., None], probabilities, 0.0)
+    winner = np.argmax(safe, axis=-1)
+    confidence = np.max(safe, axis=-1)
+    strength = np.clip((confidence - 1.0 / k) / (1.0 - 1.0 / k), 0.0, 1.0)
+    rgb = 1.0 - strength[..., None] * (1.0 - colors[winner])
+    rgba = np.concatenate([rgb, finite[..., None].astype(np.float64)], axis=-1)
+    return np.rint(rgba * 255).astype(np.uint8)
+
+
+def predicted_classes(probabilities: np.ndarray) -> np.ndarray:
+    """The most probable class of each row (argmax over the last axis), as int64."""
+    return np.argmax(np.asarray(probabilities), axis=-1).astype(np.int64)
+
+
+def multiclass_histograms(probabilities: np.ndarray, labels: np.ndarray, edges: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-class histograms of predicted probabilities, split by correctness.
+
+    For every class ``c``:
+
+    * ``own`` / ``own_misclassified``: the probability of class ``c`` of the
+      samples *of* class ``c``, classified correctly (argmax is ``c``) or not;
+    * ``other`` / ``other_misclassified``: the probability of class ``c`` of
+      the samples of the *other* classes, not predicted as ``c`` or predicted
+      as ``c`` (a wrong call of class ``c``).
+
+    Parameters
+    ----------
+    probabilities : array, shape (n, k)
+    labels : array of int, shape (n,)
+    edges : array, shape (bins + 1,)
+
+    Returns
+    -------
+    dict of ndarray of int64
+        ``own``, ``own_misclassified``, ``other``, ``other_misclassified``,
+        each of shape (k, bins); ``left_out`` of shape (k,): samples of each
+        class with a non-finite probability (in no bin).
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    labels = np.asarray(labels).astype(np.int64).ravel()
+    k = probabilities.shape[1]
+    bins = len(edges) - 1
+    finite = np.all(np.isfinite(probabilities), axis=1)
+    predicted = predicted_classes(np.where(finite[:, None], probabilities, -np.inf))
+    out = {name: np.zeros((k, bins), dtype=np.int64)
+           for name in ("own", "own_misclassified", "other", "other_misclassified")}
+    left_out = np.zeros(k, dtype=np.int64)
+    for c in range(k):
+        p = probabilities[:, c]
+        member = labels == c
+        called = predicted == c
+        out["own"][c] = histogram_counts(p[member & finite & called], edges)
+        out["own_misclassified"][c] = histogram_counts(p[member & finite & ~called], edges)
+        out["other"][c] = histogram_counts(p[~member & finite & ~called], edges)
+        out["other_misclassified"][c] = histogram_counts(p[~member & finite & called], edges)
+        left_out[c] = np.count_nonzero(member & ~finite)
+    out["left_out"] = left_out
+    return out
+
+
+LEGEND_CORNERS = ("upper right", "upper left", "lower left", "lower right")
+
+
+def emptiest_corner(points: np.ndarray, xlim: Sequence[float], ylim: Sequence[float], *,
+                    fraction: float = 0.35) -> str:
+    """The corner of the axes (a Matplotlib legend location) with the fewest points.
+
+    Counts the finite points inside a box of ``fraction`` of the width and
+    height at each corner of ``xlim`` x ``ylim``; ties go to the first of
+    :data:`LEGEND_CORNERS`.  Computed once from every epoch's points, it keeps
+    a legend off the data without moving between frames.
+    """
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    points = points[np.all(np.isfinite(points), axis=1)]
+    (x0, x1), (y0, y1) = xlim, ylim
+    wx, wy = fraction * (x1 - x0), fraction * (y1 - y0)
+    x, y = points[:, 0], points[:, 1]
+    right, left = x >= x1 - wx, x <= x0 + wx
+    top, bottom = y >= y1 - wy, y <= y0 + wy
+    counts = [np.count_nonzero(right & top), np.count_nonzero(left & top),
+              np.count_nonzero(left & bottom), np.count_nonzero(right & bottom)]
+    return LEGEND_CORNERS[int(np.argmin(counts))]

@@ -10,8 +10,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import random
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import keras
@@ -63,8 +66,104 @@ def variable_keys(layer: keras.layers.Layer) -> list[tuple[str, keras.Variable]]
     return keys
 
 
+def _is_binary_or_sparse(y_true: object, y_pred: object) -> tuple[bool, bool]:
+    """Keras' rule for 'crossentropy'/'accuracy': binary when the output has one unit;
+    sparse when the targets have a lower rank than the outputs, or one column against several."""
+    true_shape, pred_shape = tuple(np.shape(y_true)), tuple(np.shape(y_pred))
+    pred_last = pred_shape[-1] if pred_shape else 1
+    true_last = true_shape[-1] if true_shape else 1
+    binary = pred_last == 1
+    sparse = len(true_shape) < len(pred_shape) or (true_last == 1 and pred_last > 1)
+    return binary, sparse
+
+
+class _Unreduced(keras.losses.Loss):
+    """A Keras ``Loss`` with its reduction turned off: one value per sample.
+
+    It calls the given loss's own ``call`` (so every option it was built with
+    is kept: ``from_logits``, ``delta``, label smoothing, ...); rebuilding the
+    loss from its config would lose options some losses leave out of it
+    (``Huber``'s ``delta`` in Keras 3.15).
+    """
+
+    def __init__(self, loss: keras.losses.Loss) -> None:
+        super().__init__(name=loss.name, reduction=None, dtype=getattr(loss, "dtype", None))
+        self.loss = loss
+
+    def call(self, y_true: object, y_pred: object) -> object:
+        return self.loss.call(y_true, y_pred)
+
+
+def _unreduced(loss: keras.losses.Loss) -> keras.losses.Loss:
+    """The ``Loss`` computing ``loss`` per sample, without reduction; ``loss`` itself is left alone."""
+    return _Unreduced(loss)
+
+
+def _match_ranks(y_true: object, y_pred: object) -> tuple[object, object]:
+    """Targets and outputs brought to the same rank as Keras' loss wrapper does.
+
+    When the ranks differ by one and the larger has a last axis of 1, that axis
+    is dropped, except that a rank-1 partner is given one instead; otherwise
+    the two are left as they are (sparse targets against class scores).
+    """
+    true_rank, pred_rank = len(y_true.shape), len(y_pred.shape)
+    if true_rank == pred_rank + 1 and y_true.shape[-1] == 1:
+        if pred_rank == 1:
+            y_pred = keras.ops.expand_dims(y_pred, -1)
+        else:
+            y_true = keras.ops.squeeze(y_true, -1)
+    elif pred_rank == true_rank + 1 and y_pred.shape[-1] == 1:
+        if true_rank == 1:
+            y_true = keras.ops.expand_dims(y_true, -1)
+        else:
+            y_pred = keras.ops.squeeze(y_pred, -1)
+    return y_true, y_pred
+
+
+class _FunctionLoss(keras.losses.Loss):
+    """A loss function (``fn(y_true, y_pred)``) as a ``Loss`` with no reduction.
+
+    Like the wrapper ``model.compile`` puts around a string or function loss,
+    it converts both arguments to the loss dtype and matches their ranks
+    before calling ``fn``; ``fn=None`` stands for 'crossentropy'/'ce', chosen
+    (binary, sparse or categorical) from the shapes at call time, as Keras
+    chooses it when it compiles.
+    """
+
+    def __init__(self, fn: LossFn | None, name: str) -> None:
+        super().__init__(name=name, reduction=None)
+        self.fn = fn
+
+    def call(self, y_true: object, y_pred: object) -> object:
+        fn = self.fn
+        if fn is None:
+            binary, sparse = _is_binary_or_sparse(y_true, y_pred)
+            fn = (keras.losses.binary_crossentropy if binary else
+                  keras.losses.sparse_categorical_crossentropy if sparse else keras.losses.categorical_crossentropy)
+        y_true, y_pred = _match_ranks(y_true, y_pred)
+        return fn(y_true, y_pred)
+
+
 def per_sample_loss(model: keras.Model) -> LossFn:
     """The model's compiled loss as a function returning one value per sample.
+
+    The loss is resolved the way ``model.compile`` resolves it: a string or a
+    function is wrapped in a ``Loss`` that matches the ranks of targets and
+    outputs (so targets of shape ``(n,)`` work with outputs of shape
+    ``(n, 1)``, as in ``fit``); ``'crossentropy'``/``'ce'`` becomes the
+    binary, sparse or categorical cross-entropy according to the shapes; a
+    ``keras.losses.Loss`` instance is wrapped with no reduction, keeping
+    every other option (``from_logits``, ``delta``, label smoothing, ...).
+
+    Parameters
+    ----------
+    model : keras.Model
+        A compiled single-output model.
+
+    Returns
+    -------
+    callable
+        ``loss(y_true, y_pred)`` returning a tensor of shape ``(n,)``.
 
     Raises
     ------
@@ -83,15 +182,14 @@ def per_sample_loss(model: keras.Model) -> LossFn:
             "this model has several."
         )
     if isinstance(loss, keras.losses.Loss):
-        config = loss.get_config()
-        config["reduction"] = None
-        return type(loss).from_config(config)
+        return _unreduced(loss)
+    if isinstance(loss, str) and loss.lower() in ("crossentropy", "ce"):
+        return _FunctionLoss(None, loss)
     fn = keras.losses.get(loss)
     if isinstance(fn, keras.losses.Loss):
-        config = fn.get_config()
-        config["reduction"] = None
-        return type(fn).from_config(config)
-    return fn
+        return _unreduced(fn)
+    name = loss if isinstance(loss, str) else getattr(fn, "__name__", type(fn).__name__)
+    return _FunctionLoss(fn, name)
 
 
 def loss_name(model: keras.Model) -> str:
@@ -104,12 +202,49 @@ def loss_name(model: keras.Model) -> str:
     return getattr(loss, "__name__", type(loss).__name__)
 
 
+def loss_from_logits(model: keras.Model) -> bool:
+    """Whether the model's compiled loss takes logits (``from_logits=True``) rather than probabilities.
+
+    False for losses without that option, for string losses and for models
+    that are not compiled.
+    """
+    loss = getattr(model, "loss", None)
+    if isinstance(loss, keras.losses.Loss):
+        try:
+            config = loss.get_config()
+        except Exception:  # a custom loss without a usable config
+            config = {}
+        return bool(config.get("from_logits", getattr(loss, "from_logits", False)))
+    return False
+
+
+def config_from_logits(model_config: str | dict) -> bool:
+    """Whether a serialized model (``model.to_json()``) was compiled with a loss taking logits.
+
+    Reads ``compile_config.loss.config.from_logits`` of the JSON (or of its
+    parsed dict) without deserializing anything; False when the model was not
+    compiled, its loss is a string or a function, or the config is unreadable.
+    """
+    try:
+        config = json.loads(model_config) if isinstance(model_config, (str, bytes)) else model_config
+        loss = (config.get("compile_config") or {}).get("loss")
+    except (AttributeError, TypeError, ValueError):
+        return False
+    if isinstance(loss, dict) and isinstance(loss.get("config"), dict):
+        return bool(loss["config"].get("from_logits", False))
+    return False
+
+
 def _accuracy_for(model: keras.Model, y: np.ndarray, kind: str) -> keras.metrics.Metric:
-    """Resolve 'accuracy'/'crossentropy' the way Keras does from loss and target shapes."""
-    name = loss_name(model).lower()
-    output_dim = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
-    binary = "binary" in name or output_dim == 1
-    sparse = "sparse" in name or (not binary and (y.ndim == 1 or y.shape[-1] == 1))
+    """Resolve 'accuracy'/'crossentropy' the way Keras does, from the target and output shapes."""
+    outputs = getattr(model, "outputs", None)
+    if outputs:
+        output_shape = tuple(outputs[0].shape)
+        binary, sparse = _is_binary_or_sparse(np.empty((1, *np.shape(y)[1:])), np.empty((1, *output_shape[1:])))
+    else:  # no symbolic outputs: fall back on the loss name and the targets
+        name = loss_name(model).lower()
+        binary = "binary" in name
+        sparse = "sparse" in name or (not binary and (y.ndim == 1 or y.shape[-1] == 1))
     if kind == "accuracy":
         cls = keras.metrics.BinaryAccuracy if binary else (
             keras.metrics.SparseCategoricalAccuracy if sparse else keras.metrics.CategoricalAccuracy)
@@ -183,6 +318,21 @@ def _calls_in_graph(model: keras.Model) -> dict[str, int]:
     return calls
 
 
+@contextlib.contextmanager
+def _python_random_kept() -> Iterator[None]:
+    """Restore Python's global random state on exit.
+
+    Building a layer whose initializers have no seed draws one from Python's
+    ``random`` module (Keras' default seeds); a recorder must not move the
+    random state that the user's training may draw from.
+    """
+    state = random.getstate()
+    try:
+        yield
+    finally:
+        random.setstate(state)
+
+
 @dataclass
 class LayerPlan:
     """What is recorded of one layer."""
@@ -208,6 +358,11 @@ class LayerProbe:
 
     @classmethod
     def build(cls, model: keras.Model, *, want_outputs: bool, want_z: bool) -> LayerProbe:
+        with _python_random_kept():  # the z-twins are new layers: their initializers draw seeds
+            return cls._build(model, want_outputs=want_outputs, want_z=want_z)
+
+    @classmethod
+    def _build(cls, model: keras.Model, *, want_outputs: bool, want_z: bool) -> LayerProbe:
         probe = cls(model)
         outputs, skipped = [], []
         calls = _calls_in_graph(model) if (want_outputs or want_z) else {}

@@ -307,3 +307,171 @@ def test_histogram_counts_all_nan_or_empty():
     np.testing.assert_array_equal(compute.histogram_counts(np.full(3, np.nan), EDGES), [0, 0, 0, 0])
     np.testing.assert_array_equal(compute.histogram_counts(np.array([]), EDGES), [0, 0, 0, 0])
     assert compute.histogram_counts(np.array([]), EDGES).shape == (len(EDGES) - 1,)
+
+
+# --------------------------------------------------------------------------
+# infer_task
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "targets, n_outputs, kind, n_classes",
+    [
+        (np.array([[0.0], [1.0], [1.0]]), 1, "binary", 2),  # sigmoid, (n, 1)
+        (np.array([0.0, 1.0, 0.0]), 1, "binary", 2),  # sigmoid, (n,)
+        (np.array([0, 1, 1]), 2, "binary", 2),  # 2-unit softmax, integer labels
+        (np.eye(2)[[0, 1, 1]], 2, "binary", 2),  # 2-unit softmax, one-hot
+        (np.array([0, 2, 1, 2]), 3, "multiclass", 3),  # sparse labels
+        (np.array([[0], [2], [1]]), 3, "multiclass", 3),  # sparse labels, (n, 1)
+        (np.array([0.0, 1.0, 1.0]), 4, "multiclass", 4),  # labels need not cover every class
+        (np.eye(5)[[0, 4, 2]], 5, "multiclass", 5),  # one-hot
+        (np.array([[0.5], [2.0]]), 1, "regression", None),  # values other than 0/1
+        (np.array([0, 1, 2]), 1, "regression", None),  # integer targets, one output: a count
+        (np.array([0, 3, 1]), 3, "regression", None),  # label 3 out of range for 3 outputs
+        (np.array([[0.2, 0.8], [1.0, 0.0]]), 2, "regression", None),  # not one-hot
+        (np.array([[1.0, 1.0], [0.0, 1.0]]), 2, "regression", None),  # two 1s in a row
+        (np.array([[0.5, 1.5, 2.0]]), 3, "regression", None),  # three outputs
+        (np.array([0.5, 1.5]), 2, "regression", None),  # non-integer labels
+    ],
+)
+def test_infer_task(targets, n_outputs, kind, n_classes):
+    task = compute.infer_task(targets, n_outputs)
+    assert (task.kind, task.n_classes, task.n_outputs) == (kind, n_classes, n_outputs)
+    assert task.is_classification == (kind != "regression")
+
+
+def test_task_describe_and_bad_width():
+    assert compute.Task("binary", 2, 1).describe() == "a binary classifier"
+    assert compute.Task("multiclass", 3, 3).describe() == "a 3-class classifier"
+    assert compute.Task("regression", None, 1).describe() == "a regression (1 output)"
+    assert compute.Task("regression", None, 2).describe() == "a regression (2 outputs)"
+    with pytest.raises(ValueError, match="n_outputs=0 must be a positive integer"):
+        compute.infer_task(np.zeros(3), 0)
+
+
+# --------------------------------------------------------------------------
+# probabilities, true class, cross-entropy terms
+# --------------------------------------------------------------------------
+def test_class_probabilities_of_one_sigmoid_unit_and_of_columns():
+    np.testing.assert_allclose(compute.class_probabilities(np.array([[0.2], [0.9]]), 2), [[0.8, 0.2], [0.1, 0.9]])
+    np.testing.assert_allclose(compute.class_probabilities(np.array([0.3]), 2), [[0.7, 0.3]])
+    probabilities = np.array([[0.1, 0.7, 0.2]])
+    np.testing.assert_array_equal(compute.class_probabilities(probabilities, 3), probabilities)
+
+
+def test_class_probabilities_from_logits():
+    logits = np.array([[0.0], [np.log(3.0)]])  # sigmoid: 0.5 and 0.75
+    np.testing.assert_allclose(compute.class_probabilities(logits, 2, from_logits=True), [[0.5, 0.5], [0.25, 0.75]])
+    logits = np.array([[np.log(1.0), np.log(2.0), np.log(5.0)], [1000.0, 0.0, 0.0]])
+    np.testing.assert_allclose(compute.class_probabilities(logits, 3, from_logits=True),
+                               [[0.125, 0.25, 0.625], [1.0, 0.0, 0.0]], atol=1e-12)
+    assert np.isfinite(compute.class_probabilities(np.array([[-1000.0]]), 2, from_logits=True)).all()
+
+
+def test_class_probabilities_width_errors():
+    with pytest.raises(ValueError, match="n_classes=3 does not fit one output unit"):
+        compute.class_probabilities(np.zeros((2, 1)), 3)
+    with pytest.raises(ValueError, match="n_classes=4 does not fit outputs with 3 columns"):
+        compute.class_probabilities(np.zeros((2, 3)), 4)
+
+
+def test_are_probabilities():
+    assert compute.are_probabilities(np.array([0.0, 0.5, 1.0 + 1e-9, np.nan]))
+    assert not compute.are_probabilities(np.array([0.5, 1.2]))
+    assert not compute.are_probabilities(np.array([-0.1]))
+    assert compute.are_probabilities(np.array([np.nan]))
+
+
+def test_true_class_probability_and_cross_entropy_terms():
+    probabilities = np.array([[0.7, 0.2, 0.1], [0.25, 0.5, 0.25], [0.05, 0.9, 0.05]])
+    p = compute.true_class_probability(probabilities, np.array([0, 2, 0]))
+    np.testing.assert_allclose(p, [0.7, 0.25, 0.05])
+    np.testing.assert_allclose(compute.cross_entropy_terms(p), [0.356674944, 1.386294361, 2.995732274], rtol=1e-9)
+    # Clipped as Keras clips: a probability of 0 or 1 gives a finite loss.
+    eps = compute.CROSS_ENTROPY_EPSILON
+    np.testing.assert_allclose(compute.cross_entropy_terms(np.array([0.0, 1.0])), [-np.log(eps), -np.log(1 - eps)])
+    assert np.isnan(compute.cross_entropy_terms(np.array([np.nan]))[0])
+
+
+def test_predicted_classes():
+    np.testing.assert_array_equal(compute.predicted_classes(np.array([[0.2, 0.8], [0.6, 0.4]])), [1, 0])
+    assert compute.predicted_classes(np.zeros((2, 3, 4))).shape == (2, 3)
+
+
+# --------------------------------------------------------------------------
+# class_region_rgba
+# --------------------------------------------------------------------------
+COLOURS3 = np.array([[0.0, 0.0, 1.0], [0.0, 0.5, 0.0], [1.0, 0.0, 0.0]])
+
+
+def test_class_region_rgba_colour_of_the_winner_lighter_when_unsure():
+    probabilities = np.array([[1.0, 0.0, 0.0],          # sure: full class-0 colour
+                              [0.1, 0.1, 0.8],          # fairly sure of class 2
+                              [1 / 3, 1 / 3, 1 / 3],    # undecided: white
+                              [np.nan, 0.5, 0.5]])      # not finite: transparent
+    rgba = compute.class_region_rgba(probabilities, COLOURS3)
+    assert rgba.dtype == np.uint8 and rgba.shape == (4, 4)
+    np.testing.assert_array_equal(rgba[0], [0, 0, 255, 255])
+    strength = (0.8 - 1 / 3) / (1 - 1 / 3)
+    np.testing.assert_array_equal(rgba[1], np.rint(255 * np.array([1, 1 - strength, 1 - strength, 1])))
+    np.testing.assert_array_equal(rgba[2], [255, 255, 255, 255])
+    assert rgba[3, 3] == 0
+
+
+def test_class_region_rgba_for_two_classes_is_the_binary_colour_map():
+    """Two classes: the negative colour, white at 0.5 and the positive colour, linearly in between."""
+    negative, positive = np.array([0.1, 0.4, 0.7]), np.array([0.2, 0.6, 0.2])
+    p = np.linspace(0, 1, 11)
+    rgba = compute.class_region_rgba(np.column_stack([1 - p, p]), np.array([negative, positive]))
+    t = np.abs(p - 0.5) * 2
+    colour = np.where((p > 0.5)[:, None], positive, negative)
+    np.testing.assert_allclose(rgba[:, :3] / 255, 1 - t[:, None] * (1 - colour), atol=1 / 255)
+
+
+def test_class_region_rgba_keeps_grid_shape_and_needs_a_colour_per_class():
+    assert compute.class_region_rgba(np.full((5, 6, 3), 1 / 3), COLOURS3).shape == (5, 6, 4)
+    with pytest.raises(ValueError, match="colors has 3 colours for 4 classes"):
+        compute.class_region_rgba(np.full((2, 4), 0.25), COLOURS3)
+
+
+# --------------------------------------------------------------------------
+# multiclass_histograms
+# --------------------------------------------------------------------------
+def test_multiclass_histograms_match_numpy():
+    rng = np.random.default_rng(3)
+    probabilities = rng.dirichlet(np.ones(3), size=200)
+    labels = rng.integers(0, 3, size=200)
+    edges = np.linspace(0, 1, 11)
+    counts = compute.multiclass_histograms(probabilities, labels, edges)
+    predicted = probabilities.argmax(axis=1)
+    for c in range(3):
+        p = probabilities[:, c]
+        member, called = labels == c, predicted == c
+        for name, mask in (("own", member & called), ("own_misclassified", member & ~called),
+                           ("other", ~member & ~called), ("other_misclassified", ~member & called)):
+            np.testing.assert_array_equal(counts[name][c], np.histogram(p[mask], bins=edges)[0], err_msg=name)
+    # Every sample once on each side; the misclassified ones once as a member and once as a wrong call.
+    assert counts["own"].sum() + counts["own_misclassified"].sum() == 200
+    assert counts["other"].sum() + counts["other_misclassified"].sum() == 200 * 2
+    assert counts["own_misclassified"].sum() == counts["other_misclassified"].sum() == np.sum(predicted != labels)
+    np.testing.assert_array_equal(counts["left_out"], [0, 0, 0])
+
+
+def test_multiclass_histograms_leave_out_non_finite_rows():
+    probabilities = np.array([[0.8, 0.1, 0.1], [np.nan, 0.5, 0.5], [0.2, 0.3, 0.5]])
+    counts = compute.multiclass_histograms(probabilities, np.array([0, 1, 1]), np.linspace(0, 1, 5))
+    np.testing.assert_array_equal(counts["left_out"], [0, 1, 0])
+    assert counts["own"].sum() + counts["own_misclassified"].sum() == 2
+
+
+# --------------------------------------------------------------------------
+# emptiest_corner
+# --------------------------------------------------------------------------
+def test_emptiest_corner():
+    rng = np.random.default_rng(0)
+    cloud = rng.uniform(0, 1, size=(300, 2))
+    assert compute.emptiest_corner(cloud[(cloud[:, 0] > 0.5) | (cloud[:, 1] < 0.5)], (0, 1), (0, 1)) == "upper left"
+    assert compute.emptiest_corner(cloud[(cloud[:, 0] < 0.5) | (cloud[:, 1] > 0.5)], (0, 1), (0, 1)) == "lower right"
+    assert compute.emptiest_corner(np.zeros((0, 2)), (0, 1), (0, 1)) == "upper right"  # ties: upper right
+    # Points of several epochs (E, n, 2) count together; non-finite points are ignored.
+    epochs = np.stack([cloud, cloud + [0, 0.6]])
+    epochs[0, 0] = np.nan
+    assert compute.emptiest_corner(epochs, (0, 1.6), (0, 1.6)) in compute.LEGEND_CORNERS

@@ -1,16 +1,24 @@
-"""Decision boundary in the (2-D) input space: the recorded points, an optional
-grid and the decision regions of the whole model, epoch by epoch.
+"""Decision boundary in the input space: the recorded points, an optional grid
+and the decision regions of the whole model, epoch by epoch.
 
 This is the "non-linear boundary in the original feature space" of the
-*Activation Functions* post (bottom row of its Figure 9).  Everything is
-computed up front by :meth:`DecisionBoundary.from_replay`; drawing only
-updates the region image.
+*Activation Functions* post (bottom row of its Figure 9).  With 2-D inputs
+the input plane is drawn exactly.  With more input dimensions the plane is
+that of the first two principal components of the recorded inputs: the
+points are projected on it, and the regions are the model's predictions on
+the plane itself (through the mean input), mapped back to the input space —
+a *slice* of the input space, labelled as such.
+
+Binary models show the probability of the positive class (blue, white at
+0.5, green); multiclass models the most probable class in its colour,
+lighter where the model is less sure.  Everything is computed up front by
+:meth:`DecisionBoundary.from_replay`; drawing only updates the region image.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,21 +26,33 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 
 from .. import compute
+from ..projection import (
+    Projection,
+    check_projection,
+    choose_projection,
+    fit_pca,
+    identity_projection,
+)
 from .base import Plotter
 from .feature_space import (
-    _binary_classes,
+    BINARY_NAMES,
     _check_axes,
-    _check_binary_output,
+    _check_class_names,
     _check_flag,
     _check_title,
+    _class_labels,
     _class_legend,
+    _class_names,
     _draw_grid,
     _draw_points,
     _draw_regions,
     _extent,
+    _model_task,
     _readonly,
+    _region_frame,
     _region_grid,
-    _suggest_two_unit_layers,
+    _RegionBuffer,
+    _suggest_layers,
 )
 
 if TYPE_CHECKING:
@@ -52,16 +72,31 @@ class DecisionBoundaryData:
     ----------
     epochs : (E,) int
     points : (n, 2) float
-        The recorded inputs (the same for every epoch).
+        The recorded inputs on the plane (the same for every epoch).
     classes : (n,) int
-        Class (0 negative, 1 positive) of each sample.
+        Class of each sample (0 negative, 1 positive for binary).
     grid_lines : (L, P, 2) float or None
-        Straight lines of the input grid (``None`` with ``display_grid=False``).
-    probabilities : (E, R, R) float
-        Model probability of the positive class on an ``R`` x ``R`` grid
-        tiling ``xlim`` x ``ylim``, row 0 at the bottom.
+        Straight lines of the grid on the plane (``None`` with ``display_grid=False``).
+    probabilities : (E, R, R) or (E, R, R, k) float
+        Binary: model probability of the positive class on an ``R`` x ``R``
+        grid tiling ``xlim`` x ``ylim``, row 0 at the bottom.  Multiclass:
+        the probability of each class.
     xlim, ylim : (2,) float
         Axes limits, fixed for all epochs.
+    task : {'binary', 'multiclass'}
+    n_classes : int
+    predicted : (E, R, R) int
+        The model's most probable class on the grid.
+    region_rgba : (E, R, R, 4) uint8 or None
+        Multiclass region image (class colour, lighter where less sure).
+    projection : Projection
+        From the inputs (flattened) to the plane: exact for 2-D inputs, else
+        the first two principal components of the recorded inputs.
+    axis_labels : (str, str)
+    is_slice : bool
+        The regions are the model's outputs on the plane through the mean
+        input: a 2-D slice of a higher-dimensional input space.
+    class_names : tuple of str
     """
 
     epochs: np.ndarray
@@ -71,6 +106,14 @@ class DecisionBoundaryData:
     probabilities: np.ndarray
     xlim: np.ndarray
     ylim: np.ndarray
+    task: str = "binary"
+    n_classes: int = 2
+    predicted: np.ndarray | None = None
+    region_rgba: np.ndarray | None = None
+    projection: Projection = field(default_factory=identity_projection)
+    axis_labels: tuple[str, str] = ("x1", "x2")
+    is_slice: bool = False
+    class_names: tuple[str, ...] = BINARY_NAMES
 
     def __post_init__(self) -> None:
         if len(self.probabilities) != len(self.epochs):
@@ -78,7 +121,7 @@ class DecisionBoundaryData:
         if len(self.points) != len(self.classes):
             raise ValueError(f"points has {len(self.points)} samples but classes has {len(self.classes)}.")
         for array in (self.epochs, self.points, self.classes, self.grid_lines, self.probabilities,
-                      self.xlim, self.ylim):
+                      self.xlim, self.ylim, self.predicted, self.region_rgba):
             _readonly(array)
 
     def index(self, epoch: int) -> int:
@@ -87,25 +130,34 @@ class DecisionBoundaryData:
 
 
 class DecisionBoundary(Plotter):
-    """The input space with the model's decision regions, epoch by epoch (2-D inputs only).
+    """The input space with the model's decision regions, epoch by epoch.
 
     Build it with :meth:`deepreplay.replay.Replay.build_decision_boundary`.
-    The recorded samples stay where they are; the background shows the
-    probability of the positive class the model assigns to every point of
-    the input space: blue for negative, green for positive, white at the 0.5
-    boundary.
+    The recorded samples stay where they are; the background shows what the
+    model predicts at every point of the plane: for a binary model the
+    probability of the positive class (blue for negative, green for
+    positive, white at the 0.5 boundary), for more classes the most probable
+    class in its colour, lighter where the model is less sure.  Inputs with
+    more than 2 dimensions are drawn on the plane of their first two
+    principal components, a slice through the mean input (see the title and
+    axis labels).  Classification models only.
     """
 
     def __init__(self, ax: Axes, data: DecisionBoundaryData, *, title: str | None = None) -> None:
         super().__init__([ax], data.epochs)
         self.ax = ax
         self.data = data
-        self.title = "Decision Boundary" if title is None else title
+        if title is None:
+            title = "Decision Boundary"
+            if data.is_slice:
+                title += f"\n(slice: PC1-PC2 plane of {data.projection.n_features} inputs, through their mean)"
+        self.title = title
 
     @classmethod
     def from_replay(cls, replay: Replay, ax: Axes, *, contour_points: int = 200,
                     xlim: Sequence[float] | None = None, ylim: Sequence[float] | None = None,
-                    display_grid: bool = True, n_grid_lines: int = 11, epoch_start: int | None = None,
+                    display_grid: bool = True, n_grid_lines: int = 11, projection: str = "auto",
+                    class_names: Sequence[str] | None = None, epoch_start: int | None = None,
                     epoch_end: int | None = None, title: str | None = None) -> DecisionBoundary:
         """Compute the decision regions of every epoch and attach them to ``ax``.
 
@@ -117,70 +169,95 @@ class DecisionBoundary(Plotter):
         contour_points : int, default 200
             Resolution (per axis) of the decision-region grid.
         xlim, ylim : (float, float), optional
-            Input-space limits; ``None`` covers the recorded inputs, padded.
+            Limits on the plane (input units for 2-D inputs, principal
+            component units otherwise); ``None`` covers the recorded inputs, padded.
         display_grid : bool, default True
-            Draw straight grid lines over the input space.
+            Draw straight grid lines over the plane.
         n_grid_lines : int, default 11
             Lines per direction.
+        projection : {'auto', 'pca', 'exact'}, default 'auto'
+            ``'auto'``: 2-D inputs as they are, more dimensions on the plane of
+            their first two principal components (a slice); ``'pca'``: that
+            plane always; ``'exact'``: 2-D inputs only.
+        class_names : sequence of str, optional
+            Legend names, one per class.
         epoch_start, epoch_end : int, optional
             Inclusive epoch range (``None``: first / last recorded).
         title : str, optional
-            Axes title (default ``"Decision Boundary"``).
+            Axes title (default ``"Decision Boundary"``, saying when it is a slice).
 
         Raises
         ------
         ValueError
-            Inputs that are not 2-D, a model that is not a binary classifier,
-            bad options.
+            A model that is not a classifier (with the visuals to use
+            instead), inputs with fewer than 2 values, bad options.
         """
         _check_axes(ax)
         contour_points = compute.check_resolution("contour_points", contour_points)
         n_grid_lines = compute.check_resolution("n_grid_lines", n_grid_lines)
         display_grid = _check_flag("display_grid", display_grid)
+        projection = check_projection(projection)
+        class_names = _check_class_names(class_names)
         title = _check_title(title)
         epochs = replay.epoch_range(epoch_start, epoch_end)
         inputs = np.asarray(replay.inputs)
-        if inputs.ndim != 2 or inputs.shape[1] != 2:
-            layers = _suggest_two_unit_layers(replay, int(epochs[0]))
-            hint = (f" 2-unit layers of this model: {layers}." if layers else
-                    " Add a 2-unit layer (e.g. keras.layers.Dense(2, name='features')) before the output layer.")
+        sample_shape = inputs.shape[1:]
+        n_features = int(np.prod(sample_shape))
+        if n_features < 2:
+            layers = _suggest_layers(replay, int(epochs[0]), exact=False)
+            hint = f" Layers it can show: {layers}." if layers else ""
             raise ValueError(
-                f"the decision boundary is drawn in the input space, which needs 2-D inputs; these samples "
-                f"have shape {inputs.shape[1:]}. Use the feature space of a 2-unit layer instead: "
-                f"replay.build_feature_space(ax, layer_name=...).{hint}"
+                f"the decision boundary is drawn on a plane of the inputs, which needs at least 2 input values "
+                f"per sample; these samples have shape {sample_shape}. Use the feature space of a hidden layer "
+                f"instead: replay.build_feature_space(ax, layer_name=...).{hint}"
             )
-        classes = _binary_classes(replay)
-        _check_binary_output(replay)
-        auto_x, auto_y = compute.padded_limits([inputs], pad=INPUT_PAD)
+        use_pca = choose_projection(projection, n_features, "the inputs")
+        task, from_logits = _model_task(replay)
+        if not task.is_classification:
+            raise ValueError(
+                f"the decision boundary shows the classes a classifier predicts, but this model is "
+                f"{task.describe()} (targets that are not class labels for its outputs). For a regression use "
+                "replay.build_feature_space(ax, layer_name=...) (points and outputs on a colour scale), "
+                "replay.build_loss_histogram(ax) or replay.build_loss_and_metric(ax, metric)."
+            )
+        class_names = _class_names(class_names, task)
+        flat_inputs = inputs.reshape(len(inputs), n_features).astype(np.float64)
+        plane = fit_pca([flat_inputs]) if use_pca else identity_projection()
+        points = plane.transform(flat_inputs)
+        auto_x, auto_y = compute.padded_limits([points], pad=INPUT_PAD)
         xlim = auto_x if xlim is None else compute.check_limits("xlim", xlim)
         ylim = auto_y if ylim is None else compute.check_limits("ylim", ylim)
 
-        grid = _region_grid(xlim, ylim, contour_points)
-        probabilities = np.empty((len(epochs), contour_points, contour_points), dtype=np.float32)
+        grid = plane.inverse_transform(_region_grid(xlim, ylim, contour_points).astype(np.float64))
+        grid = grid.astype(np.float32).reshape(len(grid), *sample_shape)
+        regions = _RegionBuffer(task, from_logits, len(epochs), contour_points)
         for i, epoch in enumerate(epochs):
             model = replay.model_at(int(epoch))
-            outputs = compute.to_numpy(model(grid, training=False))
-            probabilities[i] = compute.positive_probability(outputs).reshape(contour_points, contour_points)
+            regions.set(i, compute.to_numpy(model(grid, training=False)))
 
         lines = compute.grid_lines(xlim, ylim, n_lines=n_grid_lines) if display_grid else None
-        data = DecisionBoundaryData(epochs=np.array(epochs), points=inputs.astype(np.float32), classes=classes,
-                                    grid_lines=lines, probabilities=probabilities,
-                                    xlim=np.array(xlim, dtype=np.float64), ylim=np.array(ylim, dtype=np.float64))
+        data = DecisionBoundaryData(
+            epochs=np.array(epochs), points=points.astype(np.float32), classes=_class_labels(replay, task),
+            grid_lines=lines, probabilities=regions.probabilities, xlim=np.array(xlim, dtype=np.float64),
+            ylim=np.array(ylim, dtype=np.float64), task=task.kind, n_classes=task.n_classes,
+            predicted=regions.predicted, region_rgba=regions.rgba, projection=plane,
+            axis_labels=plane.axis_labels(("x1", "x2")), is_slice=use_pca, class_names=class_names,
+        )
         return cls(ax, data, title=title)
 
     # -- drawing -----------------------------------------------------------------------------------------
     def _create_artists(self) -> None:
         ax, d = self.ax, self.data
-        self.regions = _draw_regions(ax, d.probabilities[0], _extent(d.xlim, d.ylim))
+        self.regions = _draw_regions(ax, d, 0, _extent(d.xlim, d.ylim))
         self.grid = None if d.grid_lines is None else _draw_grid(ax, d.grid_lines)
-        self.points = _draw_points(ax, d.points, d.classes)
+        self.points = _draw_points(ax, d.points, d)
         ax.set_xlim(*d.xlim)
         ax.set_ylim(*d.ylim)
-        ax.set_xlabel("x1")
-        ax.set_ylabel("x2")
+        ax.set_xlabel(d.axis_labels[0])
+        ax.set_ylabel(d.axis_labels[1])
         ax.set_title(self.title)
-        self.legend = _class_legend(ax)
+        self.legend = _class_legend(ax, d.class_names, d.n_classes, compute.emptiest_corner(d.points, d.xlim, d.ylim))
 
     def _update(self, epoch: int) -> list[Artist]:
-        self.regions.set_data(self.data.probabilities[self.data.index(epoch)])
+        self.regions.set_data(_region_frame(self.data, self.data.index(epoch)))
         return [self.regions]

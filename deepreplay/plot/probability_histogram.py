@@ -4,11 +4,20 @@ For each class (negative cases on one axes, positive cases on the other) the
 visual shows how the model's predicted probability of the *positive* class is
 distributed over that class's samples.  Correctly classified samples are drawn
 in the class colour, misclassified ones in red stacked on top, and a dashed
-line marks the decision threshold.  Binary classification only.
+line marks the decision threshold.
+
+Multiclass models (softmax outputs, integer or one-hot targets) get the same
+two axes with the roles made general (:class:`MulticlassProbabilityHistogram`):
+the left axes shows, for each class, the predicted probability *of that
+class* for its own members (ideally near 1), the right axes the probability
+of that class for the samples of the other classes (ideally near 0); the bars
+of the classes are stacked in the class colours and misclassified cases are
+red on top.  Regressions are refused with the visuals to use instead.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,18 +26,19 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 
 from .. import compute
-from .base import CLASS_COLORS, MISCLASSIFIED_COLOR, Plotter
+from .base import CLASS_COLORS, MISCLASSIFIED_COLOR, Plotter, class_colors
 
 if TYPE_CHECKING:
     from ..replay import Replay
 
-__all__ = ["ProbabilityHistogram", "ProbabilityHistogramData"]
+__all__ = ["MulticlassProbabilityHistogram", "MulticlassProbabilityHistogramData", "ProbabilityHistogram",
+           "ProbabilityHistogramData"]
 
 CLASS_TITLES = ("Negative Cases", "Positive Cases")
 THRESHOLD_COLOR = "#333333"
 #: The y axis reaches this factor times the tallest bar of any epoch.
 HEADROOM = 1.12
-_OTHER_VISUALS = ("use replay.build_loss_histogram(ax) or replay.build_loss_and_metric(ax) instead, "
+_OTHER_VISUALS = ("use replay.build_loss_histogram(ax) or replay.build_loss_and_metric(ax, metric) instead, "
                   "which work for any model")
 #: Probabilities may exceed [0, 1] by float rounding only.
 _PROBABILITY_TOLERANCE = 1e-6
@@ -136,6 +146,16 @@ def binary_labels(targets: np.ndarray) -> np.ndarray:
     return compute.class_labels(targets)
 
 
+def not_a_classifier(visual: str, task: compute.Task) -> str:
+    """The message of a classification-only visual asked of a regression."""
+    return (
+        f"{visual} shows the predicted probabilities of a classifier's classes, but this model is "
+        f"{task.describe()}: its targets are not class labels (0/1 for one output, integer labels or one-hot "
+        f"rows for several). For a regression, {_OTHER_VISUALS}, or replay.build_feature_space(ax, "
+        "layer_name=...) to see a hidden layer."
+    )
+
+
 def _check_binary_outputs(predictions: np.ndarray) -> None:
     shape = np.shape(predictions)
     outputs = int(np.prod(shape[1:])) if len(shape) > 1 else 1
@@ -146,13 +166,13 @@ def _check_binary_outputs(predictions: np.ndarray) -> None:
         )
 
 
-def _check_probabilities(p: np.ndarray, epoch: int) -> None:
+def _check_probabilities(p: np.ndarray, epoch: int, visual: str = "the probability histogram") -> None:
     finite = p[np.isfinite(p)]
     if finite.size and (finite.min() < -_PROBABILITY_TOLERANCE or finite.max() > 1 + _PROBABILITY_TOLERANCE):
         raise ValueError(
             f"the model outputs at epoch {epoch} are not probabilities (they range from {finite.min():.3g} to "
-            f"{finite.max():.3g}); the probability histogram needs a sigmoid (or 2-unit softmax) output layer. "
-            f"For a model trained on logits, {_OTHER_VISUALS}."
+            f"{finite.max():.3g}); {visual} needs a sigmoid or softmax output layer, or a loss compiled with "
+            f"from_logits=True (whose logits it turns into probabilities). For other outputs, {_OTHER_VISUALS}."
         )
 
 
@@ -200,41 +220,69 @@ class ProbabilityHistogram(Plotter):
 
     @classmethod
     def from_replay(cls, replay: Replay, ax_negative: Axes, ax_positive: Axes, *, bins: int = 20,
-                    threshold: float = 0.5, epoch_start: int | None = None, epoch_end: int | None = None,
-                    title: str | tuple[str, str] | None = None) -> ProbabilityHistogram:
+                    threshold: float = 0.5, class_names: Sequence[str] | None = None,
+                    epoch_start: int | None = None, epoch_end: int | None = None,
+                    title: str | tuple[str, str] | None = None
+                    ) -> ProbabilityHistogram | MulticlassProbabilityHistogram:
         """Compute the histograms of every epoch in range and attach them to the two axes.
 
         Parameters
         ----------
         replay : Replay
         ax_negative, ax_positive : Axes
-            Axes for the negative and the positive cases.
+            Axes for the negative and the positive cases; for a multiclass
+            model, for the probability of each sample's own class and of the
+            classes it is not in (see :class:`MulticlassProbabilityHistogram`).
         bins : int, default 20
             Number of equal bins over [0, 1].
         threshold : float, default 0.5
-            Probability above which a sample is predicted positive (as Keras'
-            binary accuracy does); drawn as a dashed line.
+            Binary models: probability above which a sample is predicted
+            positive (as Keras' binary accuracy does); drawn as a dashed
+            line.  Multiclass models predict their most probable class and
+            take no threshold.
+        class_names : sequence of str, optional
+            One name per class, for the titles (binary) or the legend (multiclass).
         epoch_start, epoch_end : int, optional
             Inclusive epoch range (``None``: first / last recorded).
         title : str or (str, str), optional
             See :class:`ProbabilityHistogram`.
 
+        Returns
+        -------
+        ProbabilityHistogram or MulticlassProbabilityHistogram
+            The second for a model with more than two classes.
+
         Raises
         ------
         ValueError
-            Not a binary classification (more than two outputs, targets other
-            than 0/1, outputs that are not probabilities), predictions not
-            recorded, bad ``bins``/``threshold`` or an empty epoch range.
+            Not a classification (a regression: the message names the
+            visuals to use instead), outputs that are not probabilities,
+            predictions not recorded, bad ``bins``/``threshold`` or an empty
+            epoch range.
         """
+        from .feature_space import _check_class_names, _class_names, _model_task
+
         bins = compute.check_resolution("bins", bins, minimum=1)
         threshold = _check_threshold(threshold)
         cls._titles(title)
+        class_names = _check_class_names(class_names)
         epochs = replay.epoch_range(epoch_start, epoch_end)
         if not replay.reader.has("predictions"):
             raise ValueError("predictions were not recorded, so the probability histogram cannot be drawn; "
                              "record them with ReplayData(record=None) or include 'predictions' in record=.")
-        # The model's outputs are checked first: they say most plainly what the model is.
-        _check_binary_outputs(np.asarray(replay.predictions_at(int(epochs[0]))))
+        task, from_logits = _model_task(replay)
+        if not task.is_classification:
+            raise ValueError(not_a_classifier("the probability histogram", task))
+        names = _class_names(class_names, task)
+        if task.kind == "multiclass":
+            if threshold != 0.5:
+                raise ValueError(f"threshold={threshold} applies to binary models; this one has {task.n_classes} "
+                                 "classes and predicts its most probable class. Leave threshold out.")
+            return MulticlassProbabilityHistogram.from_replay(
+                replay, ax_negative, ax_positive, task=task, from_logits=from_logits, class_names=names,
+                bins=bins, epochs=epochs, title=title)
+        if class_names is not None and title is None:
+            title = (f"{names[0]} cases", f"{names[1]} cases")
         labels = binary_labels(replay.targets)
         members = [labels == c for c in (0, 1)]
         edges = np.linspace(0.0, 1.0, bins + 1)
@@ -244,7 +292,7 @@ class ProbabilityHistogram(Plotter):
         for i, epoch in enumerate(epochs):
             predictions = np.asarray(replay.predictions_at(int(epoch)))
             _check_binary_outputs(predictions)
-            p = compute.positive_probability(predictions).astype(np.float64)
+            p = compute.class_probabilities(predictions, 2, from_logits=from_logits)[:, 1]
             _check_probabilities(p, int(epoch))
             finite = np.isfinite(p)
             predicted_positive = p > threshold
@@ -311,4 +359,230 @@ class ProbabilityHistogram(Plotter):
             changed.extend(self.correct_bars[c].patches)
             changed.extend(self.misclassified_bars[c].patches)
             changed.append(self.notes[c])
+        return changed
+
+
+# -- more than two classes ------------------------------------------------------------------------------
+MULTICLASS_TITLES = ("Own class", "Other classes")
+MULTICLASS_XLABELS = ("Probability of the sample's class", "Probability of a class it is not in")
+
+
+@dataclass(frozen=True)
+class MulticlassProbabilityHistogramData:
+    """Everything the multiclass visual shows, for every epoch (leading axis).
+
+    Attributes
+    ----------
+    epochs : ndarray of int, shape (E,)
+    edges : ndarray, shape (bins + 1,)
+        Bin edges over [0, 1].
+    own, own_misclassified : ndarray of int, shape (E, k, bins)
+        Per class ``c``: the predicted probability of ``c`` for the samples of
+        class ``c``, correctly classified (their most probable class is
+        ``c``) or not.
+    other, other_misclassified : ndarray of int, shape (E, k, bins)
+        Per class ``c``: the predicted probability of ``c`` for the samples of
+        the other classes, not predicted as ``c`` or wrongly predicted as ``c``.
+    left_out : ndarray of int, shape (E, k)
+        Samples per class whose probabilities are not finite (in no bin).
+    class_sizes : ndarray of int, shape (k,)
+    class_names : tuple of str
+    """
+
+    epochs: np.ndarray
+    edges: np.ndarray
+    own: np.ndarray
+    own_misclassified: np.ndarray
+    other: np.ndarray
+    other_misclassified: np.ndarray
+    left_out: np.ndarray
+    class_sizes: np.ndarray
+    class_names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        k = len(self.class_sizes)
+        expected = (len(self.epochs), k, len(self.edges) - 1)
+        for name in ("own", "own_misclassified", "other", "other_misclassified"):
+            shape = getattr(self, name).shape
+            if shape != expected:
+                raise ValueError(f"{name} has shape {shape}; expected {expected}.")
+        if self.left_out.shape != expected[:2]:
+            raise ValueError(f"left_out has shape {self.left_out.shape}; expected {expected[:2]}.")
+        if len(self.class_names) != k:
+            raise ValueError(f"class_names has {len(self.class_names)} names for {k} classes.")
+        for name in ("epochs", "edges", "own", "own_misclassified", "other", "other_misclassified", "left_out",
+                     "class_sizes"):
+            array = np.array(getattr(self, name))  # a private, read-only copy
+            array.setflags(write=False)
+            object.__setattr__(self, name, array)
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes ``k``."""
+        return len(self.class_sizes)
+
+    def stacks(self, side: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(per_class, misclassified)`` bar heights of one axes: shapes (E, k, bins) and (E, bins).
+
+        ``side`` is ``'own'`` or ``'other'``; the misclassified cases of every
+        class are summed into one red stack.
+        """
+        if side not in ("own", "other"):
+            raise ValueError(f"side={side!r} must be 'own' or 'other'.")
+        return getattr(self, side), getattr(self, f"{side}_misclassified").sum(axis=1)
+
+    def max_count(self, side: str) -> int:
+        """The tallest stacked bar of one axes over every epoch."""
+        per_class, wrong = self.stacks(side)
+        totals = per_class.sum(axis=1) + wrong
+        return int(totals.max()) if totals.size else 0
+
+    @property
+    def misclassified(self) -> np.ndarray:
+        """Misclassified samples per epoch, shape (E,)."""
+        return self.own_misclassified.sum(axis=(1, 2))
+
+    def index(self, epoch: int) -> int:
+        """Position of ``epoch`` along the leading axis."""
+        return int(np.flatnonzero(self.epochs == epoch)[0])
+
+
+class MulticlassProbabilityHistogram(Plotter):
+    """Predicted probabilities of a multiclass model, on two axes.
+
+    Built by :meth:`ProbabilityHistogram.from_replay` (``replay.build_probability_histogram``)
+    for models with more than two classes.  The first axes ("Own class")
+    shows, for every class, the predicted probability of that class for its
+    own samples (ideally near 1); the second ("Other classes") the predicted
+    probability of that class for the samples of the other classes (ideally
+    near 0).  Bars are stacked in the class colours; misclassified cases are
+    red on top (on the second axes: samples wrongly predicted as that class).
+    Each axes keeps one count scale for every epoch.
+
+    Parameters
+    ----------
+    ax_own, ax_other : Axes
+        Two different axes of one figure.
+    data : MulticlassProbabilityHistogramData
+    title : str or (str, str), optional
+        A pair replaces the two axes titles; a single string prefixes them.
+    """
+
+    def __init__(self, ax_own: Axes, ax_other: Axes, data: MulticlassProbabilityHistogramData, *,
+                 title: str | tuple[str, str] | None = None) -> None:
+        super().__init__([ax_own, ax_other], data.epochs)
+        if ax_own is ax_other:
+            raise ValueError("the two axes are the same; give two axes, e.g. fig, (ax_own, ax_other) = "
+                             "plt.subplots(1, 2).")
+        if ax_own.figure is not ax_other.figure:
+            raise ValueError("the two axes are on different figures; give two axes of one figure.")
+        self.ax_own = ax_own
+        self.ax_other = ax_other
+        self.data = data
+        self.titles = self._titles(title)
+
+    @staticmethod
+    def _titles(title: str | tuple[str, str] | None) -> tuple[str, str]:
+        if title is None:
+            return MULTICLASS_TITLES
+        if isinstance(title, str):
+            return (f"{title} - {MULTICLASS_TITLES[0]}", f"{title} - {MULTICLASS_TITLES[1]}")
+        if isinstance(title, (tuple, list)) and len(title) == 2 and all(isinstance(t, str) for t in title):
+            return (title[0], title[1])
+        raise TypeError(f"title={title!r} must be a string or a pair of strings (own class, other classes).")
+
+    @classmethod
+    def from_replay(cls, replay: Replay, ax_own: Axes, ax_other: Axes, *, task: compute.Task, from_logits: bool,
+                    class_names: Sequence[str], bins: int, epochs: np.ndarray,
+                    title: str | tuple[str, str] | None = None) -> MulticlassProbabilityHistogram:
+        """Compute the histograms of ``epochs`` (called by :meth:`ProbabilityHistogram.from_replay`).
+
+        Parameters
+        ----------
+        replay : Replay
+        ax_own, ax_other : Axes
+        task : compute.Task
+            A multiclass task.
+        from_logits : bool
+            The outputs are logits (softmax is applied).
+        class_names : sequence of str
+            One per class.
+        bins : int
+        epochs : array of int
+        title : str or (str, str), optional
+        """
+        cls._titles(title)
+        k = task.n_classes
+        labels = compute.class_labels(replay.targets).astype(np.int64)
+        edges = np.linspace(0.0, 1.0, bins + 1)
+        shape = (len(epochs), k, bins)
+        arrays = {name: np.zeros(shape, dtype=np.int64)
+                  for name in ("own", "own_misclassified", "other", "other_misclassified")}
+        left_out = np.zeros((len(epochs), k), dtype=np.int64)
+        for i, epoch in enumerate(epochs):
+            predictions = np.asarray(replay.predictions_at(int(epoch)))
+            probabilities = compute.class_probabilities(predictions, k, from_logits=from_logits)
+            _check_probabilities(probabilities, int(epoch))
+            counts = compute.multiclass_histograms(probabilities, labels, edges)
+            for name, array in arrays.items():
+                array[i] = counts[name]
+            left_out[i] = counts["left_out"]
+        data = MulticlassProbabilityHistogramData(
+            epochs=np.asarray(epochs), edges=edges, left_out=left_out,
+            class_sizes=np.bincount(labels, minlength=k).astype(np.int64), class_names=tuple(class_names),
+            **arrays)
+        return cls(ax_own, ax_other, data, title=title)
+
+    def _create_artists(self) -> None:
+        d = self.data
+        lefts, widths = d.edges[:-1], np.diff(d.edges)
+        zeros = np.zeros(len(lefts))
+        colors = class_colors(d.n_classes)
+        self.class_bars: list[list] = []
+        self.misclassified_bars = []
+        for j, (ax, side) in enumerate(zip(self.axes, ("own", "other"))):
+            containers = [ax.bar(lefts, zeros, widths, align="edge", color=colors[c], edgecolor="white",
+                                 linewidth=0.3, label=d.class_names[c]) for c in range(d.n_classes)]
+            self.class_bars.append(containers)
+            self.misclassified_bars.append(ax.bar(lefts, zeros, widths, align="edge", color=MISCLASSIFIED_COLOR,
+                                                  edgecolor="white", linewidth=0.3, label="misclassified"))
+            ax.set_xlim(0.0, 1.0)
+            ax.set_ylim(0.0, max(1, d.max_count(side)) * HEADROOM)
+            ax.set_title(self.titles[j])
+            ax.set_xlabel(MULTICLASS_XLABELS[j])
+            ax.set_ylabel("Count")
+        # Own-class bars gather near 1 and the others near 0: the legend and the
+        # note go where the bars should not be.
+        self.ax_other.legend(loc="upper right", fontsize="x-small", framealpha=0.8, handlelength=1.2,
+                             borderpad=0.3, labelspacing=0.3)
+        self.note = self.ax_own.text(0.02, 0.98, "", transform=self.ax_own.transAxes, ha="left", va="top",
+                                     zorder=5, fontsize="small", color=MISCLASSIFIED_COLOR,
+                                     bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1})
+
+    def _note(self, i: int) -> str:
+        d = self.data
+        lines = [f"misclassified: {int(d.misclassified[i])} of {int(d.class_sizes.sum())}"]
+        if d.left_out[i].sum():
+            lines.append(f"{int(d.left_out[i].sum())} not finite (left out)")
+        return "\n".join(lines)
+
+    def _update(self, epoch: int) -> list[Artist]:
+        d = self.data
+        i = d.index(epoch)
+        changed: list[Artist] = []
+        for j, side in enumerate(("own", "other")):
+            per_class, wrong = d.stacks(side)
+            bottom = np.zeros(len(d.edges) - 1)
+            for c, container in enumerate(self.class_bars[j]):
+                for rect, y, height in zip(container, bottom, per_class[i, c]):
+                    rect.set_y(y)
+                    rect.set_height(height)
+                bottom = bottom + per_class[i, c]
+                changed.extend(container.patches)
+            for rect, y, height in zip(self.misclassified_bars[j], bottom, wrong[i]):
+                rect.set_y(y)
+                rect.set_height(height)
+            changed.extend(self.misclassified_bars[j].patches)
+        self.note.set_text(self._note(i))
+        changed.append(self.note)
         return changed

@@ -6,12 +6,12 @@ import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from matplotlib.colors import to_rgba
+from matplotlib.colors import to_rgba, to_rgba_array
 from PIL import Image
 
 from deepreplay import compute
 from deepreplay.callbacks import ReplayData
-from deepreplay.plot.base import CLASS_COLORS
+from deepreplay.plot.base import CLASS_COLORS, class_colors
 from deepreplay.plot.decision_boundary import DecisionBoundary, DecisionBoundaryData
 from deepreplay.replay import Replay
 
@@ -141,22 +141,97 @@ def test_default_resolution(replay):
 
 
 # -- errors -----------------------------------------------------------------------------------------------------
-def test_inputs_not_2d(tmp_path):
+def record_initial(tmp_path, layers, X, y, *, loss="binary_crossentropy", name="run"):
+    """Record a model's initial state (no training): a fast recording with one record."""
+    model = keras.Sequential([keras.Input(X.shape[1:]), *layers])
+    model.compile(optimizer="sgd", loss=loss)
+    filename = str(tmp_path / f"{name}.h5")
+    ReplayData(X, y, filename, name, model=model)
+    return filename, name
+
+
+def test_multiclass_predicted_classes_are_the_model_argmax(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(45, 2)).astype(np.float32)
+    labels = np.arange(45) % 3
+    filename, group = record_initial(tmp_path, [
+        keras.layers.Dense(8, activation="tanh", name="hidden",
+                           kernel_initializer=keras.initializers.GlorotNormal(seed=3)),
+        keras.layers.Dense(3, activation="softmax", name="output",
+                           kernel_initializer=keras.initializers.RandomNormal(stddev=2.0, seed=4))],
+        X, np.eye(3, dtype=np.float32)[labels], loss="categorical_crossentropy")
+    with Replay(filename, group) as rp:
+        _, ax = plt.subplots()
+        db = rp.build_decision_boundary(ax, xlim=(-2, 2), ylim=(-1.5, 1.5), **FAST)
+        d = db.data
+        assert (d.task, d.n_classes, d.is_slice) == ("multiclass", 3, False)
+        expected = keras.ops.convert_to_numpy(keras_at(rp, 0)(cell_centres((-2, 2), (-1.5, 1.5), 40)))
+        np.testing.assert_allclose(d.probabilities[0].reshape(-1, 3), expected, atol=1e-5)
+        np.testing.assert_array_equal(d.predicted[0].ravel(), expected.argmax(axis=1))
+        assert len(np.unique(d.predicted[0])) == 3  # every class has a region here
+        np.testing.assert_array_equal(d.classes, labels)
+        db.plot(0)
+        np.testing.assert_array_equal(db.regions.get_array(), d.region_rgba[0])
+        np.testing.assert_allclose(db.points.get_facecolors(), to_rgba_array(class_colors(3))[labels])
+        # Where the model is sure, the region has its class colour (alpha aside).
+        sure = d.probabilities[0].max(axis=-1) > 0.999
+        if sure.any():
+            cells = d.region_rgba[0][sure][:, :3] / 255
+            np.testing.assert_allclose(cells, to_rgba_array(class_colors(3))[d.predicted[0][sure]][:, :3],
+                                       atol=0.01)
+
+
+def test_more_than_two_inputs_give_a_labelled_pca_slice(tmp_path):
+    from sklearn.decomposition import PCA
+
     from deepreplay.datasets import parabola
 
     X, y = parabola.load_data(n_points=20)
-    X = np.column_stack([X, X[:, 0] * X[:, 1]]).astype(np.float32)
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="tanh", name="hidden"),
-                              keras.layers.Dense(1, activation="sigmoid", name="output")])
-    model.compile(optimizer="sgd", loss="binary_crossentropy")
-    filename = str(tmp_path / "3d.h5")
-    ReplayData(X, y, filename, "3d", model=model)
-    with Replay(filename, "3d") as rp:
+    X = np.column_stack([X, X[:, 0] * X[:, 1], X[:, 0] ** 2]).astype(np.float32)
+    filename, group = record_initial(tmp_path, [keras.layers.Dense(5, activation="tanh", name="hidden"),
+                                                keras.layers.Dense(1, activation="sigmoid", name="output")], X, y)
+    with Replay(filename, group) as rp:
         _, ax = plt.subplots()
-        with pytest.raises(ValueError, match=r"needs 2-D inputs.*\(3,\).*feature space of a 2-unit layer.*"
-                                             r"\['hidden'\]"):
+        db = rp.build_decision_boundary(ax, **FAST)
+        d = db.data
+        assert d.is_slice and not d.projection.exact
+        reference = PCA(n_components=2).fit(X.astype(np.float64))
+        signs = np.sign(np.sum(d.projection.components * reference.components_, axis=1))
+        np.testing.assert_allclose(d.points, reference.transform(X) * signs, atol=1e-5)
+        # The regions are the model's outputs on the grid of the plane, mapped back to the 4 inputs.
+        grid = cell_centres(d.xlim, d.ylim, 40).astype(np.float64)
+        back = (reference.mean_ + (grid * signs) @ reference.components_).astype(np.float32)
+        expected = keras.ops.convert_to_numpy(keras_at(rp, 0)(back))
+        np.testing.assert_allclose(d.probabilities[0].ravel(), expected.ravel(), atol=1e-5)
+        db.plot(0)
+        labels = [f"PC{j + 1} ({100 * r:.0f}% var.)" for j, r in enumerate(reference.explained_variance_ratio_)]
+        assert (ax.get_xlabel(), ax.get_ylabel()) == tuple(labels)
+        assert "slice" in ax.get_title() and "4 inputs" in ax.get_title()
+        with pytest.raises(ValueError, match=r"projection='exact' needs 2 values per sample, got 4 for the inputs"):
+            rp.build_decision_boundary(ax, projection="exact")
+
+
+def test_inputs_with_one_value_are_refused(tmp_path):
+    X = np.linspace(-1, 1, 12, dtype=np.float32).reshape(-1, 1)
+    y = (X > 0).astype(np.float32)
+    filename, group = record_initial(tmp_path, [keras.layers.Dense(2, activation="tanh", name="hidden"),
+                                                keras.layers.Dense(1, activation="sigmoid", name="output")], X, y)
+    with Replay(filename, group) as rp:
+        _, ax = plt.subplots()
+        with pytest.raises(ValueError, match=r"at least 2 input values.*\(1,\).*build_feature_space.*\['hidden'\]"):
             rp.build_decision_boundary(ax)
         assert not ax.images and not ax.collections  # nothing drawn on error
+
+
+def test_regression_is_refused_with_the_alternatives(tmp_path):
+    X = np.random.default_rng(0).normal(size=(12, 2)).astype(np.float32)
+    filename, group = record_initial(tmp_path, [keras.layers.Dense(1, name="output")], X, X[:, :1] * 2.5,
+                                     loss="mse")
+    with Replay(filename, group) as rp:
+        _, ax = plt.subplots()
+        with pytest.raises(ValueError, match=r"classes a classifier predicts.*a regression \(1 output\).*"
+                                             r"build_feature_space.*build_loss_histogram"):
+            rp.build_decision_boundary(ax)
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
@@ -165,6 +240,8 @@ def test_inputs_not_2d(tmp_path):
     (dict(xlim=(0, 0)), ValueError, "xlim"),
     (dict(ylim=(1, 2, 3)), (TypeError, ValueError), "ylim"),
     (dict(display_grid="no"), TypeError, "display_grid='no' must be True or False"),
+    (dict(projection=None), ValueError, "projection=None must be one of"),
+    (dict(class_names=[1, 2]), TypeError, "class_names"),
     (dict(title=["t"]), TypeError, "title"),
     (dict(epoch_start=2, epoch_end=1), ValueError, "epoch_start=2 is after epoch_end=1"),
 ])

@@ -7,12 +7,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from matplotlib.collections import LineCollection
-from matplotlib.colors import to_rgba
+from matplotlib.colors import to_rgba, to_rgba_array
 from PIL import Image
 
 from deepreplay import compute
 from deepreplay.callbacks import ReplayData
-from deepreplay.plot.base import CLASS_COLORS
+from deepreplay.plot.base import CLASS_COLORS, class_colors
 from deepreplay.plot.feature_space import FeatureSpace, FeatureSpaceData
 from deepreplay.replay import Replay
 
@@ -245,21 +245,21 @@ def test_unknown_layer(replay):
 
 def test_layer_not_two_units(replay):
     _, ax = plt.subplots()
-    with pytest.raises(ValueError, match=r"'output' outputs shape \(1,\).*exactly 2 units.*\['hidden'\]"):
+    with pytest.raises(ValueError, match=r"'output' outputs shape \(1,\).*at least 2 units.*\['hidden'\]"):
         replay.build_feature_space(ax, "output")
 
 
-def test_wider_layer_needs_projection(tmp_path):
+def test_exact_projection_needs_two_units(tmp_path):
     X, y = parabola_data(20)
     filename, group = record_initial(tmp_path, [keras.layers.Dense(3, activation="relu", name="wide"),
-                                                keras.layers.Dense(2, activation="tanh", name="narrow"),
                                                 keras.layers.Dense(1, activation="sigmoid", name="output")], X, y)
     with Replay(filename, group) as rp:
         _, ax = plt.subplots()
-        with pytest.raises(ValueError, match=r"'wide' has 3 units.*projection.*not available yet.*2-unit layer"
-                                             r".*\['narrow'\]"):
-            rp.build_feature_space(ax, "wide")
-        rp.build_feature_space(ax, "narrow", **FAST)  # the suggested layer works
+        with pytest.raises(ValueError, match=r"projection='exact' needs 2 values per sample, got 3 for layer "
+                                             r"'wide'.*'auto' or 'pca'"):
+            rp.build_feature_space(ax, "wide", projection="exact")
+        with pytest.raises(ValueError, match=r"projection='umap' must be one of"):
+            rp.build_feature_space(ax, "wide", projection="umap")
 
 
 def test_activations_not_recorded(tmp_path):
@@ -273,17 +273,192 @@ def test_activations_not_recorded(tmp_path):
             rp.build_feature_space(ax, "hidden")
 
 
-def test_multiclass_refused(tmp_path):
-    X, y = parabola_data(20)
-    labels = (np.arange(len(X)) % 3).astype(np.float32)
+# -- multiclass, wide layers, regression ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def multiclass_recording(tmp_path_factory):
+    """Three blobs, 2-D inputs -> 6 tanh units ('wide') -> 2 linear units ('latent') -> softmax(3).
+
+    Trained 4 epochs (5 records), so the projection is fitted over several epochs.
+    """
+    from sklearn.datasets import make_blobs
+
+    keras.utils.set_random_seed(1)
+    X, labels = make_blobs(60, centers=3, random_state=0)
+    X = ((X - X.mean(axis=0)) / X.std(axis=0)).astype(np.float32)
+    model = keras.Sequential([
+        keras.Input((2,)),
+        keras.layers.Dense(6, activation="tanh", name="wide"),
+        keras.layers.Dense(2, name="latent"),
+        keras.layers.Dense(3, activation="softmax", name="output"),
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    filename = str(tmp_path_factory.mktemp("multiclass") / "blobs.h5")
+    model.fit(X, labels, epochs=4, batch_size=20, verbose=0, callbacks=[ReplayData(X, labels, filename, "blobs")])
+    return filename, "blobs", X, labels
+
+
+@pytest.fixture
+def blobs(multiclass_recording):
+    filename, group, _, _ = multiclass_recording
+    with Replay(filename, group) as rp:
+        yield rp
+
+
+def test_multiclass_regions_are_the_argmax_of_the_rest_of_the_network(blobs, multiclass_recording):
+    _, _, _, labels = multiclass_recording
+    _, ax = plt.subplots()
+    fs = blobs.build_feature_space(ax, "latent", **FAST)
+    d = fs.data
+    assert (d.task, d.n_classes) == ("multiclass", 3)
+    assert d.probabilities.shape == (len(d.epochs), 40, 40, 3)
+    assert d.region_rgba.shape == (len(d.epochs), 40, 40, 4) and d.region_rgba.dtype == np.uint8
+    np.testing.assert_array_equal(d.classes, labels)
+    for i, epoch in enumerate(d.epochs):
+        out = keras_at(blobs, int(epoch)).get_layer("output")
+        expected = keras.ops.convert_to_numpy(out(cell_centres(d.xlims[i], d.ylims[i], 40)))
+        np.testing.assert_allclose(d.probabilities[i].reshape(-1, 3), expected, atol=1e-5)
+        np.testing.assert_array_equal(d.predicted[i].ravel(), expected.argmax(axis=1))
+        np.testing.assert_array_equal(d.region_rgba[i], compute.class_region_rgba(
+            d.probabilities[i], to_rgba_array(class_colors(3))[:, :3]))
+    # Drawn as an RGBA image updated in place, points in the class colours.
+    changed = fs.set_epoch(int(d.epochs[-1]))
+    assert fs.regions in changed
+    np.testing.assert_array_equal(fs.regions.get_array(), d.region_rgba[-1])
+    np.testing.assert_allclose(fs.points.get_facecolors(), to_rgba_array(class_colors(3))[labels])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["class 0", "class 1", "class 2"]
+
+
+def test_class_colours_are_the_same_in_every_visual(blobs):
+    _fig, axes = plt.subplots(1, 3)
+    fs = blobs.build_feature_space(axes[0], "latent", **FAST)
+    db = blobs.build_decision_boundary(axes[1], **FAST)
+    wide = blobs.build_feature_space(axes[2], "wide", **FAST)
+    for visual in (fs, db, wide):
+        visual.set_epoch(0)
+    colours = [v.points.get_facecolors() for v in (fs, db, wide)]
+    np.testing.assert_array_equal(colours[0], colours[1])
+    np.testing.assert_array_equal(colours[0], colours[2])
+    assert class_colors(2) == CLASS_COLORS  # binary keeps blue negative, green positive
+
+
+def test_wide_layer_uses_one_pca_plane_fitted_on_all_epochs(blobs):
+    """The projection is fixed: one basis, fitted once on every epoch's activations, for every frame."""
+    from sklearn.decomposition import PCA
+
+    _, ax = plt.subplots()
+    fs = blobs.build_feature_space(ax, "wide", **FAST)
+    d = fs.data
+    activations = np.stack([blobs.outputs_at(int(e), "wide") for e in d.epochs])  # (E, n, 6)
+    reference = PCA(n_components=2).fit(activations.reshape(-1, 6))
+    plane = d.projection
+    assert not plane.exact and plane.n_features == 6
+    signs = np.sign(np.sum(plane.components * reference.components_, axis=1))
+    np.testing.assert_allclose(plane.components, reference.components_ * signs[:, None], atol=1e-6)
+    for i in range(len(d.epochs)):  # every frame through the same basis
+        expected = (activations[i] - reference.mean_) @ (reference.components_ * signs[:, None]).T
+        np.testing.assert_allclose(d.points[i], expected, atol=1e-5)
+    # Grid lines bent through the layer, then through the same plane.
+    lines = compute.grid_lines((-1, 1), (-1, 1), n_lines=11)
+    for i, epoch in enumerate(d.epochs):
+        bent = keras.ops.convert_to_numpy(keras_at(blobs, int(epoch)).get_layer("wide")(lines.reshape(-1, 2)))
+        np.testing.assert_allclose(d.grid_lines[i], plane.transform(bent).reshape(lines.shape), atol=1e-5)
+    # Axes say what they are; limits fixed over the frames; regions off (the plane is only a slice).
+    labels = [f"PC{j + 1} ({100 * r:.0f}% var.)" for j, r in enumerate(reference.explained_variance_ratio_)]
+    fs.set_epoch(0)
+    assert (ax.get_xlabel(), ax.get_ylabel()) == tuple(labels)
+    assert "6 units, fixed PCA plane" in ax.get_title()
+    assert fs.regions is None and not ax.images and d.probabilities is None
+    limits = set()
+    for epoch in d.epochs:
+        fs.set_epoch(int(epoch))
+        limits.add((ax.get_xlim(), ax.get_ylim()))
+    assert len(limits) == 1
+
+
+def test_two_unit_layer_stays_exact_and_pca_of_it_is_a_rigid_motion(blobs):
+    _, (ax1, ax2) = plt.subplots(1, 2)
+    exact = blobs.build_feature_space(ax1, "latent", **FAST).data
+    assert exact.projection.exact and exact.axis_labels == ("h1", "h2")
+    for i, epoch in enumerate(exact.epochs):
+        np.testing.assert_array_equal(exact.points[i], blobs.outputs_at(int(epoch), "latent"))
+    rotated = blobs.build_feature_space(ax2, "latent", projection="pca", display_grid=False, **FAST).data
+    assert not rotated.projection.exact
+    assert rotated.projection.explained_variance_ratio.sum() == pytest.approx(1.0)
+    for i in range(len(exact.epochs)):
+        a, b = exact.points[i].astype(np.float64), rotated.points[i].astype(np.float64)
+        np.testing.assert_allclose(np.linalg.norm(b[:, None] - b[None], axis=-1),
+                                   np.linalg.norm(a[:, None] - a[None], axis=-1), atol=1e-4)
+
+
+def test_regions_on_a_projection_are_a_labelled_slice(blobs):
+    _, ax = plt.subplots()
+    fs = blobs.build_feature_space(ax, "wide", display_regions=True, display_grid=False, **FAST)
+    d = fs.data
+    assert d.regions_are_slice and "regions: a slice" in fs.title
+    # The regions are the rest of the network on the plane's points mapped back to the 6 units.
+    i = len(d.epochs) - 1
+    model = keras_at(blobs, int(d.epochs[i]))
+    units = d.projection.inverse_transform(cell_centres(d.xlims[i], d.ylims[i], 40)).astype(np.float32)
+    expected = keras.ops.convert_to_numpy(model.get_layer("output")(model.get_layer("latent")(units)))
+    np.testing.assert_allclose(d.probabilities[i].reshape(-1, 3), expected, atol=1e-5)
+
+
+def test_regression_feature_space(tmp_path):
+    X, _ = parabola_data(20)
+    target = (X[:, :1] * 3 + X[:, 1:]).astype(np.float32)
+    filename, group = record_initial(tmp_path, [keras.layers.Dense(5, activation="tanh", name="wide"),
+                                                keras.layers.Dense(2, activation="tanh", name="narrow"),
+                                                keras.layers.Dense(1, name="output")], X, target, loss="mse")
+    with Replay(filename, group) as rp:
+        _fig, (ax1, ax2) = plt.subplots(1, 2)
+        fs = rp.build_feature_space(ax1, "narrow", **FAST)
+        d = fs.data
+        assert (d.task, d.classes, d.probabilities) == ("regression", None, None)
+        np.testing.assert_allclose(d.targets, target.ravel())
+        assert d.value_limits == (pytest.approx(target.min()), pytest.approx(target.max()))
+        expected = keras.ops.convert_to_numpy(keras_at(rp, 0).get_layer("output")(
+            cell_centres(d.xlims[0], d.ylims[0], 40)))
+        np.testing.assert_allclose(d.outputs[0].ravel(), expected.ravel(), atol=1e-5)
+        fs.plot(0)
+        assert ax1.get_legend() is None and fs.colorbar is not None
+        np.testing.assert_allclose(fs.points.get_array(), target.ravel())
+        assert fs.points.get_clim() == fs.regions.get_clim() == pytest.approx(d.value_limits)
+        wide = rp.build_feature_space(ax2, "wide", **FAST)  # projected, no regions by default
+        wide.set_epoch(0)
+        assert wide.regions is None and ax2.get_xlabel().startswith("PC1 (")
+
+
+def test_multi_output_regression_has_no_regions(tmp_path):
+    X, _ = parabola_data(20)
     filename, group = record_initial(tmp_path, [keras.layers.Dense(2, activation="tanh", name="hidden"),
-                                                keras.layers.Dense(3, activation="softmax", name="output")],
-                                     X, np.eye(3, dtype=np.float32)[labels.astype(int)],
-                                     loss="categorical_crossentropy")
+                                                keras.layers.Dense(2, name="output")], X,
+                                     np.column_stack([X[:, 0] * 2, X[:, 1] - 3]).astype(np.float32), loss="mse")
     with Replay(filename, group) as rp:
         _, ax = plt.subplots()
-        with pytest.raises(ValueError, match="binary classification only"):
-            rp.build_feature_space(ax, "hidden")
+        assert not rp.build_feature_space(ax, "hidden", **FAST).data.has_regions
+        with pytest.raises(ValueError, match=r"display_regions=True: this model is a regression \(2 outputs\)"):
+            rp.build_feature_space(ax, "hidden", display_regions=True)
+
+
+def test_class_names(blobs):
+    _, ax = plt.subplots()
+    fs = blobs.build_feature_space(ax, "latent", class_names=["setosa", "versicolor", "virginica"], **FAST)
+    fs.set_epoch(0)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["setosa", "versicolor", "virginica"]
+    with pytest.raises(ValueError, match=r"class_names=\['a', 'b'\] has 2 names for 3 classes"):
+        blobs.build_feature_space(ax, "latent", class_names=["a", "b"])
+    with pytest.raises(TypeError, match="class_names='abc' must be a sequence of strings"):
+        blobs.build_feature_space(ax, "latent", class_names="abc")
+
+
+def test_legend_goes_to_the_emptiest_corner(replay):
+    _, ax = plt.subplots()
+    fs = replay.build_feature_space(ax, "hidden", **FAST)
+    fs.set_epoch(0)
+    d = fs.data
+    expected = compute.emptiest_corner(d.points, d.xlims[0], d.ylims[0])
+    assert ax.get_legend()._loc == ax.get_legend().codes[expected]
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
@@ -294,6 +469,7 @@ def test_multiclass_refused(tmp_path):
     (dict(ylim="ab"), (TypeError, ValueError), "ylim"),
     (dict(scale_fixed="yes"), TypeError, "scale_fixed='yes' must be True or False"),
     (dict(display_grid=None), TypeError, "display_grid"),
+    (dict(display_regions="yes"), TypeError, "display_regions='yes' must be True, False or None"),
     (dict(title=3), TypeError, "title=3"),
     (dict(epoch_start=3, epoch_end=1), ValueError, "epoch_start=3 is after epoch_end=1"),
     (dict(epoch_start=99), ValueError, "epoch_start=99"),

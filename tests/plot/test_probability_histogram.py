@@ -4,11 +4,16 @@ import keras
 import numpy as np
 import pytest
 from matplotlib import pyplot as plt
+from matplotlib.colors import to_rgba_array
 from matplotlib.lines import Line2D
 
 from deepreplay.callbacks import ReplayData
-from deepreplay.plot.base import CLASS_COLORS, MISCLASSIFIED_COLOR
-from deepreplay.plot.probability_histogram import ProbabilityHistogram, binary_labels
+from deepreplay.plot.base import CLASS_COLORS, MISCLASSIFIED_COLOR, class_colors
+from deepreplay.plot.probability_histogram import (
+    MulticlassProbabilityHistogram,
+    ProbabilityHistogram,
+    binary_labels,
+)
 from deepreplay.replay import Replay
 
 
@@ -172,13 +177,15 @@ def _record_initial_state(filename, group_name, model, X, y):
 
 @pytest.fixture(scope="module")
 def other_recordings(tmp_path_factory):
-    """A 3-class softmax model, a regression model and a model whose outputs are partly NaN."""
+    """A 3-class softmax model, a regression model, a model whose outputs are partly NaN, logit outputs."""
     filename = str(tmp_path_factory.mktemp("other") / "other.h5")
     rng = np.random.default_rng(0)
     X = rng.normal(size=(30, 2)).astype(np.float32)
 
     softmax = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, activation="softmax", name="output")])
     softmax.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    softmax.get_layer("output").set_weights([rng.normal(size=(2, 3)).astype(np.float32) * 3,
+                                             np.zeros(3, np.float32)])
     _record_initial_state(filename, "softmax3", softmax, X, np.arange(30) % 3)
 
     regression = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, name="output")])
@@ -197,23 +204,76 @@ def other_recordings(tmp_path_factory):
     logits.compile(optimizer="sgd", loss=keras.losses.BinaryCrossentropy(from_logits=True))
     _record_initial_state(filename, "logits", logits, X * 10, y_nan)
     ReplayData(X, y_nan, filename, "losses_only", model=nan_model, record=("losses",))
+
+    # Linear outputs, 0/1 targets, a loss without from_logits: the outputs are not probabilities.
+    linear = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, kernel_initializer="ones", name="output")])
+    linear.compile(optimizer="sgd", loss="mse")
+    _record_initial_state(filename, "linear_mse", linear, X * 10, y_nan)
     return filename
 
 
-def test_multiclass_recording_is_refused_with_the_alternatives(other_recordings):
-    _fig, axes = plt.subplots(1, 3)
+def test_multiclass_recording_gets_own_class_and_other_classes(other_recordings):
+    _fig, axes = plt.subplots(1, 2)
     with Replay(other_recordings, "softmax3") as replay:
-        with pytest.raises(ValueError, match=r"binary classification only.*3 outputs.*\(30, 3\).*"
-                                             r"build_loss_histogram.*build_loss_and_metric"):
-            replay.build_probability_histogram(axes[0], axes[1])
-        # The suggested visual works on it.
-        replay.build_loss_histogram(axes[2]).set_epoch(0)
+        ph = replay.build_probability_histogram(axes[0], axes[1], bins=10)
+        assert isinstance(ph, MulticlassProbabilityHistogram)
+        labels = np.arange(30) % 3
+        p = np.asarray(replay.predictions_at(0), dtype=np.float64)
+        predicted = p.argmax(axis=1)
+        edges = np.linspace(0, 1, 11)
+        d = ph.data
+        for c in range(3):
+            member, called = labels == c, predicted == c
+            np.testing.assert_array_equal(d.own[0, c], np.histogram(p[member & called, c], bins=edges)[0])
+            np.testing.assert_array_equal(d.own_misclassified[0, c],
+                                          np.histogram(p[member & ~called, c], bins=edges)[0])
+            np.testing.assert_array_equal(d.other[0, c], np.histogram(p[~member & ~called, c], bins=edges)[0])
+            np.testing.assert_array_equal(d.other_misclassified[0, c],
+                                          np.histogram(p[~member & called, c], bins=edges)[0])
+        # Misclassified = 1 - accuracy, as Keras counts it.
+        accuracy = replay.get_training_metric("accuracy")[0]
+        assert d.misclassified[0] == round((1 - accuracy) * 30) == np.sum(predicted != labels)
+        changed = ph.set_epoch(0)
+    # Drawn: classes stacked in their colours, misclassified red on top, one fixed scale per axes.
+    assert [ax.get_title() for ax in axes] == ["Own class", "Other classes"]
+    colours = to_rgba_array(class_colors(3))
+    for j, side in enumerate(("own", "other")):
+        per_class, wrong = d.stacks(side)
+        bottom = np.zeros(10)
+        for c in range(3):
+            bars = ph.class_bars[j][c]
+            assert bars[0].get_facecolor() == pytest.approx(tuple(colours[c]))
+            np.testing.assert_array_equal(bar_heights(bars), per_class[0, c])
+            np.testing.assert_array_equal(bar_bottoms(bars), bottom)
+            bottom = bottom + per_class[0, c]
+        np.testing.assert_array_equal(bar_heights(ph.misclassified_bars[j]), wrong[0])
+        np.testing.assert_array_equal(bar_bottoms(ph.misclassified_bars[j]), bottom)
+        assert ph.misclassified_bars[j][0].get_facecolor() == pytest.approx(
+            plt.matplotlib.colors.to_rgba(MISCLASSIFIED_COLOR))
+        assert axes[j].get_ylim()[1] >= d.max_count(side)
+    assert ph.note.get_text() == f"misclassified: {d.misclassified[0]} of 30"
+    children = {id(child) for ax in axes for child in ax.get_children()}
+    assert all(id(a) in children for a in changed)
+    assert len(changed) == 2 * (3 + 1) * 10 + 1
+    legend = [t.get_text() for t in axes[1].get_legend().get_texts()]
+    assert legend == ["class 0", "class 1", "class 2", "misclassified"]
 
 
-def test_non_binary_targets_are_refused(other_recordings):
+def test_multiclass_takes_no_threshold_and_names_classes(other_recordings):
+    _fig, axes = plt.subplots(1, 2)
+    with Replay(other_recordings, "softmax3") as replay:
+        with pytest.raises(ValueError, match=r"threshold=0.3 applies to binary models; this one has 3 classes"):
+            replay.build_probability_histogram(*axes, threshold=0.3)
+        ph = replay.build_probability_histogram(*axes, class_names=("a", "b", "c"))
+        assert ph.data.class_names == ("a", "b", "c")
+
+
+def test_regression_is_refused_with_the_alternatives(other_recordings):
     _fig, axes = plt.subplots(1, 2)
     with (Replay(other_recordings, "regression") as replay,
-          pytest.raises(ValueError, match=r"binary targets \(0 or 1\).*other values.*build_loss_histogram")):
+          pytest.raises(ValueError, match=r"predicted probabilities of a classifier's classes, but this model is a "
+                                          r"regression \(1 output\).*not class labels.*build_loss_histogram.*"
+                                          r"build_loss_and_metric.*build_feature_space")):
         replay.build_probability_histogram(*axes)
 
 
@@ -245,10 +305,25 @@ def test_non_finite_probabilities_are_left_out_and_counted(other_recordings):
     assert "1 not finite (left out)" in ph.notes[1].get_text()
 
 
+def test_logits_are_turned_into_probabilities(other_recordings):
+    """A loss compiled with from_logits=True: the outputs are logits, the histogram shows sigmoid(logit)."""
+    _fig, axes = plt.subplots(1, 2)
+    with Replay(other_recordings, "logits") as replay:
+        logits = np.asarray(replay.predictions_at(0), dtype=np.float64)[:, 0]
+        assert logits.min() < 0 or logits.max() > 1
+        ph = replay.build_probability_histogram(*axes, bins=10)
+        p = 1 / (1 + np.exp(-logits))
+        labels = np.arange(30) % 2
+        for c in (0, 1):
+            np.testing.assert_array_equal(ph.data.totals[0, c],
+                                          np.histogram(p[labels == c], bins=10, range=(0, 1))[0])
+
+
 def test_outputs_that_are_not_probabilities_are_refused(other_recordings):
     _fig, axes = plt.subplots(1, 2)
-    with (Replay(other_recordings, "logits") as replay,
-          pytest.raises(ValueError, match=r"not probabilities \(they range from -\d.*sigmoid.*logits")):
+    with (Replay(other_recordings, "linear_mse") as replay,
+          pytest.raises(ValueError, match=r"not probabilities \(they range from -\d.*sigmoid or softmax.*"
+                                          r"from_logits=True")):
         replay.build_probability_histogram(*axes)
 
 

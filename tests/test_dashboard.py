@@ -1,0 +1,140 @@
+"""The standard dashboard picks the visuals a recording can show (binary, multiclass, regression, wide, high-D)."""
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from deepreplay.callbacks import ReplayData
+from deepreplay.dashboard import (
+    DashboardPlan,
+    build_dashboard,
+    plan_dashboard,
+    two_unit_layers,
+    wide_layers,
+)
+from deepreplay.plot import compose_plots
+from deepreplay.plot.cross_entropy import CrossEntropy
+from deepreplay.plot.decision_boundary import DecisionBoundary
+from deepreplay.plot.feature_space import FeatureSpace
+from deepreplay.plot.loss_and_metric import LossAndMetric
+from deepreplay.plot.loss_histogram import LossHistogram
+from deepreplay.plot.probability_histogram import (
+    MulticlassProbabilityHistogram,
+    ProbabilityHistogram,
+)
+from deepreplay.replay import Replay
+
+RNG = np.random.default_rng(0)
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory):
+    """Initial states (no training) of models of every kind, in one file."""
+    filename = str(tmp_path_factory.mktemp("dashboard") / "kinds.h5")
+    X2 = RNG.normal(size=(30, 2)).astype(np.float32)
+    X6 = RNG.normal(size=(30, 6)).astype(np.float32)
+
+    def record(group, inputs, targets, layers, loss, metrics=("accuracy",)):
+        model = keras.Sequential([keras.Input(inputs.shape[1:]), *layers])
+        model.compile(optimizer="sgd", loss=loss, metrics=list(metrics))
+        ReplayData(inputs, targets, filename, group, model=model)
+
+    dense = keras.layers.Dense
+    record("multiclass_2d", X2, np.arange(30) % 3,
+           [dense(8, activation="tanh", name="hidden"), dense(3, activation="softmax", name="output")],
+           "sparse_categorical_crossentropy")
+    record("regression_wide", X6, X6[:, :1] * 2, [dense(5, activation="relu", name="wide"), dense(1, name="output")],
+           "mse", metrics=("mae",))
+    record("regression_plain", X2, X2[:, :1] * 2, [dense(1, name="output")], "huber", metrics=())
+    record("binary_highd_wide", X6, (np.arange(30) % 2).astype(np.float32),
+           [dense(4, activation="tanh", name="wide"), dense(1, activation="sigmoid", name="output")],
+           "binary_crossentropy")
+    record("binary_highd_plain", X6, (np.arange(30) % 2).astype(np.float32),
+           [dense(1, activation="sigmoid", name="output")], "binary_crossentropy")
+    record("logits", X2, (np.arange(30) % 2).astype(np.float32), [dense(1, name="output")],
+           keras.losses.BinaryCrossentropy(from_logits=True))
+    return filename
+
+
+def visual_types(visuals):
+    return [type(v) for v in visuals]
+
+
+def test_binary_two_unit_layer(tiny_recording):
+    filename, group, _, _ = tiny_recording
+    with Replay(filename, group) as replay:
+        assert two_unit_layers(replay) == ["hidden"] and wide_layers(replay) == []
+        plan = plan_dashboard(replay)
+        assert plan == DashboardPlan(layer_name="hidden", decision_boundary=False, metric_name="accuracy",
+                                     probability_histograms=True, loss_histogram=True, cross_entropy=False,
+                                     task="binary", projected=False)
+        _fig, visuals = build_dashboard(replay, epoch_end=1)
+        assert visual_types(visuals) == [FeatureSpace, LossAndMetric, ProbabilityHistogram, LossHistogram]
+        _fig, visuals = build_dashboard(replay, cross_entropy=True, epoch_end=1)
+        assert visual_types(visuals) == [FeatureSpace, LossAndMetric, CrossEntropy, ProbabilityHistogram,
+                                         LossHistogram]
+        compose_plots(visuals, 1)
+        # the three visuals of the plane and curves share the top row, the histograms the bottom one
+        tops = [round(v.axes[0].get_position().y0, 2) for v in visuals]
+        assert tops[0] == tops[1] == tops[2] and tops[3] == tops[4] < tops[0]
+
+
+def test_multiclass_with_2d_inputs_gets_the_decision_boundary(recordings):
+    with Replay(recordings, "multiclass_2d") as replay:
+        plan = plan_dashboard(replay, cross_entropy=True)
+        assert (plan.task, plan.layer_name, plan.decision_boundary, plan.projected) == ("multiclass", None, True,
+                                                                                         False)
+        assert plan.probability_histograms and plan.cross_entropy
+        _fig, visuals = build_dashboard(replay, cross_entropy=True)
+        assert visual_types(visuals) == [DecisionBoundary, LossAndMetric, CrossEntropy,
+                                         MulticlassProbabilityHistogram, LossHistogram]
+        # A wide layer asked for by name is drawn through its projection.
+        plan = plan_dashboard(replay, layer_name="hidden")
+        assert plan.layer_name == "hidden" and plan.projected
+
+
+def test_regression_gets_feature_space_curves_and_losses_only(recordings):
+    with Replay(recordings, "regression_wide") as replay:
+        plan = plan_dashboard(replay, cross_entropy=True)
+        assert (plan.task, plan.layer_name, plan.projected, plan.metric_name) == ("regression", "wide", True, "mae")
+        assert not (plan.decision_boundary or plan.probability_histograms or plan.cross_entropy)
+        _fig, visuals = build_dashboard(replay)
+        assert visual_types(visuals) == [FeatureSpace, LossAndMetric, LossHistogram]
+        compose_plots(visuals, 0)
+        rows = {round(v.axes[0].get_position().y0, 2) for v in visuals}
+        assert len(rows) == 1  # three visuals: one row
+    with Replay(recordings, "regression_plain") as replay:
+        plan = plan_dashboard(replay)
+        assert (plan.layer_name, plan.decision_boundary, plan.metric_name) == (None, False, None)
+        _fig, visuals = build_dashboard(replay)
+        assert visual_types(visuals) == [LossHistogram]
+
+
+def test_high_dimensional_classifier(recordings):
+    with Replay(recordings, "binary_highd_wide") as replay:
+        plan = plan_dashboard(replay)
+        assert (plan.layer_name, plan.decision_boundary, plan.projected) == ("wide", False, True)
+    with Replay(recordings, "binary_highd_plain") as replay:
+        plan = plan_dashboard(replay)
+        assert (plan.layer_name, plan.decision_boundary, plan.projected) == (None, True, True)
+        _fig, visuals = build_dashboard(replay)
+        assert visuals[0].data.is_slice
+
+
+def test_logit_outputs_get_probability_histograms(recordings):
+    with Replay(recordings, "logits") as replay:
+        plan = plan_dashboard(replay, cross_entropy=True)
+        assert plan.probability_histograms and plan.cross_entropy and plan.decision_boundary
+
+
+def test_bad_arguments(recordings, tiny_recording):
+    filename, group, _, _ = tiny_recording
+    with Replay(filename, group) as replay:
+        with pytest.raises(ValueError, match=r"layer_name='output' cannot be drawn.*\['hidden'\]"):
+            plan_dashboard(replay, layer_name="output")
+        with pytest.raises(ValueError, match=r"metric_name='auc' was not recorded.*\['accuracy'\]"):
+            plan_dashboard(replay, metric_name="auc")
+        with pytest.raises(TypeError, match="cross_entropy='yes' must be True or False"):
+            plan_dashboard(replay, cross_entropy="yes")
+    plt.close("all")

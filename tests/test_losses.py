@@ -1,0 +1,240 @@
+"""Per-sample losses and metrics on the recording path, checked against Keras itself.
+
+Every recording here is the initial state of a tiny model (``ReplayData(...,
+model=model)``): no training, one record.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+from deepreplay import compute
+from deepreplay.callbacks import ReplayData
+from deepreplay.model_inspection import (
+    config_from_logits,
+    loss_from_logits,
+    per_sample_loss,
+)
+from deepreplay.replay import Replay
+
+RNG = np.random.default_rng(0)
+N = 16
+X = RNG.normal(size=(N, 3)).astype(np.float32)
+LABELS3 = np.arange(N) % 3
+LABELS2 = (np.arange(N) % 2).astype(np.float32)
+
+
+def _model(units, activation, loss, *, metrics=None, seed=1):
+    model = keras.Sequential([
+        keras.Input((3,)),
+        keras.layers.Dense(4, activation="tanh", name="hidden",
+                           kernel_initializer=keras.initializers.GlorotNormal(seed=seed)),
+        keras.layers.Dense(units, activation=activation, name="output",
+                           kernel_initializer=keras.initializers.GlorotNormal(seed=seed + 1)),
+    ])
+    model.compile(optimizer="sgd", loss=loss, metrics=metrics)
+    return model
+
+
+def _record(tmp_path, model, x, y, name="run"):
+    filename = str(tmp_path / f"{name}.h5")
+    ReplayData(x, y, filename, name, model=model)
+    return filename, name
+
+
+def _huber_fn(y_true, y_pred):
+    return keras.losses.huber(y_true, y_pred, delta=0.3)
+
+
+# (model output units, output activation, compiled loss, targets, the Keras loss object to compare with)
+CASES = {
+    "binary_crossentropy, (n, 1) targets": (
+        1, "sigmoid", "binary_crossentropy", LABELS2.reshape(-1, 1), keras.losses.BinaryCrossentropy),
+    "binary_crossentropy, (n,) targets": (
+        1, "sigmoid", "binary_crossentropy", LABELS2, keras.losses.BinaryCrossentropy),
+    "categorical_crossentropy": (
+        3, "softmax", "categorical_crossentropy", np.eye(3, dtype=np.float32)[LABELS3],
+        keras.losses.CategoricalCrossentropy),
+    "sparse_categorical_crossentropy, (n,) targets": (
+        3, "softmax", "sparse_categorical_crossentropy", LABELS3, keras.losses.SparseCategoricalCrossentropy),
+    "sparse_categorical_crossentropy, (n, 1) targets": (
+        3, "softmax", "sparse_categorical_crossentropy", LABELS3.reshape(-1, 1),
+        keras.losses.SparseCategoricalCrossentropy),
+    "crossentropy (resolved by shape)": (
+        3, "softmax", "crossentropy", LABELS3, keras.losses.SparseCategoricalCrossentropy),
+    "mse, (n,) targets": (
+        1, None, "mse", RNG.normal(size=N).astype(np.float32), keras.losses.MeanSquaredError),
+    "mae": (1, None, "mae", RNG.normal(size=(N, 1)).astype(np.float32), keras.losses.MeanAbsoluteError),
+    "huber": (1, None, "huber", 3 * RNG.normal(size=(N, 1)).astype(np.float32), keras.losses.Huber),
+    "mse, 2 outputs": (
+        2, None, "mean_squared_error", RNG.normal(size=(N, 2)).astype(np.float32), keras.losses.MeanSquaredError),
+    "Huber(delta=0.5) instance": (
+        1, None, keras.losses.Huber(delta=0.5), 3 * RNG.normal(size=(N,)).astype(np.float32),
+        lambda **kw: keras.losses.Huber(delta=0.5, **kw)),
+    "BinaryCrossentropy(from_logits, label_smoothing) instance": (
+        1, None, keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.1), LABELS2.reshape(-1, 1),
+        lambda **kw: keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.1, **kw)),
+    "MeanSquaredError(reduction='sum') instance": (
+        1, None, keras.losses.MeanSquaredError(reduction="sum"), RNG.normal(size=(N, 1)).astype(np.float32),
+        keras.losses.MeanSquaredError),
+    "a custom function": (
+        1, None, _huber_fn, 3 * RNG.normal(size=(N, 1)).astype(np.float32),
+        lambda **kw: keras.losses.Huber(delta=0.3, **kw)),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_recorded_per_sample_losses_equal_keras_with_no_reduction(tmp_path, case):
+    units, activation, loss, y, keras_loss = CASES[case]
+    model = _model(units, activation, loss)
+    expected = keras.ops.convert_to_numpy(keras_loss(reduction=None)(y, model(X)))
+    assert expected.shape == (N,)
+    filename, group = _record(tmp_path, model, X, y)
+    with Replay(filename, group) as replay:
+        recorded = replay.losses_at(0)
+        assert recorded.shape == (N,)
+        np.testing.assert_allclose(recorded, expected, rtol=1e-5, atol=1e-6)
+        # The mean of the per-sample losses is the loss Keras reports for the samples
+        # (for the default reduction; a 'sum' reduction reports their sum).
+        evaluated = model.evaluate(X, y, batch_size=N, verbose=0, return_dict=True)["loss"]
+        if getattr(loss, "reduction", "sum_over_batch_size") == "sum_over_batch_size":
+            assert float(np.mean(recorded)) == pytest.approx(evaluated, rel=1e-5, abs=1e-6)
+            assert replay.training_loss[0] == pytest.approx(evaluated, rel=1e-5, abs=1e-6)
+        else:
+            assert float(np.sum(recorded)) == pytest.approx(evaluated, rel=1e-5, abs=1e-6)
+        # The loss histogram is made of these very values.
+        import matplotlib.pyplot as plt
+
+        lh = replay.build_loss_histogram(plt.subplots()[1], bins=5)
+        np.testing.assert_array_equal(lh.data.counts[0], np.histogram(recorded, bins=lh.data.edges)[0])
+
+
+def test_per_sample_loss_keeps_loss_options_and_leaves_the_compiled_loss_alone():
+    loss = keras.losses.Huber(delta=0.25, reduction="sum")
+    model = _model(1, None, loss)
+    fn = per_sample_loss(model)
+    assert fn is not loss and loss.reduction == "sum"
+    y = RNG.normal(size=(N, 1)).astype(np.float32)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(fn(y, model(X))),
+                               keras.ops.convert_to_numpy(keras.losses.huber(y, model(X), delta=0.25)),
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("loss, expected", [
+    (keras.losses.BinaryCrossentropy(from_logits=True), True),
+    (keras.losses.SparseCategoricalCrossentropy(from_logits=True), True),
+    (keras.losses.BinaryCrossentropy(), False),
+    ("binary_crossentropy", False),
+    ("mse", False),
+])
+def test_loss_from_logits_of_a_model_and_of_its_stored_config(loss, expected):
+    model = _model(1, None, loss)
+    assert loss_from_logits(model) is expected
+    assert config_from_logits(model.to_json()) is expected
+
+
+def test_config_from_logits_of_unreadable_configs():
+    uncompiled = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    assert config_from_logits(uncompiled.to_json()) is False
+    assert config_from_logits("not json") is False
+    assert config_from_logits({"compile_config": {"loss": "mse"}}) is False
+
+
+@pytest.mark.parametrize("units, activation, loss, y", [
+    (1, "sigmoid", "binary_crossentropy", LABELS2),                    # binary, (n,) targets
+    (3, "softmax", "sparse_categorical_crossentropy", LABELS3),         # integer labels
+    (3, "softmax", "categorical_crossentropy", np.eye(3, dtype=np.float32)[LABELS3]),  # one-hot
+    (2, "softmax", "sparse_categorical_crossentropy", LABELS2.astype(int)),  # 2-unit softmax
+])
+def test_recorded_accuracy_equals_keras(tmp_path, units, activation, loss, y):
+    model = _model(units, activation, loss, metrics=["accuracy"], seed=3)
+    evaluated = model.evaluate(X, y, batch_size=N, verbose=0, return_dict=True)
+    filename, group = _record(tmp_path, model, X, y)
+    with Replay(filename, group) as replay:
+        assert replay.get_training_metric("accuracy")[0] == pytest.approx(evaluated["accuracy"])
+        labels = compute.class_labels(np.asarray(y))
+        p = compute.class_probabilities(replay.predictions_at(0), max(units, 2))
+        assert np.mean(p.argmax(axis=1) == labels) == pytest.approx(evaluated["accuracy"])
+
+
+# -- known cross-entropy values, through the package's own per-sample loss path ---------------------------
+def _probability_model(probabilities, *, loss, from_logits=False):
+    """One Dense layer on one-hot inputs whose outputs are the given probabilities, sample by sample.
+
+    Sample ``i`` is the one-hot vector ``e_i``, so its output is row ``i`` of the kernel
+    put through the output activation: logit(p) for a sigmoid, log(p) for a softmax.
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    n = len(probabilities)
+    if probabilities.ndim == 1:
+        kernel = np.log(probabilities / (1 - probabilities)).reshape(n, 1)
+        activation = None if from_logits else "sigmoid"
+    else:
+        kernel = np.log(probabilities)
+        activation = None if from_logits else "softmax"
+    model = keras.Sequential([keras.Input((n,)), keras.layers.Dense(kernel.shape[1], activation=activation,
+                                                                    use_bias=False, name="output")])
+    model.get_layer("output").set_weights([kernel.astype(np.float32)])
+    model.compile(optimizer="sgd", loss=loss)
+    return model, np.eye(n, dtype=np.float32)
+
+
+# p(positive) and labels; the loss of each sample is -ln(p of its true class):
+# -ln 0.9, -ln 0.8, -ln 0.6, -ln 0.01, -ln 0.5
+BINARY_P = [0.9, 0.2, 0.6, 0.99, 0.5]
+BINARY_Y = [1, 0, 1, 0, 1]
+BINARY_LOSSES = [0.105360516, 0.223143551, 0.510825624, 4.605170186, 0.693147181]
+
+# Three classes; the true classes' probabilities are 0.7, 0.25, 0.05 and 0.6:
+# -ln 0.7, -ln 0.25, -ln 0.05, -ln 0.6
+CATEGORICAL_P = [[0.7, 0.2, 0.1], [0.25, 0.5, 0.25], [0.05, 0.9, 0.05], [0.1, 0.3, 0.6]]
+CATEGORICAL_Y = [0, 2, 0, 2]
+CATEGORICAL_LOSSES = [0.356674944, 1.386294361, 2.995732274, 0.510825624]
+
+
+@pytest.mark.parametrize("loss, from_logits", [
+    ("binary_crossentropy", False),
+    (keras.losses.BinaryCrossentropy(), False),
+    (keras.losses.BinaryCrossentropy(from_logits=True), True),
+    ("crossentropy", False),
+])
+def test_known_binary_cross_entropy_values(tmp_path, loss, from_logits):
+    model, x = _probability_model(BINARY_P, loss=loss, from_logits=from_logits)
+    y = np.array(BINARY_Y, dtype=np.float32).reshape(-1, 1)
+    filename, group = _record(tmp_path, model, x, y)
+    with Replay(filename, group) as replay:
+        np.testing.assert_allclose(replay.losses_at(0), BINARY_LOSSES, rtol=2e-6)
+        assert replay.training_loss[0] == pytest.approx(np.mean(BINARY_LOSSES), rel=2e-6)
+        # The cross-entropy view: p of the true class, sorted, its -log, and their mean = the loss.
+        import matplotlib.pyplot as plt
+
+        ce = replay.build_cross_entropy(plt.subplots()[1])
+        p_true = [0.9, 0.8, 0.6, 0.01, 0.5]
+        np.testing.assert_allclose(ce.data.p_true[0], sorted(p_true), rtol=2e-6)
+        np.testing.assert_allclose(ce.data.terms[0], sorted(BINARY_LOSSES, reverse=True), rtol=2e-6)
+        assert ce.data.mean[0] == pytest.approx(np.mean(BINARY_LOSSES), rel=2e-6)
+        assert ce.data.loss[0] == pytest.approx(ce.data.mean[0], rel=1e-6)
+
+
+@pytest.mark.parametrize("loss, labels", [
+    ("categorical_crossentropy", "one-hot"),
+    ("sparse_categorical_crossentropy", "integer"),
+    (keras.losses.SparseCategoricalCrossentropy(), "integer"),
+    ("crossentropy", "one-hot"),
+])
+def test_known_categorical_cross_entropy_values(tmp_path, loss, labels):
+    model, x = _probability_model(CATEGORICAL_P, loss=loss)
+    y = np.array(CATEGORICAL_Y)
+    y = np.eye(3, dtype=np.float32)[y] if labels == "one-hot" else y
+    filename, group = _record(tmp_path, model, x, y)
+    with Replay(filename, group) as replay:
+        np.testing.assert_allclose(replay.losses_at(0), CATEGORICAL_LOSSES, rtol=2e-6)
+        import matplotlib.pyplot as plt
+
+        ce = replay.build_cross_entropy(plt.subplots()[1])
+        np.testing.assert_allclose(ce.data.terms[0], sorted(CATEGORICAL_LOSSES, reverse=True), rtol=2e-6)
+        # Sorted by p of the true class (0.05, 0.25, 0.6, 0.7): samples 2, 1, 3, 0.
+        np.testing.assert_array_equal(ce.data.order[0], [2, 1, 3, 0])
+        np.testing.assert_array_equal(ce.data.classes[0], [0, 2, 2, 0])
+        assert ce.data.mean[0] == pytest.approx(np.mean(CATEGORICAL_LOSSES), rel=2e-6)
+        assert ce.data.loss[0] == pytest.approx(ce.data.mean[0], rel=1e-6)
