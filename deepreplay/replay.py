@@ -64,6 +64,106 @@ def _missing_custom_objects(config: Any, custom_objects: dict[str, Any]) -> list
     return sorted(missing)
 
 
+# -- a NumPy forward pass for stacks of Dense layers ------------------------------------------------------
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return (1.0 / (1.0 + np.exp(-x))).astype(x.dtype, copy=False)
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _elu(x: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))).astype(x.dtype, copy=False)
+
+
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
+
+#: Keras activations (by their serialized name) with a NumPy twin.
+_NUMPY_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "linear": lambda x: x,
+    "relu": lambda x: np.maximum(x, 0),
+    "sigmoid": _sigmoid,
+    "tanh": np.tanh,
+    "softmax": _softmax,
+    "softplus": lambda x: np.logaddexp(np.zeros((), x.dtype), x),
+    "softsign": lambda x: x / (1 + np.abs(x)),
+    "elu": _elu,
+    "selu": lambda x: (_SELU_SCALE * _elu(x, _SELU_ALPHA)).astype(x.dtype, copy=False),
+    "silu": lambda x: x * _sigmoid(x),
+    "swish": lambda x: x * _sigmoid(x),
+    "exponential": np.exp,
+}
+
+
+def _numpy_activation(activation: object) -> Callable[[np.ndarray], np.ndarray] | None:
+    if activation is None:
+        return _NUMPY_ACTIVATIONS["linear"]
+    try:
+        name = keras.activations.serialize(activation)
+    except Exception:
+        return None
+    return _NUMPY_ACTIVATIONS.get(name) if isinstance(name, str) else None
+
+
+def _numpy_step(layer: keras.layers.Layer) -> Callable[[np.ndarray], np.ndarray] | None:
+    """A NumPy version of one layer in inference mode (its weights read at each call), or None."""
+    if getattr(layer, "compute_dtype", None) != "float32":
+        return None
+    kind = type(layer)
+    if kind is keras.layers.Dropout:
+        return lambda x: x
+    if kind is keras.layers.Activation:
+        return _numpy_activation(layer.activation)
+    if kind is not keras.layers.Dense or getattr(layer, "lora_enabled", False) or \
+            getattr(getattr(layer, "dtype_policy", None), "quantization_mode", None) is not None:
+        return None
+    activation = _numpy_activation(layer.activation)
+    if activation is None:
+        return None
+    kernel, bias = layer.kernel, layer.bias
+
+    def dense(x: np.ndarray) -> np.ndarray:
+        z = x @ np.asarray(kernel.numpy(), dtype=np.float32)
+        if bias is not None:
+            z += np.asarray(bias.numpy(), dtype=np.float32)
+        return activation(z)
+
+    return dense
+
+
+def _numpy_forward(layers: list[keras.layers.Layer]) -> Callable[[np.ndarray], np.ndarray] | None:
+    """``f(X)`` applying ``layers`` in order with NumPy in float32, or None if one of them has no NumPy twin.
+
+    Grid predictions for the visuals go through this for Dense stacks: on a
+    200 x 200 grid it is far cheaper than ``model.predict`` (batches of 32)
+    or a Keras call (see ``benchmarks/replay_speed.py``).
+    """
+    steps = [_numpy_step(layer) for layer in layers if not isinstance(layer, keras.layers.InputLayer)]
+    if any(step is None for step in steps):
+        return None
+
+    def forward(X: np.ndarray) -> np.ndarray:
+        out = np.asarray(X, dtype=np.float32)
+        for step in steps:
+            out = step(out)
+        return np.asarray(out, dtype=np.float32)
+
+    return forward
+
+
+class _FirstRecord:
+    """The one record of a dataset read so far (its history is read at the second)."""
+
+    __slots__ = ("record",)
+
+    def __init__(self, record: int) -> None:
+        self.record = record
+
+
 class Replay:
     """Read a deepreplay recording and build visuals from it.
 
@@ -85,8 +185,12 @@ class Replay:
     -----
     The file is opened read-only for each read and never held open between
     reads, so a recording into the same file can go on meanwhile.  Per-epoch
-    arrays are read when asked for, one record at a time.  ``Replay`` is a
-    context manager; after :meth:`close` it can no longer read.
+    arrays are read when asked for: reading one record reads only that
+    record; a dataset of which a second record is asked for (a visual walking
+    the epochs) is read whole once and kept if it is small (64 MiB per
+    dataset, 256 MiB in all), else it stays read one record at a time, so
+    memory stays bounded for large recordings.  ``Replay`` is a context
+    manager; after :meth:`close` it can no longer read.
     """
 
     def __init__(
@@ -117,14 +221,20 @@ class Replay:
             )
         self._model: keras.Model | None = None
         self._model_record: int | None = None
+        # Whole histories of per-record arrays, read in one go the first time a
+        # record of a small enough dataset is asked for (see _history).
+        self._histories: dict[tuple, Any] = {}
+        self._history_bytes = 0
         self._epochs = self._reader.epochs
         self._inputs = self._reader.inputs
         self._targets = self._reader.targets
 
     # -- lifetime ----------------------------------------------------------------
     def close(self) -> None:
-        """Close the recording file."""
+        """Close the recording file (and drop what was read of it)."""
         self._reader.close()
+        self._histories.clear()
+        self._history_bytes = 0
 
     def __enter__(self) -> Replay:
         return self
@@ -221,24 +331,88 @@ class Replay:
     # -- per-epoch data ------------------------------------------------------------------------
     def predictions_at(self, epoch: int) -> np.ndarray:
         """Recorded model outputs on the recorded samples at ``epoch``."""
-        return self._reader.predictions(self.record_index(epoch))
+        return self._record_of("predictions", None, self.record_index(epoch))
 
     def losses_at(self, epoch: int) -> np.ndarray:
         """Recorded per-sample losses at ``epoch``."""
-        return self._reader.losses(self.record_index(epoch))
+        return self._record_of("losses", None, self.record_index(epoch))
 
     def weights_at(self, epoch: int) -> dict[str, dict[str, np.ndarray]]:
         """Recorded weights at ``epoch``: ``{layer: {variable: array}}``."""
-        return self._reader.weights(self.record_index(epoch))
+        return self._nested_record_of("weights", self.record_index(epoch))
 
     def gradients_at(self, epoch: int) -> dict[str, dict[str, np.ndarray]]:
         """Recorded full-batch gradients at ``epoch``: ``{layer: {variable: array}}``."""
-        return self._reader.gradients(self.record_index(epoch))
+        return self._nested_record_of("gradients", self.record_index(epoch))
 
     def outputs_at(self, epoch: int, layer_name: str, *, before_activation: bool = False) -> np.ndarray:
         """A layer's recorded activations (or z-values) on the recorded samples at ``epoch``."""
         self._check_layer(layer_name)
-        return self._reader.outputs(self.record_index(epoch), layer_name, "z" if before_activation else "activations")
+        return self._record_of("z" if before_activation else "activations", layer_name, self.record_index(epoch))
+
+    # -- reading: whole histories of small datasets, else one record at a time ------------------
+    #: Largest dataset (bytes in memory) whose whole history is read at its first use.
+    HISTORY_DATASET_LIMIT = 64 * 2**20
+    #: Most bytes kept in whole histories by one Replay; beyond, records are read one by one.
+    HISTORY_TOTAL_LIMIT = 256 * 2**20
+
+    def _history(self, quantity: str, layer: str | None, record: int) -> Any:
+        """The whole history of a dataset (or of every weight/gradient variable), or None.
+
+        Reading one record reads that record only.  Once a second record of
+        the same dataset is asked for (a visual walking the epochs), the whole
+        history is read in one go and kept, if it is small enough
+        (:attr:`HISTORY_DATASET_LIMIT`, :attr:`HISTORY_TOTAL_LIMIT`): one read
+        of every record is much faster than one file access per record.
+        Bigger datasets stay read record by record.  Records appended later by
+        a writer are never asked for: a Replay sees the records that existed
+        when it was opened.
+        """
+        key = (quantity, layer)
+        if key in self._histories:
+            seen = self._histories[key]
+            if not isinstance(seen, _FirstRecord):
+                return seen
+            if seen.record == record:
+                return None
+        else:
+            self._histories[key] = _FirstRecord(record)
+            return None
+        history = None
+        try:
+            size = self._reader.history_nbytes(quantity, layer)
+        except KeyError:
+            size = None  # not recorded: the per-record read raises the clear error
+        if size is not None and size <= self.HISTORY_DATASET_LIMIT and \
+                self._history_bytes + size <= self.HISTORY_TOTAL_LIMIT:
+            history = self._reader.history(quantity, layer)
+            n = len(self._epochs)
+            if quantity in ("weights", "gradients"):
+                if any(len(v) < n for variables in history.values() for v in variables.values()):
+                    history = None
+            elif len(history) < n:
+                history = None
+            if history is not None:
+                self._history_bytes += size
+        self._histories[key] = history
+        return history
+
+    def _record_of(self, quantity: str, layer: str | None, record: int) -> np.ndarray:
+        history = self._history(quantity, layer, record)
+        if history is not None:
+            return history[record].copy()
+        if quantity == "predictions":
+            return self._reader.predictions(record)
+        if quantity == "losses":
+            return self._reader.losses(record)
+        return self._reader.outputs(record, layer, quantity)
+
+    def _nested_record_of(self, quantity: str, record: int) -> dict[str, dict[str, np.ndarray]]:
+        history = self._history(quantity, None, record)
+        if history is not None:
+            return {layer: {var: values[record].copy() for var, values in variables.items()}
+                    for layer, variables in history.items()}
+        return self._reader.weights(record) if quantity == "weights" else self._reader.gradients(record)
 
     def _check_layer(self, layer_name: str) -> None:
         if layer_name not in self.layer_names:
@@ -254,6 +428,10 @@ class Replay:
 
     def _rebuild_model(self) -> keras.Model:
         config = json.loads(self._reader.model_config)
+        # Replay never trains: the compiled optimizer is not needed, and on some backends its stored
+        # class is backend-specific (a PyTorch recording would otherwise need torch to replay).
+        if isinstance(config, dict):
+            config.pop("compile_config", None)
         classes = _config_classes(config)
         if self.safe_mode and any(name == "Lambda" for name, _ in classes):
             raise ValueError(
@@ -285,7 +463,7 @@ class Replay:
         record = self.record_index(epoch)
         model = self.model
         if self._model_record != record:
-            recorded = self._reader.weights(record)
+            recorded = self._nested_record_of("weights", record)
             if not recorded:
                 raise ValueError("weights were not recorded (ReplayData(record=...)), so the model cannot be rebuilt.")
             for layer in model_layers(model):
@@ -300,16 +478,32 @@ class Replay:
         epoch = int(self._epochs[-1]) if epoch is None else epoch
         if X is None:
             return self.predictions_at(epoch)
-        return compute.to_numpy(self.model_at(epoch)(np.asarray(X, dtype=np.float32), training=False))
+        model = self.model_at(epoch)
+        if isinstance(model, keras.Sequential):
+            fast = _numpy_forward(self._chain())
+            if fast is not None:
+                return fast(X)
+        return compute.to_numpy(model(np.asarray(X, dtype=np.float32), training=False))
 
     # -- forward pieces for the visuals ---------------------------------------------------------------
     def _chain(self) -> list[keras.layers.Layer]:
         return model_layers(self.model)
 
     def layer_function(self, layer_name: str) -> Callable[[np.ndarray], np.ndarray]:
-        """``f(X)`` giving the layer's output for inputs ``X`` (inference mode, current weights)."""
+        """``f(X)`` giving the layer's output for inputs ``X`` (inference mode, current weights).
+
+        For a Sequential stack of ``Dense`` (and ``Activation``, ``Dropout``)
+        layers in float32 this is a NumPy forward pass, much faster than a
+        Keras call on grids of points, and equal to it to float32 rounding.
+        """
         self._check_layer(layer_name)
         model = self.model
+        if isinstance(model, keras.Sequential):
+            layers = self._chain()
+            names = [layer.name for layer in layers]
+            fast = _numpy_forward(layers[:names.index(layer_name) + 1])
+            if fast is not None:
+                return fast
         head = keras.Model(model.inputs[0], model.get_layer(layer_name).output)
         return lambda X: compute.to_numpy(head(np.asarray(X, dtype=np.float32), training=False))
 
@@ -342,6 +536,10 @@ class Replay:
                     "from this layer alone. Choose a layer of the model's final chain."
                 )
             previous = layer
+
+        fast = _numpy_forward(rest)
+        if fast is not None:
+            return fast
 
         def tail(H: np.ndarray) -> np.ndarray:
             out = np.asarray(H, dtype=np.float32)
@@ -381,6 +579,13 @@ class Replay:
         from .plot.loss_histogram import LossHistogram
 
         return LossHistogram.from_replay(self, ax, **kwargs)
+
+    def build_cross_entropy(self, ax, **kwargs: Any):
+        """Per-sample probability of the true class and its -log, sorted, with their mean (the loss);
+        see :class:`deepreplay.plot.cross_entropy.CrossEntropy`."""
+        from .plot.cross_entropy import CrossEntropy
+
+        return CrossEntropy.from_replay(self, ax, **kwargs)
 
     # -- layer diagnostics ------------------------------------------------------------------------------
     def build_weights(self, ax, **kwargs: Any):

@@ -523,6 +523,53 @@ class RecordingReader:
         """Per-sample losses on the recorded samples at a record."""
         return self._per_record(_LOSSES, record, "per-sample losses")
 
+    # -- whole histories (every record at once) -----------------------------------------
+    def _history_datasets(self, g: h5py.Group, quantity: str, layer: str | None) -> dict[str, h5py.Dataset]:
+        """The datasets holding ``quantity`` (a flat ``{'<layer>/<var>' or '': dataset}``)."""
+        if quantity in (_WEIGHTS, _GRADIENTS):
+            if quantity not in g:
+                return {}
+            return {f"{lay}/{var}": ds for lay in _layers(g) if lay in g[quantity]
+                    for var, ds in g[quantity][lay].items()}
+        if quantity in (_ACTIVATIONS, _Z):
+            if layer not in self._output_layers(g, quantity):
+                raise KeyError(f"no recorded {quantity} for layer {layer!r}; layers with recorded {quantity}: "
+                               f"{self._output_layers(g, quantity)}.")
+            return {"": g[_OUTPUTS][layer][quantity]}
+        if quantity in (_PREDICTIONS, _LOSSES):
+            if quantity not in g:
+                raise KeyError(f"{quantity} were not recorded (see ReplayData(record=...)).")
+            return {"": g[quantity]}
+        raise ValueError(f"quantity={quantity!r} must be one of {QUANTITIES}.")
+
+    def history_nbytes(self, quantity: str, layer: str | None = None) -> int:
+        """Bytes :meth:`history` would take in memory (uncompressed), without reading anything."""
+        with self._open() as g:
+            n = _n_records(g)
+            return sum(int(np.prod(ds.shape[1:], dtype=np.int64)) * n * ds.dtype.itemsize
+                       for ds in self._history_datasets(g, quantity, layer).values())
+
+    def history(self, quantity: str, layer: str | None = None) -> Any:
+        """Every record of ``quantity`` at once, one read per dataset.
+
+        ``'weights'`` and ``'gradients'`` give ``{layer: {variable: array (E, ...)}}``;
+        ``'activations'`` and ``'z'`` (of ``layer``), ``'predictions'`` and
+        ``'losses'`` give one array ``(E, ...)``.  ``E`` is the number of
+        records when it is read.  Faster than :meth:`weights` (etc.) record by
+        record when most records are needed; see :meth:`history_nbytes` for
+        the memory it takes.
+        """
+        with self._open() as g:
+            n = _n_records(g)
+            datasets = self._history_datasets(g, quantity, layer)
+            if quantity in (_WEIGHTS, _GRADIENTS):
+                out: dict[str, dict[str, np.ndarray]] = {}
+                for key, ds in datasets.items():
+                    lay, var = key.split("/", 1)
+                    out.setdefault(lay, {})[var] = ds[:n]
+                return out
+            return datasets[""][:n]
+
     def iter_records(self) -> Iterator[int]:
         return iter(range(self.n_records))
 

@@ -51,6 +51,15 @@ class Plotter:
     Subclasses implement :meth:`_create_artists` (called once) and
     :meth:`_update` (called per epoch, returning the artists it changed).
 
+    Animations are rendered by drawing the figure once and redrawing, per
+    frame, only the artists :meth:`_update` returned (see
+    :mod:`deepreplay.plot.render`).  A visual that changes anything else per
+    epoch (axis limits, ticks, labels, the layout) says so with
+    :attr:`full_redraw` or by overriding :meth:`needs_full_redraw`; its
+    frames are then drawn in full.  (Changed view limits are also noticed
+    on their own.)  In a notebook a visual shows itself as an animation over
+    its epochs.
+
     Parameters
     ----------
     axes : sequence of Axes
@@ -58,6 +67,9 @@ class Plotter:
     epochs : array of int
         The epochs this visual can show, in order.
     """
+
+    #: True when every frame must be drawn in full (see :meth:`needs_full_redraw`).
+    full_redraw: bool = False
 
     def __init__(self, axes: Sequence[Axes], epochs: np.ndarray) -> None:
         for ax in axes:
@@ -108,38 +120,126 @@ class Plotter:
         return compose_animations([self], epoch_start=epoch_start, epoch_end=epoch_end, title=title,
                                   interval=interval, repeat=repeat)
 
+    def needs_full_redraw(self) -> bool:
+        """Whether the next frame must be drawn in full rather than by redrawing the changed artists.
+
+        True when :meth:`_update` changes more than the artists it returns:
+        axis limits, ticks, tick labels or anything that moves the layout.
+        The default returns :attr:`full_redraw` (False).
+        """
+        return bool(self.full_redraw)
+
+    def _repr_html_(self) -> str:
+        """In a notebook: this visual animated over its epochs (see :meth:`ReplayAnimation._repr_html_`)."""
+        return self.animate()._repr_html_()
+
 
 class ReplayAnimation(FuncAnimation):
-    """A ``FuncAnimation`` over epochs that saves by file extension.
+    """A ``FuncAnimation`` over epochs that saves by file extension, fast.
 
-    ``save('run.gif')`` uses Pillow, ``save('run.mp4')`` the ffmpeg binary
-    shipped by ``imageio-ffmpeg`` and ``save('run.html')`` writes
-    :meth:`to_jshtml`.  In a notebook the animation shows itself inline.
+    ``save('run.gif')`` writes a GIF with Pillow, ``save('run.mp4')`` an
+    H.264 MP4 with the ffmpeg binary shipped by ``imageio-ffmpeg``, and
+    ``save('run.html')`` a self-contained JavaScript player.  Frames are
+    rendered by :mod:`deepreplay.plot.render` (the figure drawn once, only
+    the changing artists redrawn per frame, the same pixels as ``savefig``).
+    Given a ``writer`` (or ``FuncAnimation.save`` options such as
+    ``savefig_kwargs``), ``save`` is ``FuncAnimation.save``; ``plt.show()``
+    plays it as any ``FuncAnimation``.  In a notebook it shows itself inline
+    as a JavaScript player (:meth:`_repr_html_`).
+
+    Parameters
+    ----------
+    fig : Figure
+    update : callable
+        ``update(epoch)`` shows an epoch and returns the changed artists.
+    epochs : sequence of int
+        One frame per epoch.
+    interval : int, default 50
+        Milliseconds between frames when played (and in the notebook player).
+    repeat : bool, default True
+    plotters : sequence of Plotter, optional
+        The visuals it animates, asked whether frames need full redraws.
     """
 
     def __init__(self, fig: Figure, update: Callable[[int], list[Artist]], epochs: Sequence[int],
-                 *, interval: int = 50, repeat: bool = True) -> None:
+                 *, interval: int = 50, repeat: bool = True, plotters: Sequence[Plotter] = ()) -> None:
         self.epochs = [int(e) for e in epochs]
         self._update_epoch = update
+        self.plotters = list(plotters)
         super().__init__(fig, update, frames=self.epochs, init_func=lambda: update(self.epochs[0]),
                          interval=interval, repeat=repeat, blit=False, cache_frame_data=False)
 
+    def _full_redraw_needed(self) -> bool:
+        return any(p.needs_full_redraw() for p in self.plotters)
+
     def save(self, filename: Any, writer: Any = None, fps: float | None = None, dpi: float | None = None,
-             **kwargs: Any) -> None:
-        """Save by extension (``.gif``, ``.mp4``, ``.html``); a ``writer`` overrides the choice."""
+             *, workers: int | None = None, progress: bool | None = None, **kwargs: Any) -> None:
+        """Save by extension: ``.gif``, ``.mp4`` or ``.html``.
+
+        Parameters
+        ----------
+        filename : str or path-like
+        writer : MovieWriter or str, optional
+            Save through ``FuncAnimation.save`` with this writer instead.
+        fps : float, optional
+            Frames per second (default 15).
+        dpi : float, optional
+            Resolution (default: the figure's).
+        workers : int, optional
+            Processes rendering frames (Linux; default: automatic).
+        progress : bool, optional
+            Show a progress bar (default: in terminals and notebooks;
+            ``DEEPREPLAY_PROGRESS=0`` turns it off).
+        **kwargs
+            ``FuncAnimation.save`` options (``progress_callback`` is also
+            honoured by the fast path).
+        """
         from .export import save_animation
 
         if writer is not None:
             super().save(filename, writer=writer, fps=fps, dpi=dpi, **kwargs)
             return
-        save_animation(self, filename, fps=fps, dpi=dpi, **kwargs)
+        save_animation(self, filename, fps=fps, dpi=dpi, workers=workers, progress=progress, **kwargs)
+
+    def save_many(self, filenames: Sequence[Any], fps: float | None = None, dpi: float | None = None, *,
+                  workers: int | None = None, progress: bool | None = None) -> list[str]:
+        """Save to several formats at once (e.g. ``['run.gif', 'run.mp4']``), rendering each frame once."""
+        from .export import save_animations
+
+        return save_animations(self, filenames, fps=fps, dpi=dpi, workers=workers, progress=progress)
 
     def _base_save(self, filename: Any, **kwargs: Any) -> None:
         super().save(filename, **kwargs)
 
-    def _repr_html_(self) -> str:
+    def to_jshtml(self, fps: float | None = None, embed_frames: bool = True,
+                  default_mode: str | None = None) -> str:
+        """The HTML/JavaScript player of :meth:`_repr_html_` (within the embed limit)."""
         from .export import notebook_html
 
+        if not embed_frames:
+            return super().to_jshtml(fps=fps, embed_frames=embed_frames, default_mode=default_mode)
+        return notebook_html(self, fps=fps, default_mode=default_mode)
+
+    def to_html5_video(self, embed_limit: float | None = None) -> str:
+        """An HTML5 ``<video>`` of the animation (H.264, embedded)."""
+        from .export import html5_video
+
+        return html5_video(self)
+
+    def _repr_html_(self) -> str:
+        """Shown inline in Jupyter as a JavaScript player of every frame.
+
+        Kept under ``rcParams['animation.embed_limit']``: a larger animation is
+        shown at a lower resolution or with every k-th epoch, and a warning
+        and a caption say so.  ``rcParams['animation.html'] = 'html5'`` shows
+        an HTML5 video instead.
+        """
+        import matplotlib as mpl
+
+        from .export import notebook_html
+
+        if mpl.rcParams["animation.html"] == "html5":
+            return self.to_html5_video()
         return notebook_html(self)
 
 
@@ -207,4 +307,23 @@ def compose_animations(objects: Sequence[Plotter], *, epoch_start: int | None = 
         changed.append(epoch_title(fig, epoch, title))
         return changed
 
-    return ReplayAnimation(fig, update, epochs, interval=interval, repeat=repeat)
+    return ReplayAnimation(fig, update, epochs, interval=interval, repeat=repeat, plotters=objects)
+
+
+# -- colours of k classes -----------------------------------------------------------------------------
+#: Colours of classes 0, 1, 2, ... in every visual.  The binary pair comes first
+#: (class 0 blue, class 1 green); the others avoid red (misclassified samples),
+#: orange (losses) and purple (metrics).
+CLASS_PALETTE = (NEGATIVE_COLOR, POSITIVE_COLOR, "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#7f7f7f")
+
+
+def class_colors(n_classes: int) -> tuple[str, ...]:
+    """One colour per class, as hex strings: :data:`CLASS_PALETTE`, then evenly spread over 'turbo'."""
+    if isinstance(n_classes, (bool, np.bool_)) or not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
+        raise ValueError(f"n_classes={n_classes!r} must be a positive integer.")
+    if n_classes <= len(CLASS_PALETTE):
+        return CLASS_PALETTE[:n_classes]
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    return tuple(to_hex(c) for c in colormaps["turbo"](np.linspace(0.05, 0.95, int(n_classes))))
