@@ -110,3 +110,44 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
+
+
+# -- cached recordings shared by the benchmarks ------------------------------------------------------
+CACHE = Path(os.environ.get("DEEPREPLAY_BENCH_CACHE", Path(__import__("tempfile").gettempdir()) / "deepreplay-bench"))
+
+#: ``ReplayData`` settings that record everything at full resolution.
+FULL_RESOLUTION = {"output_samples": None, "significant_bits": None, "compression": None}
+
+
+def cached_recording(kind: str, *, full: bool = False, fresh: bool = False, log=print) -> Path:
+    """A 150-epoch recording of the Part 1 or BLOCK run, recorded once and kept in :data:`CACHE`.
+
+    ``full`` records everything at full resolution (BLOCK only).  The file is
+    re-recorded when ``fresh`` or when it is missing, incomplete or older than
+    deepreplay's recording code.
+    """
+    from deepreplay import callbacks, storage
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    name = f"{kind}{'_full' if full else ''}"
+    path = CACHE / f"{name}.h5"
+    code_time = max(Path(m.__file__).stat().st_mtime for m in (callbacks, storage))
+    if path.exists() and not fresh and path.stat().st_mtime > code_time:
+        try:
+            with storage.RecordingReader(path, name) as reader:
+                if reader.complete and reader.n_records == (BLOCK_EPOCHS + 1):
+                    return path
+        except Exception:
+            pass
+    log(f"  recording {name} ({BLOCK_EPOCHS} epochs) -> {path} ...", flush=True)
+    if path.exists():
+        path.unlink()
+    record_run(kind, str(path), name, epochs=BLOCK_EPOCHS, **(FULL_RESOLUTION if full else {}))
+    return path
+
+
+def write_json(path: str | None, result: dict) -> None:
+    import json
+
+    if path:
+        Path(path).write_text(json.dumps(result, indent=2, default=float))

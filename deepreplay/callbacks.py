@@ -24,7 +24,28 @@ from .model_inspection import (
 
 __all__ = ["ReplayData"]
 
-_COMPRESSIONS = (None, "gzip", "lzf")
+_COMPRESSIONS = (None, "gzip", "lzf")  # and "auto", the default
+
+#: Layers whose outputs on all recorded samples exceed this many values per record are
+#: "wide": their per-sample outputs are recorded for ``output_samples`` samples only.
+WIDE_OUTPUT_VALUES = 16384
+#: Gradients of variables with at least this many values are "large" (rounded to ``significant_bits``).
+LARGE_VARIABLE_VALUES = 4096
+
+
+def round_significand(values: np.ndarray, bits: int = 11) -> np.ndarray:
+    """float32 values rounded (to nearest) to ``bits`` significant bits; NaN and infinities kept.
+
+    The exponent is kept, so nothing overflows or underflows as with float16;
+    the zeroed low bits of the significand compress to almost nothing.
+    """
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    drop = 24 - bits
+    if drop <= 0:
+        return values
+    raw = values.view(np.uint32)
+    rounded = ((raw + np.uint32(1 << (drop - 1))) & np.uint32(~((1 << drop) - 1) & 0xFFFFFFFF)).view(np.float32)
+    return np.where(np.isfinite(values), rounded, values)
 
 
 def _positive_int(name: str, value: object, *, allow_none: bool = False) -> int | None:
@@ -110,8 +131,35 @@ class ReplayData(keras.callbacks.Callback):
     record : iterable of str, optional
         Which of ``'weights', 'gradients', 'activations', 'z', 'predictions',
         'losses'`` to record.  ``None`` records all of them.
-    compression : {None, 'gzip', 'lzf'}, default None
-        HDF5 compression of the per-record arrays.
+    compression : {'auto', None, 'gzip', 'lzf'}, default 'auto'
+        HDF5 compression of the per-record arrays.  ``'auto'`` compresses
+        (gzip level 1, byte-shuffled, lossless) the arrays whose record takes
+        16 KiB or more, and leaves small ones alone; ``None`` compresses
+        nothing; ``'gzip'`` (level 4) and ``'lzf'`` compress every array.
+    output_samples : int or None, default 64
+        Layers whose outputs (activations, z-values) on all recorded samples
+        exceed 16,384 values per record ("wide" layers, e.g. 100 units x
+        1,000 samples) have them recorded for this many of the recorded
+        samples only: a fixed random subset (seeded by ``seed``), stored as
+        ``outputs/<layer>/samples``.  Their distributions are drawn from
+        those values.  Narrow layers (such as a 2-unit feature-space layer)
+        keep every sample.  ``None`` records every sample of every layer.
+    significant_bits : int or None, default 11
+        The outputs of wide layers and the gradients of large variables
+        (4,096 values or more) are rounded to this many significant bits
+        (11: a relative error of at most 2**-11, about 3 decimal digits; the
+        exponent is kept, so nothing overflows or underflows as it would
+        with float16), which lets them compress about 2x.  ``None`` keeps
+        full float32.  Weights, predictions, losses and small arrays are
+        never rounded: replaying the model stays exact.
+
+    With the defaults a small model such as the Part 1 network (2-2-1, 2,000
+    samples) is recorded exactly and uncompressed, and the BLOCK run of the
+    Part 2 post (5 x Dense(100), 1,000 samples, 150 epochs) takes about
+    53 MiB instead of 627 MiB; ``benchmarks/README.md`` measures how
+    faithful its layer distributions stay.  ``output_samples=None,
+    significant_bits=None, compression=None`` records everything at full
+    resolution.
     overwrite : bool, default False
         Replace an existing group of the same name (other groups are kept).
     batch_size : int, optional
@@ -119,7 +167,7 @@ class ReplayData(keras.callbacks.Callback):
         given to ``fit`` is used.
     seed : int, default 0
         Seed of the sample subset drawn when ``max_samples`` is smaller than
-        the number of samples.
+        the number of samples, and of the ``output_samples`` subset.
 
     Raises
     ------
@@ -140,10 +188,12 @@ class ReplayData(keras.callbacks.Callback):
         every: int = 1,
         max_samples: int | None = None,
         record: Iterable[str] | None = None,
-        compression: str | None = None,
+        compression: str | None = "auto",
         overwrite: bool = False,
         batch_size: int | None = None,
         seed: int = 0,
+        output_samples: int | None = 64,
+        significant_bits: int | None = 11,
     ) -> None:
         super().__init__()
         x = _as_array("inputs", inputs)
@@ -190,8 +240,12 @@ class ReplayData(keras.callbacks.Callback):
                 )
             quantities = tuple(q for q in storage.QUANTITIES if q in quantities)
         self.quantities = quantities
-        if compression not in _COMPRESSIONS:
-            raise ValueError(f"compression={compression!r} must be one of {_COMPRESSIONS}.")
+        if compression not in _COMPRESSIONS and compression != "auto":
+            raise ValueError(f"compression={compression!r} must be one of {_COMPRESSIONS} or 'auto' (the default).")
+        self.output_samples = _positive_int("output_samples", output_samples, allow_none=True)
+        self.significant_bits = _positive_int("significant_bits", significant_bits, allow_none=True)
+        if self.significant_bits is not None and self.significant_bits > 24:
+            raise ValueError(f"significant_bits={significant_bits!r} must be at most 24 (float32), or None.")
         self.batch_size = _positive_int("batch_size", batch_size, allow_none=True)
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
             raise TypeError(f"seed={seed!r} must be an integer.")
@@ -212,6 +266,13 @@ class ReplayData(keras.callbacks.Callback):
         y = y[indices]
         self.inputs = x.astype(np.float32) if x.dtype.kind == "f" else x
         self.targets = y.astype(np.float32) if y.dtype.kind == "f" else y
+        # The samples whose outputs are kept for wide layers (positions among the recorded ones).
+        if self.output_samples is not None and self.output_samples < len(x):
+            rng = np.random.default_rng([int(seed), 1])
+            self._output_rows: np.ndarray | None = np.sort(rng.choice(len(x), size=self.output_samples,
+                                                                      replace=False))
+        else:
+            self._output_rows = None
 
         self._writer = storage.RecordingWriter(self.filename, self.group_name, compression=compression)
         self._started = False
@@ -337,10 +398,11 @@ class ReplayData(keras.callbacks.Callback):
                 keys = variable_keys(layer)
                 if keys and "weights" in q:
                     weights[layer.name] = {k: np.asarray(v.numpy()) for k, v in keys}
-                layer_grads = {k: grad_by_var[id(v)] for k, v in keys if id(v) in grad_by_var}
+                layer_grads = {k: self._round_large(grad_by_var[id(v)]) for k, v in keys if id(v) in grad_by_var}
                 if layer_grads:
                     gradients[layer.name] = layer_grads
         activations, z = self._probe.run(self.inputs)
+        activations, z, rows = self._thin_outputs(activations, z)
         self._writer.append(
             epoch=epoch,
             logs=scalar_logs,
@@ -351,8 +413,36 @@ class ReplayData(keras.callbacks.Callback):
             z=z,
             predictions=predictions if "predictions" in q else None,
             losses=losses if "losses" in q else None,
+            output_samples=rows,
         )
         self._last_recorded = epoch
+
+    def _round_large(self, values: np.ndarray) -> np.ndarray:
+        """A large float32 array rounded to ``significant_bits`` (small arrays and float64 untouched)."""
+        values = np.asarray(values)
+        if self.significant_bits is None or values.dtype != np.float32 or values.size < LARGE_VARIABLE_VALUES:
+            return values
+        return round_significand(values, self.significant_bits)
+
+    def _thin_outputs(self, activations: dict[str, np.ndarray], z: dict[str, np.ndarray]):
+        """Wide layers' outputs for the ``output_samples`` subset, rounded; ``(activations, z, rows)``."""
+        rows = self._output_rows
+        if rows is None:
+            return activations, z, None
+        kept: dict[str, np.ndarray] = {}
+        thinned = []
+        for per_layer in (activations, z):
+            out = {}
+            for layer, values in per_layer.items():
+                values = np.asarray(values)
+                if values.size > WIDE_OUTPUT_VALUES and values.dtype.kind == "f":
+                    values = values[rows]
+                    if self.significant_bits is not None:
+                        values = round_significand(values, self.significant_bits)
+                    kept[layer] = rows
+                out[layer] = values
+            thinned.append(out)
+        return thinned[0], thinned[1], kept or None
 
     @staticmethod
     def _regularization(model: keras.Model) -> float:

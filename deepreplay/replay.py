@@ -187,8 +187,8 @@ class Replay:
     reads, so a recording into the same file can go on meanwhile.  Per-epoch
     arrays are read when asked for: reading one record reads only that
     record; a dataset of which a second record is asked for (a visual walking
-    the epochs) is read whole once and kept if it is small (64 MiB per
-    dataset, 256 MiB in all), else it stays read one record at a time, so
+    the epochs) is read whole once and kept if it is small (32 MiB per
+    dataset, 128 MiB in all), else it stays read one record at a time, so
     memory stays bounded for large recordings.  ``Replay`` is a context
     manager; after :meth:`close` it can no longer read.
     """
@@ -346,15 +346,19 @@ class Replay:
         return self._nested_record_of("gradients", self.record_index(epoch))
 
     def outputs_at(self, epoch: int, layer_name: str, *, before_activation: bool = False) -> np.ndarray:
-        """A layer's recorded activations (or z-values) on the recorded samples at ``epoch``."""
+        """A layer's recorded activations (or z-values) on the recorded samples at ``epoch``.
+
+        For a wide layer recorded on a subset of the samples, the rows are
+        those samples (see :meth:`output_rows`).
+        """
         self._check_layer(layer_name)
         return self._record_of("z" if before_activation else "activations", layer_name, self.record_index(epoch))
 
     # -- reading: whole histories of small datasets, else one record at a time ------------------
     #: Largest dataset (bytes in memory) whose whole history is read at its first use.
-    HISTORY_DATASET_LIMIT = 64 * 2**20
+    HISTORY_DATASET_LIMIT = 32 * 2**20
     #: Most bytes kept in whole histories by one Replay; beyond, records are read one by one.
-    HISTORY_TOTAL_LIMIT = 256 * 2**20
+    HISTORY_TOTAL_LIMIT = 128 * 2**20
 
     def _history(self, quantity: str, layer: str | None, record: int) -> Any:
         """The whole history of a dataset (or of every weight/gradient variable), or None.
@@ -413,6 +417,17 @@ class Replay:
             return {layer: {var: values[record].copy() for var, values in variables.items()}
                     for layer, variables in history.items()}
         return self._reader.weights(record) if quantity == "weights" else self._reader.gradients(record)
+
+    def output_rows(self, layer_name: str) -> np.ndarray:
+        """Which recorded samples :meth:`outputs_at` covers for ``layer_name``: rows of :attr:`inputs`.
+
+        Every row (``arange(n)``) unless the layer is wide and its outputs
+        were recorded for a subset of the samples
+        (``ReplayData(output_samples=...)``).
+        """
+        self._check_layer(layer_name)
+        rows = self._reader.output_samples(layer_name)
+        return np.arange(len(self._inputs)) if rows is None else rows
 
     def _check_layer(self, layer_name: str) -> None:
         if layer_name not in self.layer_names:

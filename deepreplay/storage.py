@@ -18,8 +18,9 @@ Layout of one group (see ``docs/format.md`` for the user-facing description)::
                                   inference mode
         weights/<layer>/<var>     (E, *shape)
         gradients/<layer>/<var>   (E, *shape)
-        outputs/<layer>/activations  (E, n, ...)
-        outputs/<layer>/z            (E, n, ...)
+        outputs/<layer>/activations  (E, n, ...)  or (E, m, ...) for wide layers
+        outputs/<layer>/z            (E, n, ...)  or (E, m, ...)
+        outputs/<layer>/samples      (m,)  rows of inputs kept for a wide layer
         predictions  (E, n, k)
         losses       (E, n)
 
@@ -62,9 +63,17 @@ _Z = "z"
 _PREDICTIONS = "predictions"
 _LOSSES = "losses"
 
+_SAMPLES = "samples"
+
 _ATTR_COMPLETE = "complete"
 _ATTR_LAYERS = "layers"
 _ATTR_QUANTITIES = "quantities"
+
+
+#: Compression settings of :class:`RecordingWriter` (and ``ReplayData``).
+COMPRESSIONS = ("auto", None, "gzip", "lzf")
+#: With ``compression="auto"``, datasets whose record takes at least this many bytes are compressed.
+AUTO_COMPRESSION_BYTES = 16 * 1024
 
 
 class RecordingError(ValueError):
@@ -141,14 +150,21 @@ class RecordingWriter:
         The HDF5 file (created if missing; other groups are never touched).
     group_name : str
         The group that holds this recording.
-    compression : {None, "gzip", "lzf"}, optional
-        HDF5 filter for the per-record datasets.
+    compression : {"auto", None, "gzip", "lzf"}, default "auto"
+        HDF5 filter for the per-record datasets.  ``"auto"``: gzip (level 1,
+        with the byte-shuffle filter) for datasets whose record takes at least
+        :data:`AUTO_COMPRESSION_BYTES`, none for smaller ones (where it would
+        cost more time than it saves space).  ``"gzip"`` compresses every
+        per-record array (level 4, shuffled), ``"lzf"`` too, faster and less.
     """
 
-    def __init__(self, filename: str | os.PathLike, group_name: str, *, compression: str | None = None) -> None:
+    def __init__(self, filename: str | os.PathLike, group_name: str, *, compression: str | None = "auto") -> None:
+        if compression not in COMPRESSIONS:
+            raise ValueError(f"compression={compression!r} must be one of {COMPRESSIONS}.")
         self.filename = os.fspath(filename)
         self.group_name = group_name
         self.compression = compression
+        self._shapes: dict[str, tuple[int, ...]] = {}  # datasets created by this writer: record shape
 
     def create(
         self,
@@ -180,6 +196,7 @@ class RecordingWriter:
             g.create_dataset(_TARGETS, data=targets)
             g.create_dataset(_SAMPLE_INDICES, data=sample_indices)
             g.create_dataset(_EPOCHS, shape=(0,), maxshape=(None,), dtype="i8", chunks=(1024,))
+        self._shapes = {}
 
     def append(
         self,
@@ -193,8 +210,14 @@ class RecordingWriter:
         z: Mapping[str, np.ndarray] | None = None,
         predictions: np.ndarray | None = None,
         losses: np.ndarray | None = None,
+        output_samples: Mapping[str, np.ndarray] | None = None,
     ) -> None:
-        """Append one record. Scalars missing from earlier or later records are NaN."""
+        """Append one record. Scalars missing from earlier or later records are NaN.
+
+        ``output_samples`` gives, for layers whose outputs cover only some of
+        the recorded samples, the positions of those samples (rows of
+        ``inputs``); it is stored once, with the layer's first outputs.
+        """
         with h5py.File(self.filename, "a") as f:
             g = f[self.group_name]
             index = g[_EPOCHS].shape[0]
@@ -202,49 +225,72 @@ class RecordingWriter:
                 for name, value in values.items():
                     self._append(g, f"{sub}/{name}", index, np.float64(value), compress=False)
                 # Scalars that are known from earlier records but not this one become NaN.
-                if sub in g:
-                    for name in g[sub]:
-                        if name not in values:
-                            self._append(g, f"{sub}/{name}", index, np.float64(np.nan), compress=False)
+                known = [path for path in self._shapes if path.startswith(f"{sub}/")] if self._shapes else None
+                if known is None:
+                    known = [f"{sub}/{name}" for name in g[sub]] if sub in g else []
+                for path in known:
+                    if path[len(sub) + 1:] not in values:
+                        self._append(g, path, index, np.float64(np.nan), compress=False)
             for sub, nested in ((_WEIGHTS, weights), (_GRADIENTS, gradients)):
                 for layer, variables in (nested or {}).items():
                     for var, value in variables.items():
                         self._append(g, f"{sub}/{layer}/{var}", index, value)
             for kind, per_layer in ((_ACTIVATIONS, activations), (_Z, z)):
                 for layer, value in (per_layer or {}).items():
+                    rows = (output_samples or {}).get(layer)
+                    if rows is not None and f"{_OUTPUTS}/{layer}/{_SAMPLES}" not in g:
+                        g.create_dataset(f"{_OUTPUTS}/{layer}/{_SAMPLES}", data=np.asarray(rows, dtype=np.int64))
                     self._append(g, f"{_OUTPUTS}/{layer}/{kind}", index, value)
             if predictions is not None:
                 self._append(g, _PREDICTIONS, index, predictions)
             if losses is not None:
                 self._append(g, _LOSSES, index, losses)
             # The epochs dataset grows last: a record counts only once all its data is written.
-            g[_EPOCHS].resize((index + 1,))
-            g[_EPOCHS][index] = epoch
+            self._append(g, _EPOCHS, index, np.int64(epoch), compress=False)
+
+    def _filters(self, value: np.ndarray, compress: bool) -> dict[str, Any]:
+        if not compress or not value.ndim or self.compression is None:
+            return {}
+        if self.compression == "auto":
+            if value.nbytes < AUTO_COMPRESSION_BYTES:
+                return {}
+            return {"compression": "gzip", "compression_opts": 1, "shuffle": True}
+        if self.compression == "gzip":
+            return {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+        return {"compression": self.compression, "shuffle": True}
 
     def _append(self, g: h5py.Group, path: str, index: int, value: Any, *, compress: bool = True) -> None:
         value = np.asarray(value)
         if value.dtype.kind == "f" and value.dtype != np.float64:
             value = value.astype(np.float32, copy=False)
-        if path not in g:
-            fill = np.nan if value.dtype.kind == "f" else 0
-            g.create_dataset(
-                path,
-                shape=(0, *value.shape),
-                maxshape=(None, *value.shape),
-                dtype=value.dtype,
-                chunks=(1, *value.shape) if value.ndim else (1024,),
-                compression=self.compression if (compress and value.ndim) else None,
-                fillvalue=fill,
-            )
-        ds = g[path]
-        if ds.shape[1:] != value.shape:
+        shape = self._shapes.get(path)
+        if shape is None:
+            if path not in g:
+                fill = np.nan if value.dtype.kind == "f" else 0
+                g.create_dataset(
+                    path,
+                    shape=(0, *value.shape),
+                    maxshape=(None, *value.shape),
+                    dtype=value.dtype,
+                    chunks=(1, *value.shape) if value.ndim else (1024,),
+                    fillvalue=fill,
+                    **self._filters(value, compress),
+                )
+            shape = self._shapes[path] = tuple(g[path].shape[1:])
+        if shape != value.shape:
             raise ValueError(
                 f"cannot append to {path!r}: a record has shape {value.shape}, earlier records have "
-                f"shape {ds.shape[1:]}."
+                f"shape {shape}."
             )
-        # Datasets that appear after the first record are padded with their fill value (NaN).
-        ds.resize((index + 1, *ds.shape[1:]))
-        ds[index] = value
+        # Written through the low-level API: the high-level one costs more than the
+        # write itself for the small arrays of a record.  Datasets that appear after
+        # the first record are padded with their fill value (NaN) by the resize.
+        dataset = h5py.h5d.open(g.id, path.encode())
+        dataset.set_extent((index + 1, *shape))
+        file_space = dataset.get_space()
+        file_space.select_hyperslab((index, *(0,) * len(shape)), (1, *shape))
+        memory = np.ascontiguousarray(value.reshape((1, *shape)))
+        dataset.write(h5py.h5s.create_simple(memory.shape), file_space, memory)
 
     def mark_complete(self, complete: bool = True) -> None:
         """Set the ``complete`` attribute (true once training ended normally)."""
@@ -500,6 +546,18 @@ class RecordingReader:
             if layer not in available:
                 raise KeyError(f"no recorded {kind} for layer {layer!r}; layers with recorded {kind}: {available}.")
             return g[_OUTPUTS][layer][kind][record]
+
+    def output_samples(self, layer: str) -> np.ndarray | None:
+        """Rows of ``inputs`` whose outputs were recorded for ``layer``; None when all of them were.
+
+        Wide layers (see ``ReplayData(output_samples=...)``) have their
+        outputs recorded for a subset of the samples only: row ``i`` of
+        :meth:`outputs` is then sample ``output_samples(layer)[i]``.
+        """
+        with self._open() as g:
+            if _OUTPUTS in g and layer in g[_OUTPUTS] and _SAMPLES in g[_OUTPUTS][layer]:
+                return g[_OUTPUTS][layer][_SAMPLES][()]
+            return None
 
     def has(self, quantity: str) -> bool:
         """Whether any data of ``quantity`` (one of :data:`QUANTITIES`) is stored."""

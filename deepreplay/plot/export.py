@@ -340,6 +340,8 @@ def notebook_html(anim: ReplayAnimation, *, fps: float | None = None, dpi: float
         renderer.close()
     while render.embedded_size(frames) > budget and len(frames) > 1:  # the estimate was short: drop more
         keep = _strided(list(range(len(chosen))), 2)
+        if len(keep) >= len(chosen):
+            keep = [len(chosen) - 1]
         chosen = [chosen[i] for i in keep]
         frames = [frames[i] for i in keep]
     caption = None

@@ -70,6 +70,10 @@ Update = Callable[[Any], Sequence[Artist]]
 _PAD = 3.0
 #: Room kept on each side of a changing text that is not clipped, in fractions of its width.
 _TEXT_ROOM = 0.6
+#: Frames :meth:`FrameRenderer.prepare` looks at (spread over the animation), and the room it
+#: adds on each side of what it saw, in fractions of its width.
+_PREPARE_FRAMES = 24
+_PREPARED_ROOM = 0.15
 
 
 class _RenderCanvas(FigureCanvasAgg):
@@ -442,6 +446,9 @@ class FrameRenderer:
             self._lay_out()
         renderer = self.canvas.get_renderer()
         rooms: dict[int, Bbox] = {}
+        if len(frames) > _PREPARE_FRAMES:  # measuring texts costs: look at frames spread over the whole
+            picks = np.unique(np.linspace(0, len(frames) - 1, _PREPARE_FRAMES).round().astype(int))
+            frames = [frames[i] for i in picks]
         for frame in frames:
             for artist in self.update(frame) or []:
                 if not isinstance(artist, Artist) or _is_clipped(artist) is not None or not artist.get_visible():
@@ -463,7 +470,10 @@ class FrameRenderer:
         """Where an unclipped changing artist may draw: what :meth:`prepare` saw, else room around it now."""
         seen = self._prepared.get(id(unit)) if self._prepared is not None else None
         if seen is not None:
-            return _padded(seen) if _finite(seen) else None
+            if not _finite(seen):
+                return None
+            room = _PREPARED_ROOM * seen.width  # for the frames that were not looked at
+            return Bbox.from_extents(seen.x0 - room - _PAD, seen.y0 - _PAD, seen.x1 + room + _PAD, seen.y1 + _PAD)
         region = _extent(unit, renderer, everything)
         if region is None:
             if isinstance(unit, Text) and unit.get_visible():
@@ -551,6 +561,11 @@ class FrameRenderer:
             if bbox is not None and _finite(bbox) and (room is None or not _contains(room, bbox)):
                 if isinstance(unit, Text) and not unit.get_text():
                     continue
+                # Remember where it went, so the next setup keeps room for it.
+                if self._prepared is None:
+                    self._prepared = {}
+                seen = self._prepared.get(id(unit))
+                self._prepared[id(unit)] = bbox if seen is None or not _finite(seen) else Bbox.union([seen, bbox])
                 return False
         return True
 
@@ -686,15 +701,22 @@ def rgb(rgba: np.ndarray) -> np.ndarray:
 class GifPalette:
     """One 255-colour palette for every frame of a GIF, plus a spare index.
 
-    The palette is computed once, by median cut, from a few frames spread
-    over the animation (the first, the middle and the last), so colours do
-    not flicker from frame to frame and each frame is mapped in a few
-    milliseconds (a palette per frame costs ~50 ms).  Index 255 repeats the
-    colour of index 0: a frame identical to the previous one gets index 255
-    at one pixel of index 0, so its indices differ and its colours do not,
-    and Pillow keeps it as a frame of its own instead of merging it into the
-    previous one.  The GIF has exactly one frame per epoch.
+    The palette is computed once from a few frames spread over the
+    animation (the first, the middle and the last): the most frequent exact
+    colours first (background, text, lines, class colours: plots are mostly
+    flat colours, which stay exact), then median-cut colours for the rest
+    (antialiased edges, colour maps).  Colours do not flicker from frame to
+    frame, and each frame is mapped to the palette in a few milliseconds (a
+    palette per frame costs ~50 ms).  Index 255 repeats the colour of the
+    most frequent index: a frame identical to the previous one gets index
+    255 at one pixel of that colour, so its indices differ and its colours
+    do not, and Pillow keeps it as a frame of its own instead of merging it
+    into the previous one.  The GIF has exactly one frame per epoch.
     """
+
+    #: Exact colours taken first (at most), if each covers at least ``_EXACT_SHARE`` of the pixels.
+    _EXACT = 96
+    _EXACT_SHARE = 1e-4
 
     def __init__(self, samples: Sequence[np.ndarray]) -> None:
         from PIL import Image
@@ -703,32 +725,79 @@ class GifPalette:
         if not rgb_samples:
             raise ValueError("GifPalette needs at least one sample frame.")
         montage = np.ascontiguousarray(np.concatenate(rgb_samples, axis=0))
-        quantized = Image.fromarray(montage).quantize(255, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-        palette = list(quantized.getpalette()[:255 * 3])
-        palette += palette[:3] * (255 - len(palette) // 3)  # fewer colours than 255: pad with the first
-        palette += palette[:3]  # index 255: the colour of index 0
-        self.palette = palette
-        self._image = Image.new("P", (1, 1))
-        self._image.putpalette(palette)
+        packed = (montage[..., 0].astype(np.uint32) << 16) | (montage[..., 1].astype(np.uint32) << 8) | montage[..., 2]
+        colours, counts = np.unique(packed.ravel(), return_counts=True)
+        top = np.argsort(counts, kind="stable")[::-1][:self._EXACT]
+        common = colours[top][counts[top] >= self._EXACT_SHARE * packed.size]
+        exact = [(int(c) >> 16 & 255, int(c) >> 8 & 255, int(c) & 255) for c in common]
+        rest = 255 - len(exact)
+        mixed: list[tuple[int, int, int]] = []
+        if rest > 0 and len(colours) > len(exact):
+            quantized = Image.fromarray(montage).quantize(rest, method=Image.Quantize.MEDIANCUT,
+                                                          dither=Image.Dither.NONE)
+            flat = quantized.getpalette()[:rest * 3]
+            known = set(exact)
+            for i in range(0, len(flat), 3):
+                colour = (flat[i], flat[i + 1], flat[i + 2])
+                if colour not in known:
+                    known.add(colour)
+                    mixed.append(colour)
+        entries = (exact + mixed)[:255]
+        entries += [entries[0]] * (255 - len(entries))
+        self.dup_source = 0  # the most frequent colour comes first
+        entries.append(entries[self.dup_source])  # index 255 repeats it
+        self.palette = [v for colour in entries for v in colour]
+        self._lut: np.ndarray | None = None
         self._previous: bytes | None = None
 
     def quantize(self, frame: np.ndarray):
-        """The frame (RGB or RGBA) as a 'P' image with this palette, nearest colours, no dithering."""
+        """The frame (RGB or RGBA) as a 'P' image with this palette: each pixel its nearest colour.
+
+        Exact colours of the palette stay exact (Pillow's own palette mapping
+        works on reduced colours, which shifts white to a near-white).  The
+        nearest index of each colour is computed once and kept in a table
+        over all 2**24 colours, so a frame costs a few milliseconds once its
+        colours have been seen.
+        """
         from PIL import Image
 
-        image = Image.fromarray(np.ascontiguousarray(np.asarray(frame)[..., :3]))
-        # Against this palette, quantize() never picks index 255: it repeats index 0, which comes first.
-        return image.quantize(palette=self._image, dither=Image.Dither.NONE)
+        rgb = np.asarray(frame)[..., :3]
+        packed = (rgb[..., 0].astype(np.uint32) << 16) | (rgb[..., 1].astype(np.uint32) << 8) | rgb[..., 2]
+        if self._lut is None:
+            self._lut = np.full(1 << 24, 0xFFFF, dtype=np.uint16)
+        indices = self._lut[packed]
+        unknown = indices == 0xFFFF
+        if unknown.any():
+            colours = np.unique(packed[unknown])
+            self._lut[colours] = self._nearest(colours)
+            indices = self._lut[packed]
+        image = Image.frombuffer("P", (rgb.shape[1], rgb.shape[0]), indices.astype(np.uint8).tobytes(), "raw", "P", 0, 1)
+        image.putpalette(self.palette)
+        return image
+
+    def _nearest(self, colours: np.ndarray) -> np.ndarray:
+        """Index (0..254) of the palette colour nearest to each packed colour (squared RGB distance)."""
+        table = np.asarray(self.palette[:255 * 3], dtype=np.int32).reshape(255, 3)
+        rgb = np.column_stack([(colours >> 16) & 255, (colours >> 8) & 255, colours & 255]).astype(np.int32)
+        out = np.empty(len(rgb), dtype=np.uint16)
+        for start in range(0, len(rgb), 4096):
+            block = rgb[start:start + 4096]
+            distances = ((block[:, None, :] - table[None, :, :]) ** 2).sum(axis=2)
+            out[start:start + 4096] = distances.argmin(axis=1)
+        return out
 
     def next_frame(self, frame: np.ndarray):
         """:meth:`quantize`, made different from the previous frame's indices if it is identical to it."""
         indexed = self.quantize(frame)
         data = indexed.tobytes()
         if data == self._previous:
-            where = data.find(b"\x00")
-            if where >= 0:
-                indexed.putpixel((where % indexed.width, where // indexed.width), 255)
-                data = indexed.tobytes()
+            where = data.find(bytes([self.dup_source]))
+            if where < 0:  # the most frequent colour is not in this frame: repeat any pixel's colour
+                where, source = 0, data[0]
+                self.palette[255 * 3:] = self.palette[source * 3:source * 3 + 3]
+                indexed.putpalette(self.palette)
+            indexed.putpixel((where % indexed.width, where // indexed.width), 255)
+            data = indexed.tobytes()
         self._previous = data
         return indexed
 
