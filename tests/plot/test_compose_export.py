@@ -195,3 +195,22 @@ def test_bad_save_arguments(replay, tmp_path, name, kwargs, match):
     with pytest.raises(ValueError, match=match):
         anim.save(tmp_path / name, **kwargs)
     assert not os.path.exists(tmp_path / name)
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path, tiny_recording):
+    """Files are written through a temporary file; the result is not private (0600) but follows the umask."""
+    import matplotlib.pyplot as plt
+
+    from deepreplay.replay import Replay
+
+    filename, group, _, _ = tiny_recording
+    umask = os.umask(0o022)
+    try:
+        with Replay(filename, group) as replay:
+            fig, ax = plt.subplots()
+            anim = replay.build_loss_histogram(ax).animate()
+            path = tmp_path / "perm.gif"
+            anim.save(path, fps=5, dpi=30)
+    finally:
+        os.umask(umask)
+    assert (path.stat().st_mode & 0o777) == 0o644
