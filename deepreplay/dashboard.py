@@ -166,7 +166,7 @@ def build_dashboard(replay, *, layer_name: str | None = None, metric_name: str |
     plan = plan_dashboard(replay, layer_name=layer_name, metric_name=metric_name, cross_entropy=cross_entropy)
     span = {"epoch_start": epoch_start, "epoch_end": epoch_end}
     panels = [kind for kind, ok in (("space", plan.layer_name is not None or plan.decision_boundary),
-                                    ("curves", plan.metric_name is not None),
+                                    ("curves", True),  # the loss always; the metric when one was compiled
                                     ("cross_entropy", plan.cross_entropy),
                                     ("negative", plan.probability_histograms),
                                     ("positive", plan.probability_histograms),
@@ -191,8 +191,7 @@ def build_dashboard(replay, *, layer_name: str | None = None, metric_name: str |
         visuals.append(replay.build_feature_space(axes["space"], plan.layer_name, **span))
     elif plan.decision_boundary:
         visuals.append(replay.build_decision_boundary(axes["space"], **span))
-    if plan.metric_name is not None:
-        visuals.append(replay.build_loss_and_metric(axes["curves"], plan.metric_name, **span))
+    visuals.append(replay.build_loss_and_metric(axes["curves"], plan.metric_name, **span))
     if plan.cross_entropy:
         visuals.append(replay.build_cross_entropy(axes["cross_entropy"], **span))
     if plan.probability_histograms:

@@ -583,7 +583,7 @@ class Replay:
 
         return ProbabilityHistogram.from_replay(self, ax_negative, ax_positive, **kwargs)
 
-    def build_loss_and_metric(self, ax, metric_name: str = "accuracy", **kwargs: Any):
+    def build_loss_and_metric(self, ax, metric_name: str | None = "accuracy", **kwargs: Any):
         """Loss and a metric per epoch; see :class:`deepreplay.plot.LossAndMetric`."""
         from .plot.loss_and_metric import LossAndMetric
 

@@ -108,7 +108,9 @@ def test_regression_gets_feature_space_curves_and_losses_only(recordings):
         plan = plan_dashboard(replay)
         assert (plan.layer_name, plan.decision_boundary, plan.metric_name) == (None, False, None)
         _fig, visuals = build_dashboard(replay)
-        assert visual_types(visuals) == [LossHistogram]
+        # no metric compiled: the loss curve is still drawn, alone
+        assert visual_types(visuals) == [LossAndMetric, LossHistogram]
+        assert visuals[0].data.metric is None
 
 
 def test_high_dimensional_classifier(recordings):

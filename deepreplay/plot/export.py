@@ -170,7 +170,7 @@ def save_animations(anim: ReplayAnimation, filenames: Sequence[str | os.PathLike
                 if len(sample_frames) == len(samples):
                     for _, _, writer in writers:
                         if isinstance(writer, render.GifWriter):
-                            writer.set_samples(sample_frames)
+                            writer.set_samples(sample_frames, render.figure_colours(anim._fig))
                 continue
             for _, _, writer in writers:
                 writer.add(png if isinstance(writer, render.HtmlWriter) else rgb)
@@ -309,7 +309,7 @@ def notebook_html(anim: ReplayAnimation, *, fps: float | None = None, dpi: float
         """The palette of the renderer's frames and the PNG sizes of the sample frames."""
         samples = [epochs[i] for i in render.palette_samples(len(epochs))]
         pixels = [render.rgb(renderer.render(e)) for e in samples]
-        palette = render.GifPalette(pixels)
+        palette = render.GifPalette(pixels, render.figure_colours(fig))
         return palette, [len(render.png_bytes(p, palette=palette)) for p in pixels]
 
     renderer = render.FrameRenderer(fig, update, dpi=asked_dpi, full_redraw=full).__enter__()

@@ -27,8 +27,8 @@ class LossAndMetricData:
 
     epochs: np.ndarray
     loss: np.ndarray
-    metric: np.ndarray
-    metric_name: str
+    metric: np.ndarray | None
+    metric_name: str | None
     loss_name: str
 
 
@@ -47,7 +47,7 @@ class LossAndMetric(Plotter):
         self.title = "Losses and Metrics" if title is None else title
 
     @classmethod
-    def from_replay(cls, replay: Replay, ax: Axes, metric_name: str = "accuracy", *,
+    def from_replay(cls, replay: Replay, ax: Axes, metric_name: str | None = "accuracy", *,
                     epoch_start: int | None = None, epoch_end: int | None = None,
                     title: str | None = None) -> LossAndMetric:
         """Compute the curves from a recording and attach them to ``ax``.
@@ -57,7 +57,8 @@ class LossAndMetric(Plotter):
         replay : Replay
         ax : Axes
         metric_name : str, default 'accuracy'
-            A compiled metric (see ``replay.metric_names``).
+            A compiled metric (see ``replay.metric_names``); ``None`` draws the loss only
+            (e.g. a regression compiled without metrics).
         epoch_start, epoch_end : int, optional
             Inclusive epoch range (``None``: first / last recorded).
         title : str, optional
@@ -67,7 +68,7 @@ class LossAndMetric(Plotter):
         data = LossAndMetricData(
             epochs=epochs,
             loss=np.asarray(replay.training_loss)[mask],
-            metric=np.asarray(replay.get_training_metric(metric_name))[mask],
+            metric=None if metric_name is None else np.asarray(replay.get_training_metric(metric_name))[mask],
             metric_name=metric_name,
             loss_name=replay.loss_name,
         )
@@ -75,36 +76,43 @@ class LossAndMetric(Plotter):
 
     def _create_artists(self) -> None:
         ax, d = self.ax, self.data
-        self.ax_metric = ax.twinx()
         (self.loss_line,) = ax.plot([], [], color=LOSS_COLOR, lw=1.5, label=f"loss ({d.loss_name})")
         (self.loss_marker,) = ax.plot([], [], "o", color=LOSS_COLOR, ms=5)
-        (self.metric_line,) = self.ax_metric.plot([], [], color=METRIC_COLOR, lw=1.5, label=d.metric_name)
-        (self.metric_marker,) = self.ax_metric.plot([], [], "o", color=METRIC_COLOR, ms=5)
         first, last = float(d.epochs[0]), float(d.epochs[-1])
         ax.set_xlim(first, max(last, first + 1))
         loss = d.loss[np.isfinite(d.loss)]
         top = float(loss.max()) if loss.size else 1.0
         ax.set_ylim(0, top * 1.05 if top > 0 else 1.0)
+        ax.set_xlabel("Epoch")
+        # Coloured axis labels and ticks say which curve is which; a legend inside
+        # the axes would sit on the curves at some epoch.
+        ax.set_ylabel(f"Loss ({d.loss_name})", color=LOSS_COLOR)
+        ax.tick_params(axis="y", colors=LOSS_COLOR)
+        ax.set_title(self.title)
+        if d.metric is not None:
+            self._create_metric_artists()
+
+    def _create_metric_artists(self) -> None:
+        d = self.data
+        self.ax_metric = self.ax.twinx()
+        (self.metric_line,) = self.ax_metric.plot([], [], color=METRIC_COLOR, lw=1.5, label=d.metric_name)
+        (self.metric_marker,) = self.ax_metric.plot([], [], "o", color=METRIC_COLOR, ms=5)
         metric = d.metric[np.isfinite(d.metric)]
         if metric.size and metric.min() >= 0 and metric.max() <= 1:
             self.ax_metric.set_ylim(0, 1.02)
         elif metric.size:
             (low, high), _ = compute.padded_limits([np.column_stack([metric, metric])])
             self.ax_metric.set_ylim(low, high)
-        ax.set_xlabel("Epoch")
-        # Coloured axis labels and ticks say which curve is which; a legend inside
-        # the axes would sit on the curves at some epoch.
-        ax.set_ylabel(f"Loss ({d.loss_name})", color=LOSS_COLOR)
-        ax.tick_params(axis="y", colors=LOSS_COLOR)
         self.ax_metric.set_ylabel(d.metric_name.capitalize(), color=METRIC_COLOR)
         self.ax_metric.tick_params(axis="y", colors=METRIC_COLOR)
-        ax.set_title(self.title)
 
     def _update(self, epoch: int) -> list[Artist]:
         d = self.data
         upto = int(np.flatnonzero(d.epochs == epoch)[0]) + 1
         self.loss_line.set_data(d.epochs[:upto], d.loss[:upto])
-        self.metric_line.set_data(d.epochs[:upto], d.metric[:upto])
         self.loss_marker.set_data([epoch], [d.loss[upto - 1]])
+        if d.metric is None:
+            return [self.loss_line, self.loss_marker]
+        self.metric_line.set_data(d.epochs[:upto], d.metric[:upto])
         self.metric_marker.set_data([epoch], [d.metric[upto - 1]])
         return [self.loss_line, self.metric_line, self.loss_marker, self.metric_marker]

@@ -57,6 +57,7 @@ __all__ = [
     "Mp4Writer",
     "auto_workers",
     "embedded_size",
+    "figure_colours",
     "jshtml",
     "palette_samples",
     "png_bytes",
@@ -714,11 +715,13 @@ class GifPalette:
     into the previous one.  The GIF has exactly one frame per epoch.
     """
 
-    #: Exact colours taken first (at most), if each covers at least ``_EXACT_SHARE`` of the pixels.
-    _EXACT = 96
+    #: Most frequent colours taken exactly (at most), if each covers at least ``_EXACT_SHARE`` of the pixels.
+    _EXACT = 64
     _EXACT_SHARE = 1e-4
+    #: At most this many of the figure's own colours are kept exactly.
+    _FIGURE_COLOURS = 96
 
-    def __init__(self, samples: Sequence[np.ndarray]) -> None:
+    def __init__(self, samples: Sequence[np.ndarray], colours: Sequence[tuple[int, int, int]] = ()) -> None:
         from PIL import Image
 
         rgb_samples = [np.asarray(sample)[..., :3] for sample in samples]
@@ -726,10 +729,17 @@ class GifPalette:
             raise ValueError("GifPalette needs at least one sample frame.")
         montage = np.ascontiguousarray(np.concatenate(rgb_samples, axis=0))
         packed = (montage[..., 0].astype(np.uint32) << 16) | (montage[..., 1].astype(np.uint32) << 8) | montage[..., 2]
-        colours, counts = np.unique(packed.ravel(), return_counts=True)
+        values, counts = np.unique(packed.ravel(), return_counts=True)
         top = np.argsort(counts, kind="stable")[::-1][:self._EXACT]
-        common = colours[top][counts[top] >= self._EXACT_SHARE * packed.size]
+        common = values[top][counts[top] >= self._EXACT_SHARE * packed.size]
         exact = [(int(c) >> 16 & 255, int(c) >> 8 & 255, int(c) & 255) for c in common]
+        # The colours the artists are drawn with (a thin line may cover few pixels, but its
+        # colour must not shift): those present in the samples, after the most frequent ones.
+        present = set(int(v) for v in values)
+        for colour in list(colours)[:self._FIGURE_COLOURS]:
+            rgb = tuple(int(v) for v in colour)
+            if rgb not in exact and (rgb[0] << 16 | rgb[1] << 8 | rgb[2]) in present:
+                exact.append(rgb)
         rest = 255 - len(exact)
         mixed: list[tuple[int, int, int]] = []
         if rest > 0 and len(colours) > len(exact):
@@ -802,6 +812,44 @@ class GifPalette:
         return indexed
 
 
+def figure_colours(fig: Figure) -> list[tuple[int, int, int]]:
+    """The opaque colours of the figure's artists (lines, markers, patches, collections, texts), as RGB bytes."""
+    from matplotlib.collections import Collection
+    from matplotlib.colors import to_rgba_array
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    found: dict[tuple[int, int, int], None] = {}
+
+    def add(spec: Any, alpha: float | None = None) -> None:
+        try:
+            rgba = to_rgba_array(spec)
+        except (TypeError, ValueError):
+            return
+        if alpha is not None:
+            rgba[:, 3] *= alpha
+        for r, g, b, a in rgba[:64]:
+            if a >= 1.0:
+                found.setdefault((round(r * 255), round(g * 255), round(b * 255)), None)
+
+    for artist in fig.findobj():
+        if not artist.get_visible():
+            continue
+        alpha = artist.get_alpha()
+        if isinstance(artist, Line2D):
+            for spec in (artist.get_color(), artist.get_markerfacecolor(), artist.get_markeredgecolor()):
+                add(spec, alpha)
+        elif isinstance(artist, Patch):
+            add(artist.get_facecolor())
+            add(artist.get_edgecolor())
+        elif isinstance(artist, Collection):
+            add(artist.get_facecolor())
+            add(artist.get_edgecolor())
+        elif isinstance(artist, Text):
+            add(artist.get_color(), alpha)
+    return list(found)
+
+
 def palette_samples(n_frames: int) -> list[int]:
     """Positions of the frames a GIF palette is computed from: first, middle, last."""
     return sorted({0, (n_frames - 1) // 2, n_frames - 1}) if n_frames else []
@@ -817,8 +865,8 @@ class GifWriter:
         self.palette: GifPalette | None = None
         self.frames: list[Any] = []
 
-    def set_samples(self, samples: Sequence[np.ndarray]) -> None:
-        self.palette = GifPalette(samples)
+    def set_samples(self, samples: Sequence[np.ndarray], colours: Sequence[tuple[int, int, int]] = ()) -> None:
+        self.palette = GifPalette(samples, colours)
 
     def add(self, frame: np.ndarray) -> None:
         if self.palette is None:

@@ -71,3 +71,33 @@ def test_training_loss_is_the_mean_of_the_recorded_per_sample_losses(replay):
     for i, epoch in enumerate(replay.epochs):
         losses = np.asarray(replay.losses_at(int(epoch)), dtype=np.float64)
         assert replay.training_loss[i] == pytest.approx(losses.mean(), rel=1e-5)
+
+
+def test_loss_only_for_a_regression_without_metrics(tmp_path):
+    """metric_name=None draws the loss alone; the dashboard keeps the curve for such a model."""
+    import keras
+    import matplotlib.pyplot as plt
+
+    from deepreplay.callbacks import ReplayData
+    from deepreplay.dashboard import build_dashboard
+    from deepreplay.plot import LossAndMetric
+    from deepreplay.replay import Replay
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3)).astype("float32")
+    y = (X @ np.array([[1.0], [-2.0], [0.5]])).astype("float32")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="tanh", name="hidden"),
+                              keras.layers.Dense(1, name="output")])
+    model.compile(optimizer="sgd", loss="mse")
+    filename = str(tmp_path / "reg.h5")
+    model.fit(X, y, epochs=2, batch_size=8, verbose=0, callbacks=[ReplayData(X, y, filename, "reg")])
+    with Replay(filename, "reg") as replay:
+        assert replay.metric_names == []
+        fig, ax = plt.subplots()
+        curves = replay.build_loss_and_metric(ax, None)
+        changed = curves.set_epoch(1)
+        assert len(changed) == 2
+        np.testing.assert_allclose(curves.loss_line.get_ydata(), replay.training_loss[:2])
+        assert len(fig.axes) == 1  # no metric axis
+        fig, visuals = build_dashboard(replay)
+        assert any(isinstance(v, LossAndMetric) for v in visuals)
