@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 import numpy as np
 

@@ -75,7 +75,7 @@ def _check(filename: Any, fps: float | None, dpi: float | None) -> tuple[str, st
 
 
 def resolve_dpi(anim: ReplayAnimation, dpi: float | None) -> float:
-    """The dpi to render at: ``dpi``, else ``rcParams['savefig.dpi']`` ('figure': the figure's), as ``Animation.save``."""
+    """The dpi to render at: ``dpi``, else ``rcParams['savefig.dpi']`` ('figure': the figure's), as Animation.save."""
     if dpi is None:
         dpi = mpl.rcParams["savefig.dpi"]
     if isinstance(dpi, str) and dpi == "figure":

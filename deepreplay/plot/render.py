@@ -1,26 +1,37 @@
-"""Fast frame rendering for animations: draw the figure once, then blit what changes.
+"""Fast frame rendering for animations: draw the figure once, then redraw only what changes.
 
-``FuncAnimation.save`` redraws the whole figure for every frame: every axis,
-tick label and title, and the layout engine's text measurements.  Almost
-nothing of that changes between two epochs.  :class:`FrameRenderer` draws
-the figure once with the changing artists hidden, keeps that background, and
-for each frame restores it and draws only the artists that changed (those
-``set_epoch`` returned), plus the static artists drawn *above* them where
-they overlap (spines, legends, a twin axes), in the order a full draw would
-draw them.  The result equals ``fig.savefig`` of the same epoch at the same
-dpi, pixel for pixel.
+``FuncAnimation.save`` draws the whole figure for every frame: the layout
+engine's text measurements, every axis, tick label and title.  Almost none of
+that changes between two epochs.  :class:`FrameRenderer` draws the figure
+once in full (laid out as ``savefig`` lays it out) and splits that draw into
+its parts, in the order Matplotlib draws them: every child of each Axes, each
+tick, tick label and label of its axes, the figure's texts.  The parts that
+change are those the visuals' ``set_epoch`` returned; a static part drawn
+*after* one of them must be drawn again above it where the two can share
+pixels (a spine over an image, a legend over points, the axes of a twin
+plot).  That is decided on pixels: the candidate is drawn alone on a scratch
+canvas and kept only if what it paints meets what the changing parts may
+paint (their clip box, or the room seen for a changing text).  The
+background is every other part, drawn once; each frame restores it and draws
+the changing parts and the static ones above them, in draw order.  The
+result equals ``fig.savefig`` of the same epoch at the same dpi, pixel for
+pixel (with a layout engine, ``savefig`` itself moves axes by ~1e-16 from one
+draw to the next, which can move a line or a glyph by a pixel).
 
-A frame is drawn in full (as ``savefig`` would) when a visual asks for it
-(:meth:`Plotter.needs_full_redraw <deepreplay.plot.base.Plotter.needs_full_redraw>`),
-when the view limits of an axes changed, when artists were added or removed,
-or when a changing text outgrew the room kept for it.
+A frame is drawn in full, as ``savefig`` would draw it, when a visual asks
+for it (:meth:`Plotter.needs_full_redraw
+<deepreplay.plot.base.Plotter.needs_full_redraw>`), when the view limits or
+positions of an axes moved, when artists were added or removed, or when a
+changing text outgrew the room kept for it (then the background is set up
+again).
 
-Frames can be rendered by worker processes (``workers=``; Linux ``fork``
-start method: each worker owns a copy of the figure and renders every
-``workers``-th frame), and are encoded where they are rendered.  The writers
-below turn frames into GIF (Pillow, one shared palette), MP4 (the ffmpeg of
-``imageio-ffmpeg``, H.264, yuv420p) and a self-contained HTML player (the
-player of Matplotlib's ``HTMLWriter``/``to_jshtml``).
+Frames can be rendered by worker processes (``workers=``; Linux, ``fork``
+start method: each worker owns a copy of the figure and its own background;
+consecutive frames go to different workers), and are encoded where they are
+rendered.  The writers below turn frames into GIF (Pillow, one shared
+palette, every frame kept), MP4 (the ffmpeg of ``imageio-ffmpeg``, H.264,
+yuv420p, even size) and a self-contained HTML player (the player of
+Matplotlib's ``HTMLWriter``/``to_jshtml``).
 """
 
 from __future__ import annotations
@@ -585,9 +596,11 @@ class FrameRenderer:
 def auto_workers(n_frames: int) -> int:
     """How many worker processes render ``n_frames`` by default.
 
-    One (this process) for short animations, on platforms without the
-    ``fork`` start method, or when ``DEEPREPLAY_WORKERS`` says so; else up to
-    the number of CPUs this process may use, at most 4.
+    ``DEEPREPLAY_WORKERS`` decides when set.  Else one (this process) for
+    short animations (under 40 frames), on platforms without the ``fork``
+    start method (only Linux forks by default), and in Jupyter kernels
+    (forking a kernel is best avoided); otherwise as many as the CPUs this
+    process may use, at most 4.
     """
     env = os.environ.get("DEEPREPLAY_WORKERS")
     if env is not None and env.strip():
@@ -597,7 +610,9 @@ def auto_workers(n_frames: int) -> int:
             warnings.warn(f"DEEPREPLAY_WORKERS={env!r} is not an integer; rendering in this process.",
                           stacklevel=3)
             return 1
-    if n_frames < 40 or not _fork_available():
+    from ..progress import in_notebook
+
+    if n_frames < 40 or not _fork_available() or in_notebook():
         return 1
     try:
         cpus = len(os.sched_getaffinity(0))
@@ -742,7 +757,7 @@ class GifPalette:
                 exact.append(rgb)
         rest = 255 - len(exact)
         mixed: list[tuple[int, int, int]] = []
-        if rest > 0 and len(colours) > len(exact):
+        if rest > 0 and len(values) > len(exact):
             quantized = Image.fromarray(montage).quantize(rest, method=Image.Quantize.MEDIANCUT,
                                                           dither=Image.Dither.NONE)
             flat = quantized.getpalette()[:rest * 3]
@@ -781,7 +796,8 @@ class GifPalette:
             colours = np.unique(packed[unknown])
             self._lut[colours] = self._nearest(colours)
             indices = self._lut[packed]
-        image = Image.frombuffer("P", (rgb.shape[1], rgb.shape[0]), indices.astype(np.uint8).tobytes(), "raw", "P", 0, 1)
+        data = indices.astype(np.uint8).tobytes()
+        image = Image.frombuffer("P", (rgb.shape[1], rgb.shape[0]), data, "raw", "P", 0, 1)
         image.putpalette(self.palette)
         return image
 

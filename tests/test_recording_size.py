@@ -1,0 +1,191 @@
+"""Recording size defaults (wide layers, rounding, compression) and the replay fast paths."""
+
+import h5py
+import keras
+import numpy as np
+import pytest
+
+from deepreplay import replay as replay_module
+from deepreplay.callbacks import ReplayData, round_significand
+from deepreplay.replay import Replay
+
+RELATIVE = 2.0 ** -11  # 11 significant bits
+
+
+def wide_model(n_inputs=6):
+    """Dense(40, relu) -> Dense(120, tanh) -> Dense(1, sigmoid): 40 x 600 and 120 x 600 outputs are wide."""
+    model = keras.Sequential([
+        keras.Input((n_inputs,)),
+        keras.layers.Dense(40, activation="relu", name="a", kernel_initializer=keras.initializers.HeNormal(seed=1)),
+        keras.layers.Dense(120, activation="tanh", name="b",
+                           kernel_initializer=keras.initializers.GlorotNormal(seed=2)),
+        keras.layers.Dense(1, activation="sigmoid", name="out",
+                           kernel_initializer=keras.initializers.GlorotNormal(seed=3)),
+    ])
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+@pytest.fixture(scope="module")
+def wide_run(tmp_path_factory):
+    keras.utils.set_random_seed(3)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 6)).astype(np.float32)
+    y = (X[:, 0] * X[:, 1] > 0).astype(np.float32)
+    filename = str(tmp_path_factory.mktemp("wide") / "wide.h5")
+    model = wide_model()
+    callbacks = [ReplayData(X, y, filename, "default"),
+                 ReplayData(X, y, filename, "full", output_samples=None, significant_bits=None, compression=None)]
+    model.fit(X, y, epochs=2, batch_size=64, verbose=0, callbacks=callbacks)
+    return filename, X, y, model
+
+
+def test_round_significand_keeps_the_exponent_and_specials():
+    values = np.array([0.0, -0.0, 1.0, -3.14159265, 1e-30, 6.5e4, 1e30, np.inf, -np.inf, np.nan, 1.0 + 2 ** -20],
+                      dtype=np.float32)
+    rounded = round_significand(values, 11)
+    finite = np.isfinite(values)
+    np.testing.assert_allclose(rounded[finite], values[finite], rtol=RELATIVE, atol=0)
+    assert rounded[1] == 0 and np.isinf(rounded[7]) and rounded[8] < 0 and np.isnan(rounded[9])
+    assert rounded[-1] == 1.0  # the low bits are gone
+    assert rounded[4] > 0 and rounded[6] > 1e29  # no underflow or overflow, unlike float16
+    assert round_significand(values, 24).tobytes() == values.tobytes()
+
+
+def test_wide_layers_keep_a_subset_of_the_samples(wide_run):
+    filename, X, _, _ = wide_run
+    with Replay(filename, "default") as replay, Replay(filename, "full") as full:
+        for layer in ("a", "b"):
+            rows = replay.output_rows(layer)
+            assert rows.shape == (64,) and np.all(np.diff(rows) > 0) and rows.max() < len(X)
+            for epoch in replay.epochs:
+                got = replay.outputs_at(int(epoch), layer)
+                expected = full.outputs_at(int(epoch), layer)[rows]
+                assert got.shape == (64, 40 if layer == "a" else 120)
+                np.testing.assert_allclose(got, expected, rtol=RELATIVE, atol=1e-30)
+                z = replay.outputs_at(int(epoch), layer, before_activation=True)
+                np.testing.assert_allclose(z, full.outputs_at(int(epoch), layer, before_activation=True)[rows],
+                                           rtol=RELATIVE, atol=1e-30)
+        # The narrow output layer keeps every sample, exactly.
+        np.testing.assert_array_equal(replay.output_rows("out"), np.arange(len(X)))
+        np.testing.assert_array_equal(replay.outputs_at(2, "out"), full.outputs_at(2, "out"))
+        np.testing.assert_array_equal(full.output_rows("a"), np.arange(len(X)))
+
+
+def test_weights_stay_exact_and_large_gradients_are_rounded(wide_run):
+    filename, *_ = wide_run
+    with Replay(filename, "default") as replay, Replay(filename, "full") as full:
+        for epoch in replay.epochs:
+            for layer, variables in full.weights_at(int(epoch)).items():
+                for name, value in variables.items():
+                    np.testing.assert_array_equal(replay.weights_at(int(epoch))[layer][name], value)
+            grads, exact = replay.gradients_at(int(epoch)), full.gradients_at(int(epoch))
+            np.testing.assert_allclose(grads["b"]["kernel"], exact["b"]["kernel"], rtol=RELATIVE, atol=0)  # 4,800
+            assert not np.array_equal(grads["b"]["kernel"], exact["b"]["kernel"])
+            np.testing.assert_array_equal(grads["a"]["kernel"], exact["a"]["kernel"])  # 240 values: exact
+            np.testing.assert_array_equal(grads["b"]["bias"], exact["b"]["bias"])
+        np.testing.assert_array_equal(replay.predictions_at(2), full.predictions_at(2))
+        np.testing.assert_array_equal(replay.losses_at(2), full.losses_at(2))
+
+
+def test_auto_compression_compresses_large_records_only(wide_run):
+    filename, *_ = wide_run
+    with h5py.File(filename, "r") as f:
+        g = f["default"]
+        assert g["weights/b/kernel"].compression == "gzip" and g["weights/b/kernel"].shuffle  # 19 KiB a record
+        assert g["gradients/b/kernel"].compression == "gzip"
+        assert g["outputs/b/activations"].compression == "gzip"  # 64 x 120 values: 30 KiB
+        assert g["weights/a/kernel"].compression is None  # 1 KiB
+        assert g["predictions"].compression is None
+        assert all(ds.compression is None for ds in (f["full/weights/b/kernel"], f["full/outputs/b/z"]))
+        assert g["outputs/a/samples"].shape == (64,) and "samples" not in f["full/outputs/a"]
+
+
+def test_the_full_and_default_recordings_replay_the_same_model(wide_run):
+    filename, X, _, _ = wide_run
+    with Replay(filename, "default") as replay, Replay(filename, "full") as full:
+        np.testing.assert_allclose(replay.predict_proba(X, epoch=2), full.predictions_at(2), atol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(output_samples=0), ValueError, r"output_samples=0 must be a positive integer"),
+    (dict(output_samples=2.5), TypeError, r"output_samples=2.5 must be a positive integer or None"),
+    (dict(significant_bits=25), ValueError, r"significant_bits=25 must be at most 24"),
+    (dict(compression="zip"), ValueError, r"compression='zip' must be one of \(None, 'gzip', 'lzf'\) or 'auto'"),
+])
+def test_bad_size_arguments(tmp_path, kwargs, error, match):
+    X = np.zeros((4, 2), dtype=np.float32)
+    with pytest.raises(error, match=match):
+        ReplayData(X, np.zeros(4), str(tmp_path / "x.h5"), "g", **kwargs)
+
+
+# -- replay fast paths --------------------------------------------------------------------------------------
+
+def test_one_record_reads_one_record_and_a_walk_reads_the_history_once(wide_run, monkeypatch):
+    filename, *_ = wide_run
+    reads = []
+    original = h5py.Dataset.__getitem__
+
+    def logged(self, args, *rest, **kwargs):
+        reads.append((self.name.rsplit("/", 1)[-1], args))
+        return original(self, args, *rest, **kwargs)
+
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", logged)
+    with Replay(filename, "full") as replay:
+        reads.clear()
+        replay.losses_at(1)
+        assert reads == [("losses", 1)]
+        replay.losses_at(1)
+        assert len(reads) == 2  # the same record again: still one record
+        reads.clear()
+        replay.losses_at(2)  # a second record: the whole history, once
+        assert reads == [("losses", slice(None, 3, None))]
+        reads.clear()
+        for epoch in (0, 1, 2):
+            replay.losses_at(epoch)
+        assert reads == []
+        # Too big to keep: read record by record.
+        monkeypatch.setattr(Replay, "HISTORY_DATASET_LIMIT", 10)
+        reads.clear()
+        for epoch in (0, 1, 2):
+            replay.outputs_at(epoch, "b")
+        assert [index for _, index in reads] == [0, 1, 2]
+
+
+def test_numpy_forward_equals_keras(wide_run):
+    filename, X, _, _ = wide_run
+    grid = np.random.default_rng(1).normal(size=(500, 6)).astype(np.float32)
+    with Replay(filename, "full") as replay:
+        model = replay.model_at(1)
+        keras_b = keras.Model(model.inputs[0], model.get_layer("b").output)
+        np.testing.assert_allclose(replay.layer_function("b")(grid), keras_b(grid), atol=1e-5)
+        hidden = keras_b(grid)
+        np.testing.assert_allclose(replay.tail_function("b")(hidden), model(grid), atol=1e-5)
+        np.testing.assert_allclose(replay.predict_proba(grid, epoch=1), model(grid), atol=1e-5)
+        # The NumPy path reads the weights at call time: it follows model_at.
+        head = replay.layer_function("a")
+        replay.model_at(2)
+        np.testing.assert_allclose(head(grid), keras.Model(model.inputs[0], model.get_layer("a").output)(grid),
+                                   atol=1e-5)
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus",
+                                        "softsign", "silu", "linear", "exponential"])
+def test_numpy_activations_equal_keras(activation):
+    layer = keras.layers.Dense(5, activation=activation)
+    layer.build((None, 3))
+    x = np.random.default_rng(2).normal(size=(50, 3)).astype(np.float32) * 3
+    np.testing.assert_allclose(replay_module._numpy_forward([layer])(x), keras.ops.convert_to_numpy(layer(x)),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_layers_without_a_numpy_twin_go_through_keras():
+    norm = keras.layers.BatchNormalization()
+    norm.build((None, 3))
+    assert replay_module._numpy_forward([norm]) is None
+    odd = keras.layers.Dense(2, activation="hard_sigmoid")  # no NumPy twin
+    odd.build((None, 3))
+    assert replay_module._numpy_forward([odd]) is None
+    half = keras.layers.Dense(2, dtype="float16")
+    half.build((None, 3))
+    assert replay_module._numpy_forward([half]) is None
