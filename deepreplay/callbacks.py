@@ -133,8 +133,10 @@ class ReplayData(keras.callbacks.Callback):
         'losses'`` to record.  ``None`` records all of them.
     compression : {'auto', None, 'gzip', 'lzf'}, default 'auto'
         HDF5 compression of the per-record arrays.  ``'auto'`` compresses
-        (gzip level 1, byte-shuffled, lossless) the arrays whose record takes
-        16 KiB or more, and leaves small ones alone; ``None`` compresses
+        (gzip level 1, byte-shuffled, lossless) the gradients and layer
+        outputs whose record takes 16 KiB or more (rounded, see
+        ``significant_bits``, they shrink about 2x) and leaves everything else
+        as it is (float32 weights barely compress); ``None`` compresses
         nothing; ``'gzip'`` (level 4) and ``'lzf'`` compress every array.
     output_samples : int or None, default 64
         Layers whose outputs (activations, z-values) on all recorded samples
@@ -156,7 +158,7 @@ class ReplayData(keras.callbacks.Callback):
     With the defaults a small model such as the Part 1 network (2-2-1, 2,000
     samples) is recorded exactly and uncompressed, and the BLOCK run of the
     Part 2 post (5 x Dense(100), 1,000 samples, 150 epochs) takes about
-    53 MiB instead of 627 MiB; ``benchmarks/README.md`` measures how
+    58 MiB instead of 627 MiB; ``benchmarks/README.md`` measures how
     faithful its layer distributions stay.  ``output_samples=None,
     significant_bits=None, compression=None`` records everything at full
     resolution.

@@ -152,9 +152,11 @@ class RecordingWriter:
         The group that holds this recording.
     compression : {"auto", None, "gzip", "lzf"}, default "auto"
         HDF5 filter for the per-record datasets.  ``"auto"``: gzip (level 1,
-        with the byte-shuffle filter) for datasets whose record takes at least
-        :data:`AUTO_COMPRESSION_BYTES`, none for smaller ones (where it would
-        cost more time than it saves space).  ``"gzip"`` compresses every
+        with the byte-shuffle filter) for the gradients and layer outputs
+        whose record takes at least :data:`AUTO_COMPRESSION_BYTES` (those
+        ``ReplayData`` rounds, which then compress about 2x), nothing else:
+        float32 weights, predictions and losses barely compress (~10%) and
+        small records are not worth the time.  ``"gzip"`` compresses every
         per-record array (level 4, shuffled), ``"lzf"`` too, faster and less.
     """
 
@@ -234,13 +236,13 @@ class RecordingWriter:
             for sub, nested in ((_WEIGHTS, weights), (_GRADIENTS, gradients)):
                 for layer, variables in (nested or {}).items():
                     for var, value in variables.items():
-                        self._append(g, f"{sub}/{layer}/{var}", index, value)
+                        self._append(g, f"{sub}/{layer}/{var}", index, value, auto=sub == _GRADIENTS)
             for kind, per_layer in ((_ACTIVATIONS, activations), (_Z, z)):
                 for layer, value in (per_layer or {}).items():
                     rows = (output_samples or {}).get(layer)
                     if rows is not None and f"{_OUTPUTS}/{layer}/{_SAMPLES}" not in g:
                         g.create_dataset(f"{_OUTPUTS}/{layer}/{_SAMPLES}", data=np.asarray(rows, dtype=np.int64))
-                    self._append(g, f"{_OUTPUTS}/{layer}/{kind}", index, value)
+                    self._append(g, f"{_OUTPUTS}/{layer}/{kind}", index, value, auto=True)
             if predictions is not None:
                 self._append(g, _PREDICTIONS, index, predictions)
             if losses is not None:
@@ -248,18 +250,19 @@ class RecordingWriter:
             # The epochs dataset grows last: a record counts only once all its data is written.
             self._append(g, _EPOCHS, index, np.int64(epoch), compress=False)
 
-    def _filters(self, value: np.ndarray, compress: bool) -> dict[str, Any]:
+    def _filters(self, value: np.ndarray, compress: bool, auto: bool) -> dict[str, Any]:
         if not compress or not value.ndim or self.compression is None:
             return {}
         if self.compression == "auto":
-            if value.nbytes < AUTO_COMPRESSION_BYTES:
+            if not auto or value.nbytes < AUTO_COMPRESSION_BYTES:
                 return {}
             return {"compression": "gzip", "compression_opts": 1, "shuffle": True}
         if self.compression == "gzip":
             return {"compression": "gzip", "compression_opts": 4, "shuffle": True}
         return {"compression": self.compression, "shuffle": True}
 
-    def _append(self, g: h5py.Group, path: str, index: int, value: Any, *, compress: bool = True) -> None:
+    def _append(self, g: h5py.Group, path: str, index: int, value: Any, *, compress: bool = True,
+                auto: bool = False) -> None:
         value = np.asarray(value)
         if value.dtype.kind == "f" and value.dtype != np.float64:
             value = value.astype(np.float32, copy=False)
@@ -274,7 +277,7 @@ class RecordingWriter:
                     dtype=value.dtype,
                     chunks=(1, *value.shape) if value.ndim else (1024,),
                     fillvalue=fill,
-                    **self._filters(value, compress),
+                    **self._filters(value, compress, auto),
                 )
             shape = self._shapes[path] = tuple(g[path].shape[1:])
         if shape != value.shape:
