@@ -20,6 +20,7 @@ from .layer_distributions import LayerDistributions
 from .loss_and_metric import LossAndMetric
 from .loss_histogram import LossHistogram
 from .probability_histogram import ProbabilityHistogram
+from .widgets import epoch_slider
 
 __all__ = [
     "CLASS_COLORS",
@@ -34,6 +35,7 @@ __all__ = [
     "ReplayAnimation",
     "compose_animations",
     "compose_plots",
+    "epoch_slider",
     "plot_ratio_table",
     "plot_std_ratios",
     "save_animation",

@@ -120,6 +120,12 @@ class Plotter:
         return compose_animations([self], epoch_start=epoch_start, epoch_end=epoch_end, title=title,
                                   interval=interval, repeat=repeat)
 
+    def slider(self, **kwargs: Any) -> Any:
+        """An interactive epoch slider over this visual in a notebook (:func:`~deepreplay.plot.epoch_slider`)."""
+        from .widgets import epoch_slider
+
+        return epoch_slider(self, **kwargs)
+
     def needs_full_redraw(self) -> bool:
         """Whether the next frame must be drawn in full rather than by redrawing the changed artists.
 
