@@ -5,6 +5,11 @@ needs one function here: :func:`forward_with_gradients`, which runs the model
 in inference mode on a batch and returns the predictions, the per-sample
 losses and, when asked, the gradients of the mean loss (plus regularisation)
 with respect to the trainable variables, as NumPy arrays.
+:class:`CompiledStep` runs the same computation compiled once for the fixed
+recorded batch (``tf.function`` on TensorFlow, ``jax.jit`` on JAX; PyTorch
+and models compiled with ``run_eagerly=True`` stay eager), and
+:class:`CompiledCall` calls a model in inference mode the same way: the
+recorder runs them every epoch.
 
 Each backend computes the gradients with its own mechanism, and none of them
 changes the model, its optimizer or any random state:
@@ -185,3 +190,170 @@ def _grads_to_numpy(grads: Sequence[object], variables: Sequence[keras.Variable]
         else:
             out.append(_np(grad))
     return out
+
+
+# -- compiled once per recording ------------------------------------------------------------------------
+class _Compiled:
+    """Runs a computation compiled for its backend, or eagerly when it cannot be compiled.
+
+    Subclasses give :meth:`_eager` and, per backend, ``_compile_tensorflow`` /
+    ``_compile_jax`` returning a zero-argument callable.  Compilation is tried
+    on the first call; if tracing fails (a loss or layer that only runs
+    eagerly), a warning says so and every call runs eagerly from then on.
+    """
+
+    def __init__(self, model: keras.Model) -> None:
+        self.model = model
+        self._fn: Callable[[], Any] | None = None
+        self.compiled = False
+
+    def __call__(self) -> Any:
+        if self._fn is None:
+            self._fn = self._eager
+            compile_fn = getattr(self, f"_compile_{backend_name()}", None)
+            if compile_fn is not None and not getattr(self.model, "run_eagerly", False):
+                try:
+                    fn = compile_fn()
+                    out = fn()
+                except Exception as exc:  # noqa: BLE001 - any tracing failure falls back on eager
+                    import warnings
+
+                    warnings.warn(
+                        f"deepreplay could not compile its recording step ({type(exc).__name__}: {exc}); "
+                        "it records eagerly, which is slower but gives the same values.",
+                        stacklevel=3,
+                    )
+                else:
+                    self._fn, self.compiled = fn, True
+                    return out
+        return self._fn()
+
+    def _eager(self) -> Any:
+        raise NotImplementedError
+
+
+class CompiledStep(_Compiled):
+    """:func:`forward_with_gradients` on one fixed batch, compiled once.
+
+    TensorFlow traces a ``tf.function`` around the ``GradientTape`` step; JAX
+    jits ``jax.grad`` over ``stateless_call`` with the variables' current
+    values passed in on each call; PyTorch runs eagerly.  Calling it returns
+    ``(predictions, losses, gradients)`` as :func:`forward_with_gradients` does,
+    for the model's current weights; nothing of the model changes.
+    """
+
+    def __init__(self, model: keras.Model, loss_fn: LossFn, x: np.ndarray, y: np.ndarray, *,
+                 with_gradients: bool) -> None:
+        super().__init__(model)
+        self.loss_fn, self.x, self.y = loss_fn, x, y
+        self.with_gradients = bool(with_gradients) and bool(model.trainable_variables)
+        self._empty_grads = [] if with_gradients else None
+
+    def _eager(self):
+        out = forward_with_gradients(self.model, self.loss_fn, self.x, self.y, with_gradients=self.with_gradients)
+        return out if self.with_gradients else (*out[:2], self._empty_grads)
+
+    def _compile_tensorflow(self):
+        import tensorflow as tf
+
+        model, loss_fn, variables = self.model, self.loss_fn, self.model.trainable_variables
+        x, y = tf.convert_to_tensor(self.x), tf.convert_to_tensor(self.y)
+        with_gradients = self.with_gradients
+
+        @tf.function(autograph=False)
+        def step():
+            with tf.GradientTape(watch_accessed_variables=with_gradients) as tape:
+                y_pred = model(x, training=False)
+                per_sample = loss_fn(y, y_pred)
+                total = _total_loss(per_sample, model.losses)
+            grads = tape.gradient(total, variables) if with_gradients else []
+            return y_pred, per_sample, grads
+
+        def run():
+            y_pred, per_sample, grads = step()
+            grads = _grads_to_numpy(grads, variables) if with_gradients else self._empty_grads
+            return _np(y_pred), _np(per_sample), grads
+
+        return run
+
+    def _compile_jax(self):
+        import jax
+
+        model, loss_fn, x, y = self.model, self.loss_fn, self.x, self.y
+        kwargs = _call_kwargs(model)
+
+        def total_loss(trainable_values, non_trainable_values):
+            y_pred, _, extra_losses = model.stateless_call(
+                trainable_values, non_trainable_values, x, return_losses=True, **kwargs
+            )
+            per_sample = loss_fn(y, y_pred)
+            return _total_loss(per_sample, extra_losses), (y_pred, per_sample)
+
+        if self.with_gradients:
+            step = jax.jit(jax.grad(total_loss, has_aux=True))
+        else:
+            step = jax.jit(lambda t, n: (None, total_loss(t, n)[1]))
+
+        def run():
+            trainable = [v.value for v in model.trainable_variables]
+            non_trainable = [v.value for v in model.non_trainable_variables]
+            grads, (y_pred, per_sample) = step(trainable, non_trainable)
+            grads = _grads_to_numpy(grads, model.trainable_variables) if self.with_gradients else self._empty_grads
+            return _np(y_pred), _np(per_sample), grads
+
+        return run
+
+
+class CompiledCall(_Compiled):
+    """``model(x, training=False)`` on one fixed batch, compiled once; returns a list of NumPy arrays.
+
+    ``ties`` pairs ``(variable, source)``: before each call ``variable``
+    takes the value of ``source`` (the z-value twins of
+    :class:`deepreplay.model_inspection.LayerProbe` follow their layers'
+    weights this way).  Compiled on TensorFlow, the assignments run inside
+    the compiled function; on JAX, the source values are passed in their
+    place and nothing is assigned.
+    """
+
+    def __init__(self, model: keras.Model, x: np.ndarray, *,
+                 ties: Sequence[tuple[keras.Variable, keras.Variable]] = ()) -> None:
+        super().__init__(model)
+        self.x = x
+        self.ties = list(ties)
+
+    @staticmethod
+    def _as_list(values: object) -> list[np.ndarray]:
+        if not isinstance(values, (list, tuple)):
+            values = [values]
+        return [_np(v) for v in values]
+
+    def _eager(self):
+        for variable, source in self.ties:
+            variable.assign(source.value)
+        return self._as_list(self.model(self.x, training=False))
+
+    def _compile_tensorflow(self):
+        import tensorflow as tf
+
+        model, x, ties = self.model, tf.convert_to_tensor(self.x), self.ties
+
+        @tf.function(autograph=False)
+        def call():
+            for variable, source in ties:
+                variable.assign(source.value)
+            return model(x, training=False)
+
+        return lambda: self._as_list(call())
+
+    def _compile_jax(self):
+        import jax
+
+        model, x = self.model, self.x
+        kwargs = _call_kwargs(model)
+        source_of = {id(variable): source for variable, source in self.ties}
+        call = jax.jit(lambda t, n: model.stateless_call(t, n, x, **kwargs)[0])
+
+        def values(variables):
+            return [source_of.get(id(v), v).value for v in variables]
+
+        return lambda: self._as_list(call(values(model.trainable_variables), values(model.non_trainable_variables)))

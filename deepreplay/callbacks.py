@@ -283,6 +283,7 @@ class ReplayData(keras.callbacks.Callback):
         self._last_epoch_logs: dict = {}
         self._probe: LayerProbe | None = None
         self._loss_fn = None
+        self._step: _backend.CompiledStep | None = None
         self._metrics: list[MetricSpec] = []
 
         if model is not None:
@@ -340,6 +341,8 @@ class ReplayData(keras.callbacks.Callback):
         self._probe = LayerProbe.build(
             model, want_outputs="activations" in self.quantities, want_z="z" in self.quantities
         )
+        self._step = _backend.CompiledStep(model, self._loss_fn, self.inputs, self.targets,
+                                           with_gradients="gradients" in self.quantities)
         layers = [layer.name for layer in model_layers(model)]
         batch_size = self.batch_size or _fit_batch_size(model)
         attrs: dict[str, Any] = {
@@ -383,9 +386,7 @@ class ReplayData(keras.callbacks.Callback):
     def _record(self, epoch: int, logs: dict) -> None:
         model = self.model
         q = self.quantities
-        predictions, losses, grads = _backend.forward_with_gradients(
-            model, self._loss_fn, self.inputs, self.targets, with_gradients="gradients" in q
-        )
+        predictions, losses, grads = self._step()
         evaluation = {"loss": float(np.mean(losses)) + self._regularization(model)}
         for metric in self._metrics:
             evaluation[metric.name] = metric.evaluate(self.targets, predictions)

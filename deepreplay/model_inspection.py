@@ -13,12 +13,15 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import keras
 import numpy as np
+
+from deepreplay import _backend
 
 LossFn = Callable[[object, object], object]
 
@@ -131,7 +134,10 @@ class _FunctionLoss(keras.losses.Loss):
     """
 
     def __init__(self, fn: LossFn | None, name: str) -> None:
-        super().__init__(name=name, reduction=None)
+        # The name becomes a TensorFlow name scope when the recording step is compiled:
+        # keep it valid there (a function named "_loss" would not be).
+        scope = re.sub(r"[^A-Za-z0-9_.\\/>-]", "_", name).lstrip("_-/>") or "loss"
+        super().__init__(name=scope, reduction=None)
         self.fn = fn
 
     def call(self, y_true: object, y_pred: object) -> object:
@@ -260,11 +266,16 @@ class MetricSpec:
 
     name: str
     make: Callable[[], keras.metrics.Metric]
+    _metric: keras.metrics.Metric | None = field(default=None, repr=False, compare=False)
 
     def evaluate(self, y: np.ndarray, y_pred: np.ndarray) -> float:
-        metric = self.make()
-        metric.update_state(y, y_pred)
-        return float(keras.ops.convert_to_numpy(metric.result()))
+        """The metric on ``(y, y_pred)`` alone (one metric object, reset before each use)."""
+        if self._metric is None:
+            self._metric = self.make()
+        else:
+            self._metric.reset_state()
+        self._metric.update_state(y, y_pred)
+        return float(keras.ops.convert_to_numpy(self._metric.result()))
 
 
 def compiled_metrics(model: keras.Model, y: np.ndarray) -> list[MetricSpec]:
@@ -355,6 +366,7 @@ class LayerProbe:
     model: keras.Model
     plans: list[LayerPlan] = field(default_factory=list)
     _extractor: keras.Model | None = None
+    _call: _backend.CompiledCall | None = None
 
     @classmethod
     def build(cls, model: keras.Model, *, want_outputs: bool, want_z: bool) -> LayerProbe:
@@ -434,16 +446,19 @@ class LayerProbe:
         return kept
 
     def run(self, x: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """``(activations, z_values)`` per layer name, on ``x``, in inference mode."""
+        """``(activations, z_values)`` per layer name, on ``x``, in inference mode.
+
+        The call is compiled the first time (see :class:`deepreplay._backend.CompiledCall`)
+        and kept for later calls on the same ``x`` (the recorded samples).  Each
+        call first gives the z-value twins their layers' current weights.
+        """
         if self._extractor is None:
             return {}, {}
-        for plan in self.plans:
-            if plan.linear_twin is not None:
-                plan.linear_twin.set_weights(plan.layer.get_weights())
-        values = self._extractor(x, training=False)
-        if not isinstance(values, (list, tuple)):
-            values = [values]
-        values = iter([np.asarray(keras.ops.convert_to_numpy(v)) for v in values])
+        if self._call is None or self._call.x is not x:
+            ties = [pair for plan in self.plans if plan.linear_twin is not None
+                    for pair in zip(plan.linear_twin.weights, plan.layer.weights, strict=True)]
+            self._call = _backend.CompiledCall(self._extractor, x, ties=ties)
+        values = iter(self._call())
         activations, z = {}, {}
         for plan in self.plans:
             if plan.record_output:
