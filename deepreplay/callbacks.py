@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import inspect
 import math
 import os
@@ -177,6 +178,16 @@ class ReplayData(keras.callbacks.Callback):
         For bad arguments, before anything is written; file problems (not
         HDF5, not writable, existing group) are raised when recording starts,
         before any training step.
+    OSError
+        A record could not be written (a full disk): raised at the next
+        record or when training ends; the records before it stay readable.
+
+    Notes
+    -----
+    Each record is computed in the callback (compiled once, see
+    :class:`deepreplay._backend.CompiledStep`) and written to the file by a
+    background thread while the next epoch trains; at most one record is in
+    flight, and every record is on disk when ``fit`` returns.
     """
 
     def __init__(
@@ -284,16 +295,22 @@ class ReplayData(keras.callbacks.Callback):
         self._probe: LayerProbe | None = None
         self._loss_fn = None
         self._step: _backend.CompiledStep | None = None
+        # Records are written by one background thread while training goes on; at most
+        # one record is in flight (see _submit).
+        self._write_pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pending_write: concurrent.futures.Future | None = None
         self._metrics: list[MetricSpec] = []
 
         if model is not None:
             self.set_model(model)
             self._start(planned_epochs=0)
+            self._finish_writes(stop=True)
             self._writer.mark_complete()
 
     # -- Keras hooks ---------------------------------------------------------
     def on_train_begin(self, logs: dict | None = None) -> None:
         if self._started:  # a later fit call: keep appending to the same recording
+            self._finish_writes()
             self._writer.mark_complete(False)
             return
         self._start(planned_epochs=int(self.params.get("epochs", 0)) if self.params else 0)
@@ -310,6 +327,7 @@ class ReplayData(keras.callbacks.Callback):
         if self._last_recorded != self._epochs_seen:
             # The last epoch was not recorded by on_epoch_end (``every``): record it with its logs.
             self._record(self._epochs_seen, self._last_epoch_logs)
+        self._finish_writes(stop=True)
         self._writer.mark_complete()
 
     # -- recording -------------------------------------------------------------
@@ -400,13 +418,15 @@ class ReplayData(keras.callbacks.Callback):
             for layer in model_layers(model):
                 keys = variable_keys(layer)
                 if keys and "weights" in q:
-                    weights[layer.name] = {k: np.asarray(v.numpy()) for k, v in keys}
+                    # A copy: the array is written in the background while the optimizer updates the
+                    # variable (in place on PyTorch, whose .numpy() shares the tensor's memory).
+                    weights[layer.name] = {k: np.array(v.numpy(), copy=True) for k, v in keys}
                 layer_grads = {k: self._round_large(grad_by_var[id(v)]) for k, v in keys if id(v) in grad_by_var}
                 if layer_grads:
                     gradients[layer.name] = layer_grads
         activations, z = self._probe.run(self.inputs)
         activations, z, rows = self._thin_outputs(activations, z)
-        self._writer.append(
+        self._submit(
             epoch=epoch,
             logs=scalar_logs,
             evaluation=evaluation,
@@ -419,6 +439,31 @@ class ReplayData(keras.callbacks.Callback):
             output_samples=rows,
         )
         self._last_recorded = epoch
+
+    def _submit(self, **record: Any) -> None:
+        """Append ``record`` to the file in the background thread, once the previous record is written.
+
+        Writing (HDF5, compression) overlaps with the next epoch's training.  A
+        record's arrays are its own (nothing writes to them afterwards).  An
+        error while writing is raised here, at the next record, or at the end
+        of training (:meth:`_finish_writes`); the records before it are intact.
+        """
+        self._finish_writes()
+        if self._write_pool is None:
+            self._write_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1,
+                                                                     thread_name_prefix="deepreplay-writer")
+        self._pending_write = self._write_pool.submit(self._writer.append, **record)
+
+    def _finish_writes(self, *, stop: bool = False) -> None:
+        """Wait for the record being written, and raise its error if it failed; ``stop`` ends the thread."""
+        pending, self._pending_write = self._pending_write, None
+        try:
+            if pending is not None:
+                pending.result()
+        finally:
+            if stop and self._write_pool is not None:
+                self._write_pool.shutdown(wait=True)
+                self._write_pool = None
 
     def _round_large(self, values: np.ndarray) -> np.ndarray:
         """A large float32 array rounded to ``significant_bits`` (small arrays and float64 untouched)."""

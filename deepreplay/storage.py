@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -74,6 +75,19 @@ _ATTR_QUANTITIES = "quantities"
 COMPRESSIONS = ("auto", None, "gzip", "lzf")
 #: With ``compression="auto"``, datasets whose record takes at least this many bytes are compressed.
 AUTO_COMPRESSION_BYTES = 16 * 1024
+
+# Every access of this module to a file holds this lock while the file is open.  HDF5 refuses to
+# open a file for writing while the same process has it open for reading (and the reverse), and
+# ReplayData writes its records from a background thread: one lock per process keeps a reader
+# (even of another group of the same file) from making a write fail, or the reverse.
+_FILE_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def _h5_file(filename: str, mode: str) -> Iterator[h5py.File]:
+    """``h5py.File(filename, mode)``, opened and closed under :data:`_FILE_LOCK`."""
+    with _FILE_LOCK, h5py.File(filename, mode) as f:
+        yield f
 
 
 class RecordingError(ValueError):
@@ -126,7 +140,7 @@ def check_writable_target(filename: str | os.PathLike, group_name: str, *, overw
                 f"filename={filename!r} exists but is not an HDF5 file; refusing to touch it. "
                 "Choose another file name."
             )
-        with h5py.File(filename, "r") as f:
+        with _h5_file(filename, "r") as f:
             if group_name in f and not overwrite:
                 raise ValueError(
                     f"group_name={group_name!r} already exists in {filename!r}; refusing to overwrite "
@@ -182,7 +196,7 @@ class RecordingWriter:
     ) -> None:
         """Create the group with its static content (replacing it if ``overwrite``)."""
         check_writable_target(self.filename, self.group_name, overwrite=overwrite)
-        with h5py.File(self.filename, "a") as f:
+        with _h5_file(self.filename, "a") as f:
             if self.group_name in f:
                 del f[self.group_name]
             g = f.create_group(self.group_name)
@@ -220,7 +234,7 @@ class RecordingWriter:
         the recorded samples, the positions of those samples (rows of
         ``inputs``); it is stored once, with the layer's first outputs.
         """
-        with h5py.File(self.filename, "a") as f:
+        with _h5_file(self.filename, "a") as f:
             g = f[self.group_name]
             index = g[_EPOCHS].shape[0]
             for sub, values in ((_LOGS, logs), (_EVALUATION, evaluation)):
@@ -297,7 +311,7 @@ class RecordingWriter:
 
     def mark_complete(self, complete: bool = True) -> None:
         """Set the ``complete`` attribute (true once training ended normally)."""
-        with h5py.File(self.filename, "a") as f:
+        with _h5_file(self.filename, "a") as f:
             f[self.group_name].attrs[_ATTR_COMPLETE] = bool(complete)
 
 
@@ -305,7 +319,7 @@ def list_groups(filename: str | os.PathLike) -> list[str]:
     """Names of the deepreplay recordings in ``filename``."""
     filename = os.fspath(filename)
     _check_readable_file(filename)
-    with h5py.File(filename, "r") as f:
+    with _h5_file(filename, "r") as f:
         return [name for name in f if isinstance(f[name], h5py.Group) and f[name].attrs.get("format") == FORMAT]
 
 
@@ -349,7 +363,7 @@ class RecordingReader:
         self.group_name = group_name
         self._closed = False
         _check_readable_file(self.filename)
-        with h5py.File(self.filename, "r") as f:
+        with _h5_file(self.filename, "r") as f:
             if group_name not in f:
                 groups = [n for n in f if isinstance(f[n], h5py.Group)]
                 raise RecordingError(
@@ -378,7 +392,7 @@ class RecordingReader:
                 f"this reader of {_describe(self.filename, self.group_name)} is closed; "
                 "create a new RecordingReader to read it again."
             )
-        with h5py.File(self.filename, "r") as f:
+        with _h5_file(self.filename, "r") as f:
             yield f[self.group_name]
 
     def close(self) -> None:

@@ -477,8 +477,10 @@ model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(4, activation="t
 model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy"])
 
 def after_record(epoch, logs):
-    print(f"recorded {epoch + 1}", flush=True)
+    # Records are written by a background thread while training goes on: give it time, so
+    # that the kill lands between two writes, then say the record is on disk.
     time.sleep(0.3)
+    print(f"recorded {epoch + 1}", flush=True)
 
 model.fit(X, y, epochs=500, batch_size=8, verbose=0,
           callbacks=[ReplayData(X, y, filename, "killed"), keras.callbacks.LambdaCallback(on_epoch_end=after_record)])
@@ -727,3 +729,106 @@ def test_shared_layer_warns_and_weights_are_still_recorded(tmp_path):
         h = np.tanh(np.tanh(X @ kernel + bias) @ kernel + bias)
         wo, bo = model.get_layer("out").get_weights()
         np.testing.assert_allclose(r.predictions(0), _sigmoid(h @ wo + bo), **TOL)
+
+
+# --------------------------------------------------------------------------
+# Background writes
+# --------------------------------------------------------------------------
+
+
+class _FailingAppend:
+    """Replaces a writer's ``append``: fails from record ``fail_at`` on, with a disk-full error."""
+
+    def __init__(self, append, fail_at):
+        self.append, self.fail_at, self.calls = append, fail_at, 0
+
+    def __call__(self, **record):
+        self.calls += 1
+        if record["epoch"] >= self.fail_at:
+            raise OSError(28, "No space left on device")
+        return self.append(**record)
+
+
+def test_a_failed_background_write_stops_training_with_its_error(tmp_path):
+    X, y = tiny_data(20)
+    model = make_tiny_model()
+    callback = ReplayData(X, y, tmp_path / "x.h5", "x")
+    callback._writer.append = _FailingAppend(callback._writer.append, fail_at=2)
+    history = keras.callbacks.History()
+    with pytest.raises(OSError, match="No space left on device"):
+        model.fit(X, y, epochs=10, batch_size=16, verbose=0, callbacks=[callback, history])
+    # Raised when the next record is handed over (epoch 3), not swallowed; nothing after it ran.
+    assert len(history.epoch) == 2
+    with RecordingReader(tmp_path / "x.h5", "x") as r:
+        assert r.complete is False
+        np.testing.assert_array_equal(r.epochs, [0, 1])
+        assert set(r.weights(1)) == {"hidden", "output"}
+
+
+def test_a_failed_last_write_is_raised_by_fit_and_not_marked_complete(tmp_path):
+    X, y = tiny_data(20)
+    callback = ReplayData(X, y, tmp_path / "x.h5", "x")
+    callback._writer.append = _FailingAppend(callback._writer.append, fail_at=2)
+    with pytest.raises(OSError, match="No space left on device"):
+        make_tiny_model().fit(X, y, epochs=2, batch_size=16, verbose=0, callbacks=[callback])
+    with RecordingReader(tmp_path / "x.h5", "x") as r:
+        assert r.complete is False
+        np.testing.assert_array_equal(r.epochs, [0, 1])
+
+
+def test_every_record_is_on_disk_when_fit_returns_and_the_writer_thread_is_gone(tmp_path):
+    import threading
+
+    X, y = tiny_data(20)
+    model = make_tiny_model()
+    weights = []
+    keep = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: weights.append(model.get_weights()))
+    model.fit(X, y, epochs=6, batch_size=16, verbose=0, callbacks=[ReplayData(X, y, tmp_path / "x.h5", "x"), keep])
+    assert not [t for t in threading.enumerate() if t.name.startswith("deepreplay-writer")]
+    with RecordingReader(tmp_path / "x.h5", "x") as r:
+        assert r.complete is True
+        np.testing.assert_array_equal(r.epochs, np.arange(7))
+        # Each record holds the weights of its own epoch (a snapshot, not the variables' later values).
+        for k in range(1, 7):
+            for (layer, var), expected in zip(TINY_VARIABLES, weights[k - 1]):
+                np.testing.assert_array_equal(r.weights(k)[layer][var], expected)
+
+
+def test_a_reader_sees_only_whole_records_while_records_are_written(tmp_path):
+    import threading
+
+    X, y = tiny_data(20)
+    model = make_tiny_model()
+    callback = ReplayData(X, y, tmp_path / "x.h5", "x")
+    stop, seen, errors = threading.Event(), [], []
+
+    def read_while_training():
+        try:
+            with RecordingReader(tmp_path / "x.h5", "x") as r:
+                while not stop.is_set():
+                    n = r.n_records
+                    if n:
+                        last = n - 1
+                        assert np.isfinite(r.predictions(last)).all()
+                        assert np.isfinite(r.weights(last)["output"]["kernel"]).all()
+                        seen.append(n)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    callback.on_train_begin = _wrap_after(callback.on_train_begin, lambda: reader.start())
+    reader = threading.Thread(target=read_while_training)
+    try:
+        model.fit(X, y, epochs=15, batch_size=4, verbose=0, callbacks=[callback])
+    finally:
+        stop.set()
+        reader.join(timeout=30)
+    assert not errors, errors
+    assert seen and seen == sorted(seen) and max(seen) >= 2
+
+
+def _wrap_after(method, then):
+    def wrapped(*args, **kwargs):
+        out = method(*args, **kwargs)
+        then()
+        return out
+    return wrapped
