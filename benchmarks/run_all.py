@@ -34,6 +34,8 @@ def _rows(name: str, r: dict) -> list[list[str]]:
         if tb is not None:
             rows.append(["1. ... and below TensorBoard(histogram_freq=1) / bare", f"< {tb:.3f}",
                          f"{rd:.3f} vs {tb:.3f}", cmd])
+        rows.append(["1. (ReplayData's own step per epoch; control: a pause that long / bare)", "-",
+                     f"{r['record_ms']:.1f} ms; control {r['ratio_control']:.3f}", cmd])
         return rows
     if name == "storage_size":
         d, f = r["runs"]["default"], r["runs"]["full resolution"]

@@ -455,13 +455,18 @@ class ReplayData(keras.callbacks.Callback):
         self._pending_write = self._write_pool.submit(self._writer.append, **record)
 
     def _finish_writes(self, *, stop: bool = False) -> None:
-        """Wait for the record being written, and raise its error if it failed; ``stop`` ends the thread."""
+        """Wait for the record being written, and raise its error if it failed.
+
+        ``stop`` (or a failed write, which ends the recording) also ends the thread.
+        """
         pending, self._pending_write = self._pending_write, None
+        failed = True
         try:
             if pending is not None:
                 pending.result()
+            failed = False
         finally:
-            if stop and self._write_pool is not None:
+            if (stop or failed) and self._write_pool is not None:
                 self._write_pool.shutdown(wait=True)
                 self._write_pool = None
 

@@ -10,7 +10,6 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 TINY_EPOCHS = 4
@@ -62,3 +61,13 @@ def tiny_recording(tmp_path_factory):
     model.fit(X, y, epochs=TINY_EPOCHS, batch_size=16, verbose=0,
               callbacks=[ReplayData(X, y, filename, "tiny")])
     return filename, "tiny", X, y
+
+
+@pytest.fixture
+def replay(tiny_recording):
+    """A :class:`~deepreplay.replay.Replay` of :func:`tiny_recording`, closed after the test."""
+    from deepreplay.replay import Replay
+
+    filename, group_name, _, _ = tiny_recording
+    with Replay(filename, group_name) as r:
+        yield r

@@ -11,7 +11,6 @@ from matplotlib import pyplot as plt
 from PIL import Image
 
 from deepreplay.plot import compose_animations, compose_plots
-from deepreplay.replay import Replay
 
 # Animations built only to check their epochs or arguments are never rendered.
 pytestmark = pytest.mark.filterwarnings("ignore:Animation was deleted without rendering:UserWarning")
@@ -27,13 +26,6 @@ def _collect_unrendered_animations():
 
 FIGSIZE = (4, 1.5)
 DPI = 40
-
-
-@pytest.fixture
-def replay(tiny_recording):
-    filename, group_name, _, _ = tiny_recording
-    with Replay(filename, group_name) as r:
-        yield r
 
 
 def build_visuals(replay, *, figsize=FIGSIZE, dpi=DPI, ranges=((None, None),) * 3):

@@ -17,13 +17,6 @@ from deepreplay.replay import Replay
 
 
 @pytest.fixture
-def replay(tiny_recording):
-    filename, group_name, _, _ = tiny_recording
-    with Replay(filename, group_name) as r:
-        yield r
-
-
-@pytest.fixture
 def ax():
     return plt.subplots(figsize=(4, 3))[1]
 

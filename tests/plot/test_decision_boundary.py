@@ -37,13 +37,6 @@ def cell_centres(xlim, ylim, n):
     return np.column_stack([xx.ravel(), yy.ravel()]).astype(np.float32)
 
 
-@pytest.fixture
-def replay(tiny_recording):
-    filename, group, _, _ = tiny_recording
-    with Replay(filename, group) as rp:
-        yield rp
-
-
 # -- data --------------------------------------------------------------------------------------------------
 def test_probabilities_match_keras(replay):
     _, ax = plt.subplots()

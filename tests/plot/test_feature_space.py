@@ -59,13 +59,6 @@ def parabola_data(n):
     return parabola.load_data(n_points=n)
 
 
-@pytest.fixture
-def replay(tiny_recording):
-    filename, group, _, _ = tiny_recording
-    with Replay(filename, group) as rp:
-        yield rp
-
-
 # -- data against Keras --------------------------------------------------------------------------------
 @pytest.mark.parametrize("scale_fixed", [True, False])
 def test_data_matches_keras(replay, scale_fixed):

@@ -4,14 +4,6 @@ import numpy as np
 import pytest
 from matplotlib import pyplot as plt
 
-from deepreplay.replay import Replay
-
-
-@pytest.fixture
-def replay(tiny_recording):
-    filename, group_name, _, _ = tiny_recording
-    with Replay(filename, group_name) as r:
-        yield r
 
 
 @pytest.fixture

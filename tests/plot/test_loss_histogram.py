@@ -11,13 +11,6 @@ from deepreplay.replay import Replay
 
 
 @pytest.fixture
-def replay(tiny_recording):
-    filename, group_name, _, _ = tiny_recording
-    with Replay(filename, group_name) as r:
-        yield r
-
-
-@pytest.fixture
 def ax():
     return plt.subplots(figsize=(3, 2.5))[1]
 

@@ -18,13 +18,6 @@ from deepreplay.replay import Replay
 
 
 @pytest.fixture
-def replay(tiny_recording):
-    filename, group_name, _, _ = tiny_recording
-    with Replay(filename, group_name) as r:
-        yield r
-
-
-@pytest.fixture
 def axes():
     _fig, (ax_neg, ax_pos) = plt.subplots(1, 2, figsize=(6, 2.5))
     return ax_neg, ax_pos

@@ -16,7 +16,6 @@ from PIL import Image
 
 from deepreplay.plot import Plotter, ReplayAnimation, compose_animations
 from deepreplay.plot import render
-from deepreplay.replay import Replay
 
 pytestmark = pytest.mark.filterwarnings("ignore:Animation was deleted without rendering:UserWarning")
 
@@ -27,13 +26,6 @@ DPI = 40
 def _collect_unrendered_animations():
     yield
     gc.collect()
-
-
-@pytest.fixture
-def replay(tiny_recording):
-    filename, group_name, _, _ = tiny_recording
-    with Replay(filename, group_name) as r:
-        yield r
 
 
 def part1_visuals(replay, *, layout=None, **feature_space):

@@ -21,13 +21,6 @@ FIGSIZE = (4, 1.5)
 DPI = 40
 
 
-@pytest.fixture
-def replay(tiny_recording):
-    filename, group_name, _, _ = tiny_recording
-    with Replay(filename, group_name) as r:
-        yield r
-
-
 @pytest.fixture(scope="module")
 def every2_recording(tmp_path_factory):
     """Epochs 0, 2, 4 and 5 of a 5-epoch run (every=2, the last epoch always)."""
