@@ -48,6 +48,8 @@ def _rows(name: str, r: dict) -> list[list[str]]:
             ["2. ... layer distributions vs full resolution", "faithful",
              f"quartiles within {worst_q:.2f}% of the range, std within {worst_std:.1f}%", cmd],
             ["2. ReplayData's own time / bare fit (BLOCK)", "<= 15%", f"{d['callback_share_of_bare_fit']:.0%}", cmd],
+            ["2. (BLOCK fit with ReplayData / bare fit, wall time)", "-",
+             f"{d['fit_seconds'] / r['bare_fit_seconds']:.2f}", cmd],
         ]
     if name == "replay_speed":
         return [["3. Build the five Part 1 visuals (150 epochs)", "<= 5 s",
