@@ -135,37 +135,55 @@ def _np(value: object) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(value))
 
 
-def _tensorflow(model, loss_fn, x, y):
+def _tensorflow_step(model, loss_fn, x, y, *, with_gradients=True):
+    """Predictions, per-sample losses and gradients as tensors (eager, or traced by ``tf.function``)."""
     import tensorflow as tf
 
-    variables = model.trainable_variables
-    with tf.GradientTape() as tape:  # watches the trainable variables; assigns nothing
+    # Watches the trainable variables it reads (when gradients are wanted); assigns nothing.
+    with tf.GradientTape(watch_accessed_variables=with_gradients) as tape:
         y_pred = model(x, training=False)
         per_sample = loss_fn(y, y_pred)
         total = _total_loss(per_sample, model.losses)
-    grads = tape.gradient(total, variables)
-    return _np(y_pred), _np(per_sample), _grads_to_numpy(grads, variables)
+    grads = tape.gradient(total, model.trainable_variables) if with_gradients else []
+    return y_pred, per_sample, grads
+
+
+def _tensorflow(model, loss_fn, x, y):
+    y_pred, per_sample, grads = _tensorflow_step(model, loss_fn, x, y)
+    return _np(y_pred), _np(per_sample), _grads_to_numpy(grads, model.trainable_variables)
+
+
+def _jax_total_loss(model, loss_fn, x, y):
+    """``total_loss(trainable_values, non_trainable_values) -> (loss, (y_pred, per_sample))`` for ``jax.grad``.
+
+    Stateless: the values are passed in and the updated non-trainable values
+    ``stateless_call`` returns are dropped, so the model's variables (and seed
+    states) stay as they are.
+    """
+    kwargs = _call_kwargs(model)
+
+    def total_loss(trainable_values, non_trainable_values):
+        y_pred, _, extra_losses = model.stateless_call(
+            trainable_values, non_trainable_values, x, return_losses=True, **kwargs
+        )
+        per_sample = loss_fn(y, y_pred)
+        return _total_loss(per_sample, extra_losses), (y_pred, per_sample)
+
+    return total_loss
+
+
+def _values(variables: Sequence[keras.Variable]) -> list:
+    return [v.value for v in variables]
 
 
 def _jax(model, loss_fn, x, y):
     import jax
 
-    variables = model.trainable_variables
-    trainable = [v.value for v in variables]
-    non_trainable = [v.value for v in model.non_trainable_variables]
-    kwargs = _call_kwargs(model)
-
-    def total_loss(trainable_values):
-        # Stateless: the values are passed in and the updated non-trainable values it
-        # returns are dropped, so the model's variables (and seed states) stay as they are.
-        y_pred, _, extra_losses = model.stateless_call(
-            trainable_values, non_trainable, x, return_losses=True, **kwargs
-        )
-        per_sample = loss_fn(y, y_pred)
-        return _total_loss(per_sample, extra_losses), (y_pred, per_sample)
-
-    grads, (y_pred, per_sample) = jax.grad(total_loss, has_aux=True)(trainable)
-    return _np(y_pred), _np(per_sample), _grads_to_numpy(grads, variables)
+    total_loss = _jax_total_loss(model, loss_fn, x, y)
+    grads, (y_pred, per_sample) = jax.grad(total_loss, has_aux=True)(
+        _values(model.trainable_variables), _values(model.non_trainable_variables)
+    )
+    return _np(y_pred), _np(per_sample), _grads_to_numpy(grads, model.trainable_variables)
 
 
 def _torch(model, loss_fn, x, y):
@@ -256,52 +274,32 @@ class CompiledStep(_Compiled):
     def _compile_tensorflow(self):
         import tensorflow as tf
 
-        model, loss_fn, variables = self.model, self.loss_fn, self.model.trainable_variables
+        model, loss_fn, with_gradients = self.model, self.loss_fn, self.with_gradients
         x, y = tf.convert_to_tensor(self.x), tf.convert_to_tensor(self.y)
-        with_gradients = self.with_gradients
-
-        @tf.function(autograph=False)
-        def step():
-            with tf.GradientTape(watch_accessed_variables=with_gradients) as tape:
-                y_pred = model(x, training=False)
-                per_sample = loss_fn(y, y_pred)
-                total = _total_loss(per_sample, model.losses)
-            grads = tape.gradient(total, variables) if with_gradients else []
-            return y_pred, per_sample, grads
-
-        def run():
-            y_pred, per_sample, grads = step()
-            grads = _grads_to_numpy(grads, variables) if with_gradients else self._empty_grads
-            return _np(y_pred), _np(per_sample), grads
-
-        return run
+        step = tf.function(lambda: _tensorflow_step(model, loss_fn, x, y, with_gradients=with_gradients),
+                           autograph=False)
+        return lambda: self._to_numpy(*step())
 
     def _compile_jax(self):
         import jax
 
-        model, loss_fn, x, y = self.model, self.loss_fn, self.x, self.y
-        kwargs = _call_kwargs(model)
-
-        def total_loss(trainable_values, non_trainable_values):
-            y_pred, _, extra_losses = model.stateless_call(
-                trainable_values, non_trainable_values, x, return_losses=True, **kwargs
-            )
-            per_sample = loss_fn(y, y_pred)
-            return _total_loss(per_sample, extra_losses), (y_pred, per_sample)
-
+        model = self.model
+        total_loss = _jax_total_loss(model, self.loss_fn, self.x, self.y)
         if self.with_gradients:
             step = jax.jit(jax.grad(total_loss, has_aux=True))
         else:
             step = jax.jit(lambda t, n: (None, total_loss(t, n)[1]))
 
         def run():
-            trainable = [v.value for v in model.trainable_variables]
-            non_trainable = [v.value for v in model.non_trainable_variables]
-            grads, (y_pred, per_sample) = step(trainable, non_trainable)
-            grads = _grads_to_numpy(grads, model.trainable_variables) if self.with_gradients else self._empty_grads
-            return _np(y_pred), _np(per_sample), grads
+            grads, (y_pred, per_sample) = step(_values(model.trainable_variables),
+                                               _values(model.non_trainable_variables))
+            return self._to_numpy(y_pred, per_sample, grads)
 
         return run
+
+    def _to_numpy(self, y_pred, per_sample, grads):
+        grads = _grads_to_numpy(grads, self.model.trainable_variables) if self.with_gradients else self._empty_grads
+        return _np(y_pred), _np(per_sample), grads
 
 
 class CompiledCall(_Compiled):
@@ -354,6 +352,6 @@ class CompiledCall(_Compiled):
         call = jax.jit(lambda t, n: model.stateless_call(t, n, x, **kwargs)[0])
 
         def values(variables):
-            return [source_of.get(id(v), v).value for v in variables]
+            return _values([source_of.get(id(v), v) for v in variables])
 
         return lambda: self._as_list(call(values(model.trainable_variables), values(model.non_trainable_variables)))
