@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/run_all.py                 # about 10 minutes on 2 cores
+    python benchmarks/run_all.py                 # about 12 minutes on 2 cores
     python benchmarks/run_all.py --only rendering,memory
 
 Each benchmark runs in its own Python process (its output is shown as it
