@@ -38,6 +38,28 @@ def make_tiny_model(*, activation="tanh", seed=42):
     return model
 
 
+def keras_at(replay, epoch):
+    """An independent copy of the recorded model, with the weights recorded at ``epoch``."""
+    import keras
+
+    clone = keras.models.clone_model(replay.model)
+    weights = replay.weights_at(epoch)
+    for layer in clone.layers:
+        if layer.name in weights:
+            layer.set_weights([weights[layer.name][var.name] for var in layer.weights])
+    return clone
+
+
+def cell_centres(xlim, ylim, n):
+    """Centres of an n x n tiling of the rectangle, row-major from the bottom row."""
+    import numpy as np
+
+    xs = xlim[0] + (np.arange(n) + 0.5) * (xlim[1] - xlim[0]) / n
+    ys = ylim[0] + (np.arange(n) + 0.5) * (ylim[1] - ylim[0]) / n
+    xx, yy = np.meshgrid(xs, ys)
+    return np.column_stack([xx.ravel(), yy.ravel()]).astype(np.float32)
+
+
 def tiny_data(n_points=60):
     from deepreplay.datasets import parabola
 

@@ -9,6 +9,7 @@ import pytest
 from matplotlib.colors import to_rgba, to_rgba_array
 from PIL import Image
 
+from conftest import cell_centres, keras_at
 from deepreplay import compute
 from deepreplay.callbacks import ReplayData
 from deepreplay.plot.base import CLASS_COLORS, class_colors
@@ -19,24 +20,6 @@ FAST = dict(contour_points=40)
 
 
 # -- helpers ----------------------------------------------------------------------------------------
-def keras_at(replay, epoch):
-    """An independent copy of the recorded model, with the weights recorded at ``epoch``."""
-    clone = keras.models.clone_model(replay.model)
-    weights = replay.weights_at(epoch)
-    for layer in clone.layers:
-        if layer.name in weights:
-            layer.set_weights([weights[layer.name][var.name] for var in layer.weights])
-    return clone
-
-
-def cell_centres(xlim, ylim, n):
-    """Centres of an n x n tiling of the rectangle, row-major from the bottom row."""
-    xs = xlim[0] + (np.arange(n) + 0.5) * (xlim[1] - xlim[0]) / n
-    ys = ylim[0] + (np.arange(n) + 0.5) * (ylim[1] - ylim[0]) / n
-    xx, yy = np.meshgrid(xs, ys)
-    return np.column_stack([xx.ravel(), yy.ravel()]).astype(np.float32)
-
-
 # -- data --------------------------------------------------------------------------------------------------
 def test_probabilities_match_keras(replay):
     _, ax = plt.subplots()
