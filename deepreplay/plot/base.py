@@ -45,6 +45,13 @@ def epoch_title(fig: Figure, epoch: int, title: str | None = None) -> Artist:
     return artist
 
 
+def check_title(title: object) -> str | None:
+    """``title`` if it is a string or None; a TypeError naming it otherwise."""
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"title={title!r} must be a string or None.")
+    return title
+
+
 class Plotter:
     """Base class of every visual.
 

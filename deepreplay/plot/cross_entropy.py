@@ -30,7 +30,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FixedFormatter, FixedLocator, MaxNLocator
 
 from .. import compute
-from .base import Plotter, class_colors
+from .base import Plotter, check_title, class_colors
 from .loss_and_metric import LOSS_COLOR
 
 if TYPE_CHECKING:
@@ -165,8 +165,7 @@ class CrossEntropy(Plotter):
 
     def __init__(self, ax: Axes, data: CrossEntropyData, *, title: str | None = None) -> None:
         super().__init__([ax], data.epochs)
-        if title is not None and not isinstance(title, str):
-            raise TypeError(f"title={title!r} must be a string or None.")
+        check_title(title)
         self.ax = ax
         self.data = data
         self.title = "Cross-Entropy, sample by sample" if title is None else title
@@ -204,8 +203,7 @@ class CrossEntropy(Plotter):
         from .probability_histogram import _check_probabilities, not_a_classifier
 
         _check_axes(ax)
-        if title is not None and not isinstance(title, str):
-            raise TypeError(f"title={title!r} must be a string or None.")
+        check_title(title)
         class_names = _check_class_names(class_names)
         epochs = replay.epoch_range(epoch_start, epoch_end)
         if not replay.reader.has("predictions"):

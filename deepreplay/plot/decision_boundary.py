@@ -33,13 +33,12 @@ from ..projection import (
     fit_pca,
     identity_projection,
 )
-from .base import Plotter
+from .base import Plotter, check_title
 from .feature_space import (
     BINARY_NAMES,
     _check_axes,
     _check_class_names,
     _check_flag,
-    _check_title,
     _class_labels,
     _class_legend,
     _class_names,
@@ -198,7 +197,7 @@ class DecisionBoundary(Plotter):
         display_grid = _check_flag("display_grid", display_grid)
         projection = check_projection(projection)
         class_names = _check_class_names(class_names)
-        title = _check_title(title)
+        title = check_title(title)
         epochs = replay.epoch_range(epoch_start, epoch_end)
         inputs = np.asarray(replay.inputs)
         sample_shape = inputs.shape[1:]

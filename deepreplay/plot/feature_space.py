@@ -38,7 +38,7 @@ from ..projection import (
     fit_pca,
     identity_projection,
 )
-from .base import NEGATIVE_COLOR, POSITIVE_COLOR, Plotter, class_colors
+from .base import NEGATIVE_COLOR, POSITIVE_COLOR, Plotter, check_title, class_colors
 
 if TYPE_CHECKING:
     from ..replay import Replay
@@ -105,12 +105,6 @@ def _check_axes(ax: object) -> None:
     """Fail before any computation when ``ax`` is not an Axes (the base class checks it again)."""
     if not isinstance(ax, Axes):
         raise TypeError(f"expected a Matplotlib Axes, got {type(ax).__name__}; create one with plt.subplots().")
-
-
-def _check_title(title: object) -> str | None:
-    if title is not None and not isinstance(title, str):
-        raise TypeError(f"title={title!r} must be a string or None.")
-    return title
 
 
 def _check_class_names(class_names: object) -> tuple[str, ...] | None:
@@ -514,7 +508,7 @@ class FeatureSpace(Plotter):
         display_regions = _check_optional_flag("display_regions", display_regions)
         projection = check_projection(projection)
         class_names = _check_class_names(class_names)
-        title = _check_title(title)
+        title = check_title(title)
         epochs = replay.epoch_range(epoch_start, epoch_end)
         layer_shape = _check_feature_layer(replay, layer_name, int(epochs[0]))
         width = int(np.prod(layer_shape))

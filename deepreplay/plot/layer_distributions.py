@@ -21,7 +21,7 @@ from matplotlib.transforms import blended_transform_factory
 
 from .. import diagnostics
 from ..diagnostics import LayerDistributionData
-from .base import Plotter
+from .base import Plotter, check_title
 
 if TYPE_CHECKING:
     from ..replay import Replay
@@ -76,8 +76,7 @@ class LayerDistributions(Plotter):
                 f"data must be a LayerDistributionData (from deepreplay.diagnostics.layer_distributions), "
                 f"got {type(data).__name__}; or build the visual with LayerDistributions.from_replay(...)."
             )
-        if title is not None and not isinstance(title, str):
-            raise TypeError(f"title={title!r} must be a string or None.")
+        check_title(title)
         if not isinstance(show_std, (bool, np.bool_)):
             raise TypeError(f"show_std={show_std!r} must be True or False.")
         super().__init__([ax], data.epochs)

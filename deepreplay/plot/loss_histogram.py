@@ -10,7 +10,7 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 
 from .. import compute
-from .base import MISCLASSIFIED_COLOR, Plotter
+from .base import MISCLASSIFIED_COLOR, Plotter, check_title
 from .loss_and_metric import LOSS_COLOR
 
 if TYPE_CHECKING:
@@ -99,8 +99,7 @@ class LossHistogram(Plotter):
 
     def __init__(self, ax: Axes, data: LossHistogramData, *, title: str | None = None) -> None:
         super().__init__([ax], data.epochs)
-        if title is not None and not isinstance(title, str):
-            raise TypeError(f"title={title!r} must be a string or None.")
+        check_title(title)
         self.ax = ax
         self.data = data
         self.title = "Losses" if title is None else title
@@ -126,8 +125,7 @@ class LossHistogram(Plotter):
             Per-sample losses not recorded, bad ``bins`` or an empty epoch range.
         """
         bins = compute.check_resolution("bins", bins, minimum=1)
-        if title is not None and not isinstance(title, str):
-            raise TypeError(f"title={title!r} must be a string or None.")
+        check_title(title)
         epochs = replay.epoch_range(epoch_start, epoch_end)
         if not replay.reader.has("losses"):
             raise ValueError("per-sample losses were not recorded, so the loss histogram cannot be drawn; "
