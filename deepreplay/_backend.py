@@ -29,6 +29,7 @@ TensorFlow installed when Keras runs on JAX or PyTorch.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -234,8 +235,6 @@ class _Compiled:
                     fn = compile_fn()
                     out = fn()
                 except Exception as exc:  # noqa: BLE001 - any tracing failure falls back on eager
-                    import warnings
-
                     warnings.warn(
                         f"deepreplay could not compile its recording step ({type(exc).__name__}: {exc}); "
                         "it records eagerly, which is slower but gives the same values.",
