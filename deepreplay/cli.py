@@ -163,6 +163,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:
+        # The reader of our output went away (``deepreplay info FILE | head``): not an error.
+        # Point stdout at /dev/null so that Python's flush at exit does not fail again.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):  # no real file descriptor behind stdout
+            pass
+        return 0
     except CommandError as exc:
         print(f"deepreplay: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -31,6 +31,29 @@ def test_info_lists_groups_epochs_layers_and_sizes(capsys, tiny_recording):
     assert "KiB" in out
 
 
+class _ClosedPipe:
+    """A stdout whose reader went away, as with ``deepreplay info FILE | head -1``."""
+
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def fileno(self):
+        import io
+
+        raise io.UnsupportedOperation("fileno")
+
+
+def test_a_closed_output_pipe_is_not_an_error(capsys, monkeypatch, tiny_recording):
+    filename, _, _, _ = tiny_recording
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    code = cli.main(["info", filename])
+    assert code == 0
+    assert capsys.readouterr().err == ""
+
+
 @pytest.mark.parametrize("ext", ["gif", "mp4", "html", "png"])
 def test_render_writes_a_valid_file(capsys, tmp_path, tiny_recording, ext):
     filename, group, _, _ = tiny_recording
