@@ -368,6 +368,11 @@ class FeatureSpaceData:
         The regions are computed on the projection plane (through the mean
         activation), a slice of the layer's space, not the exact picture.
     class_names : tuple of str or None
+    n_total_samples : int or None
+        How many samples were recorded.  The points are fewer for a wide
+        layer whose outputs were recorded for a subset of them
+        (``ReplayData(output_samples=...)``); the title then says so.
+        None: not known (the points are taken as every sample).
     """
 
     epochs: np.ndarray
@@ -390,6 +395,7 @@ class FeatureSpaceData:
     axis_labels: tuple[str, str] = ("h1", "h2")
     regions_are_slice: bool = False
     class_names: tuple[str, ...] | None = BINARY_NAMES
+    n_total_samples: int | None = None
 
     def __post_init__(self) -> None:
         n_epochs = len(self.epochs)
@@ -402,6 +408,11 @@ class FeatureSpaceData:
                 raise ValueError(f"{name} has {len(array)} entries for {n_epochs} epochs.")
         for array in (self.epochs, self.classes, self.targets, *arrays.values()):
             _readonly(array)
+
+    @property
+    def subset(self) -> bool:
+        """Whether the points are a subset of the recorded samples (see ``n_total_samples``)."""
+        return self.n_total_samples is not None and self.points.shape[1] < self.n_total_samples
 
     @property
     def has_regions(self) -> bool:
@@ -429,6 +440,11 @@ class FeatureSpace(Plotter):
     (the same basis for every frame); its regions are off by default, as the
     plane is only a slice of the layer's space (``display_regions=True``
     draws that slice, through the mean activation).
+
+    A wide layer whose outputs were recorded for a subset of the samples
+    (``ReplayData(output_samples=...)``, 64 by default) is fitted and drawn
+    on that subset, and the title says how many of the samples it shows
+    ("64 of 1797 samples").
     """
 
     def __init__(self, ax: Axes, data: FeatureSpaceData, *, title: str | None = None) -> None:
@@ -440,11 +456,14 @@ class FeatureSpace(Plotter):
     @staticmethod
     def _default_title(data: FeatureSpaceData) -> str:
         title = f"Feature Space - Layer: {data.layer_name}"
+        notes = []
         if not data.projection.exact:
-            title += f"\n({data.projection.n_features} units, fixed PCA plane)"
+            notes.append(f"{data.projection.n_features} units, fixed PCA plane")
             if data.regions_are_slice:
-                title = title[:-1] + "; regions: a slice)"
-        return title
+                notes.append("regions: a slice")
+        if data.subset:
+            notes.append(f"{data.points.shape[1]} of {data.n_total_samples} samples")
+        return title + (f"\n({'; '.join(notes)})" if notes else "")
 
     @classmethod
     def from_replay(cls, replay: Replay, ax: Axes, layer_name: str, *, contour_points: int = 200,
@@ -525,7 +544,10 @@ class FeatureSpace(Plotter):
 
         inputs = np.asarray(replay.inputs)
         with_grid = display_grid and inputs.ndim == 2 and inputs.shape[1] == 2
-        n_epochs, n_samples = len(epochs), len(inputs)
+        # A wide layer's outputs may be recorded for a subset of the samples
+        # (ReplayData(output_samples=...)): the plane is fitted and drawn on those.
+        rows = np.asarray(replay.output_rows(layer_name))
+        n_epochs, n_samples = len(epochs), len(rows)
 
         def activations(epoch: int) -> np.ndarray:
             return np.asarray(replay.outputs_at(int(epoch), layer_name)).reshape(n_samples, width)
@@ -571,9 +593,11 @@ class FeatureSpace(Plotter):
                     replay.model_at(int(epochs[i]))
                     fill_regions(i)
 
-        targets = None if task.is_classification else _target_values(replay)
+        targets = None if task.is_classification else _target_values(replay)[rows]
+        classes = _class_labels(replay, task)
         data = FeatureSpaceData(
-            epochs=np.array(epochs), layer_name=layer_name, points=points, classes=_class_labels(replay, task),
+            epochs=np.array(epochs), layer_name=layer_name, points=points,
+            classes=None if classes is None else classes[rows],
             grid_lines=bent, probabilities=None if regions is None else regions.probabilities,
             xlims=xlims, ylims=ylims, scale_fixed=scale_fixed, task=task.kind, n_classes=task.n_classes,
             predicted=None if regions is None else regions.predicted,
@@ -581,7 +605,7 @@ class FeatureSpace(Plotter):
             outputs=None if regions is None else regions.outputs, targets=targets,
             value_limits=None if targets is None else _value_limits(targets), projection=plane,
             axis_labels=plane.axis_labels(("h1", "h2")), regions_are_slice=regions is not None and use_pca,
-            class_names=class_names,
+            class_names=class_names, n_total_samples=len(inputs),
         )
         return cls(ax, data, title=title)
 

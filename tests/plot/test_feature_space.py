@@ -459,3 +459,36 @@ def test_bad_options(replay, kwargs, error, match):
 def test_not_an_axes(replay):
     with pytest.raises(TypeError, match="Matplotlib Axes"):
         replay.build_feature_space("ax", "hidden", **FAST)
+
+
+# -- wide layers recorded on a subset of the samples (ReplayData(output_samples=...)) -------------------
+def test_wide_layer_recorded_on_a_subset_is_fitted_and_drawn_on_that_subset(tmp_path):
+    """100 samples x 200 units is 'wide': its outputs are kept for 10 samples; the plane uses those 10."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 3)).astype(np.float32)
+    labels = (np.arange(100) % 3).astype(np.int64)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(200, activation="relu", name="wide"),
+                              keras.layers.Dense(3, activation="softmax", name="output")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    filename = str(tmp_path / "wide.h5")
+    ReplayData(X, labels, filename, "wide", model=model, output_samples=10)
+    with Replay(filename, "wide") as rp:
+        rows = rp.output_rows("wide")
+        assert len(rows) == 10  # the situation of the bug: 10 rows recorded, 100 samples
+        _, ax = plt.subplots()
+        fs = rp.build_feature_space(ax, "wide")
+        d = fs.data
+        assert d.points.shape == (1, 10, 2) and d.subset and d.n_total_samples == 100
+        np.testing.assert_array_equal(d.classes, labels[rows])
+        np.testing.assert_allclose(d.points[0], d.projection.transform(rp.outputs_at(0, "wide")), atol=1e-5)
+        fs.set_epoch(0)
+        assert "10 of 100 samples" in ax.get_title()
+        assert len(fs.points.get_offsets()) == 10
+        np.testing.assert_allclose(fs.points.get_facecolors(), to_rgba_array(class_colors(3))[labels[rows]])
+
+
+def test_layer_recorded_on_every_sample_says_nothing_about_a_subset(blobs):
+    _, ax = plt.subplots()
+    fs = blobs.build_feature_space(ax, "wide", **FAST)
+    fs.set_epoch(0)
+    assert not fs.data.subset and "samples" not in ax.get_title()
