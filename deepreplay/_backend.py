@@ -354,3 +354,120 @@ class CompiledCall(_Compiled):
             return _values([source_of.get(id(v), v) for v in variables])
 
         return lambda: self._as_list(call(values(model.trainable_variables), values(model.non_trainable_variables)))
+
+
+# -- the loss of many weight vectors at once (loss landscapes) -------------------------------------------
+class BatchedLoss:
+    """The model's loss on one fixed batch for many weight vectors at once.
+
+    ``BatchedLoss(model, loss_fn, x, y)(thetas)`` takes ``thetas`` of shape
+    ``(N, P)``, each row every trainable variable of ``model`` flattened and
+    concatenated in ``model.trainable_variables`` order, and returns the N
+    losses (mean per-sample loss plus regularisation, as recorded by
+    ``ReplayData``), without assigning any variable.  The non-trainable
+    variables keep the values they have when it is created.
+
+    Each weight vector goes through ``model.stateless_call``; a chunk of
+    vectors is mapped with ``keras.ops.vectorized_map`` inside one compiled
+    function (``tf.function`` around ``tf.vectorized_map`` on TensorFlow,
+    ``jax.jit`` around ``jax.vmap`` on JAX), so the matrix products of a
+    whole chunk run batched.  PyTorch (and models compiled with
+    ``run_eagerly=True``) evaluate the vectors one by one, eagerly, with the
+    same stateless call.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A built model; never changed.
+    loss_fn : callable
+        ``loss_fn(y_true, y_pred)`` returning one loss per sample.
+    x, y : ndarray
+        The samples and their targets.
+    chunk_size : int, optional
+        Weight vectors per compiled call (default: as many as keep the
+        chunk's activations near 64 MiB).
+    """
+
+    def __init__(self, model: keras.Model, loss_fn: LossFn, x: np.ndarray, y: np.ndarray, *,
+                 chunk_size: int | None = None) -> None:
+        self.model, self.loss_fn = model, loss_fn
+        self.x = np.asarray(x, dtype=np.float32) if np.asarray(x).dtype.kind == "f" else np.asarray(x)
+        self.y = np.asarray(y)
+        variables = model.trainable_variables
+        self.shapes = [tuple(int(d) for d in v.shape) for v in variables]
+        self.sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
+        self.n_parameters = int(sum(self.sizes))
+        self._non_trainable = _values(model.non_trainable_variables)
+        if chunk_size is None:
+            # Bytes of one vector's activations: 4 per sample and unit (the kernels' last axes), twice.
+            units = sum(shape[-1] for shape in self.shapes if len(shape) >= 2) or 1
+            per_vector = 8 * max(len(self.x), 1) * units
+            chunk_size = int(min(1024, max(8, (64 * 2**20) // per_vector)))
+        self.chunk_size = int(chunk_size)
+        self._fn: Callable[[np.ndarray], np.ndarray] | None = None
+        self.compiled = False
+
+    def _split(self, theta: Any) -> list:
+        values, start = [], 0
+        for shape, size in zip(self.shapes, self.sizes):
+            values.append(keras.ops.reshape(theta[start:start + size], shape))
+            start += size
+        return values
+
+    def _one(self, theta: Any, x: Any, y: Any) -> Any:
+        y_pred, _, extra = self.model.stateless_call(self._split(theta), self._non_trainable, x,
+                                                     return_losses=True, **_call_kwargs(self.model))
+        return _total_loss(self.loss_fn(y, y_pred), extra)
+
+    def _eager(self, thetas: np.ndarray) -> np.ndarray:
+        return np.array([float(_np(self._one(keras.ops.convert_to_tensor(t), self.x, self.y))) for t in thetas])
+
+    def _compile_tensorflow(self) -> Callable[[np.ndarray], np.ndarray]:
+        import tensorflow as tf
+
+        x, y = tf.convert_to_tensor(self.x), tf.convert_to_tensor(self.y)
+        fn = tf.function(lambda thetas: tf.vectorized_map(lambda t: self._one(t, x, y), thetas),
+                         autograph=False, reduce_retracing=True)
+        return lambda thetas: _np(fn(tf.convert_to_tensor(thetas)))
+
+    def _compile_jax(self) -> Callable[[np.ndarray], np.ndarray]:
+        import jax
+
+        x, y = self.x, self.y
+        fn = jax.jit(jax.vmap(lambda t: self._one(t, x, y)))
+        return lambda thetas: _np(fn(thetas))
+
+    def __call__(self, thetas: np.ndarray) -> np.ndarray:
+        thetas = np.asarray(thetas, dtype=np.float32)
+        if thetas.ndim != 2 or thetas.shape[1] != self.n_parameters:
+            raise ValueError(f"thetas has shape {thetas.shape}; expected (N, {self.n_parameters}), one flattened "
+                             "weight vector per row.")
+        out = []
+        for start in range(0, len(thetas), self.chunk_size):
+            chunk = thetas[start:start + self.chunk_size]
+            if len(chunk) < self.chunk_size and len(thetas) > self.chunk_size:
+                # Pad the last chunk to the traced size: one compiled function serves every chunk.
+                padded = np.concatenate([chunk, np.repeat(chunk[-1:], self.chunk_size - len(chunk), axis=0)])
+                out.append(self._run(padded)[:len(chunk)])
+            else:
+                out.append(self._run(chunk))
+        return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+
+    def _run(self, chunk: np.ndarray) -> np.ndarray:
+        if self._fn is None:
+            self._fn = self._eager
+            compile_fn = getattr(self, f"_compile_{backend_name()}", None)
+            if compile_fn is not None and not getattr(self.model, "run_eagerly", False):
+                try:
+                    fn = compile_fn()
+                    result = np.asarray(fn(chunk)).reshape(-1)
+                except Exception as exc:  # noqa: BLE001 - any tracing failure falls back on eager
+                    warnings.warn(
+                        f"deepreplay could not compile the loss-surface evaluation ({type(exc).__name__}: {exc}); "
+                        "it evaluates one weight vector at a time, which is slower but gives the same values.",
+                        stacklevel=4,
+                    )
+                else:
+                    self._fn, self.compiled = fn, True
+                    return result
+        return np.asarray(self._fn(chunk)).reshape(-1)

@@ -668,3 +668,72 @@ def _layers(g: h5py.Group) -> list[str]:
 
 def _n_records(g: h5py.Group) -> int:
     return int(g[_EPOCHS].shape[0])
+
+
+# -- derived data: results computed from a recording, cached beside it ----------------------------------
+# ``/<group>/derived/<kind>/<key>/<name>``.  Derived data never changes a recorded dataset or
+# attribute, lives inside its recording's group (so replacing the recording drops it), and is only
+# written to complete recordings (a recording in progress is never opened for anything but its records).
+_DERIVED = "derived"
+
+
+def _check_derived_names(kind: str, key: str) -> None:
+    for name, value in (("kind", kind), ("key", key)):
+        if not isinstance(value, str) or not value or "/" in value or value.startswith("."):
+            raise ValueError(f"{name}={value!r} must be a non-empty name without '/'.")
+
+
+def read_derived(filename: str | os.PathLike, group_name: str, kind: str, key: str) -> dict[str, np.ndarray] | None:
+    """Arrays cached by :func:`write_derived` under ``kind``/``key``, or None when there are none.
+
+    Parameters
+    ----------
+    filename, group_name
+        The recording.
+    kind : str
+        What was cached (e.g. ``'loss_surfaces'``).
+    key : str
+        Which one (a digest of the parameters it was computed with).
+    """
+    _check_derived_names(kind, key)
+    filename = os.fspath(filename)
+    try:
+        with _h5_file(filename, "r") as f:
+            path = f"{group_name}/{_DERIVED}/{kind}/{key}"
+            if path not in f or not isinstance(f[path], h5py.Group):
+                return None
+            return {name: ds[()] for name, ds in f[path].items() if isinstance(ds, h5py.Dataset)}
+    except OSError:
+        return None
+
+
+def write_derived(filename: str | os.PathLike, group_name: str, kind: str, key: str,
+                  arrays: Mapping[str, np.ndarray], *, attrs: Mapping[str, Any] | None = None) -> bool:
+    """Cache arrays computed from a recording in its file, under ``kind``/``key``; True if written.
+
+    Nothing is written (and False returned) when the file cannot be opened for
+    writing (read-only, or held by a writer in another process) or the
+    recording is not complete (it may still be recording).  Recorded datasets
+    are never touched; an existing entry of the same ``kind``/``key`` is
+    replaced.
+    """
+    _check_derived_names(kind, key)
+    filename = os.fspath(filename)
+    if not os.access(filename, os.W_OK):
+        return False
+    try:
+        with _h5_file(filename, "a") as f:
+            if group_name not in f or not f[group_name].attrs.get(_ATTR_COMPLETE, False) or \
+                    f[group_name].attrs.get("format") != FORMAT:
+                return False
+            parent = f[group_name].require_group(_DERIVED).require_group(kind)
+            if key in parent:
+                del parent[key]
+            entry = parent.create_group(key)
+            for name, value in arrays.items():
+                entry.create_dataset(name, data=np.asarray(value))
+            for name, value in (attrs or {}).items():
+                entry.attrs[name] = value
+        return True
+    except OSError:
+        return False
