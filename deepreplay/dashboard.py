@@ -43,9 +43,9 @@ class DashboardPlan:
 
 
 def _task(replay) -> tuple[compute.Task, bool]:
-    from .plot.feature_space import _model_task
+    from .plot.common import model_task
 
-    return _model_task(replay)
+    return model_task(replay)
 
 
 def _is_binary(replay) -> bool:

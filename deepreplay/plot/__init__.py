@@ -4,14 +4,8 @@ Each visual is a :class:`~deepreplay.plot.base.Plotter` in its own module,
 usually built through :class:`deepreplay.replay.Replay` (``build_*``).
 """
 
-from .base import (
-    CLASS_COLORS,
-    MISCLASSIFIED_COLOR,
-    Plotter,
-    ReplayAnimation,
-    compose_animations,
-    compose_plots,
-)
+from .base import Plotter, ReplayAnimation, compose_animations, compose_plots
+from .common import CLASS_COLORS, MISCLASSIFIED_COLOR
 from .decision_boundary import DecisionBoundary
 from .export import save_animation
 from .comparison import plot_ratio_table, plot_std_ratios

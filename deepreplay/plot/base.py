@@ -18,13 +18,15 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .. import compute
-
-#: Colours of the negative and positive classes, kept across visuals and frames.
-NEGATIVE_COLOR = "#1f77b4"
-POSITIVE_COLOR = "#2ca02c"
-MISCLASSIFIED_COLOR = "#d62728"
-CLASS_COLORS = (NEGATIVE_COLOR, POSITIVE_COLOR)
-
+from .common import (  # noqa: F401  (re-exported: the colours and check_title lived here)
+    CLASS_COLORS,
+    CLASS_PALETTE,
+    MISCLASSIFIED_COLOR,
+    NEGATIVE_COLOR,
+    POSITIVE_COLOR,
+    check_title,
+    class_colors,
+)
 
 def epoch_title(fig: Figure, epoch: int, title: str | None = None) -> Artist:
     """Set (creating it once) the figure's epoch title and return its text artist."""
@@ -43,13 +45,6 @@ def epoch_title(fig: Figure, epoch: int, title: str | None = None) -> Artist:
     else:
         artist.set_text(text)
     return artist
-
-
-def check_title(title: object) -> str | None:
-    """``title`` if it is a string or None; a TypeError naming it otherwise."""
-    if title is not None and not isinstance(title, str):
-        raise TypeError(f"title={title!r} must be a string or None.")
-    return title
 
 
 class Plotter:
@@ -256,7 +251,8 @@ class ReplayAnimation(FuncAnimation):
         return notebook_html(self)
 
 
-def _common_epochs(objects: Sequence[Plotter], epoch_start: int | None, epoch_end: int | None) -> np.ndarray:
+def common_epochs(objects: Sequence[Plotter], epoch_start: int | None, epoch_end: int | None) -> np.ndarray:
+    """The epochs every visual of ``objects`` has, within ``epoch_start``..``epoch_end``; a ValueError if none."""
     if not objects:
         raise ValueError("objects is empty; give at least one visual (e.g. replay.build_loss_histogram(ax)).")
     for obj in objects:
@@ -270,7 +266,8 @@ def _common_epochs(objects: Sequence[Plotter], epoch_start: int | None, epoch_en
     return compute.epoch_range(common, epoch_start, epoch_end)
 
 
-def _common_figure(objects: Sequence[Plotter]) -> Figure:
+def common_figure(objects: Sequence[Plotter]) -> Figure:
+    """The one figure every visual of ``objects`` is drawn on; a ValueError if they are on several."""
     figures = {id(obj.fig) for obj in objects}
     if len(figures) != 1:
         raise ValueError("objects are on different figures; build every visual on axes of one figure.")
@@ -293,8 +290,8 @@ def compose_plots(objects: Sequence[Plotter], epoch: int, title: str | None = No
     -------
     matplotlib.figure.Figure
     """
-    _common_epochs(objects, None, None)
-    fig = _common_figure(objects)
+    common_epochs(objects, None, None)
+    fig = common_figure(objects)
     for obj in objects:
         obj.set_epoch(epoch)
     epoch_title(fig, epoch, title)
@@ -310,8 +307,8 @@ def compose_animations(objects: Sequence[Plotter], *, epoch_start: int | None = 
     ReplayAnimation
         Save it with ``.save('file.gif' | 'file.mp4' | 'file.html', fps=..., dpi=...)``.
     """
-    epochs = _common_epochs(objects, epoch_start, epoch_end)
-    fig = _common_figure(objects)
+    epochs = common_epochs(objects, epoch_start, epoch_end)
+    fig = common_figure(objects)
 
     def update(epoch: int) -> list[Artist]:
         changed: list[Artist] = []
@@ -323,20 +320,3 @@ def compose_animations(objects: Sequence[Plotter], *, epoch_start: int | None = 
     return ReplayAnimation(fig, update, epochs, interval=interval, repeat=repeat, plotters=objects)
 
 
-# -- colours of k classes -----------------------------------------------------------------------------
-#: Colours of classes 0, 1, 2, ... in every visual.  The binary pair comes first
-#: (class 0 blue, class 1 green); the others avoid red (misclassified samples),
-#: orange (losses) and purple (metrics).
-CLASS_PALETTE = (NEGATIVE_COLOR, POSITIVE_COLOR, "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#7f7f7f")
-
-
-def class_colors(n_classes: int) -> tuple[str, ...]:
-    """One colour per class, as hex strings: :data:`CLASS_PALETTE`, then evenly spread over 'turbo'."""
-    if isinstance(n_classes, (bool, np.bool_)) or not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
-        raise ValueError(f"n_classes={n_classes!r} must be a positive integer.")
-    if n_classes <= len(CLASS_PALETTE):
-        return CLASS_PALETTE[:n_classes]
-    from matplotlib import colormaps
-    from matplotlib.colors import to_hex
-
-    return tuple(to_hex(c) for c in colormaps["turbo"](np.linspace(0.05, 0.95, int(n_classes))))

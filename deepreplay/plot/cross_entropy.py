@@ -30,7 +30,17 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FixedFormatter, FixedLocator, MaxNLocator
 
 from .. import compute
-from .base import Plotter, check_title, class_colors
+from .base import Plotter
+from .common import (
+    check_axes,
+    check_class_names,
+    check_probabilities,
+    check_title,
+    class_colors,
+    model_task,
+    not_a_classifier,
+    resolve_class_names,
+)
 from .loss_and_metric import LOSS_COLOR
 
 if TYPE_CHECKING:
@@ -194,25 +204,17 @@ class CrossEntropy(Plotter):
             visuals to use instead), outputs that are not probabilities,
             predictions not recorded, an empty epoch range.
         """
-        from .feature_space import (
-            _check_axes,
-            _check_class_names,
-            _class_names,
-            _model_task,
-        )
-        from .probability_histogram import _check_probabilities, not_a_classifier
-
-        _check_axes(ax)
+        check_axes(ax)
         check_title(title)
-        class_names = _check_class_names(class_names)
+        class_names = check_class_names(class_names)
         epochs = replay.epoch_range(epoch_start, epoch_end)
         if not replay.reader.has("predictions"):
             raise ValueError("predictions were not recorded, so the cross-entropy view cannot be drawn; "
                              "record them with ReplayData(record=None) or include 'predictions' in record=.")
-        task, from_logits = _model_task(replay)
+        task, from_logits = model_task(replay)
         if not task.is_classification:
             raise ValueError(not_a_classifier("the cross-entropy view", task))
-        names = _class_names(class_names, task)
+        names = resolve_class_names(class_names, task)
         labels = compute.class_labels(replay.targets).astype(np.int64)
         n, n_epochs = len(labels), len(epochs)
         p_sorted = np.empty((n_epochs, n))
@@ -225,7 +227,7 @@ class CrossEntropy(Plotter):
         for i, epoch in enumerate(epochs):
             probabilities = compute.class_probabilities(np.asarray(replay.predictions_at(int(epoch))),
                                                         task.n_classes, from_logits=from_logits)
-            _check_probabilities(probabilities, int(epoch), "the cross-entropy view")
+            check_probabilities(probabilities, int(epoch), "the cross-entropy view")
             p = compute.true_class_probability(probabilities, labels)
             # NaN (a diverged model) sorts last and is drawn as no bar.
             order[i] = np.argsort(p, kind="stable")

@@ -33,25 +33,26 @@ from ..projection import (
     fit_pca,
     identity_projection,
 )
-from .base import Plotter, check_title
-from .feature_space import (
+from .base import Plotter
+from .common import (
     BINARY_NAMES,
-    _check_axes,
-    _check_class_names,
-    _check_flag,
-    _class_labels,
-    _class_legend,
-    _class_names,
-    _draw_grid,
-    _draw_points,
-    _draw_regions,
-    _extent,
-    _model_task,
-    _readonly,
-    _region_frame,
-    _region_grid,
-    _RegionBuffer,
-    _suggest_layers,
+    check_axes,
+    check_class_names,
+    check_flag,
+    check_title,
+    class_legend,
+    draw_grid,
+    draw_points,
+    draw_regions,
+    model_task,
+    readonly,
+    region_extent,
+    region_frame,
+    region_grid,
+    RegionBuffer,
+    resolve_class_names,
+    sample_classes,
+    suggest_layers,
 )
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ class DecisionBoundaryData:
             raise ValueError(f"points has {len(self.points)} samples but classes has {len(self.classes)}.")
         for array in (self.epochs, self.points, self.classes, self.grid_lines, self.probabilities,
                       self.xlim, self.ylim, self.predicted, self.region_rgba):
-            _readonly(array)
+            readonly(array)
 
     def index(self, epoch: int) -> int:
         """Position of ``epoch`` along the leading axis of ``probabilities``."""
@@ -191,19 +192,19 @@ class DecisionBoundary(Plotter):
             A model that is not a classifier (with the visuals to use
             instead), inputs with fewer than 2 values, bad options.
         """
-        _check_axes(ax)
+        check_axes(ax)
         contour_points = compute.check_resolution("contour_points", contour_points)
         n_grid_lines = compute.check_resolution("n_grid_lines", n_grid_lines)
-        display_grid = _check_flag("display_grid", display_grid)
+        display_grid = check_flag("display_grid", display_grid)
         projection = check_projection(projection)
-        class_names = _check_class_names(class_names)
+        class_names = check_class_names(class_names)
         title = check_title(title)
         epochs = replay.epoch_range(epoch_start, epoch_end)
         inputs = np.asarray(replay.inputs)
         sample_shape = inputs.shape[1:]
         n_features = int(np.prod(sample_shape))
         if n_features < 2:
-            layers = _suggest_layers(replay, int(epochs[0]), exact=False)
+            layers = suggest_layers(replay, int(epochs[0]), exact=False)
             hint = f" Layers it can show: {layers}." if layers else ""
             raise ValueError(
                 f"the decision boundary is drawn on a plane of the inputs, which needs at least 2 input values "
@@ -211,7 +212,7 @@ class DecisionBoundary(Plotter):
                 f"instead: replay.build_feature_space(ax, layer_name=...).{hint}"
             )
         use_pca = choose_projection(projection, n_features, "the inputs")
-        task, from_logits = _model_task(replay)
+        task, from_logits = model_task(replay)
         if not task.is_classification:
             raise ValueError(
                 f"the decision boundary shows the classes a classifier predicts, but this model is "
@@ -219,7 +220,7 @@ class DecisionBoundary(Plotter):
                 "replay.build_feature_space(ax, layer_name=...) (points and outputs on a colour scale), "
                 "replay.build_loss_histogram(ax) or replay.build_loss_and_metric(ax, metric)."
             )
-        class_names = _class_names(class_names, task)
+        class_names = resolve_class_names(class_names, task)
         flat_inputs = inputs.reshape(len(inputs), n_features).astype(np.float64)
         plane = fit_pca([flat_inputs]) if use_pca else identity_projection()
         points = plane.transform(flat_inputs)
@@ -227,16 +228,16 @@ class DecisionBoundary(Plotter):
         xlim = auto_x if xlim is None else compute.check_limits("xlim", xlim)
         ylim = auto_y if ylim is None else compute.check_limits("ylim", ylim)
 
-        grid = plane.inverse_transform(_region_grid(xlim, ylim, contour_points).astype(np.float64))
+        grid = plane.inverse_transform(region_grid(xlim, ylim, contour_points).astype(np.float64))
         grid = grid.astype(np.float32).reshape(len(grid), *sample_shape)
-        regions = _RegionBuffer(task, from_logits, len(epochs), contour_points)
+        regions = RegionBuffer(task, from_logits, len(epochs), contour_points)
         for i, epoch in enumerate(epochs):
             model = replay.model_at(int(epoch))
             regions.set(i, compute.to_numpy(model(grid, training=False)))
 
         lines = compute.grid_lines(xlim, ylim, n_lines=n_grid_lines) if display_grid else None
         data = DecisionBoundaryData(
-            epochs=np.array(epochs), points=points.astype(np.float32), classes=_class_labels(replay, task),
+            epochs=np.array(epochs), points=points.astype(np.float32), classes=sample_classes(replay, task),
             grid_lines=lines, probabilities=regions.probabilities, xlim=np.array(xlim, dtype=np.float64),
             ylim=np.array(ylim, dtype=np.float64), task=task.kind, n_classes=task.n_classes,
             predicted=regions.predicted, region_rgba=regions.rgba, projection=plane,
@@ -247,16 +248,16 @@ class DecisionBoundary(Plotter):
     # -- drawing -----------------------------------------------------------------------------------------
     def _create_artists(self) -> None:
         ax, d = self.ax, self.data
-        self.regions = _draw_regions(ax, d, 0, _extent(d.xlim, d.ylim))
-        self.grid = None if d.grid_lines is None else _draw_grid(ax, d.grid_lines)
-        self.points = _draw_points(ax, d.points, d)
+        self.regions = draw_regions(ax, d, 0, region_extent(d.xlim, d.ylim))
+        self.grid = None if d.grid_lines is None else draw_grid(ax, d.grid_lines)
+        self.points = draw_points(ax, d.points, d)
         ax.set_xlim(*d.xlim)
         ax.set_ylim(*d.ylim)
         ax.set_xlabel(d.axis_labels[0])
         ax.set_ylabel(d.axis_labels[1])
         ax.set_title(self.title)
-        self.legend = _class_legend(ax, d.class_names, d.n_classes, compute.emptiest_corner(d.points, d.xlim, d.ylim))
+        self.legend = class_legend(ax, d.class_names, d.n_classes, compute.emptiest_corner(d.points, d.xlim, d.ylim))
 
     def _update(self, epoch: int) -> list[Artist]:
-        self.regions.set_data(_region_frame(self.data, self.data.index(epoch)))
+        self.regions.set_data(region_frame(self.data, self.data.index(epoch)))
         return [self.regions]

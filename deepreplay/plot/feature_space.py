@@ -21,14 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
-from matplotlib.collections import LineCollection
-from matplotlib.colors import LinearSegmentedColormap, Normalize, to_rgba_array
-from matplotlib.lines import Line2D
 
 from .. import compute
 from ..projection import (
@@ -38,262 +35,37 @@ from ..projection import (
     fit_pca,
     identity_projection,
 )
-from .base import NEGATIVE_COLOR, POSITIVE_COLOR, Plotter, check_title, class_colors
+from .base import Plotter
+from .common import (
+    BINARY_NAMES,
+    check_axes,
+    check_class_names,
+    check_flag,
+    check_optional_flag,
+    check_title,
+    class_legend,
+    draw_grid,
+    draw_points,
+    draw_regions,
+    layer_width,
+    model_task,
+    readonly,
+    region_extent,
+    region_frame,
+    region_grid,
+    RegionBuffer,
+    resolve_class_names,
+    sample_classes,
+    suggest_layers,
+    target_values,
+    value_colorbar,
+    value_limits,
+)
 
 if TYPE_CHECKING:
     from ..replay import Replay
 
 __all__ = ["FeatureSpace", "FeatureSpaceData"]
-
-#: Opacity of the decision-region image (points and grid lines stay readable on top).
-REGION_ALPHA = 0.35
-#: Colour, width and opacity of the grid lines: visible, but lighter than the points.
-GRID_COLOR = "0.2"
-GRID_LINEWIDTH = 0.5
-GRID_ALPHA = 0.3
-
-#: Negative colour -> white at probability 0.5 -> positive colour.
-REGION_CMAP = LinearSegmentedColormap.from_list(
-    "deepreplay_binary_regions", [NEGATIVE_COLOR, "#ffffff", POSITIVE_COLOR], N=256
-)
-#: Colour scale of a regression's targets (points) and outputs (background).
-VALUE_CMAP = "viridis"
-
-BINARY_NAMES = ("negative", "positive")
-_REGRESSION_HINT = ("for a regression use replay.build_feature_space(ax, layer_name=...), "
-                    "replay.build_loss_histogram(ax) or replay.build_loss_and_metric(ax, metric)")
-
-
-# -- pure-NumPy helpers (shared with the other visuals) -----------------------------------------------
-def _region_grid(xlim: Sequence[float], ylim: Sequence[float], n: int) -> np.ndarray:
-    """Centres of an ``n`` x ``n`` tiling of the rectangle ``xlim`` x ``ylim``: shape (n*n, 2), float32.
-
-    Row ``i * n + j`` is the cell in row ``i`` (from the bottom) and column
-    ``j``, so values computed on these points reshape to ``(n, n)`` and
-    show with ``imshow(..., origin='lower', extent=(*xlim, *ylim))`` with every
-    cell exactly where its centre was evaluated.
-    """
-    (x0, x1), (y0, y1) = xlim, ylim
-    hx, hy = (x1 - x0) / (2 * n), (y1 - y0) / (2 * n)
-    _, _, points = compute.make_grid((x0 + hx, x1 - hx), (y0 + hy, y1 - hy), n)
-    return points
-
-
-def _extent(xlim: Sequence[float], ylim: Sequence[float]) -> tuple[float, float, float, float]:
-    return float(xlim[0]), float(xlim[1]), float(ylim[0]), float(ylim[1])
-
-
-def _readonly(array: np.ndarray | None) -> np.ndarray | None:
-    if array is not None:
-        array.setflags(write=False)
-    return array
-
-
-def _check_flag(name: str, value: object) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name}={value!r} must be True or False.")
-    return bool(value)
-
-
-def _check_optional_flag(name: str, value: object) -> bool | None:
-    if value is not None and not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name}={value!r} must be True, False or None (automatic).")
-    return None if value is None else bool(value)
-
-
-def _check_axes(ax: object) -> None:
-    """Fail before any computation when ``ax`` is not an Axes (the base class checks it again)."""
-    if not isinstance(ax, Axes):
-        raise TypeError(f"expected a Matplotlib Axes, got {type(ax).__name__}; create one with plt.subplots().")
-
-
-def _check_class_names(class_names: object) -> tuple[str, ...] | None:
-    if class_names is None:
-        return None
-    if isinstance(class_names, str) or not isinstance(class_names, Sequence) or \
-            not all(isinstance(name, str) for name in class_names):
-        raise TypeError(f"class_names={class_names!r} must be a sequence of strings (one per class) or None.")
-    return tuple(class_names)
-
-
-def _class_names(class_names: tuple[str, ...] | None, task: compute.Task) -> tuple[str, ...] | None:
-    """The names shown for the classes: given ones (checked against the class count) or defaults."""
-    if not task.is_classification:
-        return None
-    if class_names is None:
-        return BINARY_NAMES if task.kind == "binary" else tuple(f"class {c}" for c in range(task.n_classes))
-    if len(class_names) != task.n_classes:
-        raise ValueError(f"class_names={list(class_names)!r} has {len(class_names)} names for "
-                         f"{task.n_classes} classes; give one name per class.")
-    return class_names
-
-
-def _output_width(replay: Replay) -> int:
-    """Values the model outputs per sample (from the recorded predictions, else the model)."""
-    if replay.reader.has("predictions"):
-        shape = np.shape(replay.predictions_at(int(replay.epochs[0])))
-        return int(np.prod(shape[1:])) if len(shape) > 1 else 1
-    return int(np.prod(replay.model.outputs[0].shape[1:]))
-
-
-def _model_task(replay: Replay) -> tuple[compute.Task, bool]:
-    """``(task, from_logits)`` of a recording: what the model does and whether it outputs logits.
-
-    ``from_logits`` is read from the loss in the stored model config (the
-    rebuilt model is not compiled).
-    """
-    from ..model_inspection import config_from_logits
-
-    task = compute.infer_task(replay.targets, _output_width(replay))
-    return task, config_from_logits(replay.reader.model_config)
-
-
-def _class_labels(replay: Replay, task: compute.Task) -> np.ndarray | None:
-    return compute.class_labels(replay.targets).astype(np.int64) if task.is_classification else None
-
-
-def _target_values(replay: Replay) -> np.ndarray:
-    """A regression's target per sample (its first column), float64."""
-    targets = np.asarray(replay.targets, dtype=np.float64)
-    return targets.reshape(len(targets), -1)[:, 0]
-
-
-def _value_limits(values: np.ndarray) -> tuple[float, float]:
-    finite = values[np.isfinite(values)]
-    if not finite.size:
-        return 0.0, 1.0
-    low, high = float(finite.min()), float(finite.max())
-    return (low - 0.5, high + 0.5) if high <= low else (low, high)
-
-
-def _class_rgb(n_classes: int) -> np.ndarray:
-    return to_rgba_array(class_colors(n_classes))[:, :3]
-
-
-@dataclass
-class _RegionBuffer:
-    """Per-epoch region images of a visual, filled one epoch at a time."""
-
-    task: compute.Task
-    from_logits: bool
-    n_epochs: int
-    resolution: int
-    probabilities: np.ndarray | None = None
-    predicted: np.ndarray | None = None
-    rgba: np.ndarray | None = None
-    outputs: np.ndarray | None = None
-    _colors: np.ndarray | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        e, r = self.n_epochs, self.resolution
-        if self.task.kind == "binary":
-            self.probabilities = np.empty((e, r, r), dtype=np.float32)
-            self.predicted = np.empty((e, r, r), dtype=np.int8)
-        elif self.task.kind == "multiclass":
-            k = self.task.n_classes
-            self.probabilities = np.empty((e, r, r, k), dtype=np.float32)
-            self.predicted = np.empty((e, r, r), dtype=np.int16 if k > 127 else np.int8)
-            self.rgba = np.empty((e, r, r, 4), dtype=np.uint8)
-            self._colors = _class_rgb(k)
-        else:
-            self.outputs = np.empty((e, r, r), dtype=np.float32)
-
-    def set(self, i: int, outputs: np.ndarray) -> None:
-        """Store epoch ``i`` from the model's outputs on the ``resolution**2`` region points."""
-        r = self.resolution
-        outputs = np.asarray(outputs)
-        if self.task.is_classification:
-            probabilities = compute.class_probabilities(outputs, self.task.n_classes, from_logits=self.from_logits)
-            self.predicted[i] = compute.predicted_classes(probabilities).reshape(r, r)
-            if self.task.kind == "binary":
-                self.probabilities[i] = probabilities[:, 1].reshape(r, r)
-            else:
-                self.probabilities[i] = probabilities.reshape(r, r, -1)
-                self.rgba[i] = compute.class_region_rgba(self.probabilities[i], self._colors)
-        else:
-            self.outputs[i] = outputs.reshape(len(outputs), -1)[:, 0].reshape(r, r)
-
-
-def _region_frame(data: Any, i: int) -> np.ndarray:
-    """The array the region image shows at epoch index ``i``."""
-    if data.task == "multiclass":
-        return data.region_rgba[i]
-    if data.task == "binary":
-        return data.probabilities[i]
-    return data.outputs[i]
-
-
-def _draw_regions(ax: Axes, data: Any, i: int, extent: tuple[float, float, float, float]):
-    common = dict(origin="lower", extent=extent, alpha=REGION_ALPHA, interpolation="bilinear", aspect="auto",
-                  zorder=0)
-    if data.task == "binary":
-        return ax.imshow(data.probabilities[i], cmap=REGION_CMAP, vmin=0.0, vmax=1.0, **common)
-    if data.task == "multiclass":
-        return ax.imshow(data.region_rgba[i], **common)
-    low, high = data.value_limits
-    return ax.imshow(data.outputs[i], cmap=VALUE_CMAP, norm=Normalize(low, high), **common)
-
-
-def _draw_grid(ax: Axes, segments: np.ndarray) -> LineCollection:
-    lines = LineCollection(list(segments), colors=GRID_COLOR, linewidths=GRID_LINEWIDTH, alpha=GRID_ALPHA,
-                           zorder=1)
-    ax.add_collection(lines, autolim=False)
-    return lines
-
-
-def _marker_size(n_points: int) -> float:
-    """Scatter marker area: bigger for few points, small for thousands."""
-    return float(np.clip(2000.0 / max(n_points, 1), 3.0, 25.0))
-
-
-def _draw_points(ax: Axes, points: np.ndarray, data: Any):
-    """The samples: class colours, or the target on the value scale for a regression."""
-    size = _marker_size(len(points))
-    if data.classes is not None:
-        colors = np.array(class_colors(data.n_classes))[data.classes]
-        return ax.scatter(points[:, 0], points[:, 1], c=colors, s=size, edgecolors="none", zorder=2)
-    low, high = data.value_limits
-    return ax.scatter(points[:, 0], points[:, 1], c=data.targets, cmap=VALUE_CMAP, norm=Normalize(low, high),
-                      s=size, edgecolors="0.15", linewidths=0.3, zorder=2)
-
-
-def _class_legend(ax: Axes, names: Sequence[str], n_classes: int, loc: str = "upper right") -> Artist:
-    handles = [Line2D([], [], ls="", marker="o", ms=5, color=color, label=name)
-               for color, name in zip(class_colors(n_classes), names)]
-    return ax.legend(handles=handles, loc=loc, fontsize="x-small", framealpha=0.7,
-                     handletextpad=0.1, borderpad=0.3, labelspacing=0.3)
-
-
-def _value_colorbar(ax: Axes, mappable: Any, label: str) -> Any:
-    """A colour bar of the value scale beside ``ax`` (regressions)."""
-    colorbar = ax.figure.colorbar(mappable, ax=ax, fraction=0.046, pad=0.02)
-    colorbar.set_label(label, fontsize="small")
-    colorbar.ax.tick_params(labelsize="x-small")
-    return colorbar
-
-
-def _layer_width(replay: Replay, layer_name: str, epoch: int) -> tuple[int, ...]:
-    return tuple(np.shape(replay.outputs_at(epoch, layer_name))[1:])
-
-
-def _suggest_layers(replay: Replay, epoch: int, *, exact: bool) -> list[str]:
-    """Hidden layers with recorded activations that a feature space can show (2 units if ``exact``)."""
-    found = []
-    names = replay.reader.output_layers("activations")
-    for name in names[:-1] if len(names) > 1 else names:
-        try:
-            width = int(np.prod(_layer_width(replay, name, epoch)))
-        except (KeyError, ValueError):
-            continue
-        if width == 2 or (not exact and width > 2):
-            found.append(name)
-    return found
-
-
-def _suggest_two_unit_layers(replay: Replay, epoch: int) -> list[str]:
-    """Layers with recorded activations of width 2 (for error messages)."""
-    return _suggest_layers(replay, epoch, exact=True)
-
 
 def _check_feature_layer(replay: Replay, layer_name: str, epoch: int) -> tuple[int, ...]:
     """The per-sample output shape of a recorded layer with at least 2 values, or a clear error."""
@@ -309,10 +81,10 @@ def _check_feature_layer(replay: Replay, layer_name: str, epoch: int) -> tuple[i
             f"drawn; record them with ReplayData(..., record=[..., 'activations']). Layers with recorded "
             f"activations: {recorded}."
         )
-    shape = _layer_width(replay, layer_name, epoch)
+    shape = layer_width(replay, layer_name, epoch)
     if int(np.prod(shape)) >= 2:
         return shape
-    others = [n for n in _suggest_layers(replay, epoch, exact=False) if n != layer_name]
+    others = [n for n in suggest_layers(replay, epoch, exact=False) if n != layer_name]
     hint = f" Layers of this model it can show: {others}." if others else ""
     raise ValueError(
         f"layer {layer_name!r} outputs shape {shape} per sample; the feature space needs a layer with at "
@@ -407,7 +179,7 @@ class FeatureSpaceData:
             if len(array) != n_epochs:
                 raise ValueError(f"{name} has {len(array)} entries for {n_epochs} epochs.")
         for array in (self.epochs, self.classes, self.targets, *arrays.values()):
-            _readonly(array)
+            readonly(array)
 
     @property
     def subset(self) -> bool:
@@ -517,23 +289,23 @@ class FeatureSpace(Plotter):
             Unknown layer, activations not recorded, a layer with fewer than
             2 units (or not 2 with ``projection='exact'``), bad options.
         """
-        _check_axes(ax)
+        check_axes(ax)
         contour_points = compute.check_resolution("contour_points", contour_points)
         n_grid_lines = compute.check_resolution("n_grid_lines", n_grid_lines)
         xlim = compute.check_limits("xlim", xlim)
         ylim = compute.check_limits("ylim", ylim)
-        scale_fixed = _check_flag("scale_fixed", scale_fixed)
-        display_grid = _check_flag("display_grid", display_grid)
-        display_regions = _check_optional_flag("display_regions", display_regions)
+        scale_fixed = check_flag("scale_fixed", scale_fixed)
+        display_grid = check_flag("display_grid", display_grid)
+        display_regions = check_optional_flag("display_regions", display_regions)
         projection = check_projection(projection)
-        class_names = _check_class_names(class_names)
+        class_names = check_class_names(class_names)
         title = check_title(title)
         epochs = replay.epoch_range(epoch_start, epoch_end)
         layer_shape = _check_feature_layer(replay, layer_name, int(epochs[0]))
         width = int(np.prod(layer_shape))
         use_pca = choose_projection(projection, width, f"layer {layer_name!r}")
-        task, from_logits = _model_task(replay)
-        class_names = _class_names(class_names, task)
+        task, from_logits = model_task(replay)
+        class_names = resolve_class_names(class_names, task)
         if display_regions is None:
             display_regions = not use_pca and (task.is_classification or task.n_outputs == 1)
         elif display_regions and not task.is_classification and task.n_outputs != 1:
@@ -557,7 +329,7 @@ class FeatureSpace(Plotter):
         points = np.empty((n_epochs, n_samples, 2), dtype=np.float32)
         xlims = np.empty((n_epochs, 2), dtype=np.float64)
         ylims = np.empty((n_epochs, 2), dtype=np.float64)
-        regions = _RegionBuffer(task, from_logits, n_epochs, contour_points) if display_regions else None
+        regions = RegionBuffer(task, from_logits, n_epochs, contour_points) if display_regions else None
         bent = None
         if with_grid:
             lines = compute.grid_lines(xlim, ylim, n_lines=n_grid_lines)
@@ -567,7 +339,7 @@ class FeatureSpace(Plotter):
         tail = replay.tail_function(layer_name) if regions is not None else None
 
         def fill_regions(i: int) -> None:  # needs the model at epochs[i] and the limits of i
-            grid = _region_grid(xlims[i], ylims[i], contour_points)
+            grid = region_grid(xlims[i], ylims[i], contour_points)
             values = plane.inverse_transform(grid).astype(np.float32).reshape(len(grid), *layer_shape)
             regions.set(i, tail(values))
 
@@ -593,8 +365,8 @@ class FeatureSpace(Plotter):
                     replay.model_at(int(epochs[i]))
                     fill_regions(i)
 
-        targets = None if task.is_classification else _target_values(replay)[rows]
-        classes = _class_labels(replay, task)
+        targets = None if task.is_classification else target_values(replay)[rows]
+        classes = sample_classes(replay, task)
         data = FeatureSpaceData(
             epochs=np.array(epochs), layer_name=layer_name, points=points,
             classes=None if classes is None else classes[rows],
@@ -603,7 +375,7 @@ class FeatureSpace(Plotter):
             predicted=None if regions is None else regions.predicted,
             region_rgba=None if regions is None else regions.rgba,
             outputs=None if regions is None else regions.outputs, targets=targets,
-            value_limits=None if targets is None else _value_limits(targets), projection=plane,
+            value_limits=None if targets is None else value_limits(targets), projection=plane,
             axis_labels=plane.axis_labels(("h1", "h2")), regions_are_slice=regions is not None and use_pca,
             class_names=class_names, n_total_samples=len(inputs),
         )
@@ -613,10 +385,10 @@ class FeatureSpace(Plotter):
     def _create_artists(self) -> None:
         ax, d = self.ax, self.data
         first = 0
-        extent = _extent(d.xlims[first], d.ylims[first])
-        self.regions = _draw_regions(ax, d, first, extent) if d.has_regions else None
-        self.grid = None if d.grid_lines is None else _draw_grid(ax, d.grid_lines[first])
-        self.points = _draw_points(ax, d.points[first], d)
+        extent = region_extent(d.xlims[first], d.ylims[first])
+        self.regions = draw_regions(ax, d, first, extent) if d.has_regions else None
+        self.grid = None if d.grid_lines is None else draw_grid(ax, d.grid_lines[first])
+        self.points = draw_points(ax, d.points[first], d)
         ax.set_xlim(*d.xlims[first])
         ax.set_ylim(*d.ylims[first])
         ax.set_xlabel(d.axis_labels[0])
@@ -625,11 +397,11 @@ class FeatureSpace(Plotter):
         if d.classes is not None:
             corner = compute.emptiest_corner(d.points, d.xlims[first], d.ylims[first]) if d.scale_fixed \
                 else "upper right"
-            self.legend = _class_legend(ax, d.class_names, d.n_classes, corner)
+            self.legend = class_legend(ax, d.class_names, d.n_classes, corner)
             self.colorbar = None
         else:
             self.legend = None
-            self.colorbar = _value_colorbar(ax, self.points, "target (points), output (background)"
+            self.colorbar = value_colorbar(ax, self.points, "target (points), output (background)"
                                             if self.regions is not None else "target")
 
     def _update(self, epoch: int) -> list[Artist]:
@@ -638,14 +410,14 @@ class FeatureSpace(Plotter):
         self.points.set_offsets(d.points[i])
         changed: list[Artist] = [self.points]
         if self.regions is not None:
-            self.regions.set_data(_region_frame(d, i))
+            self.regions.set_data(region_frame(d, i))
             changed.insert(0, self.regions)
         if self.grid is not None:
             self.grid.set_segments(list(d.grid_lines[i]))
             changed.append(self.grid)
         if not d.scale_fixed:
             if self.regions is not None:
-                self.regions.set_extent(_extent(d.xlims[i], d.ylims[i]))
+                self.regions.set_extent(region_extent(d.xlims[i], d.ylims[i]))
             self.ax.set_xlim(*d.xlims[i])
             self.ax.set_ylim(*d.ylims[i])
         return changed

@@ -21,7 +21,8 @@ from matplotlib.transforms import blended_transform_factory
 
 from .. import diagnostics
 from ..diagnostics import LayerDistributionData
-from .base import Plotter, check_title
+from .base import Plotter
+from .common import check_title
 
 if TYPE_CHECKING:
     from ..replay import Replay

@@ -10,7 +10,8 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 
 from .. import compute
-from .base import MISCLASSIFIED_COLOR, Plotter, check_title
+from .base import Plotter
+from .common import MISCLASSIFIED_COLOR, check_title
 from .loss_and_metric import LOSS_COLOR
 
 if TYPE_CHECKING:

@@ -26,7 +26,18 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 
 from .. import compute
-from .base import CLASS_COLORS, MISCLASSIFIED_COLOR, Plotter, class_colors
+from .base import Plotter
+from .common import (
+    CLASS_COLORS,
+    MISCLASSIFIED_COLOR,
+    OTHER_VISUALS,
+    check_class_names,
+    check_probabilities,
+    class_colors,
+    model_task,
+    not_a_classifier,
+    resolve_class_names,
+)
 
 if TYPE_CHECKING:
     from ..replay import Replay
@@ -38,10 +49,6 @@ CLASS_TITLES = ("Negative Cases", "Positive Cases")
 THRESHOLD_COLOR = "#333333"
 #: The y axis reaches this factor times the tallest bar of any epoch.
 HEADROOM = 1.12
-_OTHER_VISUALS = ("use replay.build_loss_histogram(ax) or replay.build_loss_and_metric(ax, metric) instead, "
-                  "which work for any model")
-#: Probabilities may exceed [0, 1] by float rounding only.
-_PROBABILITY_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -126,34 +133,24 @@ def binary_labels(targets: np.ndarray) -> np.ndarray:
                  else f"targets of shape {targets.shape}")
         raise ValueError(
             f"the probability histogram supports binary classification only, but the recording has {found}; "
-            f"{_OTHER_VISUALS}."
+            f"{OTHER_VISUALS}."
         )
     if targets.dtype.kind not in "biuf":
-        raise ValueError(f"targets of dtype {targets.dtype} are not class labels; {_OTHER_VISUALS}.")
+        raise ValueError(f"targets of dtype {targets.dtype} are not class labels; {OTHER_VISUALS}.")
     values = np.unique(targets)
     unexpected = values[~np.isin(values, (0, 1))]
     if unexpected.size:
         shown = ", ".join(f"{v:g}" for v in unexpected[:5]) + (", ..." if unexpected.size > 5 else "")
         raise ValueError(
             f"the probability histogram needs binary targets (0 or 1), but the targets hold other values "
-            f"({shown}); {_OTHER_VISUALS}."
+            f"({shown}); {OTHER_VISUALS}."
         )
     if targets.ndim == 2 and targets.shape[1] == 2 and not np.all(targets.sum(axis=1) == 1):
         raise ValueError(
             "the targets have two columns but are not one-hot (each row must hold exactly one 1); "
-            f"{_OTHER_VISUALS}."
+            f"{OTHER_VISUALS}."
         )
     return compute.class_labels(targets)
-
-
-def not_a_classifier(visual: str, task: compute.Task) -> str:
-    """The message of a classification-only visual asked of a regression."""
-    return (
-        f"{visual} shows the predicted probabilities of a classifier's classes, but this model is "
-        f"{task.describe()}: its targets are not class labels (0/1 for one output, integer labels or one-hot "
-        f"rows for several). For a regression, {_OTHER_VISUALS}, or replay.build_feature_space(ax, "
-        "layer_name=...) to see a hidden layer."
-    )
 
 
 def _check_binary_outputs(predictions: np.ndarray) -> None:
@@ -162,17 +159,7 @@ def _check_binary_outputs(predictions: np.ndarray) -> None:
     if len(shape) > 2 or outputs > 2:
         raise ValueError(
             f"the probability histogram supports binary classification only, but this model has {outputs} "
-            f"outputs per sample (predictions of shape {tuple(shape)}); {_OTHER_VISUALS}."
-        )
-
-
-def _check_probabilities(p: np.ndarray, epoch: int, visual: str = "the probability histogram") -> None:
-    finite = p[np.isfinite(p)]
-    if finite.size and (finite.min() < -_PROBABILITY_TOLERANCE or finite.max() > 1 + _PROBABILITY_TOLERANCE):
-        raise ValueError(
-            f"the model outputs at epoch {epoch} are not probabilities (they range from {finite.min():.3g} to "
-            f"{finite.max():.3g}); {visual} needs a sigmoid or softmax output layer, or a loss compiled with "
-            f"from_logits=True (whose logits it turns into probabilities). For other outputs, {_OTHER_VISUALS}."
+            f"outputs per sample (predictions of shape {tuple(shape)}); {OTHER_VISUALS}."
         )
 
 
@@ -260,20 +247,18 @@ class ProbabilityHistogram(Plotter):
             predictions not recorded, bad ``bins``/``threshold`` or an empty
             epoch range.
         """
-        from .feature_space import _check_class_names, _class_names, _model_task
-
         bins = compute.check_resolution("bins", bins, minimum=1)
         threshold = _check_threshold(threshold)
         cls._titles(title)
-        class_names = _check_class_names(class_names)
+        class_names = check_class_names(class_names)
         epochs = replay.epoch_range(epoch_start, epoch_end)
         if not replay.reader.has("predictions"):
             raise ValueError("predictions were not recorded, so the probability histogram cannot be drawn; "
                              "record them with ReplayData(record=None) or include 'predictions' in record=.")
-        task, from_logits = _model_task(replay)
+        task, from_logits = model_task(replay)
         if not task.is_classification:
             raise ValueError(not_a_classifier("the probability histogram", task))
-        names = _class_names(class_names, task)
+        names = resolve_class_names(class_names, task)
         if task.kind == "multiclass":
             if threshold != 0.5:
                 raise ValueError(f"threshold={threshold} applies to binary models; this one has {task.n_classes} "
@@ -293,7 +278,7 @@ class ProbabilityHistogram(Plotter):
             predictions = np.asarray(replay.predictions_at(int(epoch)))
             _check_binary_outputs(predictions)
             p = compute.class_probabilities(predictions, 2, from_logits=from_logits)[:, 1]
-            _check_probabilities(p, int(epoch))
+            check_probabilities(p, int(epoch))
             finite = np.isfinite(p)
             predicted_positive = p > threshold
             for c, member in enumerate(members):
@@ -522,7 +507,7 @@ class MulticlassProbabilityHistogram(Plotter):
         for i, epoch in enumerate(epochs):
             predictions = np.asarray(replay.predictions_at(int(epoch)))
             probabilities = compute.class_probabilities(predictions, k, from_logits=from_logits)
-            _check_probabilities(probabilities, int(epoch))
+            check_probabilities(probabilities, int(epoch))
             counts = compute.multiclass_histograms(probabilities, labels, edges)
             for name, array in arrays.items():
                 array[i] = counts[name]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .base import Plotter, _common_epochs, _common_figure, compose_plots
+from .base import Plotter, common_epochs, common_figure, compose_plots
 
 if TYPE_CHECKING:
     import ipywidgets
@@ -140,8 +140,8 @@ def epoch_slider(objects: Plotter | Sequence[Plotter], *, epoch_start: int | Non
     """
     widgets = _import_ipywidgets()
     visuals = _as_visuals(objects)
-    epochs = [int(e) for e in _common_epochs(visuals, epoch_start, epoch_end)]
-    fig = _common_figure(visuals)
+    epochs = [int(e) for e in common_epochs(visuals, epoch_start, epoch_end)]
+    fig = common_figure(visuals)
     _check_options(title, dpi, continuous_update, interval, play)
 
     import matplotlib.pyplot as plt

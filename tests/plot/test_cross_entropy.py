@@ -11,7 +11,7 @@ from PIL import Image
 
 from deepreplay import compute
 from deepreplay.callbacks import ReplayData
-from deepreplay.plot.base import class_colors
+from deepreplay.plot.common import class_colors
 from deepreplay.plot.cross_entropy import CrossEntropy, CrossEntropyData, _term_scale
 from deepreplay.replay import Replay
 

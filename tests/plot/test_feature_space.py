@@ -13,7 +13,7 @@ from PIL import Image
 from conftest import cell_centres, keras_at
 from deepreplay import compute
 from deepreplay.callbacks import ReplayData
-from deepreplay.plot.base import CLASS_COLORS, class_colors
+from deepreplay.plot.common import CLASS_COLORS, class_colors
 from deepreplay.plot.feature_space import FeatureSpace, FeatureSpaceData
 from deepreplay.replay import Replay
 

@@ -8,7 +8,7 @@ from matplotlib.colors import to_rgba_array
 from matplotlib.lines import Line2D
 
 from deepreplay.callbacks import ReplayData
-from deepreplay.plot.base import CLASS_COLORS, MISCLASSIFIED_COLOR, class_colors
+from deepreplay.plot.common import CLASS_COLORS, MISCLASSIFIED_COLOR, class_colors
 from deepreplay.plot.probability_histogram import (
     MulticlassProbabilityHistogram,
     ProbabilityHistogram,
