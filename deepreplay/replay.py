@@ -564,56 +564,83 @@ class Replay:
 
         return tail
 
+    def _named(self, visual: Any) -> Any:
+        """``visual`` labelled with this run's name (its group), for visuals of several runs composed together."""
+        visual.run_name = str(self.group_name)
+        return visual
+
     # -- visuals ------------------------------------------------------------------------------------
     def build_feature_space(self, ax, layer_name: str, **kwargs: Any):
         """Feature space of a hidden layer; see :class:`deepreplay.plot.FeatureSpace`."""
         from .plot.feature_space import FeatureSpace
 
-        return FeatureSpace.from_replay(self, ax, layer_name, **kwargs)
+        return self._named(FeatureSpace.from_replay(self, ax, layer_name, **kwargs))
 
     def build_decision_boundary(self, ax, **kwargs: Any):
         """Decision boundary in the input space; see :class:`deepreplay.plot.DecisionBoundary`."""
         from .plot.decision_boundary import DecisionBoundary
 
-        return DecisionBoundary.from_replay(self, ax, **kwargs)
+        return self._named(DecisionBoundary.from_replay(self, ax, **kwargs))
 
     def build_probability_histogram(self, ax_negative, ax_positive, **kwargs: Any):
         """Histograms of predicted probabilities per class; see :class:`deepreplay.plot.ProbabilityHistogram`."""
         from .plot.probability_histogram import ProbabilityHistogram
 
-        return ProbabilityHistogram.from_replay(self, ax_negative, ax_positive, **kwargs)
+        return self._named(ProbabilityHistogram.from_replay(self, ax_negative, ax_positive, **kwargs))
 
     def build_loss_and_metric(self, ax, metric_name: str | None = "accuracy", **kwargs: Any):
         """Loss and a metric per epoch; see :class:`deepreplay.plot.LossAndMetric`."""
         from .plot.loss_and_metric import LossAndMetric
 
-        return LossAndMetric.from_replay(self, ax, metric_name, **kwargs)
+        return self._named(LossAndMetric.from_replay(self, ax, metric_name, **kwargs))
 
     def build_loss_histogram(self, ax, **kwargs: Any):
         """Histogram of per-sample losses; see :class:`deepreplay.plot.LossHistogram`."""
         from .plot.loss_histogram import LossHistogram
 
-        return LossHistogram.from_replay(self, ax, **kwargs)
+        return self._named(LossHistogram.from_replay(self, ax, **kwargs))
 
     def build_cross_entropy(self, ax, **kwargs: Any):
         """Per-sample probability of the true class and its -log, sorted, with their mean (the loss);
         see :class:`deepreplay.plot.cross_entropy.CrossEntropy`."""
         from .plot.cross_entropy import CrossEntropy
 
-        return CrossEntropy.from_replay(self, ax, **kwargs)
+        return self._named(CrossEntropy.from_replay(self, ax, **kwargs))
+
+    # -- loss landscapes and gradient flow -------------------------------------------------------------
+    def build_loss_landscape(self, ax, **kwargs: Any):
+        """The loss surface on a plane through weight space with the path over it (keyword-only options);
+        see :class:`deepreplay.plot.loss_landscape.LossLandscape`."""
+        from .plot.loss_landscape import LossLandscape
+
+        return self._named(LossLandscape.from_replay(self, ax, **kwargs))
+
+    def build_loss_interpolation(self, ax, **kwargs: Any):
+        """The loss along the line from the initial to the final weights, the recorded epochs on it
+        (keyword-only options); see :class:`deepreplay.plot.loss_interpolation.LossInterpolation`."""
+        from .plot.loss_interpolation import LossInterpolation
+
+        return self._named(LossInterpolation.from_replay(self, ax, **kwargs))
+
+    def build_gradient_flow(self, ax, **kwargs: Any):
+        """A layers x epochs image of the gradient/weight std ratio, gradient std or dead-unit fraction
+        (keyword-only options); see :class:`deepreplay.plot.gradient_flow.GradientFlow`."""
+        from .plot.gradient_flow import GradientFlow
+
+        return self._named(GradientFlow.from_replay(self, ax, **kwargs))
 
     # -- layer diagnostics ------------------------------------------------------------------------------
     def build_weights(self, ax, **kwargs: Any):
         """Per-layer weight distributions over epochs; see :class:`deepreplay.plot.LayerDistributions`."""
         from .plot.layer_distributions import LayerDistributions
 
-        return LayerDistributions.from_replay(self, ax, "weights", **kwargs)
+        return self._named(LayerDistributions.from_replay(self, ax, "weights", **kwargs))
 
     def build_gradients(self, ax, **kwargs: Any):
         """Per-layer gradient distributions over epochs; see :class:`deepreplay.plot.LayerDistributions`."""
         from .plot.layer_distributions import LayerDistributions
 
-        return LayerDistributions.from_replay(self, ax, "gradients", **kwargs)
+        return self._named(LayerDistributions.from_replay(self, ax, "gradients", **kwargs))
 
     def build_outputs(self, ax, before_activation: bool = False, **kwargs: Any):
         """Per-layer activations (z-values with ``before_activation=True``); see ``LayerDistributions``."""
@@ -621,7 +648,7 @@ class Replay:
 
         if not isinstance(before_activation, (bool, np.bool_)):
             raise TypeError(f"before_activation={before_activation!r} must be True or False.")
-        return LayerDistributions.from_replay(self, ax, "z" if before_activation else "activations", **kwargs)
+        return self._named(LayerDistributions.from_replay(self, ax, "z" if before_activation else "activations", **kwargs))
 
     def weights_std(self, layer_names: list[str] | None = None, **kwargs: Any):
         """Standard deviation of each layer's weights per epoch; see :func:`deepreplay.diagnostics.weights_std`."""

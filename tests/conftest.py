@@ -93,3 +93,26 @@ def replay(tiny_recording):
     filename, group_name, _, _ = tiny_recording
     with Replay(filename, group_name) as r:
         yield r
+
+
+@pytest.fixture(scope="session")
+def two_runs(tmp_path_factory):
+    """Two recorded runs of the tiny model in one file: ``(filename, ['sgd', 'adam'])``.
+
+    'sgd' (SGD 0.1) records every epoch, 'adam' (Adam 0.05) every second
+    epoch, both over TINY_EPOCHS epochs from the same initial weights.
+    Session-scoped and read-only.
+    """
+    import keras
+
+    from deepreplay.callbacks import ReplayData
+
+    X, y = tiny_data()
+    filename = str(tmp_path_factory.mktemp("runs") / "runs.h5")
+    for group, optimizer, every in (("sgd", keras.optimizers.SGD(0.1), 1), ("adam", keras.optimizers.Adam(0.05), 2)):
+        keras.utils.set_random_seed(0)
+        model = make_tiny_model()
+        model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
+        model.fit(X, y, epochs=TINY_EPOCHS, batch_size=16, verbose=0,
+                  callbacks=[ReplayData(X, y, filename, group, every=every)])
+    return filename, ["sgd", "adam"]

@@ -10,23 +10,32 @@ from .decision_boundary import DecisionBoundary
 from .export import save_animation
 from .comparison import plot_ratio_table, plot_std_ratios
 from .feature_space import FeatureSpace
+from .gradient_flow import GradientFlow
 from .layer_distributions import LayerDistributions
 from .loss_and_metric import LossAndMetric
 from .loss_histogram import LossHistogram
+from .loss_interpolation import LossInterpolation
+from .loss_landscape import LossLandscape
 from .probability_histogram import ProbabilityHistogram
+from .runs_loss_and_metric import RunsLossAndMetric, compare_loss_and_metric
 from .widgets import epoch_slider
 
 __all__ = [
     "CLASS_COLORS",
     "DecisionBoundary",
     "FeatureSpace",
+    "GradientFlow",
     "LayerDistributions",
     "MISCLASSIFIED_COLOR",
     "LossAndMetric",
     "LossHistogram",
+    "LossInterpolation",
+    "LossLandscape",
     "Plotter",
     "ProbabilityHistogram",
     "ReplayAnimation",
+    "RunsLossAndMetric",
+    "compare_loss_and_metric",
     "compose_animations",
     "compose_plots",
     "epoch_slider",

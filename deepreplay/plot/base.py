@@ -72,6 +72,8 @@ class Plotter:
 
     #: True when every frame must be drawn in full (see :meth:`needs_full_redraw`).
     full_redraw: bool = False
+    #: The run (recording group) the visual shows; set by ``Replay.build_*``, used to label runs compared.
+    run_name: str | None = None
 
     def __init__(self, axes: Sequence[Axes], epochs: np.ndarray) -> None:
         for ax in axes:
@@ -252,15 +254,23 @@ class ReplayAnimation(FuncAnimation):
 
 
 def common_epochs(objects: Sequence[Plotter], epoch_start: int | None, epoch_end: int | None) -> np.ndarray:
-    """The epochs every visual of ``objects`` has, within ``epoch_start``..``epoch_end``; a ValueError if none."""
+    """The frames of visuals shown together, within ``epoch_start``..``epoch_end``; a ValueError if none.
+
+    Every epoch some visual has, between the latest first epoch and the
+    earliest last epoch of the visuals: visuals of one recording share their
+    epochs; visuals of several recordings recorded with different ``every``
+    step together by epoch, and one without a frame's epoch holds its latest
+    earlier one (see :func:`compose_animations`).
+    """
     if not objects:
         raise ValueError("objects is empty; give at least one visual (e.g. replay.build_loss_histogram(ax)).")
     for obj in objects:
         if not isinstance(obj, Plotter):
             raise TypeError(f"objects must be deepreplay visuals, got {type(obj).__name__}.")
-    common = objects[0].epochs
-    for obj in objects[1:]:
-        common = np.intersect1d(common, obj.epochs)
+    first = max(int(obj.epochs[0]) for obj in objects)
+    last = min(int(obj.epochs[-1]) for obj in objects)
+    union = np.unique(np.concatenate([np.asarray(obj.epochs) for obj in objects]))
+    common = union[(union >= first) & (union <= last)]
     if common.size == 0:
         raise ValueError("these visuals share no epoch; build them with the same epoch_start/epoch_end.")
     return compute.epoch_range(common, epoch_start, epoch_end)
@@ -274,8 +284,75 @@ def common_figure(objects: Sequence[Plotter]) -> Figure:
     return objects[0].fig
 
 
+#: Colour of the note on a visual that holds its last record while other runs go on.
+HELD_COLOR = "#d62728"
+
+
+def shown_epoch(obj: Plotter, epoch: int) -> int:
+    """The epoch ``obj`` shows at frame ``epoch``: ``epoch`` itself, else its latest earlier epoch (held)."""
+    earlier = np.asarray(obj.epochs)[np.asarray(obj.epochs) <= epoch]
+    if earlier.size == 0:
+        raise ValueError(f"epoch={epoch} is before this visual's first epoch ({int(obj.epochs[0])}).")
+    return int(earlier[-1])
+
+
+class _Composition:
+    """Steps visuals (of one or several recordings) together by epoch.
+
+    A visual without the frame's epoch (a run recorded with a larger
+    ``every``) holds its latest earlier epoch, and a red note on its axes
+    says so.  Visuals of different runs (``Plotter.run_name``) get the run's
+    name before their axes' titles.
+    """
+
+    def __init__(self, objects: Sequence[Plotter], frames: np.ndarray) -> None:
+        self.objects = list(objects)
+        self.may_hold = any(not np.isin(frames, obj.epochs).all() for obj in self.objects)
+        self._notes: dict[int, Artist] = {}
+        self._prepared = False
+
+    def _prepare(self, epoch: int) -> None:
+        # Create every visual's artists first, then label and annotate their axes: all before the first frame.
+        for obj in self.objects:
+            obj.set_epoch(shown_epoch(obj, epoch))
+        names = {obj.run_name for obj in self.objects if obj.run_name}
+        if len(names) > 1:
+            for obj in self.objects:
+                if obj.run_name and not getattr(obj, "_run_labelled", False):
+                    for ax in obj.axes:
+                        title = ax.get_title()
+                        ax.set_title(f"{obj.run_name}: {title}" if title else obj.run_name)
+                    obj._run_labelled = True
+        if self.may_hold:
+            for obj in self.objects:
+                ax = obj.axes[0]
+                if getattr(obj, "_held_note", None) is None:
+                    obj._held_note = ax.text(0.5, 0.98, "", transform=ax.transAxes, ha="center", va="top",
+                                               color=HELD_COLOR, fontsize="small", fontweight="bold", zorder=10,
+                                               bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.85,
+                                                     "edgecolor": HELD_COLOR})
+                self._notes[id(obj)] = obj._held_note
+        self._prepared = True
+
+    def step(self, epoch: int) -> list[Artist]:
+        if not self._prepared:
+            self._prepare(epoch)
+        changed: list[Artist] = []
+        for obj in self.objects:
+            shown = shown_epoch(obj, epoch)
+            changed.extend(obj.set_epoch(shown))
+            note = self._notes.get(id(obj))
+            if note is not None:
+                note.set_text("" if shown == epoch else f"no record at epoch {epoch}: holding epoch {shown}")
+                note.set_visible(shown != epoch)
+                changed.append(note)
+        return changed
+
+
 def compose_plots(objects: Sequence[Plotter], epoch: int, title: str | None = None) -> Figure:
     """Draw several visuals of one figure at ``epoch``, with an epoch title.
+
+    Visuals of several recordings may be composed (see :func:`compose_animations`).
 
     Parameters
     ----------
@@ -290,17 +367,29 @@ def compose_plots(objects: Sequence[Plotter], epoch: int, title: str | None = No
     -------
     matplotlib.figure.Figure
     """
-    common_epochs(objects, None, None)
+    frames = common_epochs(objects, None, None)
     fig = common_figure(objects)
-    for obj in objects:
-        obj.set_epoch(epoch)
+    if isinstance(epoch, (bool, np.bool_)) or not isinstance(epoch, (int, np.integer)):
+        raise TypeError(f"epoch={epoch!r} must be an integer epoch number.")
+    if epoch not in frames:
+        raise ValueError(f"epoch={epoch} is not an epoch of these visuals; their epochs: "
+                         f"{compute.describe_epochs(frames)}.")
+    _Composition(objects, frames).step(int(epoch))
     epoch_title(fig, epoch, title)
     return fig
 
 
 def compose_animations(objects: Sequence[Plotter], *, epoch_start: int | None = None, epoch_end: int | None = None,
                        title: str | None = None, interval: int = 50, repeat: bool = True) -> ReplayAnimation:
-    """Animate several visuals of one figure together over their common epochs.
+    """Animate several visuals of one figure together, one frame per epoch.
+
+    The visuals may come from several recordings (runs compared side by
+    side): they step together by epoch.  The frames are every epoch some
+    visual has, from the latest first epoch to the earliest last epoch; a
+    visual without a frame's epoch (its run was recorded with a larger
+    ``every``) holds its latest earlier epoch, with a red note on its axes
+    saying so.  When the visuals come from more than one run, each run's
+    name (its group name) is put before its axes' titles.
 
     Returns
     -------
@@ -309,11 +398,10 @@ def compose_animations(objects: Sequence[Plotter], *, epoch_start: int | None = 
     """
     epochs = common_epochs(objects, epoch_start, epoch_end)
     fig = common_figure(objects)
+    composition = _Composition(objects, epochs)
 
     def update(epoch: int) -> list[Artist]:
-        changed: list[Artist] = []
-        for obj in objects:
-            changed.extend(obj.set_epoch(epoch))
+        changed = composition.step(epoch)
         changed.append(epoch_title(fig, epoch, title))
         return changed
 
