@@ -418,3 +418,88 @@ def emptiest_corner(points: np.ndarray, xlim: Sequence[float], ylim: Sequence[fl
     counts = [np.count_nonzero(right & top), np.count_nonzero(left & top),
               np.count_nonzero(left & bottom), np.count_nonzero(right & bottom)]
     return LEGEND_CORNERS[int(np.argmin(counts))]
+
+
+# -- confusion matrices and image mosaics --------------------------------------------------------------
+def confusion_counts(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
+    """Confusion matrix of integer classes: ``counts[t, p]`` samples of true class ``t`` predicted ``p``.
+
+    Parameters
+    ----------
+    labels, predicted : arrays of int, shape (n,)
+        True and predicted classes in ``[0, n_classes)``; a sample whose
+        predicted class is outside that range (a non-finite output) is in
+        no cell.
+    n_classes : int
+
+    Returns
+    -------
+    ndarray of int64, shape (n_classes, n_classes)
+        The same as ``sklearn.metrics.confusion_matrix(labels, predicted,
+        labels=range(n_classes))``, computed with one ``bincount``.
+    """
+    labels = np.asarray(labels).astype(np.int64).ravel()
+    predicted = np.asarray(predicted).astype(np.int64).ravel()
+    k = int(n_classes)
+    keep = (labels >= 0) & (labels < k) & (predicted >= 0) & (predicted < k)
+    return np.bincount(labels[keep] * k + predicted[keep], minlength=k * k).reshape(k, k)
+
+
+def row_normalized(counts: np.ndarray) -> np.ndarray:
+    """Each row of a confusion matrix divided by its total (the share of the class), 0 for an empty row."""
+    counts = np.asarray(counts, dtype=np.float64)
+    totals = counts.sum(axis=-1, keepdims=True)
+    return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+
+
+def mosaic(tiles: np.ndarray, *, gap: int = 1) -> np.ndarray:
+    """Lay a grid of equal images out as one image, with NaN between them.
+
+    Parameters
+    ----------
+    tiles : array, shape (..., rows, cols, h, w)
+        ``tiles[..., i, j]`` is the image of grid row ``i`` (from the top) and
+        column ``j``.
+    gap : int, default 1
+        Pixels of NaN between neighbouring images (draw them with a colour
+        map whose "bad" colour is the background).
+
+    Returns
+    -------
+    ndarray of float32, shape (..., rows * (h + gap) - gap, cols * (w + gap) - gap)
+    """
+    tiles = np.asarray(tiles, dtype=np.float32)
+    if tiles.ndim < 4:
+        raise ValueError(f"tiles has shape {tiles.shape}; expected (..., rows, cols, h, w).")
+    *lead, rows, cols, h, w = tiles.shape
+    padded = np.full((*lead, rows, cols, h + gap, w + gap), np.nan, dtype=np.float32)
+    padded[..., :h, :w] = tiles
+    # (..., rows, cols, h', w') -> (..., rows, h', cols, w') -> one image
+    image = np.swapaxes(padded, -3, -2).reshape(*lead, rows * (h + gap), cols * (w + gap))
+    return image[..., :rows * (h + gap) - gap, :cols * (w + gap) - gap]
+
+
+def robust_limits(values: Iterable[np.ndarray], *, percentile: float = 99.5,
+                  symmetric: bool = False) -> tuple[float, float]:
+    """A colour scale covering ``values`` (finite ones), clipped at a high percentile of their magnitude.
+
+    ``(low, high)``: ``low`` is 0 when every value is 0 or more (ReLU
+    outputs), else the ``100 - percentile`` percentile; ``high`` the
+    ``percentile`` percentile.  With ``symmetric`` the scale is ``(-m, m)``
+    for the ``percentile`` percentile ``m`` of ``|values|`` (kernels: zero in
+    the middle).  A few extreme values then do not wash every image out.
+    """
+    finite = [np.asarray(v, dtype=np.float64).ravel() for v in values]
+    finite = np.concatenate(finite) if finite else np.zeros(0)
+    finite = finite[np.isfinite(finite)]
+    if not finite.size:
+        return (-1.0, 1.0) if symmetric else (0.0, 1.0)
+    if symmetric:
+        m = float(np.percentile(np.abs(finite), percentile))
+        m = m if m > 0 else float(np.abs(finite).max()) or 1.0
+        return -m, m
+    low = 0.0 if finite.min() >= 0 else float(np.percentile(finite, 100 - percentile))
+    high = float(np.percentile(finite, percentile))
+    if not high > low:
+        high = float(finite.max()) if finite.max() > low else low + 1.0
+    return low, high

@@ -116,3 +116,47 @@ def two_runs(tmp_path_factory):
         model.fit(X, y, epochs=TINY_EPOCHS, batch_size=16, verbose=0,
                   callbacks=[ReplayData(X, y, filename, group, every=every)])
     return filename, ["sgd", "adam"]
+
+
+def make_digits_cnn(seed=0):
+    """The digits CNN of examples/digits_cnn.py: Conv2D 8 -> MaxPooling2D -> Flatten -> Dense 16 -> softmax(10)."""
+    import keras
+
+    model = keras.Sequential([
+        keras.Input((8, 8, 1)),
+        keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv",
+                            kernel_initializer=keras.initializers.GlorotUniform(seed=seed)),
+        keras.layers.MaxPooling2D(name="pool"),
+        keras.layers.Flatten(name="flatten"),
+        keras.layers.Dense(16, activation="relu", name="dense",
+                           kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 1)),
+        keras.layers.Dense(10, activation="softmax", name="output",
+                           kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 2)),
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+@pytest.fixture(scope="session")
+def digits_cnn_recording(tmp_path_factory):
+    """The digits CNN trained 2 epochs on 400 of scikit-learn's digits: ``(filename, group_name, X, y)``.
+
+    The conv layer's outputs (400 x 8 x 8 x 8 values) are "wide", so they are
+    recorded for ``output_samples`` (64) samples, as in a real run.
+    Session-scoped and read-only: tests must not write to it.
+    """
+    import keras
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from deepreplay.callbacks import ReplayData
+
+    keras.utils.set_random_seed(0)
+    digits = load_digits()
+    X = (digits.images[:400] / 16.0).astype(np.float32)[..., None]
+    y = digits.target[:400].astype(np.int64)
+    filename = str(tmp_path_factory.mktemp("digits") / "digits.h5")
+    make_digits_cnn().fit(X, y, epochs=2, batch_size=32, verbose=0,
+                          callbacks=[ReplayData(X, y, filename, "digits")])
+    return filename, "digits", X, y

@@ -6,9 +6,11 @@ usually built through :class:`deepreplay.replay.Replay` (``build_*``).
 
 from .base import Plotter, ReplayAnimation, compose_animations, compose_plots
 from .common import CLASS_COLORS, MISCLASSIFIED_COLOR
+from .confusion_matrix import ConfusionMatrix
 from .decision_boundary import DecisionBoundary
 from .export import save_animation
 from .comparison import plot_ratio_table, plot_std_ratios
+from .feature_maps import FeatureMaps, Filters
 from .feature_space import FeatureSpace
 from .gradient_flow import GradientFlow
 from .layer_distributions import LayerDistributions
@@ -22,9 +24,12 @@ from .widgets import epoch_slider
 
 __all__ = [
     "CLASS_COLORS",
+    "ConfusionMatrix",
     "DecisionBoundary",
+    "FeatureMaps",
     "FeatureSpace",
     "GradientFlow",
+    "Filters",
     "LayerDistributions",
     "MISCLASSIFIED_COLOR",
     "LossAndMetric",
