@@ -25,7 +25,7 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
-        "test": ["pytest>=8", "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6", "ipywidgets>=8"],
+        "test": ["pytest>=8", "pytest-xdist>=3", "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6", "ipywidgets>=8"],
         "widgets": ["ipywidgets>=8"],
         # Other Keras 3 backends (choose one with KERAS_BACKEND=jax or torch); see docs/backends.md.
         "jax": ["jax>=0.4.30"],  # CPU jaxlib comes with it

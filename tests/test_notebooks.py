@@ -1,4 +1,10 @@
-"""Every notebook under notebooks/ runs top to bottom without an error (executed with nbclient)."""
+"""Every notebook under notebooks/ runs top to bottom without an error (executed with nbclient).
+
+The notebooks train for ``DEEPREPLAY_NOTEBOOK_EPOCHS`` epochs when it is set (their own
+numbers otherwise: 60 or 150).  These tests set it to ``NOTEBOOK_EPOCHS`` (12) unless the
+environment already sets it, so CI runs every cell, with every assertion, on shorter runs;
+``DEEPREPLAY_NOTEBOOK_EPOCHS=150 pytest tests/test_notebooks.py`` executes them as published.
+"""
 
 import os
 import shutil
@@ -10,6 +16,8 @@ from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 REPO = Path(__file__).resolve().parents[1]
+#: Epochs the notebooks train for in CI (see the module notes).
+NOTEBOOK_EPOCHS = "12"
 
 
 def test_there_are_notebooks():
@@ -24,6 +32,7 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     notebook = nbformat.read(work / path.name, as_version=4)
     monkeypatch.setenv("PYTHONPATH", str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    monkeypatch.setenv("DEEPREPLAY_NOTEBOOK_EPOCHS", os.environ.get("DEEPREPLAY_NOTEBOOK_EPOCHS") or NOTEBOOK_EPOCHS)
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     client = NotebookClient(notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(work)}})
     client.execute()
