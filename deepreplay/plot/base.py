@@ -182,6 +182,13 @@ class ReplayAnimation(FuncAnimation):
     def _full_redraw_needed(self) -> bool:
         return any(p.needs_full_redraw() for p in self.plotters)
 
+    def __del__(self) -> None:
+        # Matplotlib's Animation warns "Animation was deleted without rendering anything" when an
+        # animation is collected before its timer drew a frame.  A ReplayAnimation is rendered by
+        # save(), to_jshtml() and the inline display without that timer, and one built and
+        # dropped (an animate() never saved) is not a mistake here: no warning.
+        pass
+
     def save(self, filename: Any, writer: Any = None, fps: float | None = None, dpi: float | None = None,
              *, workers: int | None = None, progress: bool | None = None, **kwargs: Any) -> None:
         """Save by extension: ``.gif``, ``.mp4`` or ``.html``.

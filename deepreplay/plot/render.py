@@ -598,7 +598,8 @@ def auto_workers(n_frames: int) -> int:
 
     ``DEEPREPLAY_WORKERS`` decides when set.  Else one (this process) for
     short animations (under 40 frames), on platforms without the ``fork``
-    start method (only Linux forks by default), and in Jupyter kernels
+    start method (only Linux forks by default), when JAX or PyTorch is
+    loaded (see :func:`fork_is_safe`), and in Jupyter kernels
     (forking a kernel is best avoided); otherwise as many as the CPUs this
     process may use, at most 4.
     """
@@ -612,7 +613,7 @@ def auto_workers(n_frames: int) -> int:
             return 1
     from ..progress import in_notebook
 
-    if n_frames < 40 or not _fork_available() or in_notebook():
+    if n_frames < 40 or not fork_is_safe() or in_notebook():
         return 1
     try:
         cpus = len(os.sched_getaffinity(0))
@@ -623,6 +624,24 @@ def auto_workers(n_frames: int) -> int:
 
 def _fork_available() -> bool:
     return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+
+
+#: Modules whose thread pools make ``fork`` unsafe (JAX warns "os.fork() ... will likely lead to a deadlock").
+THREADED_BACKENDS = ("jax", "torch")
+
+
+def fork_is_safe() -> bool:
+    """Whether frames may be rendered by forked workers in this process.
+
+    Not when JAX or PyTorch is loaded: their thread pools do not survive a
+    ``fork`` (JAX says so with a ``RuntimeWarning``).  A ``spawn`` or
+    ``forkserver`` worker would have to receive the figure and its update
+    function by pickling, and a figure of visuals (closures over an open
+    recording) cannot be pickled, so frames are then rendered in this
+    process instead.  TensorFlow's threads are not touched by the drawing
+    workers, which only run Matplotlib.
+    """
+    return _fork_available() and not any(name in sys.modules for name in THREADED_BACKENDS)
 
 
 # State handed to forked workers (set just before the pool forks, cleared after).
@@ -657,7 +676,8 @@ def render_frames(fig: Figure, update: Update, frames: Sequence[Any], *, dpi: fl
         what is yielded; runs where the frame is rendered.  Default:
         :func:`rgb`, the frame's RGB pixels as a new array.
     workers : int, optional
-        Worker processes (Linux ``fork`` only; default :func:`auto_workers`).
+        Worker processes (Linux ``fork`` only, and not with JAX or PyTorch loaded: see
+        :func:`fork_is_safe`; default :func:`auto_workers`).
         Each owns a copy of the figure; the figure of this process is left as
         it was.  With one worker, frames are rendered here.
     progress : bool, optional
@@ -666,7 +686,7 @@ def render_frames(fig: Figure, update: Update, frames: Sequence[Any], *, dpi: fl
     frames = list(frames)
     encode = encode or rgb
     workers = auto_workers(len(frames)) if workers is None else max(1, int(workers))
-    if workers > 1 and not _fork_available():
+    if workers > 1 and not fork_is_safe():
         workers = 1
     workers = min(workers, max(1, len(frames)))
     bar = progress_bar(total=len(frames), desc=desc, unit="frame", progress=progress)

@@ -12,8 +12,6 @@ from PIL import Image
 
 from deepreplay.plot import compose_animations, compose_plots
 
-# Animations built only to check their epochs or arguments are never rendered.
-pytestmark = pytest.mark.filterwarnings("ignore:Animation was deleted without rendering:UserWarning")
 
 
 
@@ -206,3 +204,19 @@ def test_saved_files_get_ordinary_permissions(tmp_path, tiny_recording):
     finally:
         os.umask(umask)
     assert (path.stat().st_mode & 0o777) == 0o644
+
+
+def test_no_deleted_animation_warning_after_display_jshtml_or_an_unsaved_animate(replay):
+    import warnings
+
+    _fig, visuals = build_visuals(replay)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        unsaved = visuals[0].animate()
+        shown = compose_animations(visuals)
+        html = shown._repr_html_()  # what the notebook's inline display calls
+        jshtml = compose_animations(visuals).to_jshtml()
+        del unsaved, shown
+        gc.collect()
+    assert "<img" in html and "<img" in jshtml
+    assert [str(w.message) for w in caught] == []

@@ -17,7 +17,6 @@ from PIL import Image
 from deepreplay.plot import Plotter, ReplayAnimation, compose_animations
 from deepreplay.plot import render
 
-pytestmark = pytest.mark.filterwarnings("ignore:Animation was deleted without rendering:UserWarning")
 
 DPI = 40
 
@@ -331,3 +330,41 @@ def test_a_tiny_embed_limit_drops_frames_but_keeps_the_last(replay, monkeypatch)
         html = anim._repr_html_()
     assert len(html) < 0.02 * 1024 * 1024 + 20_000  # frames within the limit, plus the player
     assert re.search(r"\d of its 5 epochs", html)
+
+
+WORKERS_WITH_JAX = """
+import sys, warnings
+warnings.simplefilter("error")
+import jax.numpy as jnp
+jnp.ones(3).block_until_ready()  # JAX's thread pool is running
+import matplotlib
+matplotlib.use("Agg")
+from matplotlib import pyplot as plt
+from deepreplay.plot import render
+fig, ax = plt.subplots(figsize=(2, 1.5), dpi=30)
+(line,) = ax.plot([0, 1], [0, 0])
+def update(k):
+    line.set_ydata([0, k / 50])
+    return [line]
+assert not render.fork_is_safe()
+assert render.auto_workers(100) == 1
+frames = list(render.render_frames(fig, update, range(45), workers=2, progress=False))
+print("frames", len(frames))
+"""
+
+
+@pytest.mark.skipif(not render._fork_available(), reason="the fork start method is Linux-only")
+def test_no_fork_warning_when_jax_is_loaded(tmp_path):
+    pytest.importorskip("jax")
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")]),
+               DEEPREPLAY_WORKERS="")
+    done = subprocess.run([sys.executable, "-W", "error", "-c", WORKERS_WITH_JAX], capture_output=True, text=True,
+                          env=env, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "frames 45" in done.stdout
+    assert "fork" not in done.stderr
