@@ -1,4 +1,4 @@
-"""The ``deepreplay`` command line: ``demo``, ``info`` and ``render``."""
+"""The ``deepreplay`` command line: ``demo``, ``info``, ``render`` and ``compare``."""
 
 from __future__ import annotations
 
@@ -113,6 +113,45 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    import contextlib
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .dashboard import build_comparison
+    from .plot import compose_animations, compose_plots
+    from .plot.base import common_epochs
+    from .replay import Replay
+
+    ext = os.path.splitext(args.output)[1].lower()
+    if ext not in RENDER_FORMATS:
+        raise CommandError(f"--output {args.output!r}: choose a file ending in one of {', '.join(RENDER_FORMATS)}")
+    if not os.path.exists(args.file):
+        raise CommandError(f"{args.file}: no such file")
+    with contextlib.ExitStack() as stack:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            replays = [stack.enter_context(Replay(args.file, group)) for group in args.groups]
+        for warning in caught:
+            print(f"deepreplay: warning: {warning.message}", file=sys.stderr)
+        fig, visuals = build_comparison(replays, layer_name=args.layer, metric_name=args.metric)
+        title = args.title if args.title is not None else " vs ".join(args.groups)
+        if ext == ".png":
+            epoch = args.epoch if args.epoch is not None else int(common_epochs(visuals, None, None)[-1])
+            compose_plots(visuals, epoch, title=title).savefig(args.output, dpi=args.dpi)
+            print(f"wrote {args.output} (epoch {epoch})")
+        else:
+            anim = compose_animations(visuals, title=title)
+            anim.save(args.output, fps=args.fps, dpi=args.dpi)
+            print(f"wrote {args.output} ({len(anim.epochs)} frames)")
+        plt.close(fig)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="deepreplay",
@@ -153,6 +192,21 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--dpi", type=float, default=60, help="resolution (default: 60)")
     render.add_argument("--title", default=None, help="figure title (default: the group name)")
     render.set_defaults(func=_cmd_render)
+
+    compare = sub.add_parser("compare", help="draw several recordings side by side",
+                             description="Draw several recordings of FILE side by side, stepping together by "
+                                         "epoch: each run's feature space or decision boundary, and every run's "
+                                         "loss and metric on one axes.")
+    compare.add_argument("file", help="an HDF5 file written by ReplayData")
+    compare.add_argument("groups", nargs="+", metavar="GROUP", help="the recordings to compare")
+    compare.add_argument("-o", "--output", required=True, help="output file: .gif, .mp4, .html or .png")
+    compare.add_argument("--layer", default=None, help="2-unit layer for the feature spaces (default: per run)")
+    compare.add_argument("--metric", default=None, help="metric next to the loss (default: accuracy or the first)")
+    compare.add_argument("--epoch", type=int, default=None, help="epoch of a .png (default: the last)")
+    compare.add_argument("--fps", type=float, default=15, help="frames per second (default: 15)")
+    compare.add_argument("--dpi", type=float, default=60, help="resolution (default: 60)")
+    compare.add_argument("--title", default=None, help="figure title (default: the group names)")
+    compare.set_defaults(func=_cmd_compare)
     return parser
 
 

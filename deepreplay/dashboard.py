@@ -199,3 +199,54 @@ def build_dashboard(replay, *, layer_name: str | None = None, metric_name: str |
     if plan.loss_histogram:
         visuals.append(replay.build_loss_histogram(axes["losses"], **span))
     return fig, visuals
+
+
+def build_comparison(replays, *, layer_name: str | None = None, metric_name: str | None = None,
+                     epoch_start: int | None = None, epoch_end: int | None = None):
+    """Several runs side by side: each run's plane visual on top, every run's curves overlaid below.
+
+    Used by ``deepreplay compare``.  The top row holds, per run, the visual
+    :func:`plan_dashboard` picks for it (feature space of a hidden layer, or
+    the decision boundary), titled with the run's name; the bottom row is
+    :func:`deepreplay.plot.compare_loss_and_metric` of every run.  Compose
+    the visuals with ``compose_animations``: runs recorded with different
+    ``every`` step together by epoch.
+
+    Parameters
+    ----------
+    replays : sequence of Replay
+    layer_name, metric_name
+        See :func:`plan_dashboard` (applied to every run).
+    epoch_start, epoch_end : int, optional
+        Inclusive epoch range of every visual.
+
+    Returns
+    -------
+    fig, visuals
+    """
+    import matplotlib.pyplot as plt
+
+    from .plot import compare_loss_and_metric
+
+    replays = list(replays)
+    if not replays:
+        raise ValueError("replays is empty; give at least one recording to compare.")
+    plans = [plan_dashboard(r, layer_name=layer_name, metric_name=metric_name) for r in replays]
+    metric = plans[0].metric_name if all(p.metric_name == plans[0].metric_name for p in plans) else None
+    has_space = [p.layer_name is not None or p.decision_boundary for p in plans]
+    n = len(replays)
+    rows = 2 if any(has_space) else 1
+    fig = plt.figure(figsize=(max(4.2 * n, 8), 4.2 * rows), layout="constrained")
+    grid = fig.add_gridspec(rows, n)
+    span = {"epoch_start": epoch_start, "epoch_end": epoch_end}
+    visuals = []
+    for i, (replay, plan) in enumerate(zip(replays, plans)):
+        if not has_space[i]:
+            continue
+        ax = fig.add_subplot(grid[0, i])
+        if plan.layer_name is not None:
+            visuals.append(replay.build_feature_space(ax, plan.layer_name, **span))
+        else:
+            visuals.append(replay.build_decision_boundary(ax, **span))
+    visuals.append(compare_loss_and_metric(fig.add_subplot(grid[rows - 1, :]), replays, metric, **span))
+    return fig, visuals
