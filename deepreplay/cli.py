@@ -39,8 +39,37 @@ def _human_bytes(n: int) -> str:
     return f"{n} B"
 
 
-def _cmd_info(args: argparse.Namespace) -> int:
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _describe_group(filename: str, name: str) -> list[str]:
+    """The lines ``info`` prints for one recording (metadata only: no recorded array is read)."""
     from . import compute, storage
+
+    with storage.RecordingReader(filename, name) as r:
+        a = r.attrs
+        state = "complete" if r.complete else "INCOMPLETE (training did not end normally)"
+        metrics = a.get("metrics", [])
+        metrics = ", ".join(map(str, metrics)) if isinstance(metrics, list) else str(metrics)
+        sizes = r.nbytes()
+        detail = ", ".join(f"{k} {_human_bytes(v)}" for k, v in sorted(sizes.items(), key=lambda kv: -kv[1])[:4])
+        return [
+            f"[{name}] {state}",
+            f"  epochs recorded : {r.n_records} ({compute.describe_epochs(r.epochs)})",
+            f"  samples         : {r.n_samples} of {a.get('n_samples_given', '?')}, inputs {r.input_shape}",
+            f"  loss / metrics  : {a.get('loss')} / {metrics or '-'}",
+            f"  layers          : {', '.join(r.layers)}",
+            f"  quantities      : {', '.join(q for q in storage.QUANTITIES if r.has(q))}",
+            f"  keras / backend : {a.get('keras_version')} / {a.get('backend')}, "
+            f"batch size {a.get('batch_size', 'unknown')}",
+            f"  size            : {_human_bytes(sum(sizes.values()))} ({detail})",
+        ]
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from . import storage
 
     if not os.path.exists(args.file):
         raise CommandError(f"{args.file}: no such file")
@@ -51,22 +80,20 @@ def _cmd_info(args: argparse.Namespace) -> int:
     if not groups:
         raise CommandError(f"{args.file}: no deepreplay recording in this file")
     print(f"{args.file}: {len(groups)} recording(s)")
+    damaged = []
     for name in groups:
-        with storage.RecordingReader(args.file, name) as r:
-            a = r.attrs
-            state = "complete" if r.complete else "INCOMPLETE (training did not end normally)"
-            print(f"\n[{name}] {state}")
-            print(f"  epochs recorded : {r.n_records} ({compute.describe_epochs(r.epochs)})")
-            print(f"  samples         : {len(r.sample_indices)} of {a.get('n_samples_given', '?')}, "
-                  f"inputs {tuple(r.inputs.shape[1:])}")
-            print(f"  loss / metrics  : {a.get('loss')} / {', '.join(a.get('metrics', [])) or '-'}")
-            print(f"  layers          : {', '.join(r.layers)}")
-            print(f"  quantities      : {', '.join(q for q in storage.QUANTITIES if r.has(q))}")
-            print(f"  keras / backend : {a.get('keras_version')} / {a.get('backend')}, "
-                  f"batch size {a.get('batch_size', 'unknown')}")
-            sizes = r.nbytes()
-            detail = ", ".join(f"{k} {_human_bytes(v)}" for k, v in sorted(sizes.items(), key=lambda kv: -kv[1])[:4])
-            print(f"  size            : {_human_bytes(sum(sizes.values()))} ({detail})")
+        try:
+            lines = _describe_group(args.file, name)
+        except (storage.RecordingError, ValueError, TypeError, KeyError, OSError, RuntimeError, MemoryError,
+                RecursionError, IndexError) as exc:
+            damaged.append(f"[{name}] {_one_line(exc)}")
+            continue
+        print("\n" + "\n".join(lines))
+    if damaged:
+        sys.stdout.flush()
+        for line in damaged[:-1]:
+            print(f"deepreplay: error: {line}", file=sys.stderr)
+        raise CommandError(damaged[-1])
     return 0
 
 
@@ -230,8 +257,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"deepreplay: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except (ValueError, TypeError, KeyError, FileNotFoundError, OSError) as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"deepreplay: error: {message}", file=sys.stderr)
+        print(f"deepreplay: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    except (RuntimeError, MemoryError, RecursionError, IndexError, ArithmeticError) as exc:
+        # A damaged file that got past the checks: still one line, never a traceback.
+        print(f"deepreplay: error: {type(exc).__name__}: {_one_line(exc)} (is {args.file!r} damaged?)",
+              file=sys.stderr)
         return EXIT_ERROR
 
 

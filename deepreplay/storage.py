@@ -35,12 +35,30 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import threading
+import re
+import secrets
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import h5py
 import numpy as np
+
+from . import safe_io
+from .errors import RecordingError
+
+__all__ = [
+    "AUTO_COMPRESSION_BYTES",
+    "COMPRESSIONS",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "QUANTITIES",
+    "RecordingError",
+    "RecordingReader",
+    "RecordingWriter",
+    "check_group_name",
+    "check_writable_target",
+    "list_groups",
+]
 
 FORMAT = "deepreplay"
 FORMAT_VERSION = 1
@@ -76,27 +94,41 @@ COMPRESSIONS = ("auto", None, "gzip", "lzf")
 #: With ``compression="auto"``, datasets whose record takes at least this many bytes are compressed.
 AUTO_COMPRESSION_BYTES = 16 * 1024
 
-# Every access of this module to a file holds this lock while the file is open.  HDF5 refuses to
-# open a file for writing while the same process has it open for reading (and the reverse), and
-# ReplayData writes its records from a background thread: one lock per process keeps a reader
-# (even of another group of the same file) from making a write fail, or the reverse.
-_FILE_LOCK = threading.RLock()
+# Every open of a file goes through safe_io: an atomic write session (all of it reaches the file,
+# or nothing) under an exclusive lock, or a read under a shared one (see deepreplay/safe_io.py).
+_h5_write = safe_io.open_write
+_h5_read = safe_io.open_read
+
+#: Attribute counting the records complete in every dataset (written last in each record).
+_ATTR_RECORDS = "records"
+#: Attribute set to a random token by the writer that created the group (see RecordingWriter).
+_ATTR_WRITER = "writer_id"
+
+# A read never returns more than this many bytes plus a multiple of the file's size: the bytes of
+# an uncompressed dataset are in the file; gzip expands at most 1032:1.
+_READ_SLACK_BYTES = 16 * 2**20
+_MAX_EXPANSION = {False: 2, True: 1032}
 
 
-@contextlib.contextmanager
-def _h5_file(filename: str, mode: str) -> Iterator[h5py.File]:
-    """``h5py.File(filename, mode)``, opened and closed under :data:`_FILE_LOCK`."""
-    with _FILE_LOCK, h5py.File(filename, mode) as f:
-        yield f
+def _encode(name: str) -> str:
+    """A layer, variable or metric name as an HDF5 link name ('/', NUL, '%' and '.'/'..' escaped)."""
+    out = name.replace("%", "%25").replace("/", "%2F").replace("\0", "%00")
+    if out in (".", ".."):
+        out = out.replace(".", "%2E")
+    return out
 
 
-class RecordingError(ValueError):
-    """A recording file or group that cannot be used as asked."""
+def _decode(name: str) -> str:
+    if "%" not in name:
+        return name
+    return re.sub(r"%(25|2F|00|2E)", lambda m: {"25": "%", "2F": "/", "00": "\0", "2E": "."}[m.group(1)], name)
 
 
 def _is_hdf5(filename: str) -> bool:
     try:
-        return bool(h5py.is_hdf5(filename))
+        with open(filename, "rb") as f:
+            fd = f.fileno()
+            return safe_io.looks_like_hdf5(fd, os.fstat(fd).st_size)
     except OSError:
         return False
 
@@ -105,8 +137,52 @@ def _describe(filename: str, group_name: str) -> str:
     return f"group {group_name!r} of file {os.fspath(filename)!r}"
 
 
+def check_group_name(group_name: object) -> str:
+    """``group_name`` if HDF5 can hold it as the name of a group of the file's root, else ValueError."""
+    if not isinstance(group_name, str):
+        raise TypeError(f"group_name={group_name!r} must be a string, such as 'sigmoid'.")
+    bad = [c for c in ("/", "\0") if c in group_name]
+    if not group_name or bad or group_name in (".", "..") or group_name.strip() != group_name:
+        raise ValueError(
+            f"group_name={group_name!r} cannot name an HDF5 group: give a non-empty name without '/', "
+            "NUL characters or surrounding spaces, other than '.' and '..' (e.g. 'relu_run')."
+        )
+    return group_name
+
+
+def _existing(f: h5py.File, filename: str, group_name: str, *, overwrite: bool) -> bool:
+    """Whether ``group_name`` exists in ``f``; raise if it may not be replaced."""
+    link = f.get(group_name, getlink=True)
+    if link is None:
+        return False
+    if not overwrite:
+        raise ValueError(
+            f"group_name={group_name!r} already exists in {filename!r}; refusing to overwrite "
+            "a recording. Pass overwrite=True to replace this group (other groups are kept), "
+            "or choose a new group_name."
+        )
+    ours = False
+    if isinstance(link, h5py.HardLink):
+        with contextlib.suppress(Exception):
+            obj = f[group_name]
+            ours = isinstance(obj, h5py.Group) and _text(obj.attrs.get("format")) == FORMAT
+    if not ours:
+        raise ValueError(
+            f"group_name={group_name!r} in {filename!r} is not a deepreplay recording; overwrite=True "
+            "replaces only deepreplay recordings. Choose another group_name."
+        )
+    return True
+
+
+def _text(value: object) -> object:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
 def check_writable_target(filename: str | os.PathLike, group_name: str, *, overwrite: bool) -> None:
     """Raise if a new group cannot be written at ``filename``/``group_name``.
+
+    A check made before training starts; :meth:`RecordingWriter.create`
+    checks again in the same write session that creates the group.
 
     Parameters
     ----------
@@ -121,9 +197,11 @@ def check_writable_target(filename: str | os.PathLike, group_name: str, *, overw
     ------
     ValueError
         The directory does not exist or is not writable, the file exists but
-        is not an HDF5 file, or the group exists and ``overwrite`` is false.
+        is not an HDF5 file, or the group exists and ``overwrite`` is false
+        (or it is not a deepreplay recording).
     """
     filename = os.fspath(filename)
+    check_group_name(group_name)
     directory = os.path.dirname(os.path.abspath(filename))
     if not os.path.isdir(directory):
         raise ValueError(
@@ -135,18 +213,15 @@ def check_writable_target(filename: str | os.PathLike, group_name: str, *, overw
             raise ValueError(f"filename={filename!r} is a directory; give a file path such as 'run.h5'.")
         if not os.access(filename, os.W_OK):
             raise ValueError(f"filename={filename!r} is not writable; choose another file or fix its permissions.")
+        if os.path.getsize(filename) == 0:
+            return
         if not _is_hdf5(filename):
             raise ValueError(
                 f"filename={filename!r} exists but is not an HDF5 file; refusing to touch it. "
                 "Choose another file name."
             )
-        with _h5_file(filename, "r") as f:
-            if group_name in f and not overwrite:
-                raise ValueError(
-                    f"group_name={group_name!r} already exists in {filename!r}; refusing to overwrite "
-                    "a recording. Pass overwrite=True to replace this group (other groups are kept), "
-                    "or choose a new group_name."
-                )
+        with _h5_read(filename) as f:
+            _existing(f, filename, group_name, overwrite=overwrite)
     elif not os.access(directory, os.W_OK):
         raise ValueError(f"filename={filename!r}: the directory {directory!r} is not writable.")
 
@@ -181,6 +256,7 @@ class RecordingWriter:
         self.group_name = group_name
         self.compression = compression
         self._shapes: dict[str, tuple[int, ...]] = {}  # datasets created by this writer: record shape
+        self._token: str | None = None  # the group's writer_id, set by create()
 
     def create(
         self,
@@ -194,15 +270,24 @@ class RecordingWriter:
         quantities: tuple[str, ...],
         overwrite: bool,
     ) -> None:
-        """Create the group with its static content (replacing it if ``overwrite``)."""
+        """Create the group with its static content (replacing it if ``overwrite``).
+
+        The existence check and the creation happen in one write session
+        under the file's exclusive lock, so two processes cannot both create
+        the same group; the session is atomic, so a kill leaves the group
+        either absent or created whole (with no records yet).
+        """
         check_writable_target(self.filename, self.group_name, overwrite=overwrite)
-        with _h5_file(self.filename, "a") as f:
-            if self.group_name in f:
+        token = secrets.token_hex(8)
+        with _h5_write(self.filename, what=f"the new group {self.group_name!r}") as f:
+            if _existing(f, self.filename, self.group_name, overwrite=overwrite):
                 del f[self.group_name]
             g = f.create_group(self.group_name)
             g.attrs["format"] = FORMAT
             g.attrs["format_version"] = FORMAT_VERSION
             g.attrs[_ATTR_COMPLETE] = False
+            g.attrs[_ATTR_RECORDS] = np.int64(0)
+            g.attrs[_ATTR_WRITER] = token
             g.attrs[_ATTR_LAYERS] = json.dumps(list(layers))
             g.attrs[_ATTR_QUANTITIES] = json.dumps(list(quantities))
             for key, value in attrs.items():
@@ -212,7 +297,18 @@ class RecordingWriter:
             g.create_dataset(_TARGETS, data=targets)
             g.create_dataset(_SAMPLE_INDICES, data=sample_indices)
             g.create_dataset(_EPOCHS, shape=(0,), maxshape=(None,), dtype="i8", chunks=(1024,))
+        self._token = token
         self._shapes = {}
+
+    def _group(self, f: h5py.File) -> h5py.Group:
+        """This writer's group, refused if another writer replaced it meanwhile."""
+        g = f.get(self.group_name)
+        if not isinstance(g, h5py.Group) or _text(g.attrs.get(_ATTR_WRITER)) != self._token:
+            raise RecordingError(
+                f"{_describe(self.filename, self.group_name)} was deleted or replaced by another writer "
+                "(overwrite=True elsewhere?) while this recording was running; stopping this recording."
+            )
+        return g
 
     def append(
         self,
@@ -234,35 +330,40 @@ class RecordingWriter:
         the recorded samples, the positions of those samples (rows of
         ``inputs``); it is stored once, with the layer's first outputs.
         """
-        with _h5_file(self.filename, "a") as f:
-            g = f[self.group_name]
-            index = g[_EPOCHS].shape[0]
+        with _h5_write(self.filename, what=f"the record of epoch {epoch}") as f:
+            g = self._group(f)
+            index = _n_records(g)
             for sub, values in ((_LOGS, logs), (_EVALUATION, evaluation)):
                 for name, value in values.items():
-                    self._append(g, f"{sub}/{name}", index, np.float64(value), compress=False)
+                    self._append(g, f"{sub}/{_encode(name)}", index, np.float64(value), compress=False)
                 # Scalars that are known from earlier records but not this one become NaN.
                 known = [path for path in self._shapes if path.startswith(f"{sub}/")] if self._shapes else None
                 if known is None:
                     known = [f"{sub}/{name}" for name in g[sub]] if sub in g else []
+                encoded = {_encode(name) for name in values}
                 for path in known:
-                    if path[len(sub) + 1:] not in values:
+                    if path[len(sub) + 1:] not in encoded:
                         self._append(g, path, index, np.float64(np.nan), compress=False)
             for sub, nested in ((_WEIGHTS, weights), (_GRADIENTS, gradients)):
                 for layer, variables in (nested or {}).items():
                     for var, value in variables.items():
-                        self._append(g, f"{sub}/{layer}/{var}", index, value, auto=sub == _GRADIENTS)
+                        self._append(g, f"{sub}/{_encode(layer)}/{_encode(var)}", index, value,
+                                     auto=sub == _GRADIENTS)
             for kind, per_layer in ((_ACTIVATIONS, activations), (_Z, z)):
                 for layer, value in (per_layer or {}).items():
                     rows = (output_samples or {}).get(layer)
-                    if rows is not None and f"{_OUTPUTS}/{layer}/{_SAMPLES}" not in g:
-                        g.create_dataset(f"{_OUTPUTS}/{layer}/{_SAMPLES}", data=np.asarray(rows, dtype=np.int64))
-                    self._append(g, f"{_OUTPUTS}/{layer}/{kind}", index, value, auto=True)
+                    base = f"{_OUTPUTS}/{_encode(layer)}"
+                    if rows is not None and f"{base}/{_SAMPLES}" not in g:
+                        g.create_dataset(f"{base}/{_SAMPLES}", data=np.asarray(rows, dtype=np.int64))
+                    self._append(g, f"{base}/{kind}", index, value, auto=True)
             if predictions is not None:
                 self._append(g, _PREDICTIONS, index, predictions)
             if losses is not None:
                 self._append(g, _LOSSES, index, losses)
-            # The epochs dataset grows last: a record counts only once all its data is written.
+            # The epochs dataset grows last, then the record count: a record counts only once all
+            # its data is written (and the whole session reaches the file atomically).
             self._append(g, _EPOCHS, index, np.int64(epoch), compress=False)
+            g.attrs[_ATTR_RECORDS] = np.int64(index + 1)
 
     def _filters(self, value: np.ndarray, compress: bool, auto: bool) -> dict[str, Any]:
         if not compress or not value.ndim or self.compression is None:
@@ -311,16 +412,30 @@ class RecordingWriter:
 
     def mark_complete(self, complete: bool = True) -> None:
         """Set the ``complete`` attribute (true once training ended normally)."""
-        with _h5_file(self.filename, "a") as f:
-            f[self.group_name].attrs[_ATTR_COMPLETE] = bool(complete)
+        with _h5_write(self.filename, what="the 'complete' flag") as f:
+            self._group(f).attrs[_ATTR_COMPLETE] = bool(complete)
 
 
 def list_groups(filename: str | os.PathLike) -> list[str]:
-    """Names of the deepreplay recordings in ``filename``."""
+    """Names of the deepreplay recordings in ``filename``.
+
+    Links (soft or external) are not followed; a group whose attributes
+    cannot be read (damaged) is listed, so that opening it says what is wrong.
+    """
     filename = os.fspath(filename)
     _check_readable_file(filename)
-    with _h5_file(filename, "r") as f:
-        return [name for name in f if isinstance(f[name], h5py.Group) and f[name].attrs.get("format") == FORMAT]
+    names = []
+    with _reading(filename, "the file") as f:
+        for name in f:
+            if not isinstance(f.get(name, getlink=True), h5py.HardLink):
+                continue
+            try:
+                obj = f[name]
+                if isinstance(obj, h5py.Group) and _text(obj.attrs.get("format")) == FORMAT:
+                    names.append(name)
+            except (OSError, RuntimeError, KeyError, ValueError, TypeError):
+                names.append(name)
+    return names
 
 
 def _check_readable_file(filename: str) -> None:
@@ -328,8 +443,33 @@ def _check_readable_file(filename: str) -> None:
         raise FileNotFoundError(
             f"replay_filename={filename!r} does not exist; give the file written by ReplayData(filename=...)."
         )
+    if os.path.isdir(filename):
+        raise RecordingError(f"replay_filename={filename!r} is a directory, not a recording file.")
+    if not os.path.isfile(filename):
+        raise RecordingError(f"replay_filename={filename!r} is not a regular file (a FIFO or device?); refusing to read it.")
     if not _is_hdf5(filename):
         raise RecordingError(f"replay_filename={filename!r} is not an HDF5 file, so it is not a deepreplay recording.")
+
+
+@contextlib.contextmanager
+def _reading(filename: str, what: str) -> Iterator[h5py.File]:
+    """The file, read-only; errors that HDF5 raises on a damaged file become RecordingError."""
+    try:
+        with _h5_read(filename) as f:
+            yield f
+    except (RecordingError, FileNotFoundError):
+        raise
+    except (OSError, RuntimeError, RecursionError, MemoryError) as exc:
+        raise RecordingError(f"{what} in {filename!r} is damaged: {type(exc).__name__}: {_one_line(exc)}") from None
+    except KeyError as exc:
+        if "Unable to" not in str(exc):
+            raise
+        raise RecordingError(f"{what} in {filename!r} is damaged: {_one_line(exc)}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().strip("'\"")
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class RecordingReader:
@@ -341,6 +481,12 @@ class RecordingReader:
     append while a reader exists, and the reader sees the new records.
     Per-record arrays are read on demand; nothing is cached here.
     :meth:`close` (or leaving a ``with`` block) ends the reader's use.
+
+    A recording is data, never instructions: links (soft or external) are not
+    followed, attributes and the shapes and dtypes of datasets are checked
+    when the reader is created, and no read returns more bytes than the file
+    could hold (see ``docs/format.md``, *Guarantees*).  Only records complete
+    in every dataset are read.
 
     Parameters
     ----------
@@ -354,8 +500,9 @@ class RecordingReader:
     FileNotFoundError
         The file does not exist.
     RecordingError
-        The file is not HDF5, the group is missing or is not a deepreplay
-        recording, or it was written by a newer schema version.
+        The file is not HDF5, the group is missing, is not a deepreplay
+        recording, was written by a newer schema version, is damaged or
+        holds links.
     """
 
     def __init__(self, filename: str | os.PathLike, group_name: str) -> None:
@@ -363,26 +510,103 @@ class RecordingReader:
         self.group_name = group_name
         self._closed = False
         _check_readable_file(self.filename)
-        with _h5_file(self.filename, "r") as f:
-            if group_name not in f:
-                groups = [n for n in f if isinstance(f[n], h5py.Group)]
+        if not isinstance(group_name, str):
+            raise TypeError(f"group_name={group_name!r} must be a string.")
+        with _reading(self.filename, f"group {group_name!r}") as f:
+            link = f.get(group_name, getlink=True) if group_name and "\0" not in group_name else None
+            if link is None:
+                groups = [n for n in f if isinstance(f.get(n, getlink=True), h5py.HardLink)
+                          and isinstance(f.get(n, getclass=True), type) and f.get(n, getclass=True) is h5py.Group]
                 raise RecordingError(
                     f"group_name={group_name!r} is not in {self.filename!r}; the file has groups {groups}."
                 )
+            if not isinstance(link, h5py.HardLink):
+                raise RecordingError(
+                    f"{_describe(self.filename, group_name)} is a {type(link).__name__}; deepreplay does not "
+                    "follow links in recordings."
+                )
             group = f[group_name]
-            fmt = group.attrs.get("format") if isinstance(group, h5py.Group) else None
+            fmt = _text(group.attrs.get("format")) if isinstance(group, h5py.Group) else None
             version = group.attrs.get("format_version") if isinstance(group, h5py.Group) else None
             if fmt != FORMAT:
                 raise RecordingError(
                     f"{_describe(self.filename, group_name)} is not a deepreplay recording "
                     f"(its 'format' attribute is {fmt!r})."
                 )
-            if version is None or int(version) > FORMAT_VERSION:
+            if isinstance(version, (bool, np.bool_)) or not isinstance(version, (int, np.integer)):
+                raise RecordingError(
+                    f"{_describe(self.filename, group_name)} is damaged: its 'format_version' attribute is "
+                    f"{version!r}, not an integer."
+                )
+            if int(version) > FORMAT_VERSION:
                 raise RecordingError(
                     f"{_describe(self.filename, group_name)} uses recording format version {version}, "
                     f"but this deepreplay reads versions up to {FORMAT_VERSION}. Upgrade deepreplay "
                     "(pip install -U deepreplay) to read it."
                 )
+            self._validate(group)
+
+    def _damaged(self, why: str) -> RecordingError:
+        return RecordingError(f"{_describe(self.filename, self.group_name)} is damaged: {why}.")
+
+    def _validate(self, g: h5py.Group) -> None:
+        """Check links, attributes, shapes and dtypes before anything is read."""
+        problems: list[str] = []
+
+        def visit(name: str, link: Any) -> None:
+            if not isinstance(link, h5py.HardLink):
+                problems.append(f"{name!r} is a {type(link).__name__}, and deepreplay does not follow links")
+                return None
+            obj = g[name]
+            if isinstance(obj, h5py.Dataset):
+                kind = obj.dtype.kind
+                if name == _MODEL_CONFIG:
+                    if obj.shape != () or kind not in "OSU":
+                        problems.append(f"{name!r} is not a text scalar")
+                elif kind not in "biuf" or obj.dtype.names is not None or obj.dtype.subdtype is not None:
+                    problems.append(f"dataset {name!r} holds {obj.dtype}, not numbers")
+                elif obj.ndim == 0:
+                    problems.append(f"dataset {name!r} is a scalar, expected an array")
+                elif obj.is_virtual or obj.external:
+                    problems.append(f"dataset {name!r} reads its data from other files")
+            elif not isinstance(obj, h5py.Group):
+                problems.append(f"{name!r} is a {type(obj).__name__}")
+            return None if len(problems) < 3 else True
+
+        try:
+            g.visititems_links(visit)
+        except (RuntimeError, RecursionError, OSError, KeyError, ValueError, TypeError) as exc:
+            problems.append(f"its objects cannot be listed ({_one_line(exc)})")
+        if problems:
+            raise self._damaged("; ".join(problems))
+        complete = g.attrs.get(_ATTR_COMPLETE, False)
+        if not isinstance(complete, (bool, np.bool_)):
+            raise self._damaged(f"its 'complete' attribute is {complete!r} ({type(complete).__name__}), not a boolean")
+        records = g.attrs.get(_ATTR_RECORDS, 0)
+        if isinstance(records, (bool, np.bool_)) or not isinstance(records, (int, np.integer)) or records < 0:
+            raise self._damaged(f"its 'records' attribute is {records!r}, not a count")
+        for attr, check in ((_ATTR_LAYERS, None), (_ATTR_QUANTITIES, set(QUANTITIES))):
+            try:
+                value = json.loads(_text(g.attrs[attr]))
+            except (KeyError, TypeError, ValueError):
+                raise self._damaged(f"its {attr!r} attribute is missing or not a JSON list") from None
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or (
+                    check is not None and not set(value) <= check):
+                raise self._damaged(f"its {attr!r} attribute is {value!r}")
+        if _EPOCHS not in g or g[_EPOCHS].ndim != 1 or g[_EPOCHS].dtype.kind not in "iu":
+            raise self._damaged("it has no 1-D integer 'epochs' dataset")
+        for name in (_MODEL_CONFIG, _INPUTS, _TARGETS, _SAMPLE_INDICES):
+            if name not in g:
+                raise self._damaged(f"its {name!r} dataset is missing")
+        if g[_SAMPLE_INDICES].ndim != 1 or len(g[_SAMPLE_INDICES]) != len(g[_INPUTS]) or (
+                len(g[_TARGETS]) != len(g[_INPUTS])):
+            raise self._damaged(
+                f"'inputs' {g[_INPUTS].shape}, 'targets' {g[_TARGETS].shape} and 'sample_indices' "
+                f"{g[_SAMPLE_INDICES].shape} do not have one row per sample")
+        for sub in (_LOGS, _EVALUATION):
+            for name, ds in (g[sub].items() if sub in g else ()):
+                if not isinstance(ds, h5py.Dataset) or ds.ndim != 1:
+                    raise self._damaged(f"'{sub}/{name}' is not a 1-D series")
 
     # -- lifetime ---------------------------------------------------------
     @contextlib.contextmanager
@@ -392,8 +616,33 @@ class RecordingReader:
                 f"this reader of {_describe(self.filename, self.group_name)} is closed; "
                 "create a new RecordingReader to read it again."
             )
-        with _h5_file(self.filename, "r") as f:
-            yield f[self.group_name]
+        with _reading(self.filename, f"group {self.group_name!r}") as f:
+            g = f.get(self.group_name)
+            if not isinstance(f.get(self.group_name, getlink=True), h5py.HardLink) or not isinstance(g, h5py.Group):
+                raise RecordingError(f"{_describe(self.filename, self.group_name)} was deleted or replaced.")
+            self._file_size = max(os.path.getsize(self.filename), 1)
+            yield g
+
+    def _read(self, ds: h5py.Dataset, rows: slice | int, n: int) -> np.ndarray:
+        """``ds[rows]`` after checking that ``ds`` holds the ``n`` records and that the read is bounded."""
+        if ds.ndim == 0 or ds.shape[0] < n:
+            raise self._damaged(f"dataset {ds.name!r} has {ds.shape[0] if ds.ndim else 0} entries, "
+                                f"fewer than the {n} records")
+        count = 1 if isinstance(rows, (int, np.integer)) else len(range(*rows.indices(ds.shape[0])))
+        return self._bounded(ds, count)[rows]
+
+    def _bounded(self, ds: h5py.Dataset, count: int | None = None) -> h5py.Dataset:
+        """``ds``, after checking that reading ``count`` of its rows (all by default) stays bounded."""
+        rows = (ds.shape[0] if ds.ndim else 1) if count is None else count
+        nbytes = rows * int(np.prod(ds.shape[1:], dtype=np.float64)) * ds.dtype.itemsize
+        limit = _READ_SLACK_BYTES + _MAX_EXPANSION[ds.compression is not None or bool(ds.id.get_create_plist()
+                                                                                        .get_nfilters())] \
+            * self._file_size
+        if nbytes > limit:
+            raise self._damaged(
+                f"reading {ds.name!r} (declared shape {ds.shape}, {ds.dtype}) would take {nbytes:.3g} bytes, "
+                f"more than a file of {self._file_size} bytes can hold")
+        return ds
 
     def close(self) -> None:
         """End the use of this reader (the file is not held open between calls)."""
@@ -413,12 +662,15 @@ class RecordingReader:
         with self._open() as g:
             items = list(g.attrs.items())
         for key, value in items:
+            if key == _ATTR_WRITER:
+                continue
             if isinstance(value, np.generic):
                 value = value.item()
+            value = _text(value)
             if isinstance(value, str) and value[:1] in "[{":
                 try:
                     value = json.loads(value)
-                except json.JSONDecodeError:
+                except (json.JSONDecodeError, RecursionError):
                     pass
             out[key] = value
         return out
@@ -427,7 +679,10 @@ class RecordingReader:
     def complete(self) -> bool:
         """Whether training ended normally after the last record."""
         with self._open() as g:
-            return bool(g.attrs.get(_ATTR_COMPLETE, False))
+            value = g.attrs.get(_ATTR_COMPLETE, False)
+        if not isinstance(value, (bool, np.bool_)):
+            raise self._damaged(f"its 'complete' attribute is {value!r}, not a boolean")
+        return bool(value)
 
     @property
     def layers(self) -> list[str]:
@@ -439,18 +694,18 @@ class RecordingReader:
     def quantities(self) -> list[str]:
         """Which of :data:`QUANTITIES` were asked for."""
         with self._open() as g:
-            return list(json.loads(g.attrs[_ATTR_QUANTITIES]))
+            return list(json.loads(_text(g.attrs[_ATTR_QUANTITIES])))
 
     @property
     def model_config(self) -> str:
         """The model's JSON config."""
         with self._open() as g:
-            value = g[_MODEL_CONFIG][()]
+            value = self._bounded(g[_MODEL_CONFIG])[()]
         return value.decode() if isinstance(value, bytes) else str(value)
 
     def _whole(self, name: str) -> np.ndarray:
         with self._open() as g:
-            return g[name][()]
+            return self._bounded(g[name])[()]
 
     @property
     def inputs(self) -> np.ndarray:
@@ -465,9 +720,22 @@ class RecordingReader:
         return self._whole(_SAMPLE_INDICES)
 
     @property
+    def n_samples(self) -> int:
+        """Number of recorded samples (read from metadata only)."""
+        with self._open() as g:
+            return int(g[_SAMPLE_INDICES].shape[0])
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one recorded input sample (read from metadata only)."""
+        with self._open() as g:
+            return tuple(int(d) for d in g[_INPUTS].shape[1:])
+
+    @property
     def epochs(self) -> np.ndarray:
         """Epoch number of every record (record 0 is epoch 0, before training)."""
-        return self._whole(_EPOCHS)
+        with self._open() as g:
+            return self._read(g[_EPOCHS], slice(0, _n_records(g)), 0)
 
     @property
     def n_records(self) -> int:
@@ -477,14 +745,15 @@ class RecordingReader:
     # -- scalars per record ----------------------------------------------------
     def _scalar_names(self, sub: str) -> list[str]:
         with self._open() as g:
-            return list(g[sub]) if sub in g else []
+            return [_decode(n) for n in g[sub]] if sub in g else []
 
     def _scalar(self, sub: str, name: str) -> np.ndarray:
         with self._open() as g:
-            names = list(g[sub]) if sub in g else []
+            names = [_decode(n) for n in g[sub]] if sub in g else []
             if name not in names:
                 raise KeyError(f"{name!r} was not recorded; recorded names: {names}.")
-            return g[sub][name][: _n_records(g)]
+            n = _n_records(g)
+            return self._read(g[sub][_encode(name)], slice(0, n), n)
 
     @property
     def log_names(self) -> list[str]:
@@ -521,8 +790,10 @@ class RecordingReader:
             if sub not in g:
                 return out
             for layer in _layers(g):
-                if layer in g[sub]:
-                    out[layer] = {var: ds[record] for var, ds in g[sub][layer].items()}
+                key = _encode(layer)
+                if key in g[sub]:
+                    out[layer] = {_decode(var): self._read(ds, record, record + 1)
+                                  for var, ds in g[sub][key].items()}
         return out
 
     def variable_names(self, kind: str = _WEIGHTS) -> dict[str, list[str]]:
@@ -532,7 +803,8 @@ class RecordingReader:
         with self._open() as g:
             if kind not in g:
                 return {}
-            return {layer: list(g[kind][layer]) for layer in _layers(g) if layer in g[kind]}
+            return {layer: [_decode(v) for v in g[kind][_encode(layer)]]
+                    for layer in _layers(g) if _encode(layer) in g[kind]}
 
     def weights(self, record: int) -> dict[str, dict[str, np.ndarray]]:
         """Weights of every layer at a record: ``{layer: {variable: array}}``."""
@@ -548,7 +820,8 @@ class RecordingReader:
             raise ValueError(f"kind={kind!r} must be 'activations' or 'z'.")
         if _OUTPUTS not in g:
             return []
-        return [layer for layer in _layers(g) if layer in g[_OUTPUTS] and kind in g[_OUTPUTS][layer]]
+        return [layer for layer in _layers(g)
+                if _encode(layer) in g[_OUTPUTS] and kind in g[_OUTPUTS][_encode(layer)]]
 
     def output_layers(self, kind: str = _ACTIVATIONS) -> list[str]:
         """Layers whose outputs of ``kind`` ('activations' or 'z') were recorded."""
@@ -562,7 +835,7 @@ class RecordingReader:
             available = self._output_layers(g, kind)
             if layer not in available:
                 raise KeyError(f"no recorded {kind} for layer {layer!r}; layers with recorded {kind}: {available}.")
-            return g[_OUTPUTS][layer][kind][record]
+            return self._read(g[_OUTPUTS][_encode(layer)][kind], record, record + 1)
 
     def output_samples(self, layer: str) -> np.ndarray | None:
         """Rows of ``inputs`` whose outputs were recorded for ``layer``; None when all of them were.
@@ -572,8 +845,9 @@ class RecordingReader:
         :meth:`outputs` is then sample ``output_samples(layer)[i]``.
         """
         with self._open() as g:
-            if _OUTPUTS in g and layer in g[_OUTPUTS] and _SAMPLES in g[_OUTPUTS][layer]:
-                return g[_OUTPUTS][layer][_SAMPLES][()]
+            key = _encode(layer)
+            if _OUTPUTS in g and key in g[_OUTPUTS] and _SAMPLES in g[_OUTPUTS][key]:
+                return self._bounded(g[_OUTPUTS][key][_SAMPLES])[()]
             return None
 
     def has(self, quantity: str) -> bool:
@@ -588,7 +862,7 @@ class RecordingReader:
             record = self._check_record(g, record)
             if name not in g:
                 raise KeyError(f"{what} were not recorded (see ReplayData(record=...)).")
-            return g[name][record]
+            return self._read(g[name], record, record + 1)
 
     def predictions(self, record: int) -> np.ndarray:
         """Model outputs on the recorded samples at a record."""
@@ -600,17 +874,17 @@ class RecordingReader:
 
     # -- whole histories (every record at once) -----------------------------------------
     def _history_datasets(self, g: h5py.Group, quantity: str, layer: str | None) -> dict[str, h5py.Dataset]:
-        """The datasets holding ``quantity`` (a flat ``{'<layer>/<var>' or '': dataset}``)."""
+        """The datasets holding ``quantity`` (a flat ``{('<layer>', '<var>') or '': dataset}``)."""
         if quantity in (_WEIGHTS, _GRADIENTS):
             if quantity not in g:
                 return {}
-            return {f"{lay}/{var}": ds for lay in _layers(g) if lay in g[quantity]
-                    for var, ds in g[quantity][lay].items()}
+            return {(lay, _decode(var)): ds for lay in _layers(g) if _encode(lay) in g[quantity]
+                    for var, ds in g[quantity][_encode(lay)].items()}
         if quantity in (_ACTIVATIONS, _Z):
             if layer not in self._output_layers(g, quantity):
                 raise KeyError(f"no recorded {quantity} for layer {layer!r}; layers with recorded {quantity}: "
                                f"{self._output_layers(g, quantity)}.")
-            return {"": g[_OUTPUTS][layer][quantity]}
+            return {"": g[_OUTPUTS][_encode(layer)][quantity]}
         if quantity in (_PREDICTIONS, _LOSSES):
             if quantity not in g:
                 raise KeyError(f"{quantity} were not recorded (see ReplayData(record=...)).")
@@ -639,17 +913,16 @@ class RecordingReader:
             datasets = self._history_datasets(g, quantity, layer)
             if quantity in (_WEIGHTS, _GRADIENTS):
                 out: dict[str, dict[str, np.ndarray]] = {}
-                for key, ds in datasets.items():
-                    lay, var = key.split("/", 1)
-                    out.setdefault(lay, {})[var] = ds[:n]
+                for (lay, var), ds in datasets.items():
+                    out.setdefault(lay, {})[var] = self._read(ds, slice(0, n), n)
                 return out
-            return datasets[""][:n]
+            return self._read(datasets[""], slice(0, n), n)
 
     def iter_records(self) -> Iterator[int]:
         return iter(range(self.n_records))
 
     def nbytes(self) -> dict[str, int]:
-        """Stored size in bytes per top-level dataset or group of this recording."""
+        """Stored size in bytes per top-level dataset or group of this recording (metadata only)."""
         sizes: dict[str, int] = {}
 
         def visit(name: str, obj: Any) -> None:
@@ -663,11 +936,15 @@ class RecordingReader:
 
 
 def _layers(g: h5py.Group) -> list[str]:
-    return list(json.loads(g.attrs[_ATTR_LAYERS]))
+    return list(json.loads(_text(g.attrs[_ATTR_LAYERS])))
 
 
 def _n_records(g: h5py.Group) -> int:
-    return int(g[_EPOCHS].shape[0])
+    """Records complete in every dataset: ``len(epochs)``, capped by the ``records`` count when present."""
+    n = int(g[_EPOCHS].shape[0])
+    if _ATTR_RECORDS in g.attrs:
+        n = min(n, int(g.attrs[_ATTR_RECORDS]))
+    return n
 
 
 # -- derived data: results computed from a recording, cached beside it ----------------------------------
@@ -698,7 +975,7 @@ def read_derived(filename: str | os.PathLike, group_name: str, kind: str, key: s
     _check_derived_names(kind, key)
     filename = os.fspath(filename)
     try:
-        with _h5_file(filename, "r") as f:
+        with _h5_read(filename) as f:
             path = f"{group_name}/{_DERIVED}/{kind}/{key}"
             if path not in f or not isinstance(f[path], h5py.Group):
                 return None
@@ -722,7 +999,7 @@ def write_derived(filename: str | os.PathLike, group_name: str, kind: str, key: 
     if not os.access(filename, os.W_OK):
         return False
     try:
-        with _h5_file(filename, "a") as f:
+        with _h5_write(filename, what="derived data", wait=0.5) as f:
             if group_name not in f or not f[group_name].attrs.get(_ATTR_COMPLETE, False) or \
                     f[group_name].attrs.get("format") != FORMAT:
                 return False

@@ -1,0 +1,446 @@
+"""Opening recording files safely: locks between processes, atomic writes, bounded waits.
+
+:mod:`deepreplay.storage` opens every HDF5 file through :func:`open_write`
+and :func:`open_read`; this module knows files and bytes, not the layout.
+
+Why it is hand-written: HDF5 itself is not crash-safe (a process killed while
+HDF5 writes its metadata can leave a file no reader opens) and reports write
+errors late (when a handle is closed or garbage-collected).  So every write
+session of deepreplay is made atomic here, as a database would do it:
+
+1. an exclusive ``flock`` on the file is taken (retried with a short backoff
+   while another process reads it: readers never make a writer fail, they at
+   most make it wait, up to :data:`WRITE_WAIT_SECONDS`);
+2. h5py writes into an in-memory copy-on-write view of the file (the h5py
+   "fileobj" driver over :class:`_PageOverlay`): nothing reaches the disk
+   while HDF5 works, so HDF5 never sees a write error;
+3. at the end, the changed pages go first into a side file, the *journal*
+   (``<file>.deepreplay-journal``, written whole, checksummed and renamed
+   into place), then the file is grown with ``posix_fallocate`` (a full disk
+   fails here, before any byte of the file changed) and the pages are
+   written; then the journal is removed.
+
+A process killed before the journal is renamed leaves the file as it was; a
+process killed after it leaves a journal that the next writer replays and
+that readers apply in memory.  Readers take a shared ``flock`` (so they never
+see a half-applied write) and open the file with HDF5's own locking off (our
+lock does that job, also where ``HDF5_USE_FILE_LOCKING=FALSE``).
+
+Guarantees cover process death (SIGKILL) and write errors; data written is
+not ``fsync``-ed, so a power cut may still lose the last records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import io
+import os
+import random
+import shutil
+import struct
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+
+import h5py
+
+from .errors import RecordingError
+
+__all__ = [
+    "FILE_LOCK",
+    "JOURNAL_SUFFIX",
+    "READ_WAIT_SECONDS",
+    "WRITE_WAIT_SECONDS",
+    "describe_free_space",
+    "looks_like_hdf5",
+    "open_read",
+    "open_write",
+    "pause_point",
+]
+
+#: How long a writer waits for readers of other processes to let go of the file.
+WRITE_WAIT_SECONDS = 120.0
+#: How long a reader waits for a writer of another process to finish a record.
+READ_WAIT_SECONDS = 10.0
+#: Side file holding a write session's pages until they are in the file.
+JOURNAL_SUFFIX = ".deepreplay-journal"
+
+#: One lock per process around every open of a recording file: HDF5 refuses to open a file for
+#: writing while the same process has it open (and ReplayData writes from a background thread).
+FILE_LOCK = threading.RLock()
+
+_PAGE = 4096
+_MAGIC = b"DRJRNL01"
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+# -- a test hook: pause (to be killed) at a named point ------------------------------------
+_PAUSE_ENV = "DEEPREPLAY_PAUSE_AT"  # "point" or "point:n" (the n-th time it is reached, from 1)
+_PAUSE_SIGNAL_ENV = "DEEPREPLAY_PAUSE_SIGNAL"  # file to write the point's name to when pausing
+_pause_counts: dict[str, int] = {}
+
+
+def pause_point(name: str) -> None:
+    """Sleep forever at ``name`` when ``$DEEPREPLAY_PAUSE_AT`` asks for it (used by kill tests).
+
+    ``DEEPREPLAY_PAUSE_AT="journal-written:3"`` pauses the third time that
+    point is reached, after writing the point's name to the file named by
+    ``$DEEPREPLAY_PAUSE_SIGNAL``, so that a test can kill the process there.
+    """
+    wanted = os.environ.get(_PAUSE_ENV)
+    if not wanted:
+        return
+    point, _, count = wanted.partition(":")
+    if point != name:
+        return
+    _pause_counts[name] = _pause_counts.get(name, 0) + 1
+    if _pause_counts[name] != (int(count) if count else 1):
+        return
+    signal_file = os.environ.get(_PAUSE_SIGNAL_ENV)
+    if signal_file:
+        with open(signal_file, "w") as f:
+            f.write(name)
+    while True:
+        time.sleep(3600)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def describe_free_space(filename: str) -> str:
+    """``'12.3 MiB free'`` on the disk of ``filename`` (or why it is unknown)."""
+    try:
+        free = shutil.disk_usage(os.path.dirname(os.path.abspath(filename))).free
+    except OSError as exc:
+        return f"free space unknown ({exc.strerror or exc})"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if free < 1024 or unit == "TiB":
+            return f"{free:.0f} {unit} free" if unit == "B" else f"{free:.1f} {unit} free"
+        free /= 1024
+    return ""  # pragma: no cover
+
+
+def looks_like_hdf5(fd: int, size: int) -> bool:
+    """Whether the file behind ``fd`` starts (at 0, 512, 1024, ...) with the HDF5 signature."""
+    offset = 0
+    while offset + 8 <= size:
+        if os.pread(fd, 8, offset) == _HDF5_SIGNATURE:
+            return True
+        offset = 512 if offset == 0 else offset * 2
+    return False
+
+
+def _flock(fd: int, exclusive: bool, wait: float, filename: str) -> None:
+    deadline = time.monotonic() + wait
+    delay = 0.001
+    while True:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                raise
+        if time.monotonic() >= deadline:
+            if exclusive:
+                raise RecordingError(
+                    f"{filename!r} stayed open in another process for {wait:.0f} s (a reader that does not "
+                    "close it?); could not write to it. Close the other program, or record into another file."
+                )
+            raise RecordingError(f"{filename!r} is being written by another process; try again in a moment.")
+        time.sleep(delay * (0.5 + random.random()))
+        delay = min(delay * 2, 0.05)
+
+
+# -- the in-memory, copy-on-write view of a file ------------------------------------------------
+class _PageOverlay(io.RawIOBase):
+    """A file seen through a dict of changed 4 KiB pages (what h5py's fileobj driver writes to)."""
+
+    def __init__(self, fd: int, size: int, pages: dict[int, bytearray] | None = None, *,
+                 writable: bool = True) -> None:
+        super().__init__()
+        self._fd = fd
+        self.base_size = size
+        self.size = size
+        self.pages: dict[int, bytearray] = pages if pages is not None else {}
+        self._pos = 0
+        self._writable = writable
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return self._writable
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 0:
+            self._pos = offset
+        elif whence == 1:
+            self._pos += offset
+        else:
+            self._pos = self.size + offset
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def _base(self, pos: int, n: int) -> bytes:
+        data = os.pread(self._fd, n, pos) if pos < self.base_size else b""
+        return data + bytes(n - len(data)) if len(data) < n else data
+
+    def readinto(self, buffer) -> int:
+        view = memoryview(buffer).cast("B")
+        n = min(len(view), max(0, self.size - self._pos))
+        done, pos = 0, self._pos
+        while done < n:
+            page, offset = divmod(pos, _PAGE)
+            k = min(_PAGE - offset, n - done)
+            stored = self.pages.get(page)
+            if stored is not None:
+                view[done:done + k] = stored[offset:offset + k]
+            else:
+                # Read the untouched run of pages in one call.
+                run = k
+                while done + run < n and (pos + run) // _PAGE not in self.pages:
+                    run = min(run + _PAGE, n - done)
+                view[done:done + run] = self._base(pos, run)
+                k = run
+            done += k
+            pos += k
+        self._pos = pos
+        return n
+
+    def write(self, data) -> int:
+        if not self._writable:
+            raise io.UnsupportedOperation("read-only")
+        view = memoryview(data).cast("B")
+        n = len(view)
+        done, pos = 0, self._pos
+        while done < n:
+            page, offset = divmod(pos, _PAGE)
+            k = min(_PAGE - offset, n - done)
+            stored = self.pages.get(page)
+            if stored is None:
+                stored = self.pages[page] = (bytearray(_PAGE) if k == _PAGE
+                                             else bytearray(self._base(page * _PAGE, _PAGE)))
+            stored[offset:offset + k] = view[done:done + k]
+            done += k
+            pos += k
+        self._pos = pos
+        self.size = max(self.size, pos)
+        return n
+
+    def truncate(self, size: int | None = None) -> int:
+        self.size = self._pos if size is None else size
+        return self.size
+
+    def flush(self) -> None:
+        pass
+
+
+# -- the journal --------------------------------------------------------------------------------
+def _journal_path(filename: str) -> str:
+    return filename + JOURNAL_SUFFIX
+
+
+def _write_journal(filename: str, size: int, pages: dict[int, bytearray]) -> None:
+    """Write the journal whole (temporary name, then renamed: it is complete or absent)."""
+    path = _journal_path(filename)
+    tmp = path + ".tmp"
+    crc = 0
+    try:
+        with open(tmp, "wb") as f:
+            header = _MAGIC + struct.pack("<QQ", size, len(pages))
+            f.write(header)
+            crc = zlib.crc32(header, crc)
+            for index in sorted(pages):
+                chunk = struct.pack("<Q", index) + bytes(pages[index])
+                f.write(chunk)
+                crc = zlib.crc32(chunk, crc)
+            f.write(struct.pack("<I", crc))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _read_journal(filename: str) -> tuple[int, dict[int, bytearray]] | None:
+    """``(size, pages)`` of a complete journal; None when there is none or it is not valid."""
+    try:
+        with open(_journal_path(filename), "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return None
+    if len(data) < 28 or data[:8] != _MAGIC:
+        return None
+    size, count = struct.unpack("<QQ", data[8:24])
+    if len(data) != 24 + count * (8 + _PAGE) + 4 or zlib.crc32(data[:-4]) != struct.unpack("<I", data[-4:])[0]:
+        return None
+    pages = {}
+    for i in range(count):
+        start = 24 + i * (8 + _PAGE)
+        (index,) = struct.unpack("<Q", data[start:start + 8])
+        pages[index] = bytearray(data[start + 8:start + 8 + _PAGE])
+    return size, pages
+
+
+def _apply(fd: int, filename: str, size: int, pages: dict[int, bytearray]) -> None:
+    """Write ``pages`` into the file (grown first, so that a full disk fails before any change)."""
+    old_size = os.fstat(fd).st_size
+    if size > old_size:
+        try:
+            os.posix_fallocate(fd, old_size, size - old_size)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, old_size)
+            raise
+    pause_point("file-grown")
+    for n, index in enumerate(sorted(pages)):
+        start = index * _PAGE
+        if start >= size:
+            continue
+        data = pages[index]
+        os.pwrite(fd, bytes(data[: size - start]) if start + _PAGE > size else bytes(data), start)
+        if n == len(pages) // 2:
+            pause_point("mid-apply")
+    if size < old_size:
+        os.ftruncate(fd, size)
+
+
+def _recover(fd: int, filename: str) -> None:
+    """Finish the write session of a process killed after its journal was complete (under LOCK_EX)."""
+    journal = _read_journal(filename)
+    if journal is not None:
+        _apply(fd, filename, *journal)
+    for path in (_journal_path(filename), _journal_path(filename) + ".tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def _write_error(filename: str, exc: BaseException, what: str) -> RecordingError:
+    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
+        reason += " (the file size limit of this process, ulimit -f)"
+    return RecordingError(f"could not write {what} to {filename!r}: {reason}; {describe_free_space(filename)}.")
+
+
+# -- the two ways in ----------------------------------------------------------------------------
+@contextlib.contextmanager
+def _locked_fd(filename: str, *, exclusive: bool, wait: float) -> Iterator[int]:
+    flags = (os.O_RDWR | os.O_CREAT) if exclusive else os.O_RDONLY
+    with FILE_LOCK:
+        while True:
+            fd = os.open(filename, flags | getattr(os, "O_CLOEXEC", 0), 0o666)
+            try:
+                _flock(fd, exclusive, wait, filename)
+                # The path may have been replaced while we waited: lock what it names now.
+                try:
+                    same = os.stat(filename).st_ino == os.fstat(fd).st_ino
+                except FileNotFoundError:
+                    same = False
+            except BaseException:
+                os.close(fd)
+                raise
+            if same:
+                break
+            os.close(fd)
+            if not exclusive and not os.path.exists(filename):
+                raise FileNotFoundError(errno.ENOENT, "No such file", filename)
+        try:
+            yield fd
+        finally:
+            os.close(fd)  # also releases the flock
+
+
+@contextlib.contextmanager
+def open_write(filename: str, *, what: str = "a record", wait: float | None = None) -> Iterator[h5py.File]:
+    """The HDF5 file ``filename`` (created if missing or empty), for one atomic write session.
+
+    Everything written inside the ``with`` block reaches the file at its end,
+    all of it or nothing: an exception inside the block (or a kill) changes
+    nothing.  A failure to put it on disk raises :class:`RecordingError`
+    naming the file, the error and the free space, and leaves the file as it
+    was.
+    """
+    filename = os.fspath(filename)
+    try:
+        lock = _locked_fd(filename, exclusive=True, wait=WRITE_WAIT_SECONDS if wait is None else wait)
+        fd = lock.__enter__()
+    except RecordingError:
+        raise
+    except OSError as exc:
+        raise _write_error(filename, exc, what) from None
+    try:
+        try:
+            _recover(fd, filename)
+        except OSError as exc:
+            raise _write_error(filename, exc, "the journal of an earlier interrupted write") from None
+        size = os.fstat(fd).st_size
+        if size and not looks_like_hdf5(fd, size):
+            raise RecordingError(f"{filename!r} is not an HDF5 file; refusing to write into it. Choose another file.")
+        overlay = _PageOverlay(fd, size)
+        try:
+            h5 = h5py.File(overlay, "r+" if size else "w")
+        except (OSError, RuntimeError, KeyError, ValueError) as exc:
+            raise RecordingError(f"{filename!r} is damaged and cannot be written to: {exc}") from None
+        try:
+            pause_point("session-open")
+            yield h5
+        finally:
+            try:
+                h5.close()
+            except (OSError, RuntimeError, ValueError) as exc:  # pragma: no cover - memory only
+                raise _write_error(filename, exc, what) from None
+        if not overlay.pages and overlay.size == size:
+            return
+        pause_point("before-journal")
+        try:
+            _write_journal(filename, overlay.size, overlay.pages)
+        except OSError as exc:
+            raise _write_error(filename, exc, what) from None
+        pause_point("journal-written")
+        try:
+            _apply(fd, filename, overlay.size, overlay.pages)
+        except OSError as exc:
+            if os.fstat(fd).st_size == size:  # failed while growing: nothing of the file changed
+                with contextlib.suppress(OSError):
+                    os.unlink(_journal_path(filename))
+            raise _write_error(filename, exc, what) from None
+        pause_point("applied")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(_journal_path(filename))
+    finally:
+        lock.__exit__(None, None, None)
+
+
+@contextlib.contextmanager
+def open_read(filename: str, *, wait: float | None = None) -> Iterator[h5py.File]:
+    """The HDF5 file ``filename``, read-only, as its last complete write session left it.
+
+    Waits (up to :data:`READ_WAIT_SECONDS`) while another process writes a
+    record, then raises :class:`RecordingError` ("try again").
+    """
+    filename = os.fspath(filename)
+    with _locked_fd(filename, exclusive=False, wait=READ_WAIT_SECONDS if wait is None else wait) as fd:
+        size = os.fstat(fd).st_size
+        journal = _read_journal(filename)
+        if journal is None and not looks_like_hdf5(fd, size):
+            raise RecordingError(f"{filename!r} is not an HDF5 file, so it is not a deepreplay recording.")
+        try:
+            if journal is None:
+                h5 = h5py.File(filename, "r", locking=False)
+            else:  # a writer was killed while applying its journal: read what it committed
+                new_size, pages = journal
+                overlay = _PageOverlay(fd, size, pages, writable=False)
+                overlay.size = new_size
+                h5 = h5py.File(overlay, "r")
+        except (OSError, RuntimeError, KeyError, ValueError) as exc:
+            raise RecordingError(f"{filename!r} is damaged or not a readable HDF5 file: {exc}") from None
+        try:
+            yield h5
+        finally:
+            with contextlib.suppress(Exception):
+                h5.close()
