@@ -37,8 +37,14 @@ def describe_epochs(epochs: Sequence[int]) -> str:
     return ", ".join(map(str, epochs))
 
 
+#: ``epoch_end=-1``: the last recorded epoch (DeepReplay 0.1's default, accepted everywhere).
+LAST_EPOCH = -1
+
+
 def epoch_range(epochs: np.ndarray, epoch_start: int | None = None, epoch_end: int | None = None) -> np.ndarray:
     """Recorded epochs in ``[epoch_start, epoch_end]`` (inclusive; ``None`` means first/last).
+
+    ``epoch_end=-1`` also means the last recorded epoch, as in DeepReplay 0.1.
 
     Raises
     ------
@@ -51,9 +57,14 @@ def epoch_range(epochs: np.ndarray, epoch_start: int | None = None, epoch_end: i
     for name, value in (("epoch_start", epoch_start), ("epoch_end", epoch_end)):
         if value is not None and (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer))):
             raise TypeError(f"{name}={value!r} must be an integer epoch or None.")
+        if name == "epoch_end" and value is not None and value == LAST_EPOCH:
+            epoch_end = None
+            continue
         if value is not None and value < 0:
-            which = "first" if name == "epoch_start" else "last"
-            raise ValueError(f"{name}={value} must be 0 or more (use None for the {which} recorded epoch).")
+            if name == "epoch_end":
+                raise ValueError(f"epoch_end={value} must be 0 or more (use None for the last recorded epoch, "
+                                 "or -1 as in DeepReplay 0.1).")
+            raise ValueError(f"epoch_start={value} must be 0 or more (use None for the first recorded epoch).")
     start = int(epochs[0]) if epoch_start is None else int(epoch_start)
     end = int(epochs[-1]) if epoch_end is None else int(epoch_end)
     if start > end:

@@ -14,7 +14,7 @@ import numpy as np
 from . import compute, storage
 from .model_inspection import model_layers, variable_keys
 
-__all__ = ["Replay"]
+__all__ = ["LayerStd", "Replay"]
 
 
 def _config_classes(config: Any) -> list[tuple[str, str | None]]:
@@ -164,6 +164,34 @@ class _FirstRecord:
         self.record = record
 
 
+class LayerStd(np.ndarray):
+    """Per-layer standard deviations, shape ``(epochs, layers)``, that can also be called.
+
+    What :attr:`Replay.weights_std` and :attr:`Replay.gradients_std` return:
+    the array is DeepReplay 0.1's property; calling it computes the statistics
+    anew for the layers and epochs asked for (a
+    :class:`~deepreplay.diagnostics.LayerStatistics`).  ``.epochs`` and
+    ``.layers`` say what the rows and columns are.
+    """
+
+    def __new__(cls, stats: Any, function: Callable[..., Any]) -> LayerStd:
+        array = np.array(stats.values, dtype=np.float64).view(cls)
+        array.epochs = np.asarray(stats.epochs)
+        array.layers = tuple(stats.layers)
+        array._function = function
+        return array
+
+    def __array_finalize__(self, obj: Any) -> None:
+        self.epochs = getattr(obj, "epochs", None)
+        self.layers = getattr(obj, "layers", None)
+        self._function = getattr(obj, "_function", None)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._function is None:
+            raise TypeError("this array is a computed result and cannot be called; call replay.weights_std(...).")
+        return self._function(*args, **kwargs)
+
+
 class Replay:
     """Read a deepreplay recording and build visuals from it.
 
@@ -225,6 +253,7 @@ class Replay:
         # record of a small enough dataset is asked for (see _history).
         self._histories: dict[tuple, Any] = {}
         self._history_bytes = 0
+        self._last_built: dict[str, tuple[Any, Any]] = {}
         self._epochs = self._reader.epochs
         self._inputs = self._reader.inputs
         self._targets = self._reader.targets
@@ -488,9 +517,31 @@ class Replay:
             self._model_record = record
         return model
 
-    def predict_proba(self, X: np.ndarray | None = None, *, epoch: int | None = None) -> np.ndarray:
-        """Model outputs at ``epoch`` (default: last) on ``X`` (default: the recorded samples)."""
-        epoch = int(self._epochs[-1]) if epoch is None else epoch
+    def predict_proba(self, epoch_start: int | None = None, epoch_end: int | None = None, *,
+                      X: np.ndarray | None = None, epoch: int | None = None) -> np.ndarray:
+        """Model outputs: every epoch in a range on the recorded samples, or one epoch on any inputs.
+
+        ``predict_proba()`` / ``predict_proba(epoch_start, epoch_end)`` (DeepReplay
+        0.1's use) stack the recorded predictions of every recorded epoch in
+        ``[epoch_start, epoch_end]`` (``None`` or ``-1``: the last): shape
+        ``(epochs, n_samples, outputs)``.  ``predict_proba(X=..., epoch=...)``
+        gives one epoch (default: the last) on ``X`` (default: the recorded
+        samples), shape ``(n, outputs)``.  An array as first argument is taken
+        as ``X``.
+        """
+        if epoch_start is not None and not isinstance(epoch_start, (int, np.integer)):
+            if X is not None:
+                raise TypeError(f"predict_proba got X twice: epoch_start={type(epoch_start).__name__} and X=...")
+            X, epoch_start = epoch_start, None  # predict_proba(X, epoch=...): inputs given by position
+            if isinstance(X, (bool, np.bool_, str, bytes)):
+                raise TypeError(f"epoch_start={X!r} must be an integer epoch; give inputs as X=...")
+        if X is None and epoch is None:
+            epochs = self.epoch_range(epoch_start, epoch_end)
+            return np.stack([self.predictions_at(int(e)) for e in epochs])
+        if epoch_start is not None or epoch_end is not None:
+            raise TypeError("predict_proba: give either an epoch range (epoch_start, epoch_end) on the recorded "
+                            "samples, or X=... and/or epoch=... for one epoch, not both.")
+        epoch = int(self._epochs[-1]) if epoch is None or epoch == -1 else epoch
         if X is None:
             return self.predictions_at(epoch)
         model = self.model_at(epoch)
@@ -570,35 +621,67 @@ class Replay:
         return visual
 
     # -- visuals ------------------------------------------------------------------------------------
-    def build_feature_space(self, ax, layer_name: str, **kwargs: Any):
-        """Feature space of a hidden layer; see :class:`deepreplay.plot.FeatureSpace`."""
+    # The positional parameters of every ``build_*`` method are DeepReplay 0.1's, in its order;
+    # options added since are keyword-only.  The last visual of each kind (and its data) is kept
+    # for 0.1's ``feature_space``, ``loss_histogram``, ... properties.
+    def _built(self, kind: str, visual: Any, data: Any = None) -> Any:
+        self._last_built[kind] = (visual, getattr(visual, "data", None) if data is None else data)
+        return visual if visual is None else self._named(visual)
+
+    def build_feature_space(self, ax, layer_name: str, contour_points: int = 200,
+                            xlim: tuple[float, float] = (-1, 1), ylim: tuple[float, float] = (-1, 1),
+                            scale_fixed: bool = True, display_grid: bool = True,
+                            epoch_start: int | None = None, epoch_end: int | None = None, **kwargs: Any):
+        """Feature space of a hidden layer; see :class:`deepreplay.plot.FeatureSpace`.
+
+        The positional order is DeepReplay 0.1's; ``contour_points`` defaults to
+        200 (0.1: 1000, the same picture 25 times slower).  Further options
+        (``n_grid_lines``, ``projection``, ``display_regions``, ``class_names``,
+        ``title``) are keyword-only.
+        """
         from .plot.feature_space import FeatureSpace
 
-        return self._named(FeatureSpace.from_replay(self, ax, layer_name, **kwargs))
+        return self._built("feature_space", FeatureSpace.from_replay(
+            self, ax, layer_name, contour_points=contour_points, xlim=xlim, ylim=ylim, scale_fixed=scale_fixed,
+            display_grid=display_grid, epoch_start=epoch_start, epoch_end=epoch_end, **kwargs))
 
-    def build_decision_boundary(self, ax, **kwargs: Any):
-        """Decision boundary in the input space; see :class:`deepreplay.plot.DecisionBoundary`."""
+    def build_decision_boundary(self, ax, contour_points: int = 200, xlim: tuple[float, float] | None = None,
+                                ylim: tuple[float, float] | None = None, display_grid: bool = True,
+                                epoch_start: int | None = None, epoch_end: int | None = None, **kwargs: Any):
+        """Decision boundary in the input space; see :class:`deepreplay.plot.DecisionBoundary`.
+
+        The positional order is DeepReplay 0.1's; ``xlim``/``ylim`` default to
+        the range of the recorded inputs (0.1: ``(-1, 1)``; pass it to get that).
+        """
         from .plot.decision_boundary import DecisionBoundary
 
-        return self._named(DecisionBoundary.from_replay(self, ax, **kwargs))
+        return self._built("decision_boundary", DecisionBoundary.from_replay(
+            self, ax, contour_points=contour_points, xlim=xlim, ylim=ylim, display_grid=display_grid,
+            epoch_start=epoch_start, epoch_end=epoch_end, **kwargs))
 
-    def build_probability_histogram(self, ax_negative, ax_positive, **kwargs: Any):
+    def build_probability_histogram(self, ax_negative, ax_positive, epoch_start: int | None = None,
+                                    epoch_end: int | None = None, **kwargs: Any):
         """Histograms of predicted probabilities per class; see :class:`deepreplay.plot.ProbabilityHistogram`."""
         from .plot.probability_histogram import ProbabilityHistogram
 
-        return self._named(ProbabilityHistogram.from_replay(self, ax_negative, ax_positive, **kwargs))
+        return self._built("probability_histogram", ProbabilityHistogram.from_replay(
+            self, ax_negative, ax_positive, epoch_start=epoch_start, epoch_end=epoch_end, **kwargs))
 
-    def build_loss_and_metric(self, ax, metric_name: str | None = "accuracy", **kwargs: Any):
+    def build_loss_and_metric(self, ax, metric_name: str | None = "accuracy", epoch_start: int | None = None,
+                              epoch_end: int | None = None, **kwargs: Any):
         """Loss and a metric per epoch; see :class:`deepreplay.plot.LossAndMetric`."""
         from .plot.loss_and_metric import LossAndMetric
 
-        return self._named(LossAndMetric.from_replay(self, ax, metric_name, **kwargs))
+        return self._built("loss_and_metric", LossAndMetric.from_replay(
+            self, ax, metric_name, epoch_start=epoch_start, epoch_end=epoch_end, **kwargs))
 
-    def build_loss_histogram(self, ax, **kwargs: Any):
+    def build_loss_histogram(self, ax, epoch_start: int | None = None, epoch_end: int | None = None,
+                             **kwargs: Any):
         """Histogram of per-sample losses; see :class:`deepreplay.plot.LossHistogram`."""
         from .plot.loss_histogram import LossHistogram
 
-        return self._named(LossHistogram.from_replay(self, ax, **kwargs))
+        return self._built("loss_histogram", LossHistogram.from_replay(
+            self, ax, epoch_start=epoch_start, epoch_end=epoch_end, **kwargs))
 
     def build_cross_entropy(self, ax, **kwargs: Any):
         """Per-sample probability of the true class and its -log, sorted, with their mean (the loss);
@@ -650,37 +733,137 @@ class Replay:
         return Filters.from_replay(self, ax, layer_name, **kwargs)
 
     # -- layer diagnostics ------------------------------------------------------------------------------
-    def build_weights(self, ax, **kwargs: Any):
-        """Per-layer weight distributions over epochs; see :class:`deepreplay.plot.LayerDistributions`."""
+    def _distributions(self, kind: str, ax, quantity: str, **kwargs: Any):
+        """The violins of ``quantity`` on ``ax``; with ``ax=None`` their data only (DeepReplay 0.1's use)."""
+        from . import diagnostics
         from .plot.layer_distributions import LayerDistributions
 
-        return self._named(LayerDistributions.from_replay(self, ax, "weights", **kwargs))
+        if ax is None:
+            plot_only = sorted(set(kwargs) & {"title", "color", "show_std"})
+            if plot_only:
+                raise TypeError(f"{', '.join(plot_only)} only apply when drawing; give an Axes instead of ax=None.")
+            data = diagnostics.layer_distributions(self, quantity, **kwargs)
+            self._built(kind, None, data)
+            return data
+        visual = LayerDistributions.from_replay(self, ax, quantity, **kwargs)
+        return self._built(kind, visual, visual.data)
 
-    def build_gradients(self, ax, **kwargs: Any):
-        """Per-layer gradient distributions over epochs; see :class:`deepreplay.plot.LayerDistributions`."""
-        from .plot.layer_distributions import LayerDistributions
+    def build_weights(self, ax, layer_names: list[str] | str | None = None, exclude_outputs: bool = True,
+                      epoch_start: int | None = None, epoch_end: int | None = None, **kwargs: Any):
+        """Per-layer weight distributions over epochs; see :class:`deepreplay.plot.LayerDistributions`.
 
-        return self._named(LayerDistributions.from_replay(self, ax, "gradients", **kwargs))
+        With ``ax=None`` nothing is drawn and the data
+        (:class:`~deepreplay.diagnostics.LayerDistributionData`) is returned.
+        """
+        return self._distributions("weights", ax, "weights", layer_names=layer_names,
+                                   exclude_outputs=exclude_outputs, epoch_start=epoch_start,
+                                   epoch_end=epoch_end, **kwargs)
 
-    def build_outputs(self, ax, before_activation: bool = False, **kwargs: Any):
-        """Per-layer activations (z-values with ``before_activation=True``); see ``LayerDistributions``."""
-        from .plot.layer_distributions import LayerDistributions
+    def build_gradients(self, ax, layer_names: list[str] | str | None = None, exclude_outputs: bool = True,
+                        epoch_start: int | None = None, epoch_end: int | None = None, **kwargs: Any):
+        """Per-layer gradient distributions over epochs; see :class:`deepreplay.plot.LayerDistributions`.
 
+        With ``ax=None`` nothing is drawn and the data is returned.
+        """
+        return self._distributions("gradients", ax, "gradients", layer_names=layer_names,
+                                   exclude_outputs=exclude_outputs, epoch_start=epoch_start,
+                                   epoch_end=epoch_end, **kwargs)
+
+    def build_outputs(self, ax, before_activation: bool = False, layer_names: list[str] | str | None = None,
+                      include_inputs: bool = True, exclude_outputs: bool = True, epoch_start: int | None = None,
+                      epoch_end: int | None = None, **kwargs: Any):
+        """Per-layer activations (z-values with ``before_activation=True``); see ``LayerDistributions``.
+
+        The inputs are shown first unless ``include_inputs=False`` (DeepReplay 0.1's
+        default).  With ``ax=None`` nothing is drawn and the data is returned.
+        """
         if not isinstance(before_activation, (bool, np.bool_)):
             raise TypeError(f"before_activation={before_activation!r} must be True or False.")
-        return self._named(LayerDistributions.from_replay(self, ax, "z" if before_activation else "activations", **kwargs))
+        if not isinstance(include_inputs, (bool, np.bool_)):
+            raise TypeError(f"include_inputs={include_inputs!r} must be True or False.")
+        quantity = "z" if before_activation else "activations"
+        return self._distributions("zvalues" if before_activation else "activations", ax, quantity,
+                                   layer_names=layer_names, include_inputs=bool(include_inputs),
+                                   exclude_outputs=exclude_outputs, epoch_start=epoch_start,
+                                   epoch_end=epoch_end, **kwargs)
 
-    def weights_std(self, layer_names: list[str] | None = None, **kwargs: Any):
-        """Standard deviation of each layer's weights per epoch; see :func:`deepreplay.diagnostics.weights_std`."""
+    # -- DeepReplay 0.1's properties: (visual, data) of the last build_* of each kind ----------------------
+    @property
+    def feature_space(self) -> tuple[Any, Any]:
+        """``(visual, data)`` of the last :meth:`build_feature_space` (``(None, None)`` before)."""
+        return self._last_built.get("feature_space", (None, None))
+
+    @property
+    def decision_boundary(self) -> tuple[Any, Any]:
+        """``(visual, data)`` of the last :meth:`build_decision_boundary`."""
+        return self._last_built.get("decision_boundary", (None, None))
+
+    @property
+    def loss_histogram(self) -> tuple[Any, Any]:
+        """``(visual, data)`` of the last :meth:`build_loss_histogram`."""
+        return self._last_built.get("loss_histogram", (None, None))
+
+    @property
+    def loss_and_metric(self) -> tuple[Any, Any]:
+        """``(visual, data)`` of the last :meth:`build_loss_and_metric`."""
+        return self._last_built.get("loss_and_metric", (None, None))
+
+    @property
+    def probability_histogram(self) -> tuple[Any, Any]:
+        """``(visual, data)`` of the last :meth:`build_probability_histogram`."""
+        return self._last_built.get("probability_histogram", (None, None))
+
+    @property
+    def weights_violins(self) -> tuple[Any, Any]:
+        """``(visual, data)`` of the last :meth:`build_weights` (visual None when built with ``ax=None``)."""
+        return self._last_built.get("weights", (None, None))
+
+    @property
+    def gradients_violins(self) -> tuple[Any, Any]:
+        """``(visual, data)`` of the last :meth:`build_gradients`."""
+        return self._last_built.get("gradients", (None, None))
+
+    @property
+    def activations_violins(self) -> tuple[Any, Any]:
+        """``(visual, data)`` of the last :meth:`build_outputs` of activations."""
+        return self._last_built.get("activations", (None, None))
+
+    @property
+    def zvalues_violins(self) -> tuple[Any, Any]:
+        """``(visual, data)`` of the last :meth:`build_outputs` with ``before_activation=True``."""
+        return self._last_built.get("zvalues", (None, None))
+
+    @property
+    def weights_std(self) -> LayerStd:
+        """Standard deviation of each layer's weights (kernel) per epoch: an array, and a function.
+
+        As an array (DeepReplay 0.1's property): shape ``(epochs, layers)`` for
+        every layer with weights, the output layer included, over the epochs of
+        the last :meth:`build_weights` (every recorded epoch before one).
+        Called, ``replay.weights_std(layer_names, exclude_outputs=..., epoch_start=...,
+        epoch_end=...)`` returns :func:`deepreplay.diagnostics.weights_std`'s
+        :class:`~deepreplay.diagnostics.LayerStatistics`.
+        """
+        return self._layer_std("weights")
+
+    @property
+    def gradients_std(self) -> LayerStd:
+        """Standard deviation of each layer's gradients per epoch: an array, and a function.
+
+        As :attr:`weights_std`, for the gradients (epochs of the last
+        :meth:`build_gradients`); called, it returns
+        :func:`deepreplay.diagnostics.gradients_std`'s result.
+        """
+        return self._layer_std("gradients")
+
+    def _layer_std(self, quantity: str) -> LayerStd:
         from . import diagnostics
 
-        return diagnostics.weights_std(self, layer_names, **kwargs)
-
-    def gradients_std(self, layer_names: list[str] | None = None, **kwargs: Any):
-        """Standard deviation of each layer's gradients per epoch; see :func:`deepreplay.diagnostics.gradients_std`."""
-        from . import diagnostics
-
-        return diagnostics.gradients_std(self, layer_names, **kwargs)
+        function = diagnostics.weights_std if quantity == "weights" else diagnostics.gradients_std
+        _, data = self._last_built.get(quantity, (None, None))
+        span = {} if data is None else {"epoch_start": int(data.epochs[0]), "epoch_end": int(data.epochs[-1])}
+        stats = function(self, exclude_outputs=False, **span)
+        return LayerStd(stats, lambda *args, **kwargs: function(self, *args, **kwargs))
 
     def std_ratio(self, layer_names: list[str] | None = None, **kwargs: Any):
         """Gradient/weight standard-deviation ratio per layer and epoch; see :func:`deepreplay.diagnostics.std_ratio`."""

@@ -74,6 +74,8 @@ class Plotter:
     full_redraw: bool = False
     #: The run (recording group) the visual shows; set by ``Replay.build_*``, used to label runs compared.
     run_name: str | None = None
+    #: The prefix given with :meth:`set_title` (None: the visual's own title alone).
+    custom_title: str | None = None
 
     def __init__(self, axes: Sequence[Axes], epochs: np.ndarray) -> None:
         for ax in axes:
@@ -118,11 +120,32 @@ class Plotter:
         epoch_title(self.fig, epoch, title)
         return self.fig
 
-    def animate(self, *, epoch_start: int | None = None, epoch_end: int | None = None,
+    def animate(self, epoch_start: int | None = None, epoch_end: int | None = None, *,
                 title: str | None = None, interval: int = 50, repeat: bool = True) -> ReplayAnimation:
-        """Animate this visual over its epochs (or a sub-range)."""
-        return compose_animations([self], epoch_start=epoch_start, epoch_end=epoch_end, title=title,
-                                  interval=interval, repeat=repeat)
+        """Animate this visual over its epochs, or over ``[epoch_start, epoch_end]`` (``-1``: the last)."""
+        return compose_animations([self], epoch_start, epoch_end, title, interval=interval, repeat=repeat)
+
+    def set_title(self, title: str | None) -> None:
+        """Put ``title`` in front of this visual's axes title(s) ("<title> - <own title>"), as DeepReplay 0.1 did.
+
+        ``None`` or ``''`` goes back to the visual's own title.  Works before and
+        after the visual is drawn.
+        """
+        check_title(title)
+        if not hasattr(self, "_own_titles"):
+            titles = getattr(self, "titles", None)
+            self._own_titles = (tuple(titles) if titles is not None
+                                else (getattr(self, "title", None) or "",))
+        own = self._own_titles
+        self.custom_title = title or None
+        new = tuple(f"{title} - {t}" if title and t else (title or t) for t in own)
+        if hasattr(self, "titles"):
+            self.titles = new
+        else:
+            self.title = new[0]
+        if self._created:
+            for ax, text in zip(self.axes, new):
+                ax.set_title(text)
 
     def slider(self, **kwargs: Any) -> Any:
         """An interactive epoch slider over this visual in a notebook (:func:`~deepreplay.plot.epoch_slider`)."""
@@ -325,7 +348,8 @@ class _Composition:
         names = {obj.run_name for obj in self.objects if obj.run_name}
         if len(names) > 1:
             for obj in self.objects:
-                if obj.run_name and not getattr(obj, "_run_labelled", False):
+                # A visual given its own title prefix (set_title) keeps it instead of the run's name.
+                if obj.run_name and not obj.custom_title and not getattr(obj, "_run_labelled", False):
                     for ax in obj.axes:
                         title = ax.get_title()
                         ax.set_title(f"{obj.run_name}: {title}" if title else obj.run_name)
@@ -386,8 +410,8 @@ def compose_plots(objects: Sequence[Plotter], epoch: int, title: str | None = No
     return fig
 
 
-def compose_animations(objects: Sequence[Plotter], *, epoch_start: int | None = None, epoch_end: int | None = None,
-                       title: str | None = None, interval: int = 50, repeat: bool = True) -> ReplayAnimation:
+def compose_animations(objects: Sequence[Plotter], epoch_start: int | None = None, epoch_end: int | None = None,
+                       title: str | None = None, *, interval: int = 50, repeat: bool = True) -> ReplayAnimation:
     """Animate several visuals of one figure together, one frame per epoch.
 
     The visuals may come from several recordings (runs compared side by
@@ -398,11 +422,25 @@ def compose_animations(objects: Sequence[Plotter], *, epoch_start: int | None = 
     saying so.  When the visuals come from more than one run, each run's
     name (its group name) is put before its axes' titles.
 
+    Parameters
+    ----------
+    objects : sequence of Plotter
+        Visuals built on axes of the same figure.
+    epoch_start, epoch_end : int, optional
+        Inclusive epoch range (``None``: first / last common epoch; ``epoch_end=-1``
+        also means the last, as in DeepReplay 0.1).
+    title : str, optional
+        Prefix of the figure title ("<title> - Epoch: <epoch>").
+    interval : int, default 50
+        Milliseconds between frames when played.
+    repeat : bool, default True
+
     Returns
     -------
     ReplayAnimation
         Save it with ``.save('file.gif' | 'file.mp4' | 'file.html', fps=..., dpi=...)``.
     """
+    check_title(title)
     epochs = common_epochs(objects, epoch_start, epoch_end)
     fig = common_figure(objects)
     composition = _Composition(objects, epochs)

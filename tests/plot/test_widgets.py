@@ -196,7 +196,7 @@ def test_visuals_on_different_figures_are_refused(replay):
 @pytest.mark.parametrize("kwargs, error, match", [
     (dict(epoch_start=9), ValueError, r"epoch_start=9 is after the last recorded epoch \(4\)"),
     (dict(epoch_start=3, epoch_end=1), ValueError, r"epoch_start=3 is after epoch_end=1"),
-    (dict(epoch_end=-1), ValueError, r"epoch_end=-1 must be 0 or more"),
+    (dict(epoch_end=-2), ValueError, r"epoch_end=-2 must be 0 or more \(use None for the last"),
     (dict(epoch_start=1.5), TypeError, r"epoch_start=1\.5 must be an integer epoch or None"),
     (dict(title=3), TypeError, r"title=3 must be a string or None"),
     (dict(dpi=0), ValueError, r"dpi=0 must be a positive number"),
