@@ -70,7 +70,7 @@ def test_render_writes_a_valid_file(capsys, tmp_path, tiny_recording, ext):
         assert frames == n_epochs
     elif ext == "html":
         text = out_path.read_text()
-        assert "<script" in text and "Animation" in text
+        assert "<script" in text and "new DeepReplayPlayer(" in text
     else:
         assert Image.open(out_path).format == "PNG"
         assert "epoch 4" in out

@@ -7,8 +7,10 @@ once and only what changes is redrawn per frame (pixel for pixel what
 * ``.gif`` — Pillow, one shared 255-colour palette, one frame per epoch;
 * ``.mp4`` — H.264 (yuv420p, even size) through the ffmpeg binary shipped by
   ``imageio-ffmpeg`` (no system ffmpeg needed);
-* ``.html`` — a self-contained JavaScript player (Matplotlib's ``to_jshtml``
-  player) with every frame as a lossless PNG.
+* ``.html`` — a self-contained page with the project's JavaScript player
+  (:mod:`deepreplay.plot.player`), every frame a lossless PNG.
+
+The writers are in :mod:`deepreplay.plot.writers`.
 
 In a notebook an animation shows itself as that player (:func:`notebook_html`),
 kept under ``rcParams['animation.embed_limit']`` by lowering the resolution
@@ -27,7 +29,9 @@ from typing import TYPE_CHECKING, Any
 import matplotlib as mpl
 import numpy as np
 
-from . import render
+from ..progress import progress_bar
+from . import render, writers
+from .player import embedded_size, player_html
 
 if TYPE_CHECKING:
     from .base import ReplayAnimation
@@ -98,7 +102,7 @@ def _temporary_path(path: str) -> str:
 
 def _encode(frame: np.ndarray, *, want_rgb: bool, want_png: bool) -> tuple[np.ndarray | None, bytes | None]:
     rgb = render.rgb(frame)
-    return (rgb if want_rgb else None), (render.png_bytes(rgb) if want_png else None)
+    return (rgb if want_rgb else None), (writers.png_bytes(rgb) if want_png else None)
 
 
 def save_animations(anim: ReplayAnimation, filenames: Sequence[str | os.PathLike], *, fps: float | None = None,
@@ -139,20 +143,20 @@ def save_animations(anim: ReplayAnimation, filenames: Sequence[str | os.PathLike
     dpi = resolve_dpi(anim, dpi)
     epochs = list(anim.epochs)
     exts = {ext for _, ext in checked}
-    samples = [epochs[i] for i in render.palette_samples(len(epochs))] if ".gif" in exts else []
-    writers: list[tuple[str, str, Any]] = []
+    samples = [epochs[i] for i in writers.palette_samples(len(epochs))] if ".gif" in exts else []
+    open_writers: list[tuple[str, str, Any]] = []
     try:
         for path, ext in checked:
             tmp = _temporary_path(path)
             if ext == ".gif":
-                writer: Any = render.GifWriter(tmp, fps=fps)
+                writer: Any = writers.GifWriter(tmp, fps=fps)
             elif ext == ".mp4":
                 ffmpeg = ffmpeg_path()
                 os.environ.setdefault("IMAGEIO_FFMPEG_EXE", ffmpeg)
-                writer = render.Mp4Writer(tmp, fps=fps)
+                writer = writers.Mp4Writer(tmp, fps=fps)
             else:
-                writer = render.HtmlWriter(tmp, fps=fps, default_mode="loop" if anim._repeat else "once")
-            writers.append((path, tmp, writer))
+                writer = writers.HtmlWriter(tmp, fps=fps, default_mode="loop" if anim._repeat else "once")
+            open_writers.append((path, tmp, writer))
         want_rgb = bool(exts & {".gif", ".mp4"})
         want_png = ".html" in exts
 
@@ -168,19 +172,19 @@ def save_animations(anim: ReplayAnimation, filenames: Sequence[str | os.PathLike
             if i < len(samples):
                 sample_frames.append(rgb)
                 if len(sample_frames) == len(samples):
-                    for _, _, writer in writers:
-                        if isinstance(writer, render.GifWriter):
-                            writer.set_samples(sample_frames, render.figure_colours(anim._fig))
+                    for _, _, writer in open_writers:
+                        if isinstance(writer, writers.GifWriter):
+                            writer.set_samples(sample_frames, writers.figure_colours(anim._fig))
                 continue
-            for _, _, writer in writers:
-                writer.add(png if isinstance(writer, render.HtmlWriter) else rgb)
+            for _, _, writer in open_writers:
+                writer.add(png if isinstance(writer, writers.HtmlWriter) else rgb)
             if progress_callback is not None:
                 progress_callback(i - len(samples), len(epochs))
-        for path, tmp, writer in writers:
+        for path, tmp, writer in open_writers:
             writer.close()
             os.replace(tmp, path)
     except BaseException:
-        for _, tmp, writer in writers:
+        for _, tmp, writer in open_writers:
             writer.abort()
             if os.path.exists(tmp):
                 os.remove(tmp)
@@ -305,12 +309,12 @@ def notebook_html(anim: ReplayAnimation, *, fps: float | None = None, dpi: float
     budget = 0.95 * (limit - overhead)
     fig, update, full = anim._fig, anim._update_epoch, anim._full_redraw_needed
 
-    def sample(renderer: render.FrameRenderer) -> tuple[render.GifPalette, list[int]]:
+    def sample(renderer: render.FrameRenderer) -> tuple[writers.GifPalette, list[int]]:
         """The palette of the renderer's frames and the PNG sizes of the sample frames."""
-        samples = [epochs[i] for i in render.palette_samples(len(epochs))]
+        samples = [epochs[i] for i in writers.palette_samples(len(epochs))]
         pixels = [render.rgb(renderer.render(e)) for e in samples]
-        palette = render.GifPalette(pixels, render.figure_colours(fig))
-        return palette, [len(render.png_bytes(p, palette=palette)) for p in pixels]
+        palette = writers.GifPalette(pixels, writers.figure_colours(fig))
+        return palette, [len(writers.png_bytes(p, palette=palette)) for p in pixels]
 
     renderer = render.FrameRenderer(fig, update, dpi=asked_dpi, full_redraw=full).__enter__()
     try:
@@ -332,17 +336,17 @@ def notebook_html(anim: ReplayAnimation, *, fps: float | None = None, dpi: float
                 palette, _ = sample(renderer)
         chosen = _strided(epochs, stride)
         frames = []
-        bar = render.progress_bar(total=len(chosen), desc="rendering for the notebook", unit="frame",
+        bar = progress_bar(total=len(chosen), desc="rendering for the notebook", unit="frame",
                                   progress=progress)
         try:
             for e in chosen:
-                frames.append(render.png_bytes(renderer.render(e), palette=palette))
+                frames.append(writers.png_bytes(renderer.render(e), palette=palette))
                 bar.update(1)
         finally:
             bar.close()
     finally:
         renderer.close()
-    while render.embedded_size(frames) > budget and len(frames) > 1:  # the estimate was short: drop more
+    while embedded_size(frames) > budget and len(frames) > 1:  # the estimate was short: drop more
         keep = _strided(list(range(len(chosen))), 2)
         if len(keep) >= len(chosen):
             keep = [len(chosen) - 1]
@@ -361,7 +365,7 @@ def notebook_html(anim: ReplayAnimation, *, fps: float | None = None, dpi: float
                    "resolution, or raise the limit.")
         warnings.warn(f"this animation would embed about {estimate / 1024 / 1024:.1f} MB in the notebook. "
                       + caption, stacklevel=3)
-    return render.jshtml(frames, fps=fps, default_mode=default_mode, caption=caption)
+    return player_html(frames, fps=fps, default_mode=default_mode, caption=caption)
 
 
 def html5_video(anim: ReplayAnimation, *, fps: float | None = None, dpi: float | None = None,

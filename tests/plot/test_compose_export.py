@@ -164,12 +164,12 @@ def test_html_embeds_every_frame(replay, tmp_path):
     path = tmp_path / "run.html"
     anim.save(path, fps=5)
     html = path.read_text(encoding="utf-8")
-    assert "<script" in html and "new Animation(" in html
+    assert "<script" in html and "new DeepReplayPlayer(" in html
     assert len(re.findall(r'frames\[\d+\] = "data:image/png;base64,', html)) == len(anim.epochs) == 3
-    assert re.search(r"new Animation\(frames, img_id, slider_id, 200(\.0)?,", html)
+    assert re.search(r"new DeepReplayPlayer\(root, frames, 200(\.0)?,", html)
     # A second save honours its own options (no stale cached result).
     anim.save(path, fps=10)
-    assert re.search(r"new Animation\(frames, img_id, slider_id, 100(\.0)?,", path.read_text(encoding="utf-8"))
+    assert re.search(r"new DeepReplayPlayer\(root, frames, 100(\.0)?,", path.read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize("name, kwargs, match", [

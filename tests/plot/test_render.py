@@ -15,7 +15,7 @@ from matplotlib.patches import Rectangle
 from PIL import Image
 
 from deepreplay.plot import Plotter, ReplayAnimation, compose_animations
-from deepreplay.plot import render
+from deepreplay.plot import render, writers
 
 
 DPI = 40
@@ -258,7 +258,7 @@ def test_save_many_renders_once_for_several_files(replay, tmp_path, monkeypatch)
     monkeypatch.setattr(render.FrameRenderer, "render", counting)
     paths = anim.save_many([tmp_path / "a.gif", tmp_path / "a.mp4", tmp_path / "a.html"], fps=5, workers=1)
     assert [os.path.basename(p) for p in paths] == ["a.gif", "a.mp4", "a.html"]
-    assert len(calls) == len(anim.epochs) + len(render.palette_samples(len(anim.epochs)))
+    assert len(calls) == len(anim.epochs) + len(writers.palette_samples(len(anim.epochs)))
     assert gif_info(tmp_path / "a.gif")[0] == len(anim.epochs)
     html = (tmp_path / "a.html").read_text(encoding="utf-8")
     assert len(re.findall(r'frames\[\d+\] = "data:image/png;base64,', html)) == len(anim.epochs)
@@ -299,7 +299,7 @@ def test_an_animation_shows_itself_in_a_notebook(replay):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # well under the limit: no warning
         html = anim._repr_html_()
-    assert "new Animation(" in html and "<script" in html
+    assert "new DeepReplayPlayer(" in html and "<script" in html
     assert len(re.findall(r'frames\[\d+\] = "data:image/png;base64,', html)) == len(anim.epochs)
     assert "embed_limit" not in html
     # A visual shows itself the same way, over its own epochs.
