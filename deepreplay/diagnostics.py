@@ -1,9 +1,12 @@
 """Per-layer diagnostics of a recording: distributions and statistics as plain arrays.
 
-Everything here is computed with NumPy from what a
-:class:`~deepreplay.replay.Replay` reads back (``weights_at``,
-``gradients_at``, ``outputs_at``, ``inputs``); nothing imports Matplotlib,
-so it is tested without figures.  The visuals in
+This module walks a :class:`~deepreplay.replay.Replay`: it chooses the layers
+and epochs, reads what the recording holds (``weights_at``, ``gradients_at``,
+``outputs_at``, ``inputs``) one epoch at a time, and hands the values to the
+functions of arrays in :mod:`deepreplay.statistics`, which compute the
+spreads, ratios and histograms (and define the tables returned here, re-exported
+under the same names).  Nothing imports Matplotlib, so it is tested without
+figures.  The visuals in
 :mod:`deepreplay.plot.layer_distributions` and :mod:`deepreplay.plot.comparison`
 draw what these functions return.
 
@@ -31,12 +34,24 @@ first, labelled :data:`INPUTS_LABEL`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import compute
+from .statistics import (
+    LayerDistributionData,
+    LayerStatistics,
+    RatioTable,
+    check_bins,
+    finite_range,
+    frozen,
+    histograms,
+    kernel_values,
+    padded_range,
+    std_per_layer,
+    std_ratio_values,
+)
 
 if TYPE_CHECKING:
     from .replay import Replay
@@ -66,16 +81,8 @@ INPUTS_LABEL = "Inputs"
 #: Readable names of the quantities (used as default titles).
 QUANTITY_TITLES = {"weights": "Weights", "gradients": "Gradients", "activations": "Activations", "z": "Z-values"}
 
-_PREFERRED_VARIABLE = "kernel"
-
 
 # -- small helpers ---------------------------------------------------------------------------------
-def _frozen(array: np.ndarray) -> np.ndarray:
-    array = np.asarray(array)
-    array.flags.writeable = False
-    return array
-
-
 def _check_replay(replay: object) -> None:
     needed = ("weights_at", "gradients_at", "outputs_at", "layer_names", "epoch_range", "reader", "inputs")
     missing = [name for name in needed if not hasattr(replay, name)]
@@ -218,13 +225,6 @@ def select_layers(
     return tuple(chosen)
 
 
-def _variables_values(variables: Mapping[str, np.ndarray]) -> np.ndarray:
-    """The ``kernel`` of a layer when it has one, else all its variables, flattened."""
-    if _PREFERRED_VARIABLE in variables:
-        return np.asarray(variables[_PREFERRED_VARIABLE], dtype=np.float64).ravel()
-    return np.concatenate([np.asarray(v, dtype=np.float64).ravel() for v in variables.values()])
-
-
 def _reader(replay: Replay, quantity: str, layers: Sequence[str]):
     """A function ``epoch -> list of flattened float64 arrays, one per layer``."""
     if quantity in ("weights", "gradients"):
@@ -232,7 +232,7 @@ def _reader(replay: Replay, quantity: str, layers: Sequence[str]):
 
         def values(epoch: int) -> list[np.ndarray]:
             nested = read(epoch)
-            return [_variables_values(nested[name]) for name in layers]
+            return [kernel_values(nested[name]) for name in layers]
 
         return values
 
@@ -281,33 +281,6 @@ def layer_values(
 
 
 # -- statistics over epochs ----------------------------------------------------------------------------
-class LayerStatistics(NamedTuple):
-    """One number per epoch and layer: ``epochs (E,)``, ``layers (L,)``, ``values (E, L)``.
-
-    Unpack it as ``epochs, layers, values = weights_std(replay)``.  The arrays
-    are read-only.
-    """
-
-    epochs: np.ndarray
-    layers: tuple[str, ...]
-    values: np.ndarray
-
-    def at(self, epoch: int) -> np.ndarray:
-        """The values of every layer at ``epoch``, shape (L,)."""
-        if isinstance(epoch, (bool, np.bool_)) or not isinstance(epoch, (int, np.integer)):
-            raise TypeError(f"epoch={epoch!r} must be an integer epoch number.")
-        where = np.flatnonzero(self.epochs == epoch)
-        if where.size == 0:
-            raise ValueError(f"epoch={epoch} is not among these epochs: {compute.describe_epochs(self.epochs)}.")
-        return self.values[int(where[0])]
-
-    def of(self, layer_name: str) -> np.ndarray:
-        """The values of one layer at every epoch, shape (E,)."""
-        if layer_name not in self.layers:
-            raise ValueError(f"layer_name={layer_name!r} is not among these layers: {list(self.layers)}.")
-        return self.values[:, self.layers.index(layer_name)]
-
-
 def layer_std(
     replay: Replay,
     quantity: str,
@@ -341,8 +314,8 @@ def layer_std(
                            exclude_outputs=exclude_outputs)
     epochs = replay.epoch_range(epoch_start, epoch_end)
     read = _reader(replay, quantity, layers)
-    values = np.array([[np.std(v) for v in read(int(epoch))] for epoch in epochs], dtype=np.float64)
-    return LayerStatistics(_frozen(np.asarray(epochs).copy()), layers, _frozen(values.reshape(len(epochs), len(layers))))
+    values = std_per_layer((read(int(epoch)) for epoch in epochs), len(layers))
+    return LayerStatistics(frozen(np.asarray(epochs).copy()), layers, frozen(values))
 
 
 def weights_std(
@@ -443,71 +416,10 @@ def std_ratio(
     grads = gradients_std(replay, layer_names, exclude_outputs=exclude_outputs,
                           epoch_start=epoch_start, epoch_end=epoch_end)
     weights = weights_std(replay, list(grads.layers), epoch_start=epoch_start, epoch_end=epoch_end)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(weights.values > 0, grads.values / np.where(weights.values > 0, weights.values, 1.0), np.nan)
-    return LayerStatistics(grads.epochs, grads.layers, _frozen(ratio))
+    return LayerStatistics(grads.epochs, grads.layers, frozen(std_ratio_values(grads.values, weights.values)))
 
 
 # -- distributions (what the violins draw) ---------------------------------------------------------------
-@dataclass(frozen=True)
-class LayerDistributionData:
-    """Histograms and summary statistics of one quantity, per epoch and layer.
-
-    Attributes
-    ----------
-    quantity : str
-        One of :data:`QUANTITIES`.
-    epochs : ndarray, shape (E,)
-    layers : tuple of str, length L
-        Layer names (:data:`INPUTS_LABEL` first when the inputs are included).
-    edges : ndarray, shape (B + 1,)
-        Bin edges, shared by every epoch and layer; they span ``ylim``.
-    counts : ndarray, shape (E, L, B)
-        Number of values per bin; values beyond ``ylim`` are counted in the
-        edge bins.
-    quartiles : ndarray, shape (E, L, 3)
-        25th, 50th (median) and 75th percentiles.
-    std : ndarray, shape (E, L)
-        Standard deviation (``np.std``).
-    ylim : tuple of float
-        The value range shared by every epoch and layer.
-    """
-
-    quantity: str
-    epochs: np.ndarray
-    layers: tuple[str, ...]
-    edges: np.ndarray
-    counts: np.ndarray
-    quartiles: np.ndarray
-    std: np.ndarray
-    ylim: tuple[float, float]
-
-    def index(self, epoch: int) -> int:
-        """Position of ``epoch`` in :attr:`epochs`."""
-        where = np.flatnonzero(self.epochs == epoch)
-        if where.size == 0:
-            raise ValueError(f"epoch={epoch} is not among these epochs: {compute.describe_epochs(self.epochs)}.")
-        return int(where[0])
-
-
-def _padded_range(low: float, high: float, pad: float = 0.05) -> tuple[float, float]:
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return -1.0, 1.0
-    span = high - low
-    if span <= 0:
-        span = abs(low) * 0.1 if low != 0 else 1.0
-        return low - span, high + span
-    return low - pad * span, high + pad * span
-
-
-def _check_bins(bins: object) -> int:
-    if isinstance(bins, (bool, np.bool_)) or not isinstance(bins, (int, np.integer)):
-        raise TypeError(f"bins={bins!r} must be an integer number of bins, such as 50.")
-    if bins < 2:
-        raise ValueError(f"bins={bins} must be at least 2.")
-    return int(bins)
-
-
 def layer_distributions(
     replay: Replay,
     quantity: str,
@@ -547,95 +459,28 @@ def layer_distributions(
     """
     layers = select_layers(replay, quantity, layer_names, include_inputs=include_inputs,
                            exclude_outputs=exclude_outputs)
-    bins = _check_bins(bins)
+    bins = check_bins(bins)
     if ylim is not None:
         ylim = compute.check_limits("ylim", ylim)
     epochs = replay.epoch_range(epoch_start, epoch_end)
     read = _reader(replay, quantity, layers)
     if ylim is None:
-        low, high = np.inf, -np.inf
-        for epoch in epochs:
-            for values in read(int(epoch)):
-                finite = values[np.isfinite(values)]
-                if finite.size:
-                    low, high = min(low, float(finite.min())), max(high, float(finite.max()))
-        ylim = _padded_range(low, high)
+        ylim = padded_range(*finite_range(read(int(epoch)) for epoch in epochs))
     edges = np.linspace(ylim[0], ylim[1], bins + 1)
-    n_e, n_l = len(epochs), len(layers)
-    counts = np.zeros((n_e, n_l, bins), dtype=np.int64)
-    quartiles = np.full((n_e, n_l, 3), np.nan)
-    std = np.full((n_e, n_l), np.nan)
-    for i, epoch in enumerate(epochs):
-        for j, values in enumerate(read(int(epoch))):
-            counts[i, j] = compute.histogram_counts(values, edges)
-            finite = values[np.isfinite(values)]
-            if finite.size:
-                quartiles[i, j] = np.percentile(finite, [25, 50, 75])
-                std[i, j] = np.std(finite)
+    counts, quartiles, std = histograms((read(int(epoch)) for epoch in epochs), edges, len(epochs), len(layers))
     return LayerDistributionData(
         quantity=quantity,
-        epochs=_frozen(np.asarray(epochs).copy()),
+        epochs=frozen(np.asarray(epochs).copy()),
         layers=layers,
-        edges=_frozen(edges),
-        counts=_frozen(counts),
-        quartiles=_frozen(quartiles),
-        std=_frozen(std),
+        edges=frozen(edges),
+        counts=frozen(counts),
+        quartiles=frozen(quartiles),
+        std=frozen(std),
         ylim=(float(ylim[0]), float(ylim[1])),
     )
 
 
 # -- comparing recordings -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RatioTable:
-    """Gradient-to-weight standard deviation ratios of several recordings at one epoch.
-
-    Attributes
-    ----------
-    epoch : int
-    cases : tuple of str, length C
-        One name per recording (e.g. "ReLU - He uniform").
-    layers : tuple of str, length L
-    values : ndarray, shape (C, L)
-    """
-
-    epoch: int
-    cases: tuple[str, ...]
-    layers: tuple[str, ...]
-    values: np.ndarray
-
-    def row(self, case: str) -> np.ndarray:
-        """The ratios of one case, shape (L,)."""
-        if case not in self.cases:
-            raise ValueError(f"case={case!r} is not in this table; cases: {list(self.cases)}.")
-        return self.values[self.cases.index(case)]
-
-    def to_dict(self) -> dict[str, dict[str, float]]:
-        """``{case: {layer: ratio}}``."""
-        return {case: {layer: float(v) for layer, v in zip(self.layers, row)}
-                for case, row in zip(self.cases, self.values)}
-
-    def format(self, *, precision: int = 4) -> str:
-        """The table as aligned text, one row per case, one column per layer.
-
-        Parameters
-        ----------
-        precision : int, default 4
-            Significant digits.
-        """
-        if isinstance(precision, bool) or not isinstance(precision, (int, np.integer)) or precision < 1:
-            raise ValueError(f"precision={precision!r} must be a positive integer.")
-        cells = [[f"{v:.{precision}g}" for v in row] for row in self.values]
-        first = max([len("case")] + [len(c) for c in self.cases])
-        widths = [max([len(layer)] + [len(row[j]) for row in cells]) for j, layer in enumerate(self.layers)]
-        lines = ["  ".join(["case".ljust(first)] + [layer.rjust(w) for layer, w in zip(self.layers, widths)])]
-        for case, row in zip(self.cases, cells):
-            lines.append("  ".join([case.ljust(first)] + [cell.rjust(w) for cell, w in zip(row, widths)]))
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.format()
-
-
 def ratio_table(
     replays: Mapping[str, Replay],
     epoch: int = 0,
@@ -689,4 +534,4 @@ def ratio_table(
             )
         _check_epoch(replay, epoch)
         rows.append(std_ratio(replay, list(layers), epoch_start=int(epoch), epoch_end=int(epoch)).values[0])
-    return RatioTable(epoch=int(epoch), cases=tuple(cases), layers=layers, values=_frozen(np.array(rows)))
+    return RatioTable(epoch=int(epoch), cases=tuple(cases), layers=layers, values=frozen(np.array(rows)))
