@@ -716,21 +716,21 @@ class Replay:
         """Confusion matrix per epoch, counts or row-normalised; see :class:`deepreplay.plot.ConfusionMatrix`."""
         from .plot.confusion_matrix import ConfusionMatrix
 
-        return ConfusionMatrix.from_replay(self, ax, normalize=normalize, **kwargs)
+        return self._named(ConfusionMatrix.from_replay(self, ax, normalize=normalize, **kwargs))
 
     def build_feature_maps(self, ax, layer_name: str | None = None, *, samples=None, **kwargs: Any):
         """A conv layer's output channels for a few probe samples, per epoch;
         see :class:`deepreplay.plot.FeatureMaps`."""
         from .plot.feature_maps import FeatureMaps
 
-        return FeatureMaps.from_replay(self, ax, layer_name, samples=samples, **kwargs)
+        return self._named(FeatureMaps.from_replay(self, ax, layer_name, samples=samples, **kwargs))
 
     def build_filters(self, ax, layer_name: str | None = None, **kwargs: Any):
         """The kernels of a conv layer (default: the first) as small images, per epoch;
         see :class:`deepreplay.plot.Filters`."""
         from .plot.feature_maps import Filters
 
-        return Filters.from_replay(self, ax, layer_name, **kwargs)
+        return self._named(Filters.from_replay(self, ax, layer_name, **kwargs))
 
     # -- layer diagnostics ------------------------------------------------------------------------------
     def _distributions(self, kind: str, ax, quantity: str, **kwargs: Any):

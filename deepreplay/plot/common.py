@@ -50,6 +50,10 @@ def class_colors(n_classes: int) -> tuple[str, ...]:
 
     return tuple(to_hex(c) for c in colormaps["turbo"](np.linspace(0.05, 0.95, int(n_classes))))
 
+#: One colour per run when several runs are drawn together (paths on a loss surface, overlaid curves):
+#: the same run has the same colour in every visual of a figure.
+RUN_COLORS = ("#d62728", "#ff7f0e", "#2ca02c", "#e377c2", "#17becf", "#bcbd22", "#8c564b", "#9467bd", "#7f7f7f")
+
 #: Opacity of the decision-region image (points and grid lines stay readable on top).
 REGION_ALPHA = 0.35
 #: Colour, width and opacity of the grid lines: visible, but lighter than the points.

@@ -39,7 +39,7 @@ class LossInterpolation(Plotter):
         super().__init__([ax], data.epochs)
         self.ax = ax
         self.data = data
-        self.title = "Loss along the line from start to end" if check_title(title) is None else title
+        self.title = "Loss on the line from start to end" if check_title(title) is None else title
         self.log_scale = bool(log_scale)
 
     @classmethod
@@ -68,27 +68,25 @@ class LossInterpolation(Plotter):
 
     def _create_artists(self) -> None:
         ax, d = self.ax, self.data
-        ax.plot(d.ts, d.losses, "-", color=LINE_COLOR, lw=1.5, label="loss on the line")
-        for t, epoch in ((0.0, d.start_epoch), (1.0, d.end_epoch)):
+        ax.plot(d.ts, d.losses, "-", color=LINE_COLOR, lw=1.5)
+        for t in (0.0, 1.0):
             ax.axvline(t, color=LINE_COLOR, lw=0.8, ls=":")
-        (self.recorded,) = ax.plot([], [], "o", color=LOSS_COLOR, ms=3.5, alpha=0.8,
-                                   label="recorded loss, at its projection")
+        (self.recorded,) = ax.plot([], [], "o", color=LOSS_COLOR, ms=3.5, alpha=0.8)
         (self.current,) = ax.plot([], [], "o", color=LOSS_COLOR, ms=8, mec="k")
-        if self.log_scale:
-            ax.set_yscale("log")
         values = np.concatenate([d.losses, d.recorded_loss])
         values = values[np.isfinite(values)]
         low, high = float(values.min()), float(values.max())
-        if self.log_scale:
+        if self.log_scale and low > 0:
+            ax.set_yscale("log")
             ax.set_ylim(low / 1.2, high * 1.2)
         else:
-            pad = 0.05 * (high - low or 1.0)
-            ax.set_ylim(min(0.0, low - pad) if low >= 0 else low - pad, high + pad)
+            pad = 0.05 * (high - low) if high > low else 0.01 * max(abs(high), 1e-3)
+            ax.set_ylim(low - pad, high + pad)
         ax.set_xlim(float(d.ts[0]), float(d.ts[-1]))
         ax.set_xlabel(f"t  (0: weights at epoch {d.start_epoch}, 1: at epoch {d.end_epoch})")
-        ax.set_ylabel("Loss")
+        # The axis label says which is which: a legend inside the axes would sit on the curve.
+        ax.set_ylabel("Loss (grey: on the line, dots: recorded)")
         ax.set_title(self.title)
-        ax.legend(loc="upper right", fontsize="small")
         self.caption = ax.text(0.01, 0.01, "", transform=ax.transAxes, ha="left", va="bottom", fontsize="small",
                                bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8, "linewidth": 0})
 

@@ -17,21 +17,22 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from matplotlib import patheffects
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm, Normalize
 
 from .. import landscape
 from .base import Plotter
-from .common import check_title
+from .common import RUN_COLORS, check_title
 
 if TYPE_CHECKING:
     from ..replay import Replay
 
-__all__ = ["LossLandscape", "LossLandscapeData", "PATH_COLORS"]
+__all__ = ["LossLandscape", "LossLandscapeData"]
 
-#: Colours of the paths of several runs (none is a colour of the viridis surface).
-PATH_COLORS = ("#d62728", "#ff7f0e", "#ffffff", "#e377c2", "#17becf", "#8c564b", "#bcbd22")
+#: A dark outline under every path, so that a path of any colour stands out on any part of the surface.
+_OUTLINE = [patheffects.withStroke(linewidth=3.6, foreground="black")]
 
 
 @dataclass(frozen=True)
@@ -156,8 +157,9 @@ class LossLandscape(Plotter):
         several = len(d.paths) > 1
         self.lines, self.dots, self.currents = [], [], []
         for i, path in enumerate(d.paths):
-            color = PATH_COLORS[i % len(PATH_COLORS)]
-            (line,) = ax.plot([], [], "-", color=color, lw=1.6, label=path.name if several else None, zorder=3)
+            color = RUN_COLORS[i % len(RUN_COLORS)]
+            (line,) = ax.plot([], [], "-", color=color, lw=2.0, label=path.name if several else None, zorder=3,
+                              path_effects=_OUTLINE)
             dots = ax.scatter(np.zeros(0), np.zeros(0), c=np.zeros(0), s=14, cmap=self.cmap, norm=norm,
                               edgecolors=color, linewidths=0.6, zorder=4)
             current = ax.scatter([np.nan], [np.nan], c=[np.nan], s=80, cmap=self.cmap, norm=norm, marker="o",

@@ -18,15 +18,13 @@ from matplotlib.axes import Axes
 
 from .. import compute
 from .base import Plotter
-from .common import check_axes, check_title
+from .common import RUN_COLORS, check_axes, check_title
 
 if TYPE_CHECKING:
     from ..replay import Replay
 
-__all__ = ["RUN_COLORS", "RunCurves", "RunsLossAndMetric", "compare_loss_and_metric"]
+__all__ = ["RunCurves", "RunsLossAndMetric", "compare_loss_and_metric"]
 
-#: One colour per run (tab10 without the class colours blue and green first).
-RUN_COLORS = ("#d62728", "#ff7f0e", "#9467bd", "#1f77b4", "#8c564b", "#e377c2", "#17becf", "#2ca02c", "#7f7f7f")
 
 
 @dataclass(frozen=True)
