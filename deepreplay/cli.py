@@ -108,7 +108,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .dashboard import build_dashboard
+    from .dashboard import DashboardNote, build_dashboard
     from .plot import compose_animations, compose_plots
     from .replay import Replay
 
@@ -123,8 +123,13 @@ def _cmd_render(args: argparse.Namespace) -> int:
     for warning in caught:
         print(f"deepreplay: warning: {warning.message}", file=sys.stderr)
     with replay:
-        fig, visuals = build_dashboard(replay, layer_name=args.layer, metric_name=args.metric,
-                                       epoch_start=args.epoch_start, epoch_end=args.epoch_end)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DashboardNote)
+            fig, visuals = build_dashboard(replay, layer_name=args.layer, metric_name=args.metric,
+                                           epoch_start=args.epoch_start, epoch_end=args.epoch_end)
+        for warning in caught:
+            kind = "note" if issubclass(warning.category, DashboardNote) else "warning"
+            print(f"deepreplay: {kind}: {warning.message}", file=sys.stderr)
         title = args.title if args.title is not None else args.group
         if ext == ".png":
             epoch = args.epoch if args.epoch is not None else int(visuals[0].epochs[-1])

@@ -5,27 +5,45 @@ Used by the canonical demo and by ``deepreplay render``.  Which visuals:
 * a plane of the model: the feature space of a hidden layer (the one asked
   for; else the last 2-unit hidden layer, drawn exactly), else the decision
   boundary for a classifier with 2-D inputs, else the feature space of the
-  last wider hidden layer on its fixed PCA plane, else (a classifier without
-  recorded hidden layers) the decision boundary on a slice of the inputs'
-  PCA plane;
+  last wider hidden layer on its fixed PCA plane, else (a classifier with
+  tabular inputs and no recorded hidden layers) the decision boundary on a
+  slice of the inputs' PCA plane;
 * loss and metric curves;
 * probability histograms for classifiers with probability (or logit)
   outputs: negative and positive cases for binary models, own class and
   other classes for multiclass models;
 * the per-sample loss histogram (any loss);
-* optionally the cross-entropy view (classifiers).
+* optionally the cross-entropy view (classifiers);
+* the confusion matrix (row-normalised) of multiclass models;
+* for convolutional models, the feature maps of the first convolution layer
+  (one probe sample per class) and its filters;
+* for models with layers other than Dense (convolution, recurrent,
+  attention, embedding, normalisation), the distributions of the layers'
+  outputs (or weights, when outputs were not recorded).
 
 Regressions get the feature space (points and output on a colour scale), the
-curves and the loss histogram.
+curves and the loss histogram.  What the dashboard leaves out that the
+recording's kind of model could have shown is listed, with the reason, in
+:attr:`DashboardPlan.skipped`; :func:`build_dashboard` says it once, as one
+:class:`DashboardNote` warning (``deepreplay render`` prints it), never as a
+traceback: a visual that fails to build on a model it cannot draw is left out
+and named there too.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import compute
+
+__all__ = ["DashboardNote", "DashboardPlan", "build_dashboard", "plan_dashboard", "two_unit_layers", "wide_layers"]
+
+
+class DashboardNote(UserWarning):
+    """What the standard dashboard left out of a recording, and why (one warning per dashboard)."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +58,11 @@ class DashboardPlan:
     cross_entropy: bool = False  # the cross-entropy view
     task: str = "binary"         # 'binary', 'multiclass' or 'regression'
     projected: bool = False      # the plane is a PCA projection (wide layer or inputs with more than 2 values)
+    confusion_matrix: bool = False     # multiclass: the row-normalised confusion matrix
+    feature_maps: str | None = None    # convolutional: feature maps of this layer
+    filters: str | None = None         # convolutional: kernels of this layer
+    distributions: str | None = None   # 'activations' or 'weights': per-layer distributions (non-Dense models)
+    skipped: tuple[str, ...] = ()      # one line per visual left out, and why
 
 
 def _task(replay) -> tuple[compute.Task, bool]:
@@ -81,6 +104,59 @@ def _probability_outputs(replay, task: compute.Task, from_logits: bool) -> bool:
     return compute.are_probabilities(compute.class_probabilities(predictions, task.n_classes, from_logits=from_logits))
 
 
+#: Layer kinds of plain Dense networks; a model with any other kind gets the layer distributions.
+DENSE_KINDS = frozenset({"InputLayer", "Dense", "Dropout", "Activation"})
+
+
+def _layer_kinds(replay) -> dict[str, str]:
+    """``{layer name: class name}`` of the rebuilt model, or {} when it cannot be rebuilt."""
+    from .model_inspection import model_layers
+
+    try:
+        return {layer.name: type(layer).__name__ for layer in model_layers(replay.model)}
+    except Exception:  # a model that needs custom objects: the visuals that need it are skipped
+        return {}
+
+
+def _hidden_shapes(replay) -> dict[str, tuple[int, ...]]:
+    """Per-sample output shapes of the hidden layers (output layer left out) with recorded activations."""
+    epoch = int(replay.epochs[0])
+    return {name: tuple(np.shape(replay.outputs_at(epoch, name))[1:])
+            for name in replay.reader.output_layers("activations")[:-1]}
+
+
+def _conv_plan(replay, kinds: dict[str, str], skipped: list[str]) -> tuple[str | None, str | None]:
+    """``(feature-map layer, filters layer)`` of a convolutional model (None where it does not apply)."""
+    from .plot.feature_maps import KERNEL_LAYERS, conv_layers, image_layers
+
+    if not any(kind in KERNEL_LAYERS for kind in kinds.values()):
+        return None, None
+    maps = image_layers(replay)
+    if not maps:
+        skipped.append("feature maps: the outputs of the convolution layers were not recorded "
+                       "(ReplayData(record=...) without 'activations')")
+    convs = conv_layers(replay)
+    weights = replay.reader.has("weights")
+    if convs and not weights:
+        skipped.append("filters: the weights were not recorded (ReplayData(record=...) without 'weights')")
+    return (maps[0] if maps else None), (convs[0] if convs and weights else None)
+
+
+def _distributions_plan(replay, kinds: dict[str, str]) -> str | None:
+    """'activations' (else 'weights') for models with layers other than Dense; None for Dense networks."""
+    from . import diagnostics
+
+    if not kinds or set(kinds.values()) <= DENSE_KINDS:
+        return None
+    for quantity in ("activations", "weights"):
+        try:
+            if diagnostics.select_layers(replay, quantity):
+                return quantity
+        except ValueError:
+            continue
+    return None
+
+
 def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | None = None,
                    cross_entropy: bool = False) -> DashboardPlan:
     """Decide which visuals apply to ``replay``.
@@ -95,6 +171,12 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
     cross_entropy : bool, default False
         Add the cross-entropy view (classifiers only; ignored otherwise).
 
+    Returns
+    -------
+    DashboardPlan
+        Its ``skipped`` lists, one line each, the visuals this kind of model
+        could have had that the recording cannot show, and why.
+
     Raises
     ------
     ValueError
@@ -102,11 +184,17 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
     """
     if not isinstance(cross_entropy, (bool, np.bool_)):
         raise TypeError(f"cross_entropy={cross_entropy!r} must be True or False.")
+    skipped: list[str] = []
     task, from_logits = _task(replay)
     probabilities = _probability_outputs(replay, task, from_logits)
-    widths = _hidden_widths(replay)
-    inputs = np.asarray(replay.inputs)
-    n_inputs = int(np.prod(inputs.shape[1:]))
+    if task.is_classification and replay.reader.has("predictions") and not probabilities:
+        skipped.append("probability histograms: the outputs are not probabilities (no sigmoid or softmax output, "
+                       "and the loss is not compiled with from_logits=True)")
+    shapes = _hidden_shapes(replay)
+    widths = {name: int(np.prod(shape)) for name, shape in shapes.items()}
+    inputs = replay.inputs
+    tabular = isinstance(inputs, np.ndarray) and inputs.ndim == 2
+    n_inputs = int(inputs.shape[1]) if tabular else 0
     decision_boundary = False
     if layer_name is not None:
         candidates = [name for name, width in widths.items() if width >= 2]
@@ -116,7 +204,11 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
                 f"units and recorded activations: {candidates or 'none'}."
             )
     else:
-        two, wide = two_unit_layers(replay), wide_layers(replay)
+        # Automatic choice among layers giving one vector per sample (Dense-like): the feature
+        # space of a flattened image or sequence says little.
+        vectors = [name for name, shape in shapes.items() if len(shape) == 1]
+        two = [name for name in vectors if widths[name] == 2]
+        wide = [name for name in vectors if widths[name] > 2]
         if two:
             layer_name = two[-1]
         elif task.is_classification and n_inputs == 2:
@@ -125,22 +217,48 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
             layer_name = wide[-1]
         elif task.is_classification and n_inputs > 2:
             decision_boundary = True
+        elif task.is_classification:
+            shape = tuple(inputs.shape[1:]) if isinstance(inputs, np.ndarray) else "several arrays"
+            skipped.append(f"feature space and decision boundary: no hidden layer with one vector of 2 or more "
+                           f"values per sample was recorded, and the inputs (per sample: {shape}) are not a table "
+                           "of numbers to slice")
+        elif shapes:
+            skipped.append("feature space: no hidden layer with one vector of 2 or more values per sample "
+                           "was recorded")
     projected = (layer_name is not None and widths[layer_name] != 2) or (decision_boundary and n_inputs != 2)
     metrics = replay.metric_names
     if metric_name is not None and metric_name not in metrics:
         raise ValueError(f"metric_name={metric_name!r} was not recorded; recorded metrics: {metrics or 'none'}.")
     if metric_name is None and metrics:
         metric_name = "accuracy" if "accuracy" in metrics else metrics[0]
+    kinds = _layer_kinds(replay)
+    if not kinds:
+        skipped.append("feature maps, filters and layer distributions: the model cannot be rebuilt from the "
+                       "recording (see Replay(..., custom_objects=...))")
+    feature_maps, filters = _conv_plan(replay, kinds, skipped) if kinds else (None, None)
+    loss_histogram = replay.reader.has("losses")
+    if not loss_histogram:
+        skipped.append("loss histogram: the per-sample losses were not recorded")
     return DashboardPlan(
         layer_name=layer_name,
         decision_boundary=decision_boundary,
         metric_name=metric_name,
         probability_histograms=probabilities,
-        loss_histogram=replay.reader.has("losses"),
+        loss_histogram=loss_histogram,
         cross_entropy=bool(cross_entropy) and probabilities,
         task=task.kind,
         projected=projected,
+        confusion_matrix=task.kind == "multiclass" and replay.reader.has("predictions"),
+        feature_maps=feature_maps,
+        filters=filters,
+        distributions=_distributions_plan(replay, kinds),
+        skipped=tuple(skipped),
     )
+
+
+#: Relative widths of the panels in their row (the feature maps need room for their grid).
+_PANEL_WEIGHTS = {"confusion": 1.0, "maps": 1.3, "filters": 0.8}
+_ROW_HEIGHTS = {0: 1.25, 1: 1.0, 2: 1.3}
 
 
 def build_dashboard(replay, *, layer_name: str | None = None, metric_name: str | None = None,
@@ -160,44 +278,92 @@ def build_dashboard(replay, *, layer_name: str | None = None, metric_name: str |
     fig, visuals
         The figure and the visuals, ready for ``compose_plots`` or
         ``compose_animations``.
+
+    Warns
+    -----
+    DashboardNote
+        Once, listing what was left out and why (see :func:`plan_dashboard`),
+        including a visual that could not be built on this model (its panel
+        is removed; no exception escapes for it).
     """
     import matplotlib.pyplot as plt
 
     plan = plan_dashboard(replay, layer_name=layer_name, metric_name=metric_name, cross_entropy=cross_entropy)
     span = {"epoch_start": epoch_start, "epoch_end": epoch_end}
-    panels = [kind for kind, ok in (("space", plan.layer_name is not None or plan.decision_boundary),
-                                    ("curves", True),  # the loss always; the metric when one was compiled
-                                    ("cross_entropy", plan.cross_entropy),
-                                    ("negative", plan.probability_histograms),
-                                    ("positive", plan.probability_histograms),
-                                    ("losses", plan.loss_histogram)) if ok]
-    if not panels:
-        raise ValueError("this recording has no data any dashboard visual can show (record predictions or losses).")
-    if len(panels) <= 3:
-        rows = [panels]
-    else:
-        top = [kind for kind in panels if kind in ("space", "curves", "cross_entropy")]
-        bottom = [kind for kind in panels if kind not in top]
-        rows = [row for row in (top, bottom) if row]
-    fig = plt.figure(figsize=(13, 4.2 * len(rows) + (0.3 if plan.projected else 0.0)), layout="constrained")
-    grid = fig.add_gridspec(len(rows), 12, height_ratios=(1.25, 1)[:len(rows)] if len(rows) > 1 else None)
+    rows = [
+        [kind for kind, ok in (("space", plan.layer_name is not None or plan.decision_boundary),
+                               ("curves", True),  # the loss always; the metric when one was compiled
+                               ("cross_entropy", plan.cross_entropy)) if ok],
+        [kind for kind, ok in (("negative", plan.probability_histograms),
+                               ("positive", plan.probability_histograms),
+                               ("losses", plan.loss_histogram),
+                               ("distributions", plan.distributions is not None)) if ok],
+        [kind for kind, ok in (("confusion", plan.confusion_matrix),
+                               ("maps", plan.feature_maps is not None),
+                               ("filters", plan.filters is not None)) if ok],
+    ]
+    heights = [_ROW_HEIGHTS[r] for r, row in enumerate(rows) if row]
+    rows = [row for row in rows if row]
+    if sum(len(row) for row in rows) <= 3:
+        rows, heights = [[kind for row in rows for kind in row]], [1.0]
+    height = 4.2 * len(rows) + (2.0 if any("maps" in row for row in rows) else 0.0)
+    fig = plt.figure(figsize=(13, height + (0.3 if plan.projected else 0.0)), layout="constrained")
+    grid = fig.add_gridspec(len(rows), 12, height_ratios=heights if len(rows) > 1 else None)
     axes = {}
     for r, row in enumerate(rows):
+        if any(kind in _PANEL_WEIGHTS for kind in row):
+            # The row of the convolution visuals has its own columns (its panels' widths do not
+            # line up with the rows above, which a shared grid would need).
+            sub = grid[r, :].subgridspec(1, len(row), width_ratios=[_PANEL_WEIGHTS.get(k, 1) for k in row])
+            for c, kind in enumerate(row):
+                axes[kind] = fig.add_subplot(sub[0, c])
+            continue
         width = 12 // len(row)
         for c, kind in enumerate(row):
             axes[kind] = fig.add_subplot(grid[r, c * width:(c + 1) * width])
-    visuals = []
+    builders = []
     if plan.layer_name is not None:
-        visuals.append(replay.build_feature_space(axes["space"], plan.layer_name, **span))
+        builders.append(("space", f"feature space of {plan.layer_name!r}",
+                         lambda ax: replay.build_feature_space(ax, plan.layer_name, **span)))
     elif plan.decision_boundary:
-        visuals.append(replay.build_decision_boundary(axes["space"], **span))
-    visuals.append(replay.build_loss_and_metric(axes["curves"], plan.metric_name, **span))
+        builders.append(("space", "decision boundary", lambda ax: replay.build_decision_boundary(ax, **span)))
+    builders.append(("curves", "loss and metric",
+                     lambda ax: replay.build_loss_and_metric(ax, plan.metric_name, **span)))
     if plan.cross_entropy:
-        visuals.append(replay.build_cross_entropy(axes["cross_entropy"], **span))
+        builders.append(("cross_entropy", "cross-entropy view", lambda ax: replay.build_cross_entropy(ax, **span)))
     if plan.probability_histograms:
-        visuals.append(replay.build_probability_histogram(axes["negative"], axes["positive"], **span))
+        builders.append(("negative", "probability histograms", lambda ax: replay.build_probability_histogram(
+            ax, axes["positive"], **span)))
     if plan.loss_histogram:
-        visuals.append(replay.build_loss_histogram(axes["losses"], **span))
+        builders.append(("losses", "loss histogram", lambda ax: replay.build_loss_histogram(ax, **span)))
+    if plan.distributions is not None:
+        distributions = replay.build_outputs if plan.distributions == "activations" else replay.build_weights
+        builders.append(("distributions", f"layer distributions ({plan.distributions})",
+                         lambda ax: distributions(ax, **span)))
+    if plan.confusion_matrix:
+        builders.append(("confusion", "confusion matrix",
+                         lambda ax: replay.build_confusion_matrix(ax, normalize=True, **span)))
+    if plan.feature_maps is not None:
+        builders.append(("maps", f"feature maps of {plan.feature_maps!r}",
+                         lambda ax: replay.build_feature_maps(ax, plan.feature_maps, **span)))
+    if plan.filters is not None:
+        builders.append(("filters", f"filters of {plan.filters!r}",
+                         lambda ax: replay.build_filters(ax, plan.filters, **span)))
+    visuals, skipped = [], list(plan.skipped)
+    for kind, name, builder in builders:
+        try:
+            visuals.append(builder(axes[kind]))
+        except Exception as exc:  # never a traceback for a model a visual cannot draw: say so once, below
+            skipped.append(f"{name}: could not be drawn on this model ({type(exc).__name__}: {exc})")
+            for key in ((kind, "positive") if kind == "negative" else (kind,)):
+                fig.delaxes(axes.pop(key))
+    if not visuals:
+        plt.close(fig)
+        raise ValueError("this recording has no data any dashboard visual can show (record predictions or "
+                         "losses); " + "; ".join(skipped))
+    if skipped:
+        warnings.warn(DashboardNote(f"the dashboard of {replay.group_name!r} leaves out: " + "; ".join(skipped)
+                                    + "."), stacklevel=2)
     return fig, visuals
 
 

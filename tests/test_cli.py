@@ -178,3 +178,24 @@ def test_demo_writes_recording_animations_and_png(capsys, tmp_path):
     assert code == 0, err
     assert "replacing the earlier demo recording" in out
     assert Image.open(gif).n_frames == 3
+
+
+def test_render_a_convolutional_recording_and_say_what_was_skipped(capsys, tmp_path, digits_cnn_recording):
+    """The digits CNN (wide conv and dense outputs kept for 64 samples) renders; a slimmer recording says what it left out."""
+    from PIL import Image
+
+    from conftest import make_digits_cnn
+    from deepreplay.callbacks import ReplayData
+
+    filename, group, X, y = digits_cnn_recording
+    out = tmp_path / "digits.png"
+    assert cli.main(["render", filename, group, "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "wrote" in captured.out and "note" not in captured.err
+    assert Image.open(out).size[1] > Image.open(out).size[0]  # three rows of visuals
+    slim = str(tmp_path / "slim.h5")
+    ReplayData(X[:40], y[:40], slim, "slim", model=make_digits_cnn(), record=["predictions", "losses", "weights"])
+    assert cli.main(["render", slim, "slim", "-o", str(tmp_path / "slim.png")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("deepreplay: note: the dashboard of 'slim' leaves out:") == 1
+    assert "feature maps: the outputs of the convolution layers were not recorded" in err and "Traceback" not in err

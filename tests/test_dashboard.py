@@ -87,8 +87,11 @@ def test_multiclass_with_2d_inputs_gets_the_decision_boundary(recordings):
                                                                                          False)
         assert plan.probability_histograms and plan.cross_entropy
         _fig, visuals = build_dashboard(replay, cross_entropy=True)
+        from deepreplay.plot.confusion_matrix import ConfusionMatrix
+
+        assert plan.confusion_matrix  # multiclass: the row-normalised confusion matrix too
         assert visual_types(visuals) == [DecisionBoundary, LossAndMetric, CrossEntropy,
-                                         MulticlassProbabilityHistogram, LossHistogram]
+                                         MulticlassProbabilityHistogram, LossHistogram, ConfusionMatrix]
         # A wide layer asked for by name is drawn through its projection.
         plan = plan_dashboard(replay, layer_name="hidden")
         assert plan.layer_name == "hidden" and plan.projected
@@ -140,3 +143,96 @@ def test_bad_arguments(recordings, tiny_recording):
         with pytest.raises(TypeError, match="cross_entropy='yes' must be True or False"):
             plan_dashboard(replay, cross_entropy="yes")
     plt.close("all")
+
+
+# -- models beyond Dense: convolutional, recurrent, attention; what is skipped is said once -------------------
+def test_convolutional_classifier_gets_confusion_matrix_feature_maps_filters_and_distributions(digits_cnn_recording):
+    import warnings
+
+    from deepreplay.dashboard import DashboardNote
+    from deepreplay.plot.confusion_matrix import ConfusionMatrix
+    from deepreplay.plot.feature_maps import FeatureMaps, Filters
+    from deepreplay.plot.layer_distributions import LayerDistributions
+
+    filename, group, _, _ = digits_cnn_recording
+    with Replay(filename, group) as replay:
+        plan = plan_dashboard(replay)
+        assert (plan.task, plan.layer_name, plan.confusion_matrix, plan.feature_maps, plan.filters,
+                plan.distributions, plan.skipped) == ("multiclass", "dense", True, "conv", "conv", "activations", ())
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DashboardNote)  # nothing skipped: nothing said
+            fig, visuals = build_dashboard(replay)
+        assert visual_types(visuals) == [FeatureSpace, LossAndMetric, MulticlassProbabilityHistogram, LossHistogram,
+                                         LayerDistributions, ConfusionMatrix, FeatureMaps, Filters]
+        assert visuals[5].data.normalize
+        compose_plots(visuals, 1)
+        rows = [v.axes[0].get_subplotspec().get_topmost_subplotspec().rowspan.start for v in visuals]
+        assert rows == [0, 0, 1, 1, 1, 2, 2, 2]  # plane and curves; histograms and distributions; conv visuals
+
+
+def test_what_cannot_be_drawn_is_said_once_in_words(tmp_path):
+    """A CNN recorded without activations and weights: no feature maps, no filters, one note saying why."""
+    from sklearn.datasets import load_digits
+
+    from conftest import make_digits_cnn
+    from deepreplay.dashboard import DashboardNote
+
+    digits = load_digits()
+    X, y = (digits.images[:50] / 16).astype(np.float32)[..., None], digits.target[:50]
+    filename = str(tmp_path / "slim.h5")
+    ReplayData(X, y, filename, "slim", model=make_digits_cnn(), record=["predictions", "losses"])
+    with Replay(filename, "slim") as replay:
+        plan = plan_dashboard(replay)
+        assert plan.feature_maps is None and plan.filters is None and plan.layer_name is None
+        text = " | ".join(plan.skipped)
+        assert "feature maps: the outputs of the convolution layers were not recorded" in text
+        assert "filters: the weights were not recorded" in text
+        assert "not a table of numbers" in text  # images: no decision-boundary slice
+        with pytest.warns(DashboardNote) as notes:
+            _fig, visuals = build_dashboard(replay)
+        assert len(notes) == 1 and "Traceback" not in str(notes[0].message)
+        assert all(line in str(notes[0].message) for line in plan.skipped)
+        compose_plots(visuals, 0)
+
+
+def test_a_visual_that_fails_on_a_model_is_left_out_and_named(digits_cnn_recording, monkeypatch):
+    from deepreplay.dashboard import DashboardNote
+    from deepreplay.plot.feature_maps import Filters
+
+    filename, group, _, _ = digits_cnn_recording
+    with Replay(filename, group) as replay:
+        def broken(*args, **kwargs):
+            raise NotImplementedError("this layer cannot be drawn")
+
+        monkeypatch.setattr(replay, "build_filters", broken)
+        with pytest.warns(DashboardNote, match=r"filters of 'conv': could not be drawn on this model "
+                                               r"\(NotImplementedError: this layer cannot be drawn\)"):
+            fig, visuals = build_dashboard(replay)
+        assert Filters not in visual_types(visuals) and len(fig.axes) - len(visuals) < 4  # its panel is gone
+        compose_plots(visuals, 0)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "attention"])
+def test_recurrent_and_attention_models_get_distributions_curves_and_histograms(kind, tmp_path):
+    from deepreplay.plot.layer_distributions import LayerDistributions
+
+    X = RNG.normal(size=(24, 5, 3)).astype(np.float32)
+    y = np.arange(24) % 3
+    inputs = keras.Input((5, 3))
+    if kind == "lstm":
+        hidden = keras.layers.LSTM(4, name="lstm")(inputs)
+    else:
+        attended = keras.layers.MultiHeadAttention(2, 4, name="attention")(inputs, inputs)
+        hidden = keras.layers.GlobalAveragePooling1D(name="pool")(attended)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="output")(hidden))
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    filename = str(tmp_path / f"{kind}.h5")
+    ReplayData(X, y, filename, kind, model=model)
+    with Replay(filename, kind) as replay:
+        plan = plan_dashboard(replay)
+        assert plan.distributions == "activations" and plan.feature_maps is None and plan.filters is None
+        fig, visuals = build_dashboard(replay)
+        types = visual_types(visuals)
+        assert {LayerDistributions, LossAndMetric, LossHistogram, MulticlassProbabilityHistogram} <= set(types)
+        compose_plots(visuals, 0)
+        fig.savefig(tmp_path / f"{kind}.png")
