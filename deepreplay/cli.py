@@ -1,4 +1,4 @@
-"""The ``deepreplay`` command line: ``demo``, ``info``, ``render`` and ``compare``."""
+"""The ``deepreplay`` command line: ``demo``, ``info``, ``convert``, ``render`` and ``compare``."""
 
 from __future__ import annotations
 
@@ -77,8 +77,14 @@ def _cmd_info(args: argparse.Namespace) -> int:
         groups = storage.list_groups(args.file)
     except storage.RecordingError as exc:
         raise CommandError(str(exc)) from None
-    if not groups:
+    old = storage.legacy_groups(args.file)
+    if not groups and not old:
         raise CommandError(f"{args.file}: no deepreplay recording in this file")
+    if old:
+        _describe_legacy(args.file, old)
+        if not groups:
+            return 0
+        print()
     print(f"{args.file}: {len(groups)} recording(s)")
     damaged = []
     for name in groups:
@@ -94,6 +100,48 @@ def _cmd_info(args: argparse.Namespace) -> int:
         for line in damaged[:-1]:
             print(f"deepreplay: error: {line}", file=sys.stderr)
         raise CommandError(damaged[-1])
+    return 0
+
+
+def _describe_legacy(filename: str, groups: list[str]) -> None:
+    """Say that ``groups`` are DeepReplay 0.1 recordings, and how to convert them."""
+    from . import storage
+    from .legacy import default_model_filename
+
+    print(f"{filename}: {len(groups)} DeepReplay 0.1 recording(s) (the format of deepreplay 0.1.x; "
+          "the model was saved apart by Keras 2)")
+    for name in groups:
+        try:
+            old = storage.read_legacy_recording(filename, name)
+            what = (f"{old.n_epochs} epochs, {len(old.inputs)} samples, {len(old.weights)} layers, "
+                    f"logs {', '.join(sorted(old.logs)) or '-'}")
+        except (storage.RecordingError, ValueError, OSError) as exc:
+            what = f"damaged: {_one_line(exc)}"
+        model = default_model_filename(filename, name)
+        model = model if os.path.isabs(filename) else os.path.relpath(model)
+        print(f"\n[{name}] DeepReplay 0.1 recording ({what})")
+        print(f"  convert it with : deepreplay convert {filename} {name} --model {model} -o NEW.h5")
+        print(f"  or open it with : Replay({filename!r}, {name!r}, model_filename={model!r})")
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from . import storage
+    from .legacy import convert
+
+    if not os.path.exists(args.file):
+        raise CommandError(f"{args.file}: no such file")
+    if not storage.is_legacy_recording(args.file, args.group):
+        if args.group in storage.list_groups(args.file):
+            raise CommandError(f"{args.file}: group {args.group!r} is already a current deepreplay recording; "
+                               "nothing to convert")
+        found = storage.legacy_groups(args.file)
+        raise CommandError(f"{args.file}: group {args.group!r} is not a DeepReplay 0.1 recording "
+                           f"(DeepReplay 0.1 recordings in this file: {found or 'none'})")
+    _quiet_tensorflow()
+    group = convert(args.file, args.group, args.output, model_filename=args.model, new_group_name=args.new_group,
+                    overwrite=args.overwrite)
+    print(f"wrote {args.output} (group {group!r}, format version {storage.FORMAT_VERSION}); "
+          f"replay it with Replay({args.output!r}, {group!r}) or 'deepreplay render {args.output} {group} -o ...'")
     return 0
 
 
@@ -207,6 +255,20 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Show each recording in FILE: epochs, completeness, layers, sizes.")
     info.add_argument("file", help="an HDF5 file written by ReplayData")
     info.set_defaults(func=_cmd_info)
+
+    convert = sub.add_parser("convert", help="convert a DeepReplay 0.1 recording to the current format",
+                             description="Write a DeepReplay 0.1 recording (OLD.h5, its group, and the model "
+                                         "saved apart by Keras 2) as a current recording: the model is rebuilt "
+                                         "from its config, and the per-sample losses, predictions, layer outputs "
+                                         "and gradients are recomputed from the recorded weights and inputs.")
+    convert.add_argument("file", help="the DeepReplay 0.1 file (e.g. hyperparms_in_action.h5)")
+    convert.add_argument("group", help="its group (see 'deepreplay info FILE')")
+    convert.add_argument("--model", default=None,
+                         help="the model file saved by Keras 2 (default: GROUP_model.h5 next to FILE)")
+    convert.add_argument("-o", "--output", required=True, help="the file to write (other groups are kept)")
+    convert.add_argument("--new-group", default=None, help="group name to write (default: GROUP)")
+    convert.add_argument("--overwrite", action="store_true", help="replace that group if it exists")
+    convert.set_defaults(func=_cmd_convert)
 
     render = sub.add_parser("render", help="draw the standard dashboard of a recording",
                             description="Draw the visuals that apply to a recording (feature space or decision "

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import warnings
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -198,9 +201,17 @@ class Replay:
     Parameters
     ----------
     replay_filename : str or path-like
-        The HDF5 file written by :class:`~deepreplay.callbacks.ReplayData`.
+        The HDF5 file written by :class:`~deepreplay.callbacks.ReplayData`
+        (or by DeepReplay 0.1).
     group_name : str
         The recording's group in that file.
+    model_filename : str or path-like, optional
+        DeepReplay 0.1 recordings only: the model file saved by Keras 2
+        (default, as in 0.1: ``<group_name>_model.h5``, next to the
+        recording).  Such a recording is converted (in a temporary file, see
+        :func:`deepreplay.legacy.convert`) when opened; ``deepreplay convert``
+        writes the converted file once for good.  Current recordings store
+        their model and need no model file.
     custom_objects : dict, optional
         Custom layers, activations or initializers the model needs, by name,
         as for ``keras.models.model_from_json``.
@@ -225,10 +236,23 @@ class Replay:
         self,
         replay_filename: str | os.PathLike,
         group_name: str,
+        model_filename: str | os.PathLike | None = None,
         *,
         custom_objects: dict[str, Any] | None = None,
         safe_mode: bool = True,
     ) -> None:
+        #: The file given (for a DeepReplay 0.1 recording, ``replay_filename`` is its converted copy).
+        self.source_filename = os.fspath(replay_filename)
+        self._converted: weakref.finalize | None = None
+        if storage.is_legacy_recording(replay_filename, group_name):
+            replay_filename = self._convert_legacy(replay_filename, group_name, model_filename)
+        elif model_filename is not None and model_filename != "":
+            warnings.warn(
+                f"model_filename={os.fspath(model_filename)!r} is ignored: group {group_name!r} of "
+                f"{self.source_filename!r} is a current recording, which stores its model (model_filename is "
+                "for DeepReplay 0.1 recordings).",
+                stacklevel=2,
+            )
         self._reader = storage.RecordingReader(replay_filename, group_name)
         self.replay_filename = os.fspath(replay_filename)
         self.group_name = group_name
@@ -258,12 +282,36 @@ class Replay:
         self._inputs = self._reader.inputs
         self._targets = self._reader.targets
 
+    def _convert_legacy(self, replay_filename: str | os.PathLike, group_name: str,
+                        model_filename: str | os.PathLike | None) -> str:
+        """Convert a DeepReplay 0.1 recording into a temporary file (removed by :meth:`close`); its path."""
+        from . import legacy
+
+        if model_filename in (None, ""):
+            model_filename = legacy.default_model_filename(replay_filename, group_name)
+            if not os.path.exists(model_filename):
+                raise FileNotFoundError(
+                    f"group {group_name!r} of {self.source_filename!r} is a DeepReplay 0.1 recording, whose model "
+                    f"was saved apart; it is not at {model_filename!r}. Give it: Replay(replay_filename, "
+                    "group_name, model_filename='..._model.h5').")
+        folder = tempfile.mkdtemp(prefix="deepreplay-0.1-")
+        self._converted = weakref.finalize(self, shutil.rmtree, folder, True)
+        path = os.path.join(folder, "converted.h5")
+        try:
+            legacy.convert(replay_filename, group_name, path, model_filename=model_filename)
+        except BaseException:
+            self._converted()
+            raise
+        return path
+
     # -- lifetime ----------------------------------------------------------------
     def close(self) -> None:
         """Close the recording file (and drop what was read of it)."""
         self._reader.close()
         self._histories.clear()
         self._history_bytes = 0
+        if self._converted is not None:
+            self._converted()
 
     def __enter__(self) -> Replay:
         return self
@@ -272,7 +320,7 @@ class Replay:
         self.close()
 
     def __repr__(self) -> str:
-        return (f"Replay({self.replay_filename!r}, {self.group_name!r}: {len(self._epochs)} records, "
+        return (f"Replay({self.source_filename!r}, {self.group_name!r}: {len(self._epochs)} records, "
                 f"epochs {int(self._epochs[0])}..{int(self._epochs[-1])})")
 
     # -- what was recorded -------------------------------------------------------------
@@ -294,6 +342,11 @@ class Replay:
     def epochs(self) -> np.ndarray:
         """The recorded epochs (0 is the state before training)."""
         return self._epochs.copy()
+
+    @property
+    def n_epochs(self) -> int:
+        """The last recorded epoch (DeepReplay 0.1's ``n_epochs``: epochs trained)."""
+        return int(self._epochs[-1])
 
     @property
     def inputs(self) -> np.ndarray:

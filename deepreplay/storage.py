@@ -28,6 +28,10 @@ Every dataset with a record axis is resizable along it and chunked one record
 per chunk, so appending never rewrites earlier records and reading one record
 never reads the others.  The file is opened only while a record is written or
 read, never held open between calls.
+
+DeepReplay 0.1 recordings (``layer{i}/weights{j}`` groups, the model in a
+separate Keras 2 file) are read whole by :func:`read_legacy_recording` and
+:func:`read_keras2_model_file`, for :mod:`deepreplay.legacy` to convert.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ import os
 import re
 import secrets
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import h5py
 import numpy as np
@@ -51,13 +55,19 @@ __all__ = [
     "COMPRESSIONS",
     "FORMAT",
     "FORMAT_VERSION",
+    "LEGACY_FORMAT",
+    "LegacyRecording",
     "QUANTITIES",
     "RecordingError",
     "RecordingReader",
     "RecordingWriter",
     "check_group_name",
     "check_writable_target",
+    "is_legacy_recording",
+    "legacy_groups",
     "list_groups",
+    "read_keras2_model_file",
+    "read_legacy_recording",
 ]
 
 FORMAT = "deepreplay"
@@ -1014,3 +1024,167 @@ def write_derived(filename: str | os.PathLike, group_name: str, kind: str, key: 
         return True
     except OSError:
         return False
+
+
+# -- DeepReplay 0.1 recordings (read only) ------------------------------------------------------------
+# DeepReplay 0.1.x wrote one group per run: ``inputs``, ``targets``, the Keras epoch logs (``loss``,
+# ``acc``, ``lr``, ... one value per epoch) and ``layer{i}/weights{j}`` with shape (n_epochs + 1, ...)
+# (record 0: before training), with attributes ``n_epochs``, ``n_layers``, ``batch_size``, ...; the
+# model was saved apart by Keras 2.2 (``model.save``), its config in the ``model_config`` attribute.
+LEGACY_FORMAT = "DeepReplay 0.1"
+_LEGACY_INPUTS = "inputs"
+_LEGACY_TARGETS = "targets"
+_LEGACY_LAYER = "layer{}"
+_LEGACY_WEIGHT = "weights{}"
+_LEGACY_REQUIRED_ATTRS = ("n_epochs", "n_layers")
+_KERAS2_MODEL_CONFIG = "model_config"
+_KERAS2_TRAINING_CONFIG = "training_config"
+
+
+class LegacyRecording(NamedTuple):
+    """A DeepReplay 0.1 recording, read whole (see :func:`read_legacy_recording`).
+
+    Attributes
+    ----------
+    inputs, targets : ndarray
+        The recorded samples.
+    attrs : dict
+        The group's attributes (``n_epochs``, ``n_layers``, ``batch_size``, ...).
+    logs : dict of str to ndarray
+        Keras epoch logs, one value per epoch (``loss``, ``acc``, ``lr``, ...).
+    weights : list of list of ndarray
+        ``weights[i][j]``: variable ``j`` of layer ``i`` (model order, layers
+        without variables included as empty lists), shape ``(n_epochs + 1, ...)``.
+    """
+
+    inputs: np.ndarray
+    targets: np.ndarray
+    attrs: dict[str, Any]
+    logs: dict[str, np.ndarray]
+    weights: list[list[np.ndarray]]
+
+    @property
+    def n_epochs(self) -> int:
+        return int(self.attrs["n_epochs"])
+
+
+def _legacy_group(f: h5py.File, group_name: str) -> h5py.Group | None:
+    link = f.get(group_name, getlink=True) if group_name and "\0" not in group_name else None
+    if not isinstance(link, h5py.HardLink):
+        return None
+    g = f[group_name]
+    if not isinstance(g, h5py.Group) or "format" in g.attrs:
+        return None
+    if not all(a in g.attrs for a in _LEGACY_REQUIRED_ATTRS):
+        return None
+    if not all(isinstance(g.get(n, getclass=True), type) and g.get(n, getclass=True) is h5py.Dataset
+               for n in (_LEGACY_INPUTS, _LEGACY_TARGETS)):
+        return None
+    return g
+
+
+def legacy_groups(filename: str | os.PathLike) -> list[str]:
+    """Names of the DeepReplay 0.1 recordings in ``filename`` (empty if none, or not HDF5)."""
+    filename = os.fspath(filename)
+    if not os.path.isfile(filename) or not _is_hdf5(filename):
+        return []
+    try:
+        with _h5_read(filename) as f:
+            return [name for name in f if _legacy_group(f, name) is not None]
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError):
+        return []
+
+
+def is_legacy_recording(filename: str | os.PathLike, group_name: str) -> bool:
+    """Whether ``group_name`` of ``filename`` is a DeepReplay 0.1 recording."""
+    return isinstance(group_name, str) and group_name in legacy_groups(filename)
+
+
+def read_legacy_recording(filename: str | os.PathLike, group_name: str) -> LegacyRecording:
+    """Read a DeepReplay 0.1 recording whole (its arrays are small: the weights of a few layers).
+
+    Links are not followed and every read is bounded by the file's size.
+
+    Raises
+    ------
+    RecordingError
+        The group is not a DeepReplay 0.1 recording, or its datasets do not
+        agree (number of epochs, samples).
+    """
+    filename = os.fspath(filename)
+    _check_readable_file(filename)
+    where = _describe(filename, group_name)
+    size = max(os.path.getsize(filename), 1)
+
+    def read(ds: h5py.Dataset) -> np.ndarray:
+        filtered = ds.compression is not None or bool(ds.id.get_create_plist().get_nfilters())
+        nbytes = int(np.prod(ds.shape, dtype=np.float64)) * ds.dtype.itemsize
+        if nbytes > _READ_SLACK_BYTES + _MAX_EXPANSION[filtered] * size or ds.dtype.kind not in "biuf":
+            raise RecordingError(f"{where} is damaged: dataset {ds.name!r} ({ds.shape}, {ds.dtype}) cannot be read.")
+        return ds[()]
+
+    with _reading(filename, f"group {group_name!r}") as f:
+        g = _legacy_group(f, group_name)
+        if g is None:
+            raise RecordingError(f"{where} is not a DeepReplay 0.1 recording (it needs 'inputs', 'targets' and "
+                                 f"the attributes {list(_LEGACY_REQUIRED_ATTRS)}).")
+        attrs = {k: _text(v.tolist() if isinstance(v, np.ndarray) else v) for k, v in g.attrs.items()}
+        attrs = {k: [_text(x) for x in v] if isinstance(v, list) else v for k, v in attrs.items()}
+        try:
+            n_epochs, n_layers = int(attrs["n_epochs"]), int(attrs["n_layers"])
+        except (TypeError, ValueError):
+            raise RecordingError(f"{where} is damaged: n_epochs={attrs['n_epochs']!r}, "
+                                 f"n_layers={attrs['n_layers']!r} are not integers.") from None
+        inputs, targets = read(g[_LEGACY_INPUTS]), read(g[_LEGACY_TARGETS])
+        if len(inputs) != len(targets) or len(inputs) == 0:
+            raise RecordingError(f"{where} is damaged: {len(inputs)} inputs and {len(targets)} targets.")
+        logs: dict[str, np.ndarray] = {}
+        weights: list[list[np.ndarray]] = []
+        for name in g:
+            if not isinstance(g.get(name, getlink=True), h5py.HardLink):
+                raise RecordingError(f"{where}: {name!r} is a link, and deepreplay does not follow links.")
+            obj = g[name]
+            if isinstance(obj, h5py.Dataset) and name not in (_LEGACY_INPUTS, _LEGACY_TARGETS) and obj.ndim == 1:
+                logs[name] = read(obj).astype(np.float64)
+        for i in range(n_layers):
+            layer = g.get(_LEGACY_LAYER.format(i))
+            if not isinstance(layer, h5py.Group):
+                raise RecordingError(f"{where} is damaged: it has no group {_LEGACY_LAYER.format(i)!r} "
+                                     f"of its n_layers={n_layers}.")
+            variables = []
+            for j in range(len(layer)):
+                link = layer.get(_LEGACY_WEIGHT.format(j), getlink=True)
+                ds = layer.get(_LEGACY_WEIGHT.format(j))
+                if not isinstance(link, h5py.HardLink) or not isinstance(ds, h5py.Dataset):
+                    raise RecordingError(f"{where} is damaged: {layer.name}/{_LEGACY_WEIGHT.format(j)} is missing.")
+                if ds.ndim == 0 or ds.shape[0] != n_epochs + 1:
+                    raise RecordingError(f"{where} is damaged: {ds.name} has shape {ds.shape}, not "
+                                         f"n_epochs + 1 = {n_epochs + 1} records.")
+                variables.append(read(ds))
+            weights.append(variables)
+    return LegacyRecording(inputs, targets, attrs, logs, weights)
+
+
+def read_keras2_model_file(filename: str | os.PathLike) -> tuple[str, str | None]:
+    """``(model_config, training_config)`` JSON strings of a model file saved by Keras 2 (``model.save``).
+
+    Only the two attributes are read (the weights in the file are not used).
+
+    Raises
+    ------
+    RecordingError
+        Not an HDF5 file, or no ``model_config`` attribute.
+    """
+    filename = os.fspath(filename)
+    if not os.path.exists(filename):
+        raise FileNotFoundError(f"model_filename={filename!r} does not exist; give the model file that "
+                                "DeepReplay 0.1 used (saved by Keras 2 with model.save).")
+    if not os.path.isfile(filename) or not _is_hdf5(filename):
+        raise RecordingError(f"model_filename={filename!r} is not an HDF5 model file saved by Keras 2.")
+    with _reading(filename, "the model file") as f:
+        config = f.attrs.get(_KERAS2_MODEL_CONFIG)
+        training = f.attrs.get(_KERAS2_TRAINING_CONFIG)
+        if config is None:
+            raise RecordingError(f"model_filename={filename!r} has no 'model_config' attribute: it is not a "
+                                 "model saved by Keras 2 with model.save.")
+        return str(_text(config)), (None if training is None else str(_text(training)))
