@@ -1022,7 +1022,7 @@ def write_derived(filename: str | os.PathLike, group_name: str, kind: str, key: 
             for name, value in (attrs or {}).items():
                 entry.attrs[name] = value
         return True
-    except OSError:
+    except (OSError, RecordingError):  # a cache that cannot be written is no error: it is computed again
         return False
 
 
