@@ -29,6 +29,7 @@ TensorFlow installed when Keras runs on JAX or PyTorch.
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -42,6 +43,60 @@ LossFn = Callable[[object, object], object]
 def backend_name() -> str:
     """The running Keras backend ('tensorflow', 'jax', 'torch', ...)."""
     return keras.backend.backend()
+
+
+def is_chief(model: keras.Model | None = None) -> bool:
+    """Whether this process is the one that records a distributed training run.
+
+    * TensorFlow: the chief of the cluster of the model's
+      ``tf.distribute`` strategy (``MultiWorkerMirroredStrategy``: its
+      ``cluster_resolver``), or else of the ``TF_CONFIG`` environment
+      variable: the task of type ``"chief"``, or worker 0 when the cluster
+      has no ``"chief"`` job.  Parameter servers and evaluators are never
+      the chief.  Without a cluster, the process is the chief.
+    * JAX: process 0 (``jax.process_index() == 0``), as in multi-process
+      ``keras.distribution``.
+    * PyTorch: rank 0 when ``torch.distributed`` is initialised.
+
+    One process on one host (any number of devices) is always the chief.
+    """
+    backend = backend_name()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        strategy = getattr(model, "distribute_strategy", None) if model is not None else None
+        resolver = getattr(strategy or tf.distribute.get_strategy(), "cluster_resolver", None)
+        task_type = getattr(resolver, "task_type", None)
+        if task_type is not None:
+            return _chief_task(task_type, getattr(resolver, "task_id", 0), resolver.cluster_spec().as_dict())
+    elif backend == "jax":
+        import jax
+
+        return jax.process_index() == 0
+    elif backend == "torch":
+        import torch.distributed as dist
+
+        return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+    config = os.environ.get("TF_CONFIG", "")
+    if backend == "tensorflow" and config.strip():
+        try:
+            parsed = json.loads(config)
+            task = parsed.get("task") or {}
+            if task.get("type") is not None:
+                return _chief_task(task["type"], task.get("index", 0), parsed.get("cluster") or {})
+        except (ValueError, AttributeError, TypeError):
+            raise ValueError(
+                f"TF_CONFIG={config!r} is not the JSON TensorFlow expects ({{'cluster': ..., 'task': "
+                "{'type': ..., 'index': ...}}); fix it, or say which process records with ReplayData(chief=...)."
+            ) from None
+    return True
+
+
+def _chief_task(task_type: str, task_id: object, cluster: dict) -> bool:
+    """TensorFlow's rule: the ``chief`` task, or worker 0 of a cluster without one."""
+    if task_type == "chief":
+        return True
+    return task_type == "worker" and int(task_id or 0) == 0 and not cluster.get("chief")
 
 
 def model_config_json(model: keras.Model) -> str:

@@ -171,6 +171,28 @@ class ReplayData(keras.callbacks.Callback):
     seed : int, default 0
         Seed of the sample subset drawn when ``max_samples`` is smaller than
         the number of samples, and of the ``output_samples`` subset.
+    every_steps : int, optional
+        Record every ``every_steps`` training steps (batches) instead of
+        every ``every`` epochs: step 0 (before training), then each step
+        that completes a multiple of ``every_steps``, and the last step.
+        The recording is then *step-based*: its records are keyed by step
+        (``Replay(...).epochs`` holds the steps, every visual titles its
+        frames "Step: ..."), and each record also stores its fractional
+        epoch (``Replay(...).epoch_fractions``).  Its logs are Keras' batch
+        logs (running means over the epoch so far).  With
+        ``steps_per_execution=k`` Keras reports every k-th step only; a
+        record is then taken at the first reported step at or past each
+        multiple.
+    chief : bool, optional
+        Whether this process records.  ``None`` (the default) lets the
+        distribution decide, so that in a multi-process run exactly one
+        process writes the file: on TensorFlow the chief of the
+        ``tf.distribute`` cluster (``TF_CONFIG``: the ``"chief"`` task, or
+        worker 0 when there is none); on JAX process 0; on PyTorch rank 0
+        of ``torch.distributed``; a single process always records (see
+        :func:`deepreplay._backend.is_chief`).  ``False`` makes the callback
+        do nothing at all (no file is opened, nothing is computed), ``True``
+        records in this process whatever its rank.
 
     Raises
     ------
@@ -207,6 +229,8 @@ class ReplayData(keras.callbacks.Callback):
         seed: int = 0,
         output_samples: int | None = 64,
         significant_bits: int | None = 11,
+        every_steps: int | None = None,
+        chief: bool | None = None,
     ) -> None:
         super().__init__()
         x = _as_array("inputs", inputs)
@@ -232,6 +256,15 @@ class ReplayData(keras.callbacks.Callback):
                 "out when the callback is given to model.fit(..., callbacks=[...])."
             )
         self.every = _positive_int("every", every)
+        self.every_steps = _positive_int("every_steps", every_steps, allow_none=True)
+        if self.every_steps is not None and self.every != 1:
+            raise ValueError(
+                f"every={every!r} and every_steps={every_steps!r}: record either every `every` epochs or every "
+                "`every_steps` steps; leave one of them out."
+            )
+        if chief is not None and not isinstance(chief, (bool, np.bool_)):
+            raise TypeError(f"chief={chief!r} must be True, False or None (let the distribution decide).")
+        self.chief = None if chief is None else bool(chief)
         self.max_samples = _positive_int("max_samples", max_samples, allow_none=True)
         if record is None:
             quantities = storage.QUANTITIES
@@ -264,7 +297,7 @@ class ReplayData(keras.callbacks.Callback):
             raise TypeError(f"seed={seed!r} must be an integer.")
         self.filename = os.fspath(filename)
         directory = os.path.dirname(os.path.abspath(self.filename))
-        if not os.path.isdir(directory):
+        if self.chief is not False and not os.path.isdir(directory):
             raise ValueError(f"filename={self.filename!r}: the directory {directory!r} does not exist; create it first.")
         self.group_name = group_name
         self.overwrite = bool(overwrite)
@@ -289,7 +322,17 @@ class ReplayData(keras.callbacks.Callback):
 
         self._writer = storage.RecordingWriter(self.filename, self.group_name, compression=compression)
         self._started = False
+        self._active: bool | None = None  # whether this process records (decided when recording starts)
         self._epochs_seen = 0
+        # Step-based recording (every_steps): steps done before the current epoch, and in all.
+        self._steps_before_epoch = 0
+        self._steps_seen = 0
+        self._epoch_index = 0
+        self._last_batch_logs: dict = {}
+        if self.every_steps is not None:
+            # Only step-based recordings look at batches: a callback with its own on_train_batch_end
+            # makes Keras dispatch batch hooks synchronously.
+            self.on_train_batch_end = self._on_train_batch_end
         self._last_recorded: int | None = None
         self._last_epoch_logs: dict = {}
         self._probe: LayerProbe | None = None
@@ -303,30 +346,72 @@ class ReplayData(keras.callbacks.Callback):
 
         if model is not None:
             self.set_model(model)
+            if not self.is_chief:
+                return
             self._start(planned_epochs=0)
             self._finish_writes(stop=True)
             self._writer.mark_complete()
 
+    @property
+    def is_chief(self) -> bool:
+        """Whether this process records (``chief``, or the distribution's choice; see the class doc)."""
+        if self._active is None:
+            self._active = self.chief if self.chief is not None else _backend.is_chief(self.model)
+        return self._active
+
     # -- Keras hooks ---------------------------------------------------------
     def on_train_begin(self, logs: dict | None = None) -> None:
+        if not self.is_chief:
+            return
         if self._started:  # a later fit call: keep appending to the same recording
             self._finish_writes()
             self._writer.mark_complete(False)
             return
         self._start(planned_epochs=int(self.params.get("epochs", 0)) if self.params else 0)
 
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch_index = epoch
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if not self._started:
+            return
         self._epochs_seen += 1
         self._last_epoch_logs = dict(logs or {})
-        if self._epochs_seen % self.every == 0:
+        if self.every_steps is not None:
+            self._steps_before_epoch = self._steps_seen
+        elif self._epochs_seen % self.every == 0:
             self._record(self._epochs_seen, logs or {})
+
+    def _on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Count the step (``batch`` is its index in the epoch) and record it when it is due."""
+        if not self._started:
+            return
+        previous = self._steps_seen
+        self._steps_seen = self._steps_before_epoch + int(batch) + 1
+        self._last_batch_logs = dict(logs or {})
+        if self._steps_seen // self.every_steps > previous // self.every_steps:
+            self._record(self._steps_seen, self._last_batch_logs)
+
+    def _epoch_fraction(self) -> float:
+        """Epochs done at the current step (NaN when Keras does not know the steps per epoch)."""
+        if self._steps_seen == 0:
+            return 0.0
+        into = self._steps_seen - self._steps_before_epoch
+        if into == 0:  # at the end of an epoch (the last record)
+            return float(self._epoch_index + 1)
+        steps = self.params.get("steps") if self.params else None
+        return self._epoch_index + into / steps if steps else math.nan
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if not self._started:
             return
-        if self._last_recorded != self._epochs_seen:
-            # The last epoch was not recorded by on_epoch_end (``every``): record it with its logs.
-            self._record(self._epochs_seen, self._last_epoch_logs)
+        last = self._steps_seen if self.every_steps is not None else self._epochs_seen
+        if self._last_recorded != last:
+            # The last epoch (step) was not recorded (``every``, ``every_steps``): record it with its logs.
+            if self.every_steps is not None:
+                self._record(last, self._last_batch_logs)
+            else:
+                self._record(last, self._last_epoch_logs)
         self._finish_writes(stop=True)
         self._writer.mark_complete()
 
@@ -370,6 +455,7 @@ class ReplayData(keras.callbacks.Callback):
             "metrics": [m.name for m in self._metrics],
             "planned_epochs": planned_epochs,
             "every": self.every,
+            **({"every_steps": self.every_steps} if self.every_steps is not None else {}),
             "n_samples_given": self._n_given,
         }
         if batch_size is not None:
@@ -385,6 +471,7 @@ class ReplayData(keras.callbacks.Callback):
             layers=layers,
             quantities=self.quantities,
             overwrite=self.overwrite,
+            step_based=self.every_steps is not None,
         )
         self._started = True
         self._record(0, {})
@@ -437,6 +524,7 @@ class ReplayData(keras.callbacks.Callback):
             predictions=predictions if "predictions" in q else None,
             losses=losses if "losses" in q else None,
             output_samples=rows,
+            **({"step": epoch, "epoch_fraction": self._epoch_fraction()} if self.every_steps is not None else {}),
         )
         self._last_recorded = epoch
 

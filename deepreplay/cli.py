@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -55,9 +56,17 @@ def _describe_group(filename: str, name: str) -> list[str]:
         metrics = ", ".join(map(str, metrics)) if isinstance(metrics, list) else str(metrics)
         sizes = r.nbytes()
         detail = ", ".join(f"{k} {_human_bytes(v)}" for k, v in sorted(sizes.items(), key=lambda kv: -kv[1])[:4])
+        keys = f"{r.n_records} ({compute.describe_epochs(r.epochs)}"
+        if r.record_unit == "step":
+            fractions = r.epoch_fractions
+            if len(fractions) and math.isfinite(fractions[-1]):
+                keys += f", epochs {fractions[0]:.3g}..{fractions[-1]:.3g}"
+            recorded = f"  steps recorded  : {keys})"
+        else:
+            recorded = f"  epochs recorded : {keys})"
         return [
             f"[{name}] {state}",
-            f"  epochs recorded : {r.n_records} ({compute.describe_epochs(r.epochs)})",
+            recorded,
             f"  samples         : {r.n_samples} of {a.get('n_samples_given', '?')}, inputs {r.input_shape}",
             f"  loss / metrics  : {a.get('loss')} / {metrics or '-'}",
             f"  layers          : {', '.join(r.layers)}",
@@ -182,7 +191,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
         if ext == ".png":
             epoch = args.epoch if args.epoch is not None else int(visuals[0].epochs[-1])
             compose_plots(visuals, epoch, title=title).savefig(args.output, dpi=args.dpi)
-            print(f"wrote {args.output} (epoch {epoch})")
+            print(f"wrote {args.output} ({visuals[0].frame_unit} {epoch})")
         else:
             if args.epoch is not None:
                 raise CommandError("--epoch picks the epoch of a .png; for animations use --epoch-start/--epoch-end")
@@ -279,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("-o", "--output", required=True, help="output file: .gif, .mp4, .html or .png")
     render.add_argument("--layer", default=None, help="2-unit layer for the feature space (default: the last one)")
     render.add_argument("--metric", default=None, help="metric next to the loss (default: accuracy or the first)")
-    render.add_argument("--epoch", type=int, default=None, help="epoch of a .png (default: the last)")
+    render.add_argument("--epoch", type=int, default=None, help="epoch of a .png (default: the last); a step for a step-based recording")
     render.add_argument("--epoch-start", type=int, default=None, help="first epoch of an animation")
     render.add_argument("--epoch-end", type=int, default=None, help="last epoch of an animation (inclusive)")
     render.add_argument("--fps", type=float, default=15, help="frames per second (default: 15)")

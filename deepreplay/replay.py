@@ -267,7 +267,7 @@ class Replay:
         if not self._reader.complete:
             warnings.warn(
                 f"the recording {group_name!r} in {self.replay_filename!r} is incomplete (training did not "
-                f"end normally); replaying the {self._reader.n_records} records it has, up to epoch "
+                f"end normally); replaying the {self._reader.n_records} records it has, up to {self._reader.record_unit} "
                 f"{int(self._reader.epochs[-1])}.",
                 stacklevel=2,
             )
@@ -279,6 +279,7 @@ class Replay:
         self._history_bytes = 0
         self._last_built: dict[str, tuple[Any, Any]] = {}
         self._epochs = self._reader.epochs
+        self._record_unit = self._reader.record_unit
         self._inputs = self._reader.inputs
         self._targets = self._reader.targets
 
@@ -321,7 +322,7 @@ class Replay:
 
     def __repr__(self) -> str:
         return (f"Replay({self.source_filename!r}, {self.group_name!r}: {len(self._epochs)} records, "
-                f"epochs {int(self._epochs[0])}..{int(self._epochs[-1])})")
+                f"{self._record_unit}s {int(self._epochs[0])}..{int(self._epochs[-1])})")
 
     # -- what was recorded -------------------------------------------------------------
     @property
@@ -340,13 +341,29 @@ class Replay:
 
     @property
     def epochs(self) -> np.ndarray:
-        """The recorded epochs (0 is the state before training)."""
+        """The recorded epochs (0 is the state before training).
+
+        For a step-based recording (``ReplayData(every_steps=...)``,
+        :attr:`record_unit` ``'step'``) these are the recorded training
+        steps, and every ``epoch`` argument of this class and of the visuals
+        means a step.
+        """
         return self._epochs.copy()
 
     @property
     def n_epochs(self) -> int:
         """The last recorded epoch (DeepReplay 0.1's ``n_epochs``: epochs trained)."""
         return int(self._epochs[-1])
+
+    @property
+    def record_unit(self) -> str:
+        """``'epoch'``, or ``'step'`` for a recording made with ``ReplayData(every_steps=...)``."""
+        return self._record_unit
+
+    @property
+    def epoch_fractions(self) -> np.ndarray:
+        """Epochs done at each record (2.5: half-way through the third epoch); NaN where unknown."""
+        return self._reader.epoch_fractions
 
     @property
     def inputs(self) -> np.ndarray:
@@ -671,9 +688,14 @@ class Replay:
     def _named(self, visual: Any) -> Any:
         """``visual`` labelled with this run's name (its group), for visuals of several runs composed together."""
         visual.run_name = str(self.group_name)
-        return visual
+        return self._labelled(visual)
 
     # -- visuals ------------------------------------------------------------------------------------
+    def _labelled(self, plotter: Any) -> Any:
+        """``plotter`` told whether its frames are epochs or steps (for titles, axis labels, sliders)."""
+        plotter.frame_unit = self._record_unit
+        return plotter
+
     # The positional parameters of every ``build_*`` method are DeepReplay 0.1's, in its order;
     # options added since are keyword-only.  The last visual of each kind (and its data) is kept
     # for 0.1's ``feature_space``, ``loss_histogram``, ... properties.

@@ -12,7 +12,12 @@ Layout of one group (see ``docs/format.md`` for the user-facing description)::
         inputs, targets           the recorded samples
         sample_indices            positions of the recorded samples in the
                                   arrays given to the callback
-        epochs       (E,)         epoch of each record (0 = before training)
+        epochs       (E,)         epoch of each record (0 = before training); in a
+                                  step-based recording, the training step
+        steps        (E,)         step-based recordings only: training step of
+                                  each record (0 = before training)
+        epoch_fractions (E,)      step-based recordings only: epochs done at
+                                  each record (2.5 = half-way through the third)
         logs/<name>  (E,)         Keras logs of the epoch (NaN where unknown)
         evaluation/<name> (E,)    loss and metrics on the recorded samples,
                                   inference mode
@@ -82,6 +87,8 @@ _INPUTS = "inputs"
 _TARGETS = "targets"
 _SAMPLE_INDICES = "sample_indices"
 _EPOCHS = "epochs"
+_STEPS = "steps"
+_EPOCH_FRACTIONS = "epoch_fractions"
 _LOGS = "logs"
 _EVALUATION = "evaluation"
 _WEIGHTS = "weights"
@@ -279,6 +286,7 @@ class RecordingWriter:
         layers: list[str],
         quantities: tuple[str, ...],
         overwrite: bool,
+        step_based: bool = False,
     ) -> None:
         """Create the group with its static content (replacing it if ``overwrite``).
 
@@ -286,6 +294,9 @@ class RecordingWriter:
         under the file's exclusive lock, so two processes cannot both create
         the same group; the session is atomic, so a kill leaves the group
         either absent or created whole (with no records yet).
+
+        A ``step_based`` recording keys its records by training step: each
+        record then gives ``step`` and ``epoch_fraction`` to :meth:`append`.
         """
         check_writable_target(self.filename, self.group_name, overwrite=overwrite)
         token = secrets.token_hex(8)
@@ -307,6 +318,9 @@ class RecordingWriter:
             g.create_dataset(_TARGETS, data=targets)
             g.create_dataset(_SAMPLE_INDICES, data=sample_indices)
             g.create_dataset(_EPOCHS, shape=(0,), maxshape=(None,), dtype="i8", chunks=(1024,))
+            if step_based:
+                g.create_dataset(_STEPS, shape=(0,), maxshape=(None,), dtype="i8", chunks=(1024,))
+                g.create_dataset(_EPOCH_FRACTIONS, shape=(0,), maxshape=(None,), dtype="f8", chunks=(1024,))
         self._token = token
         self._shapes = {}
 
@@ -333,8 +347,15 @@ class RecordingWriter:
         predictions: np.ndarray | None = None,
         losses: np.ndarray | None = None,
         output_samples: Mapping[str, np.ndarray] | None = None,
+        step: int | None = None,
+        epoch_fraction: float | None = None,
     ) -> None:
         """Append one record. Scalars missing from earlier or later records are NaN.
+
+        In a step-based recording (``create(step_based=True)``) ``step`` is the
+        training step of the record, ``epoch_fraction`` the epochs done (NaN
+        when unknown), and ``epoch`` should be the step too: readers older
+        than step-based recordings key records by that column.
 
         ``output_samples`` gives, for layers whose outputs cover only some of
         the recorded samples, the positions of those samples (rows of
@@ -370,6 +391,12 @@ class RecordingWriter:
                 self._append(g, _PREDICTIONS, index, predictions)
             if losses is not None:
                 self._append(g, _LOSSES, index, losses)
+            if _STEPS in g:
+                if step is None:
+                    raise ValueError(f"{_describe(self.filename, self.group_name)} is step-based: give step=.")
+                self._append(g, _STEPS, index, np.int64(step), compress=False)
+                fraction = np.nan if epoch_fraction is None else epoch_fraction
+                self._append(g, _EPOCH_FRACTIONS, index, np.float64(fraction), compress=False)
             # The epochs dataset grows last, then the record count: a record counts only once all
             # its data is written (and the whole session reaches the file atomically).
             self._append(g, _EPOCHS, index, np.int64(epoch), compress=False)
@@ -743,9 +770,38 @@ class RecordingReader:
 
     @property
     def epochs(self) -> np.ndarray:
-        """Epoch number of every record (record 0 is epoch 0, before training)."""
+        """The key of every record: its epoch (record 0 is epoch 0, before training).
+
+        In a step-based recording (:attr:`record_unit` ``'step'``) this is the
+        training step of each record, as in :attr:`steps`.
+        """
         with self._open() as g:
             return self._read(g[_EPOCHS], slice(0, _n_records(g)), 0)
+
+    @property
+    def record_unit(self) -> str:
+        """``'step'`` for a recording made with ``ReplayData(every_steps=...)``, else ``'epoch'``."""
+        with self._open() as g:
+            return "step" if _STEPS in g else "epoch"
+
+    @property
+    def steps(self) -> np.ndarray | None:
+        """Training step of every record of a step-based recording; None for an epoch-based one."""
+        with self._open() as g:
+            n = _n_records(g)
+            return self._read(g[_STEPS], slice(0, n), n) if _STEPS in g else None
+
+    @property
+    def epoch_fractions(self) -> np.ndarray:
+        """Epochs done at every record, as floats (2.5: half-way through the third epoch).
+
+        For an epoch-based recording these are its epochs; NaN where the
+        number of steps per epoch was unknown.
+        """
+        with self._open() as g:
+            n = _n_records(g)
+            name = _EPOCH_FRACTIONS if _EPOCH_FRACTIONS in g else _EPOCHS
+            return self._read(g[name], slice(0, n), n).astype(np.float64)
 
     @property
     def n_records(self) -> int:

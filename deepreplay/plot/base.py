@@ -28,9 +28,15 @@ from .common import (  # noqa: F401  (re-exported: the colours and check_title l
     class_colors,
 )
 
-def epoch_title(fig: Figure, epoch: int, title: str | None = None) -> Artist:
-    """Set (creating it once) the figure's epoch title and return its text artist."""
-    text = f"{title} - Epoch: {epoch}" if title else f"Epoch: {epoch}"
+def frame_label(unit: str) -> str:
+    """How frames are named: "Epoch", or "Step" for a step-based recording (``unit='step'``)."""
+    return "Step" if unit == "step" else "Epoch"
+
+
+def epoch_title(fig: Figure, epoch: int, title: str | None = None, unit: str = "epoch") -> Artist:
+    """Set (creating it once) the figure's epoch title ("Step: ..." for ``unit='step'``); return its artist."""
+    label = frame_label(unit)
+    text = f"{title} - {label}: {epoch}" if title else f"{label}: {epoch}"
     artist = getattr(fig, "_deepreplay_epoch_title", None)
     if artist is None or artist.figure is not fig:
         artist = fig.suptitle(text)
@@ -76,6 +82,8 @@ class Plotter:
     run_name: str | None = None
     #: The prefix given with :meth:`set_title` (None: the visual's own title alone).
     custom_title: str | None = None
+    #: What a frame is: ``'epoch'``, or ``'step'`` for a step-based recording (set by ``Replay.build_*``).
+    frame_unit: str = "epoch"
 
     def __init__(self, axes: Sequence[Axes], epochs: np.ndarray) -> None:
         for ax in axes:
@@ -117,7 +125,7 @@ class Plotter:
     def plot(self, epoch: int, *, title: str | None = None) -> Figure:
         """Draw ``epoch`` and return the figure."""
         self.set_epoch(epoch)
-        epoch_title(self.fig, epoch, title)
+        epoch_title(self.fig, epoch, title, self.frame_unit)
         return self.fig
 
     def animate(self, epoch_start: int | None = None, epoch_end: int | None = None, *,
@@ -406,7 +414,7 @@ def compose_plots(objects: Sequence[Plotter], epoch: int, title: str | None = No
         raise ValueError(f"epoch={epoch} is not an epoch of these visuals; their epochs: "
                          f"{compute.describe_epochs(frames)}.")
     _Composition(objects, frames).step(int(epoch))
-    epoch_title(fig, epoch, title)
+    epoch_title(fig, epoch, title, objects[0].frame_unit)
     return fig
 
 
@@ -447,7 +455,7 @@ def compose_animations(objects: Sequence[Plotter], epoch_start: int | None = Non
 
     def update(epoch: int) -> list[Artist]:
         changed = composition.step(epoch)
-        changed.append(epoch_title(fig, epoch, title))
+        changed.append(epoch_title(fig, epoch, title, objects[0].frame_unit))
         return changed
 
     return ReplayAnimation(fig, update, epochs, interval=interval, repeat=repeat, plotters=objects)

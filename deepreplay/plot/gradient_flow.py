@@ -23,7 +23,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm, Normalize
 
 from .. import diagnostics
-from .base import Plotter
+from .base import Plotter, frame_label
 from .common import check_title
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ class GradientFlow(Plotter):
         ax.set_yticks(np.arange(len(d.layers)), list(d.layers))
         ax.set_ylim(len(d.layers) - 0.5, -0.5)  # first layer on top
         ax.set_xlim(x_edges[0], x_edges[-1])
-        ax.set_xlabel("Epoch")
+        ax.set_xlabel(frame_label(self.frame_unit))
         ax.set_ylabel("Layer")
         ax.set_title(self.title)
         if self.colorbar:

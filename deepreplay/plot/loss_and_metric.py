@@ -10,7 +10,7 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 
 from .. import compute
-from .base import Plotter
+from .base import Plotter, frame_label
 
 if TYPE_CHECKING:
     from ..replay import Replay
@@ -83,7 +83,7 @@ class LossAndMetric(Plotter):
         loss = d.loss[np.isfinite(d.loss)]
         top = float(loss.max()) if loss.size else 1.0
         ax.set_ylim(0, top * 1.05 if top > 0 else 1.0)
-        ax.set_xlabel("Epoch")
+        ax.set_xlabel(frame_label(self.frame_unit))
         # Coloured axis labels and ticks say which curve is which; a legend inside
         # the axes would sit on the curves at some epoch.
         ax.set_ylabel(f"Loss ({d.loss_name})", color=LOSS_COLOR)

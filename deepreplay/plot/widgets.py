@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .base import Plotter, common_epochs, common_figure, compose_plots
+from .base import Plotter, common_epochs, common_figure, compose_plots, frame_label
 
 if TYPE_CHECKING:
     import ipywidgets
@@ -157,7 +157,8 @@ def epoch_slider(objects: Plotter | Sequence[Plotter], *, epoch_start: int | Non
         return pngs[epoch]
 
     image = widgets.Image(value=picture(epochs[0]), format="png")
-    slider = widgets.SelectionSlider(options=epochs, value=epochs[0], description="Epoch",
+    slider = widgets.SelectionSlider(options=epochs, value=epochs[0],
+                                     description=frame_label(visuals[0].frame_unit),
                                      continuous_update=bool(continuous_update))
 
     def on_change(change: dict[str, Any]) -> None:
