@@ -7,7 +7,7 @@ import stat
 import h5py
 import numpy as np
 import pytest
-from conftest import keras_at, make_tiny_model, tiny_data
+from conftest import keras_at, tiny_data
 
 from deepreplay import landscape, storage
 from deepreplay.replay import Replay
@@ -120,34 +120,31 @@ def test_line_interpolation_ends_equal_recorded_losses(surface):
     np.testing.assert_allclose(line.epoch_ts[[0, -1]], [0, 1], atol=1e-12)
 
 
-def test_shared_plane_covers_every_run(tmp_path, surface, tiny_recording):
+def test_shared_plane_covers_every_run(tmp_path, two_runs):
     import keras
 
     from deepreplay.callbacks import ReplayData
 
-    replay, _, _, _ = surface
-    X, y = tiny_data()
-    filename = str(tmp_path / "runs.h5")
-    keras.utils.set_random_seed(0)
-    model = make_tiny_model()
-    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="binary_crossentropy", metrics=["accuracy"])
-    model.fit(X, y, epochs=3, batch_size=16, verbose=0, callbacks=[ReplayData(X, y, filename, "adam")])
-    with Replay(filename, "adam") as other:
-        plane = landscape.shared_plane([replay, other])
-        np.testing.assert_array_equal(plane.origin, landscape.trajectory(replay)[-1])
+    filename, groups = two_runs
+    with Replay(filename, groups[0]) as first, Replay(filename, groups[1]) as other:
+        plane = landscape.shared_plane([first, other])
+        np.testing.assert_array_equal(plane.origin, landscape.trajectory(first)[-1])
         from sklearn.decomposition import PCA
 
-        both = np.concatenate([landscape.trajectory(replay), landscape.trajectory(other)]) - plane.origin
-        ratio = PCA(n_components=2).fit(both).explained_variance_ratio_
-        np.testing.assert_allclose(plane.explained_variance_ratio, ratio, rtol=1e-6)
+        both = np.concatenate([landscape.trajectory(first), landscape.trajectory(other)]) - plane.origin
+        pca = PCA(n_components=2).fit(both)
+        np.testing.assert_allclose(plane.explained_variance_ratio, pca.explained_variance_ratio_, rtol=1e-6)
+        np.testing.assert_allclose(np.abs(np.sum(plane.directions * pca.components_, axis=1)), 1, atol=1e-6)
 
-    keras.utils.set_random_seed(0)
-    wider = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, name="hidden"),
-                              keras.layers.Dense(1, activation="sigmoid", name="output")])
-    wider.compile(optimizer="sgd", loss="binary_crossentropy")
-    wider.fit(X, y, epochs=1, verbose=0, callbacks=[ReplayData(X, y, filename, "wider")])
-    with Replay(filename, "wider") as other, pytest.raises(ValueError, match="one architecture"):
-        landscape.shared_plane([replay, other])
+        X, y = tiny_data()
+        keras.utils.set_random_seed(0)
+        wider = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, name="hidden"),
+                                  keras.layers.Dense(1, activation="sigmoid", name="output")])
+        wider.compile(optimizer="sgd", loss="binary_crossentropy")
+        path = str(tmp_path / "wider.h5")
+        wider.fit(X, y, epochs=1, verbose=0, callbacks=[ReplayData(X, y, path, "wider")])
+        with Replay(path, "wider") as odd, pytest.raises(ValueError, match="one architecture"):
+            landscape.shared_plane([first, odd])
 
 
 def test_surface_cache_in_the_file_leaves_recorded_data_alone(tmp_path, tiny_recording):
