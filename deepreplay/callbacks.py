@@ -6,6 +6,7 @@ import concurrent.futures
 import inspect
 import math
 import os
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -73,24 +74,37 @@ def _as_array(name: str, value: object) -> np.ndarray:
     return array
 
 
-def _fit_batch_size(model: keras.Model) -> int | None:
-    """The ``batch_size`` given to the running ``model.fit`` call, when it can be seen.
+def _fit_locals(model: keras.Model) -> dict[str, Any]:
+    """The local variables of the running ``model.fit`` call, when it can be seen (else empty).
 
-    Keras does not pass the batch size to callbacks; ``fit`` itself has it.
+    Keras does not pass the batch size or ``initial_epoch`` to callbacks; ``fit`` itself has them.
     """
     frame = inspect.currentframe()
     try:
         while frame is not None:
             if frame.f_code.co_name == "fit" and frame.f_locals.get("self") is model:
-                size = frame.f_locals.get("batch_size")
-                x = frame.f_locals.get("x")
-                if size is None and isinstance(x, np.ndarray):
-                    size = 32  # Keras' default for arrays
-                return int(size) if size is not None else None
+                return dict(frame.f_locals)
             frame = frame.f_back
-        return None
+        return {}
     finally:
         del frame
+
+
+def _fit_batch_size(model: keras.Model) -> int | None:
+    """The ``batch_size`` given to the running ``model.fit`` call, when it can be seen."""
+    found = _fit_locals(model)
+    if not found:
+        return None
+    size = found.get("batch_size")
+    if size is None and isinstance(found.get("x"), np.ndarray):
+        size = 32  # Keras' default for arrays
+    return int(size) if size is not None else None
+
+
+def _fit_initial_epoch(model: keras.Model) -> int:
+    """The ``initial_epoch`` given to the running ``model.fit`` call (0 when unknown)."""
+    value = _fit_locals(model).get("initial_epoch", 0)
+    return int(value) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else 0
 
 
 class ReplayData(keras.callbacks.Callback):
@@ -248,8 +262,7 @@ class ReplayData(keras.callbacks.Callback):
             raise ValueError("inputs is empty; give at least one sample to record.")
         if not isinstance(filename, (str, os.PathLike)):
             raise TypeError(f"filename={filename!r} must be a path (str or os.PathLike), such as 'run.h5'.")
-        if not isinstance(group_name, str) or not group_name or "/" in group_name or group_name in (".", ".."):
-            raise ValueError(f"group_name={group_name!r} must be a non-empty string without '/'.")
+        storage.check_group_name(group_name)
         if model is not None and not isinstance(model, keras.Model):
             raise TypeError(
                 f"model={model!r} ({type(model).__name__}) must be a compiled keras.Model; leave model "
@@ -323,7 +336,8 @@ class ReplayData(keras.callbacks.Callback):
         self._writer = storage.RecordingWriter(self.filename, self.group_name, compression=compression)
         self._started = False
         self._active: bool | None = None  # whether this process records (decided when recording starts)
-        self._epochs_seen = 0
+        self._epochs_seen = 0  # epochs trained before the current state (the label of the next record)
+        self._recorded_model: weakref.ref | None = None  # the model this callback records, once started
         # Step-based recording (every_steps): steps done before the current epoch, and in all.
         self._steps_before_epoch = 0
         self._steps_seen = 0
@@ -360,13 +374,28 @@ class ReplayData(keras.callbacks.Callback):
         return self._active
 
     # -- Keras hooks ---------------------------------------------------------
+    def set_model(self, model: keras.Model) -> None:
+        """Keras' hook; a callback that records one model refuses to be attached to another."""
+        recorded = self._recorded_model() if self._recorded_model is not None else None
+        if recorded is not None and model is not recorded:
+            raise ValueError(
+                f"this ReplayData already records model {recorded.name!r} into group {self.group_name!r} of "
+                f"{self.filename!r}; it cannot also record model {getattr(model, 'name', model)!r}. Create a "
+                "new ReplayData (with another group_name) for each model."
+            )
+        super().set_model(model)
+
     def on_train_begin(self, logs: dict | None = None) -> None:
         if not self.is_chief:
             return
+        # fit(initial_epoch=k) resumes a run: its records are labelled with the true epoch numbers.
+        initial_epoch = _fit_initial_epoch(self.model)
         if self._started:  # a later fit call: keep appending to the same recording
             self._finish_writes()
             self._writer.mark_complete(False)
+            self._epochs_seen = max(self._epochs_seen, initial_epoch)
             return
+        self._epochs_seen = initial_epoch
         self._start(planned_epochs=int(self.params.get("epochs", 0)) if self.params else 0)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -440,12 +469,16 @@ class ReplayData(keras.callbacks.Callback):
         model = self.model
         self._check_model(model)
         self._loss_fn = per_sample_loss(model)
-        self._metrics = compiled_metrics(model, self.targets)
+        try:
+            self._metrics = compiled_metrics(model, self.targets)
+        except Exception as exc:
+            raise self._targets_error(model, exc) from exc
         self._probe = LayerProbe.build(
             model, want_outputs="activations" in self.quantities, want_z="z" in self.quantities
         )
         self._step = _backend.CompiledStep(model, self._loss_fn, self.inputs, self.targets,
                                            with_gradients="gradients" in self.quantities)
+        self._check_targets(model)
         layers = [layer.name for layer in model_layers(model)]
         batch_size = self.batch_size or _fit_batch_size(model)
         attrs: dict[str, Any] = {
@@ -474,7 +507,30 @@ class ReplayData(keras.callbacks.Callback):
             step_based=self.every_steps is not None,
         )
         self._started = True
-        self._record(0, {})
+        self._recorded_model = weakref.ref(model)
+        self._record(self._steps_seen if self.every_steps is not None else self._epochs_seen, {})
+
+    def _targets_error(self, model: keras.Model, exc: BaseException) -> ValueError:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        outputs = getattr(model, "outputs", None)
+        shape = tuple(outputs[0].shape) if outputs else "unknown"
+        return ValueError(
+            f"targets (shape {self.targets.shape}, dtype {self.targets.dtype}) do not fit the model's loss "
+            f"{loss_name(model)!r} (model output shape {shape}): {detail}. Give targets in the form the "
+            "loss expects (e.g. integer labels for sparse_categorical_crossentropy, one-hot rows for "
+            "categorical_crossentropy)."
+        )
+
+    def _check_targets(self, model: keras.Model) -> None:
+        """Evaluate the loss and metrics once, before the group is created: refuse targets that do not fit."""
+        try:
+            predictions, losses, _ = self._step()
+            for metric in self._metrics:
+                metric.evaluate(self.targets, predictions)
+        except Exception as exc:
+            raise self._targets_error(model, exc) from exc
+        if np.ndim(losses) < 1 or np.shape(losses)[0] != len(self.targets):
+            raise self._targets_error(model, ValueError(f"per-sample losses have shape {np.shape(losses)}"))
 
     def _learning_rate(self, logs: dict) -> float:
         for key in ("learning_rate", "lr"):

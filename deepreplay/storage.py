@@ -159,10 +159,10 @@ def check_group_name(group_name: object) -> str:
     if not isinstance(group_name, str):
         raise TypeError(f"group_name={group_name!r} must be a string, such as 'sigmoid'.")
     bad = [c for c in ("/", "\0") if c in group_name]
-    if not group_name or bad or group_name in (".", "..") or group_name.strip() != group_name:
+    if not group_name or bad or group_name in (".", ".."):
         raise ValueError(
-            f"group_name={group_name!r} cannot name an HDF5 group: give a non-empty name without '/', "
-            "NUL characters or surrounding spaces, other than '.' and '..' (e.g. 'relu_run')."
+            f"group_name={group_name!r} must be a non-empty string without '/' or NUL characters, other "
+            "than '.' and '..', which HDF5 cannot hold as a group name (e.g. 'relu_run')."
         )
     return group_name
 

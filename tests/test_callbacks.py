@@ -833,3 +833,86 @@ def _wrap_after(method, then):
         then()
         return out
     return wrapped
+
+
+# --------------------------------------------------------------------------
+# Misuse refused with a clear message (issue 13)
+# --------------------------------------------------------------------------
+
+
+def test_one_callback_cannot_record_a_second_model(tmp_path):
+    X, y = tiny_data(10)
+    a, b = make_tiny_model(), make_tiny_model()
+    callback = ReplayData(X, y, tmp_path / "r.h5", "g")
+    a.fit(X, y, epochs=1, verbose=0, callbacks=[callback])
+    with pytest.raises(ValueError, match=r"already records model .* into group 'g'.*new ReplayData"):
+        b.fit(X, y, epochs=1, verbose=0, callbacks=[callback])
+    assert _iterations(b) == 0
+    with RecordingReader(tmp_path / "r.h5", "g") as r:
+        np.testing.assert_array_equal(r.epochs, [0, 1])  # model A's records only
+
+
+def test_initial_epoch_labels_records_with_true_epochs(tmp_path):
+    X, y = tiny_data(10)
+    model = make_tiny_model()
+    model.fit(X, y, epochs=8, initial_epoch=5, verbose=0,
+              callbacks=[ReplayData(X, y, tmp_path / "r.h5", "g")])
+    with RecordingReader(tmp_path / "r.h5", "g") as r:
+        # Record 0 is the state after 5 epochs; then Keras epochs 5, 6, 7 end with 6, 7, 8 done.
+        np.testing.assert_array_equal(r.epochs, [5, 6, 7, 8])
+
+
+@pytest.mark.parametrize("name", ["a\0b", ".", "..", "a/b", ""])
+def test_group_names_hdf5_cannot_hold_are_refused_up_front(tmp_path, name):
+    X, y = tiny_data(10)
+    with pytest.raises(ValueError, match=r"group_name=.* must be a non-empty string without '/' or NUL.*HDF5 cannot hold"):
+        ReplayData(X, y, tmp_path / "r.h5", name)
+    assert not (tmp_path / "r.h5").exists()
+
+
+def test_layer_and_metric_names_with_slashes_and_dots_round_trip(tmp_path):
+    from deepreplay.replay import Replay
+
+    X, y = tiny_data(20)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, activation="tanh", name="."),
+                              keras.layers.Dense(1, activation="sigmoid", name="out.put")])
+    model.compile(optimizer="sgd", loss="binary_crossentropy",
+                  metrics=[keras.metrics.BinaryAccuracy(name="acc/train")])
+    model.fit(X, y, epochs=2, verbose=0, callbacks=[ReplayData(X, y, tmp_path / "r.h5", "g")])
+    with RecordingReader(tmp_path / "r.h5", "g") as r:
+        assert r.layers == [".", "out.put"]
+        assert set(r.weights(1)) == {".", "out.put"}
+        np.testing.assert_array_equal(r.weights(2)["."]["kernel"], model.layers[0].get_weights()[0])
+        assert "acc/train" in r.log_names and "acc/train" in r.evaluation_names
+    with h5py.File(tmp_path / "r.h5", "r") as f:
+        assert isinstance(f["g/logs/acc%2Ftrain"], h5py.Dataset)  # one dataset, not a nested group
+    with Replay(tmp_path / "r.h5", "g") as replay:
+        assert replay.get_training_metric("acc/train").shape == (3,)
+
+
+def test_overwrite_deletes_only_a_deepreplay_recording(tmp_path):
+    X, y = tiny_data(10)
+    with h5py.File(tmp_path / "r.h5", "w") as f:
+        f.create_group("g").create_dataset("mine", data=[1, 2, 3])
+    model = make_tiny_model()
+    with pytest.raises(ValueError, match=r"'g' in .* is not a deepreplay recording; overwrite=True replaces only"):
+        model.fit(X, y, epochs=1, verbose=0, callbacks=[ReplayData(X, y, tmp_path / "r.h5", "g", overwrite=True)])
+    assert _iterations(model) == 0
+    with h5py.File(tmp_path / "r.h5", "r") as f:
+        np.testing.assert_array_equal(f["g/mine"][()], [1, 2, 3])
+
+
+def test_targets_that_do_not_fit_the_loss_are_refused_before_the_group_exists(tmp_path):
+    X, y = tiny_data(12)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    bad = np.zeros((len(X), 5), dtype="float32")  # 5 classes for a 3-class output
+    with pytest.raises(ValueError, match=r"targets \(shape \(\d+, 5\).*do not fit the model's loss"):
+        model.fit(X, keras.utils.to_categorical(y.astype(int) % 3, 3), epochs=1, verbose=0,
+                  callbacks=[ReplayData(X, bad, tmp_path / "r.h5", "g")])
+    assert _iterations(model) == 0
+    import deepreplay.storage as storage
+    assert not os.path.exists(tmp_path / "r.h5") or "g" not in storage.list_groups(tmp_path / "r.h5")
+    # The retry with fitting targets is not blocked by a leftover group.
+    good = keras.utils.to_categorical(y.astype(int) % 3, 3)
+    model.fit(X, good, epochs=1, verbose=0, callbacks=[ReplayData(X, good, tmp_path / "r.h5", "g")])
