@@ -16,6 +16,7 @@ import numpy as np
 
 from . import compute, storage
 from .model_inspection import model_layers, variable_keys
+from .numpy_forward import numpy_forward
 
 __all__ = ["LayerStd", "Replay"]
 
@@ -65,97 +66,6 @@ def _missing_custom_objects(config: Any, custom_objects: dict[str, Any]) -> list
 
     walk(config)
     return sorted(missing)
-
-
-# -- a NumPy forward pass for stacks of Dense layers ------------------------------------------------------
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        return (1.0 / (1.0 + np.exp(-x))).astype(x.dtype, copy=False)
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def _elu(x: np.ndarray, alpha: float = 1.0) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))).astype(x.dtype, copy=False)
-
-
-_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
-
-#: Keras activations (by their serialized name) with a NumPy twin.
-_NUMPY_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "linear": lambda x: x,
-    "relu": lambda x: np.maximum(x, 0),
-    "sigmoid": _sigmoid,
-    "tanh": np.tanh,
-    "softmax": _softmax,
-    "softplus": lambda x: np.logaddexp(np.zeros((), x.dtype), x),
-    "softsign": lambda x: x / (1 + np.abs(x)),
-    "elu": _elu,
-    "selu": lambda x: (_SELU_SCALE * _elu(x, _SELU_ALPHA)).astype(x.dtype, copy=False),
-    "silu": lambda x: x * _sigmoid(x),
-    "swish": lambda x: x * _sigmoid(x),
-    "exponential": np.exp,
-}
-
-
-def _numpy_activation(activation: object) -> Callable[[np.ndarray], np.ndarray] | None:
-    if activation is None:
-        return _NUMPY_ACTIVATIONS["linear"]
-    try:
-        name = keras.activations.serialize(activation)
-    except Exception:
-        return None
-    return _NUMPY_ACTIVATIONS.get(name) if isinstance(name, str) else None
-
-
-def _numpy_step(layer: keras.layers.Layer) -> Callable[[np.ndarray], np.ndarray] | None:
-    """A NumPy version of one layer in inference mode (its weights read at each call), or None."""
-    if getattr(layer, "compute_dtype", None) != "float32":
-        return None
-    kind = type(layer)
-    if kind is keras.layers.Dropout:
-        return lambda x: x
-    if kind is keras.layers.Activation:
-        return _numpy_activation(layer.activation)
-    if kind is not keras.layers.Dense or getattr(layer, "lora_enabled", False) or \
-            getattr(getattr(layer, "dtype_policy", None), "quantization_mode", None) is not None:
-        return None
-    activation = _numpy_activation(layer.activation)
-    if activation is None:
-        return None
-    kernel, bias = layer.kernel, layer.bias
-
-    def dense(x: np.ndarray) -> np.ndarray:
-        z = x @ np.asarray(kernel.numpy(), dtype=np.float32)
-        if bias is not None:
-            z += np.asarray(bias.numpy(), dtype=np.float32)
-        return activation(z)
-
-    return dense
-
-
-def _numpy_forward(layers: list[keras.layers.Layer]) -> Callable[[np.ndarray], np.ndarray] | None:
-    """``f(X)`` applying ``layers`` in order with NumPy in float32, or None if one of them has no NumPy twin.
-
-    Grid predictions for the visuals go through this for Dense stacks: on a
-    200 x 200 grid it is far cheaper than ``model.predict`` (batches of 32)
-    or a Keras call (see ``benchmarks/replay_speed.py``).
-    """
-    steps = [_numpy_step(layer) for layer in layers if not isinstance(layer, keras.layers.InputLayer)]
-    if any(step is None for step in steps):
-        return None
-
-    def forward(X: np.ndarray) -> np.ndarray:
-        out = np.asarray(X, dtype=np.float32)
-        for step in steps:
-            out = step(out)
-        return np.asarray(out, dtype=np.float32)
-
-    return forward
 
 
 class _FirstRecord:
@@ -616,7 +526,7 @@ class Replay:
             return self.predictions_at(epoch)
         model = self.model_at(epoch)
         if isinstance(model, keras.Sequential):
-            fast = _numpy_forward(self._chain())
+            fast = numpy_forward(self._chain())
             if fast is not None:
                 return fast(X)
         return compute.to_numpy(model(np.asarray(X, dtype=np.float32), training=False))
@@ -637,7 +547,7 @@ class Replay:
         if isinstance(model, keras.Sequential):
             layers = self._chain()
             names = [layer.name for layer in layers]
-            fast = _numpy_forward(layers[:names.index(layer_name) + 1])
+            fast = numpy_forward(layers[:names.index(layer_name) + 1])
             if fast is not None:
                 return fast
         head = keras.Model(model.inputs[0], model.get_layer(layer_name).output)
@@ -673,7 +583,7 @@ class Replay:
                 )
             previous = layer
 
-        fast = _numpy_forward(rest)
+        fast = numpy_forward(rest)
         if fast is not None:
             return fast
 

@@ -5,7 +5,6 @@ import keras
 import numpy as np
 import pytest
 
-from deepreplay import replay as replay_module
 from deepreplay.callbacks import ReplayData, round_significand
 from deepreplay.replay import Replay
 
@@ -167,25 +166,3 @@ def test_numpy_forward_equals_keras(wide_run):
         replay.model_at(2)
         np.testing.assert_allclose(head(grid), keras.Model(model.inputs[0], model.get_layer("a").output)(grid),
                                    atol=1e-5)
-
-
-@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus",
-                                        "softsign", "silu", "linear", "exponential"])
-def test_numpy_activations_equal_keras(activation):
-    layer = keras.layers.Dense(5, activation=activation)
-    layer.build((None, 3))
-    x = np.random.default_rng(2).normal(size=(50, 3)).astype(np.float32) * 3
-    np.testing.assert_allclose(replay_module._numpy_forward([layer])(x), keras.ops.convert_to_numpy(layer(x)),
-                               rtol=1e-5, atol=1e-6)
-
-
-def test_layers_without_a_numpy_twin_go_through_keras():
-    norm = keras.layers.BatchNormalization()
-    norm.build((None, 3))
-    assert replay_module._numpy_forward([norm]) is None
-    odd = keras.layers.Dense(2, activation="hard_sigmoid")  # no NumPy twin
-    odd.build((None, 3))
-    assert replay_module._numpy_forward([odd]) is None
-    half = keras.layers.Dense(2, dtype="float16")
-    half.build((None, 3))
-    assert replay_module._numpy_forward([half]) is None
