@@ -209,7 +209,7 @@ class ConfusionMatrix(Plotter):
         ticks = np.arange(k)
         ax.set_xticks(ticks)
         ax.set_yticks(ticks)
-        rotate = k > 4 or max(len(n) for n in d.class_names) > 6
+        rotate = sum(len(n) + 1 for n in d.class_names) > 30
         ax.set_xticklabels(d.class_names, rotation=45 if rotate else 0, ha="right" if rotate else "center",
                            fontsize="small" if k <= 10 else "x-small")
         ax.set_yticklabels(d.class_names, fontsize="small" if k <= 10 else "x-small")

@@ -142,7 +142,7 @@ class FeatureMapsData:
         The probe samples: positions among the recorded samples (rows of
         ``replay.inputs``).
     sample_labels : tuple of str
-        One row label per probe sample ("#12 class 3").
+        One row label per probe sample ("class 3 (#12)": its class and position).
     channels : ndarray of int, shape (C,)
         The channels shown (columns), of ``n_channels``.
     n_channels : int
@@ -379,7 +379,7 @@ class FeatureMaps(_MosaicPlotter):
         mosaic = compute.mosaic(tiles)
         limits = compute.robust_limits([tiles])
         sample_labels = tuple(
-            f"#{int(p)} {names[int(labels[p])]}" if labels is not None else f"#{int(p)}" for p in probes)
+            f"{names[int(labels[p])]} (#{int(p)})" if labels is not None else f"#{int(p)}" for p in probes)
         data = FeatureMapsData(epochs=epochs, layer_name=layer_name, samples=probes, sample_labels=sample_labels,
                                channels=chosen, n_channels=n_channels, tile_shape=(h * rep, w), mosaic=mosaic,
                                limits=limits, inputs=_input_images(replay, probes, first.ndim == 4 and h > 1))

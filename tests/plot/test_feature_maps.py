@@ -37,7 +37,7 @@ def test_default_probes_are_one_recorded_sample_per_class(digits, digits_cnn_rec
     assert len(recorded) < len(y)  # the conv outputs are 'wide': recorded for a subset, as in real runs
     assert set(d.samples) <= set(recorded.tolist())
     assert sorted(y[d.samples].tolist()) == list(range(10))
-    assert d.sample_labels[0] == f"#{d.samples[0]} class {y[d.samples[0]]}"
+    assert d.sample_labels[0] == f"class {y[d.samples[0]]} (#{d.samples[0]})"
 
 
 def test_maps_are_the_conv_layer_of_the_model_at_each_epoch(digits, digits_cnn_recording):
@@ -80,7 +80,7 @@ def test_chosen_samples_channels_and_layer(digits, digits_cnn_recording):
     d = fm.data
     assert d.samples.tolist() == [rows[5], rows[1]] and d.channels.tolist() == [6, 2]
     assert d.tile_shape == (4, 4) and d.mosaic.shape[1:] == (2 * 5 - 1, 2 * 5 - 1)
-    assert d.sample_labels[1] == f"#{rows[1]} digit {y[rows[1]]}"
+    assert d.sample_labels[1] == f"digit {y[rows[1]]} (#{rows[1]})"
     fm.set_epoch(0)
     assert "channels 6..2 of 8" in ax.get_title()
 
