@@ -7,6 +7,16 @@ own Python process; this file is also the script those processes run
 * ``mirrored``: TensorFlow, the CPU split into 2 logical devices
   (``tf.config.set_logical_device_configuration``), the model built and
   compiled under ``tf.distribute.MirroredStrategy``;
+* ``worker INDEX PORT0 PORT1``: one of two TensorFlow processes training
+  together under ``tf.distribute.MultiWorkerMirroredStrategy`` (``TF_CONFIG``
+  with two loopback addresses), both with the same ``ReplayData``: only the
+  chief (worker 0) records; worker 1 computes nothing and opens no file, and
+  no collective waits for the chief's recording (both finish the same
+  steps, with the same weights, under a timeout).  Keras 3's ``fit`` does
+  not run under ``MultiWorkerMirroredStrategy`` (keras-team/keras#20585,
+  independent of deepreplay), so the workers train with the custom loop
+  TensorFlow documents for it (``strategy.run`` in a ``tf.function``),
+  driving the Keras callbacks through ``keras.callbacks.CallbackList``;
 * ``jax``: JAX with 2 host devices (``XLA_FLAGS=--xla_force_host_platform_device_count=2``),
   first under ``keras.distribution.DataParallel``, then under
   ``keras.distribution.ModelParallel`` with a layout map that shards the
@@ -36,6 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 TOL = dict(rtol=1e-5, atol=1e-5)
 EPOCHS = 2
 CHILD_TIMEOUT = 240
+WORKERS_TIMEOUT = 180
 HIDDEN = 4
 
 
@@ -82,12 +93,13 @@ def _reference(X, y, w):
     return dict(z1=z1, a1=a1, z2=z2, p=p, losses=losses, grads=grads)
 
 
-def _check_recording(filename, group, model, X, y):
+def _check_recording(filename, group, model, X, y, keys=None):
     """Every record against the NumPy reference; the last one against the model's gathered weights."""
     from deepreplay.storage import RecordingReader
 
     with RecordingReader(filename, group) as r:
-        np.testing.assert_array_equal(r.epochs, np.arange(EPOCHS + 1))
+        assert r.complete
+        np.testing.assert_array_equal(r.epochs, np.arange(EPOCHS + 1) if keys is None else keys)
         for k in range(r.n_records):
             w = r.weights(k)
             ref = _reference(X, y, w)
@@ -174,13 +186,78 @@ def _child_jax(out):
     return report
 
 
+WORKER_BATCH = 16  # global batch: 8 samples per worker
+WORKER_EVERY_STEPS = 3
+
+
+def _child_worker(out, index, port0, port1):
+    """One of two MultiWorkerMirroredStrategy workers; both run this with the same ReplayData."""
+    os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"127.0.0.1:{port0}", f"127.0.0.1:{port1}"]},
+                                          "task": {"type": "worker", "index": int(index)}})
+    import tensorflow as tf
+
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    import keras
+
+    from deepreplay.callbacks import ReplayData
+
+    X, y = _data()
+    with strategy.scope():
+        model = _build_model()
+        model.optimizer.build(model.trainable_variables)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    dataset = tf.data.Dataset.from_tensor_slices((X, y)).batch(WORKER_BATCH).with_options(options)
+    batches = strategy.experimental_distribute_dataset(dataset)
+
+    def replica_step(xb, yb):
+        with tf.GradientTape() as tape:
+            per_sample = keras.losses.binary_crossentropy(yb, model(xb, training=True))
+            loss = tf.nn.compute_average_loss(per_sample, global_batch_size=WORKER_BATCH)
+        grads = tape.gradient(loss, model.trainable_variables)
+        model.optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    @tf.function
+    def train_step(xb, yb):
+        return strategy.reduce("SUM", strategy.run(replica_step, args=(xb, yb)), axis=None)
+
+    workdir = out / f"worker{index}"
+    workdir.mkdir()
+    os.chdir(workdir)  # both workers are given the same relative filename, as one script run twice
+    replaydata = ReplayData(X, y, "run.h5", "run", every_steps=WORKER_EVERY_STEPS)
+    steps_per_epoch = len(X) // WORKER_BATCH
+    callbacks = keras.callbacks.CallbackList([replaydata], model=model, epochs=EPOCHS, steps=steps_per_epoch)
+    steps = 0
+    callbacks.on_train_begin()
+    for epoch in range(EPOCHS):
+        callbacks.on_epoch_begin(epoch)
+        for batch, (xb, yb) in enumerate(batches):
+            logs = {"loss": float(train_step(xb, yb))}
+            steps += 1
+            callbacks.on_train_batch_end(batch, logs)
+        callbacks.on_epoch_end(epoch, logs)
+    callbacks.on_train_end()
+    report = {"index": int(index), "is_chief": replaydata.is_chief, "steps": steps,
+              "computed": replaydata._step is not None or replaydata._probe is not None,
+              "files": sorted(os.listdir(workdir)), "weights": [w.tolist() for w in model.get_weights()]}
+    if replaydata.is_chief:
+        total = EPOCHS * steps_per_epoch
+        keys = sorted(set(range(0, total + 1, WORKER_EVERY_STEPS)) | {total})
+        report["records_checked"] = _check_recording("run.h5", "run", model, X, y, keys=keys)
+    return report
+
+
 def _child_main(argv):
     mode, out = argv[0], Path(argv[1])
     if mode == "jax":
         sys.modules["tensorflow"] = None  # not needed on JAX; importing it would only cost seconds
     sys.path.insert(0, str(REPO))
     start = time.perf_counter()
-    report = {"mirrored": _child_mirrored, "jax": _child_jax}[mode](out)
+    if mode == "worker":
+        report = _child_worker(out, *argv[2:])
+    else:
+        report = {"mirrored": _child_mirrored, "jax": _child_jax}[mode](out)
     report["seconds"] = round(time.perf_counter() - start, 2)
     print("REPORT " + json.dumps(report), flush=True)
 
@@ -196,16 +273,41 @@ _ENV = {
 }
 
 
+def _free_ports(n):
+    import socket
+
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
 def run_children(out, modes, *, timeout=CHILD_TIMEOUT):
-    """Run the children side by side; ``{mode: (returncode, report or None, output)}``."""
+    """Run the children side by side; ``{name: (returncode, report or None, output)}``.
+
+    ``modes`` are ``'mirrored'``, ``'jax'`` or ``'workers'`` (the two
+    MultiWorkerMirroredStrategy processes, named ``worker0`` and ``worker1``).
+    """
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1", MPLBACKEND="Agg")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
-    running = {}
+    env.pop("TF_CONFIG", None)
+    commands = {}
     for mode in modes:
-        log = open(out / f"{mode}.log", "w+")
-        proc = subprocess.Popen([sys.executable, __file__, mode, str(out)], stdout=log, stderr=subprocess.STDOUT,
-                                env={**env, **_ENV[mode]}, cwd=out)
-        running[mode] = (proc, log)
+        if mode == "workers":
+            ports = [str(p) for p in _free_ports(2)]
+            for index in (0, 1):
+                commands[f"worker{index}"] = (["worker", str(out), str(index), *ports], _ENV["mirrored"])
+        else:
+            commands[mode] = ([mode, str(out)], _ENV[mode])
+    running = {}
+    for name, (args, extra_env) in commands.items():
+        log = open(out / f"{name}.log", "w+")
+        proc = subprocess.Popen([sys.executable, __file__, *args], stdout=log, stderr=subprocess.STDOUT,
+                                env={**env, **extra_env}, cwd=out)
+        running[name] = (proc, log)
     results = {}
     deadline = time.monotonic() + timeout
     for mode, (proc, log) in running.items():
@@ -225,6 +327,24 @@ def run_children(out, modes, *, timeout=CHILD_TIMEOUT):
 @pytest.fixture(scope="module")
 def distributed_runs(tmp_path_factory):
     return run_children(tmp_path_factory.mktemp("distribution"), ["mirrored", "jax"])
+
+
+@pytest.fixture(scope="module")
+def worker_runs(tmp_path_factory):
+    return run_children(tmp_path_factory.mktemp("workers"), ["workers"], timeout=WORKERS_TIMEOUT)
+
+
+def check_worker_pair(runs):
+    """What the two-worker run must show; returns the chief's report."""
+    chief, other = _report(runs, "worker0"), _report(runs, "worker1")
+    assert chief["is_chief"] is True and other["is_chief"] is False
+    assert chief["files"] == ["run.h5"] and chief["records_checked"] == len(
+        set(range(0, chief["steps"] + 1, WORKER_EVERY_STEPS)) | {chief["steps"]})
+    assert other["files"] == [] and other["computed"] is False  # no file opened, nothing computed
+    assert chief["steps"] == other["steps"] == EPOCHS * len(_data()[0]) // WORKER_BATCH
+    for a, b in zip(chief["weights"], other["weights"], strict=True):  # trained together to the end
+        np.testing.assert_array_equal(a, b)
+    return chief
 
 
 def _report(runs, mode):
@@ -255,6 +375,13 @@ def test_records_full_arrays_of_sharded_weights(distributed_runs):
     assert mp["kernel_shards"] == [[2, HIDDEN // 2]]
     assert mp["step_compiled"] is True and mp["probe_compiled"] is True
     assert mp["records_checked"] == EPOCHS + 1
+
+
+def test_multi_worker_only_the_chief_records(worker_runs):
+    """Two MultiWorkerMirroredStrategy processes: the chief's file is complete and correct, the other
+    worker wrote nothing, and both finished every step (no collective waited on the recording).
+    ``benchmarks/multiworker_reliability.py`` repeats this 5 times."""
+    check_worker_pair(worker_runs)
 
 
 if __name__ == "__main__":
