@@ -423,12 +423,12 @@ class BatchedLoss:
     variables keep the values they have when it is created.
 
     Each weight vector goes through ``model.stateless_call``; a chunk of
-    vectors is mapped with ``keras.ops.vectorized_map`` inside one compiled
-    function (``tf.function`` around ``tf.vectorized_map`` on TensorFlow,
-    ``jax.jit`` around ``jax.vmap`` on JAX), so the matrix products of a
-    whole chunk run batched.  PyTorch (and models compiled with
-    ``run_eagerly=True``) evaluate the vectors one by one, eagerly, with the
-    same stateless call.
+    vectors is mapped in one call (``tf.function`` around ``tf.vectorized_map``
+    on TensorFlow, ``jax.jit`` around ``jax.vmap`` on JAX, ``torch.vmap`` on
+    PyTorch), so the matrix products of a whole chunk run batched.  Models
+    compiled with ``run_eagerly=True``, and any model whose call cannot be
+    mapped (a warning says so), evaluate the vectors one by one, eagerly,
+    with the same stateless call.
 
     Parameters
     ----------
@@ -491,6 +491,18 @@ class BatchedLoss:
         x, y = self.x, self.y
         fn = jax.jit(jax.vmap(lambda t: self._one(t, x, y)))
         return lambda thetas: _np(fn(thetas))
+
+    def _compile_torch(self) -> Callable[[np.ndarray], np.ndarray]:
+        import torch
+
+        x, y = torch.as_tensor(self.x), torch.as_tensor(self.y)
+        mapped = torch.vmap(lambda t: self._one(t, x, y))
+
+        def run(thetas: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return _np(mapped(torch.as_tensor(thetas)))
+
+        return run
 
     def __call__(self, thetas: np.ndarray) -> np.ndarray:
         thetas = np.asarray(thetas, dtype=np.float32)
