@@ -6,3 +6,18 @@ Record with :class:`deepreplay.callbacks.ReplayData`, read back with
 """
 
 __version__ = "0.2.0"
+
+__all__ = ["Replay", "ReplayData"]
+
+
+def __getattr__(name: str):
+    # ``from deepreplay import Replay`` (as DeepReplay 0.1 allowed), importing Keras only when asked.
+    if name == "Replay":
+        from .replay import Replay
+
+        return Replay
+    if name == "ReplayData":
+        from .callbacks import ReplayData
+
+        return ReplayData
+    raise AttributeError(f"module 'deepreplay' has no attribute {name!r}")
