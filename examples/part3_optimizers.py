@@ -154,11 +154,16 @@ def draw(filename: str, groups: list[str], output: str, *, epoch: int, formats: 
         plt.close(fig)
 
         # 3. Gradient flow of each run.
+        from deepreplay import diagnostics
+
+        ratios = np.concatenate([diagnostics.std_ratio(r, exclude_outputs=False).values.ravel() for r in replays])
+        ratios = ratios[np.isfinite(ratios) & (ratios > 0)]
+        limits = (float(ratios.min()), float(ratios.max()))  # one colour scale for every run
         fig, axs = plt.subplots(1, len(replays), figsize=(4 * len(replays), 3), layout="constrained")
-        visuals = [r.build_gradient_flow(ax, title="grad/weight std", colorbar=column == len(replays) - 1)
+        visuals = [r.build_gradient_flow(ax, title="", limits=limits, colorbar=column == len(replays) - 1)
                    for column, (r, ax) in enumerate(zip(replays, axs))]
         path = os.path.join(output, "part3_gradient_flow.png")
-        compose_plots(visuals, epoch, title="Part 3 - gradient flow").savefig(path, dpi=70)
+        compose_plots(visuals, epoch, title="Part 3 - gradient/weight std ratio per layer").savefig(path, dpi=70)
         log("  wrote", path)
         plt.close(fig)
     finally:

@@ -22,7 +22,7 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm, Normalize
 
-from .. import diagnostics
+from .. import compute, diagnostics
 from .base import Plotter, frame_label
 from .common import check_title
 
@@ -81,19 +81,23 @@ class GradientFlow(Plotter):
     """
 
     def __init__(self, ax: Axes, data: GradientFlowData, *, title: str | None = None, log_scale: bool | None = None,
-                 cmap: str = "magma", colorbar: bool = True) -> None:
+                 cmap: str = "magma", colorbar: bool = True, limits: tuple[float, float] | None = None) -> None:
         super().__init__([ax], data.epochs)
         self.ax = ax
         self.data = data
         self.title = f"Gradient flow: {STATISTICS[data.statistic]}" if check_title(title) is None else title
         self.log_scale = data.statistic != "dead" if log_scale is None else bool(log_scale)
         self.cmap, self.colorbar = cmap, bool(colorbar)
+        self.limits = None if limits is None else compute.check_limits("limits", limits)
+        if self.limits is not None and self.log_scale and self.limits[0] <= 0:
+            raise ValueError(f"limits={limits!r} must be positive on a log colour scale.")
 
     @classmethod
     def from_replay(cls, replay: Replay, ax: Axes, *, statistic: str = "ratio",
                     layer_names: Sequence[str] | None = None, exclude_outputs: bool = False,
                     epoch_start: int | None = None, epoch_end: int | None = None, title: str | None = None,
-                    log_scale: bool | None = None, cmap: str = "magma", colorbar: bool = True) -> GradientFlow:
+                    log_scale: bool | None = None, cmap: str = "magma", colorbar: bool = True,
+                    limits: tuple[float, float] | None = None) -> GradientFlow:
         """Compute the statistic per layer and epoch and attach the image to ``ax``.
 
         Parameters
@@ -113,6 +117,9 @@ class GradientFlow(Plotter):
             Logarithmic colour scale (default: on, off for 'dead').
         cmap : str, default 'magma'
         colorbar : bool, default True
+        limits : (low, high), optional
+            The colour scale's range (default: this run's values); give the
+            same limits to the images of several runs to compare them.
         """
         if not isinstance(statistic, str) or statistic not in STATISTICS:
             raise ValueError(f"statistic={statistic!r} must be one of {list(STATISTICS)}.")
@@ -124,7 +131,7 @@ class GradientFlow(Plotter):
         else:
             stats = dead_unit_fraction(replay, layer_names, **kwargs)
         data = GradientFlowData(statistic, np.asarray(stats.epochs), tuple(stats.layers), np.asarray(stats.values))
-        return cls(ax, data, title=title, log_scale=log_scale, cmap=cmap, colorbar=colorbar)
+        return cls(ax, data, title=title, log_scale=log_scale, cmap=cmap, colorbar=colorbar, limits=limits)
 
     def _create_artists(self) -> None:
         ax, d = self.ax, self.data
@@ -138,6 +145,8 @@ class GradientFlow(Plotter):
             high = float(finite.max()) if finite.size else 1.0
             norm = Normalize(0.0 if d.statistic == "dead" else low, 1.0 if d.statistic == "dead" else max(high, low + 1e-12))
             shown = values
+        if self.limits is not None:
+            norm = (LogNorm if self.log_scale else Normalize)(*self.limits)
         cmap = colormaps[self.cmap].with_extremes(bad="#bbbbbb")
         x_edges = _edges(d.epochs)
         y_edges = np.arange(len(d.layers) + 1) - 0.5

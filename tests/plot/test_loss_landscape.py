@@ -104,3 +104,12 @@ def test_new_visuals_animate_together(replay, tmp_path):
 
     with Image.open(out) as gif:
         assert gif.n_frames == len(replay.epochs)
+
+
+def test_gradient_flow_limits_give_runs_one_colour_scale(replay):
+    fig, ax = plt.subplots()
+    visual = replay.build_gradient_flow(ax, limits=(1e-4, 1.0))
+    visual.set_epoch(0)
+    assert (visual.image.norm.vmin, visual.image.norm.vmax) == (1e-4, 1.0)
+    with pytest.raises(ValueError, match="limits="):
+        replay.build_gradient_flow(ax, limits=(0, 1))
