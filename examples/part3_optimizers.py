@@ -130,6 +130,13 @@ def draw(filename: str, groups: list[str], output: str, *, epoch: int, formats: 
                                                         title="Four optimizers over one loss surface")
         log(f"  shared surface: {time.perf_counter() - start:.1f} s"
             f"{' (from the cache)' if landscape_visual.data.surface.from_cache else ''}")
+        ratio = landscape_visual.data.surface.plane.explained_variance_ratio
+        log(f"  shared PCA plane: {100 * ratio[0]:.1f}% + {100 * ratio[1]:.1f}% of the paths' variance")
+        for p in landscape_visual.data.paths:
+            error = np.abs(p.projection_error)
+            log(f"    {p.name}: |recorded - surface at projection| median {np.median(error):.3g}, "
+                f"max {error.max():.3g}; final epoch: recorded {p.recorded_loss[-1]:.4f}, "
+                f"surface {p.surface_loss[-1]:.4f}, off-plane {p.distance[-1]:.3g}")
         curves = compare_loss_and_metric(axs[1], main, "accuracy", title="Loss (solid) and accuracy (dashed)")
         visuals = [landscape_visual, curves]
         path = os.path.join(output, f"part3_landscape_epoch{epoch:03d}.png")
@@ -138,7 +145,7 @@ def draw(filename: str, groups: list[str], output: str, *, epoch: int, formats: 
         anim = compose_animations(visuals, title="Part 3 - optimizers")
         for ext in formats.split(","):
             path = os.path.join(output, f"part3_optimizers.{ext}")
-            anim.save(path, fps=15, dpi=55)
+            anim.save(path, fps=15, dpi=65)
             log("  wrote", path)
         plt.close(fig)
 
