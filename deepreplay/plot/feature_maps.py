@@ -302,8 +302,10 @@ class FeatureMaps(_MosaicPlotter):
         samples : sequence of int, optional
             The probe samples, as positions among the recorded samples (rows
             of ``replay.inputs``) whose outputs of this layer were recorded
-            (``replay.output_rows(layer_name)``).  Default: one per class (the
-            first recorded of each, up to 10 classes), else the first 10.
+            (``replay.output_rows(layer_name)``).  Default: the recording's
+            probe samples when it has some (``replay.probe_indices``), else one
+            per class (the first recorded of each, up to 10 classes), else the
+            first 10.
         channels : sequence of int, optional
             The channels to show (default: the first ``max_channels``).
         max_channels : int, default 16
@@ -347,7 +349,13 @@ class FeatureMaps(_MosaicPlotter):
         labels = compute.class_labels(replay.targets) if classification else None
         names = resolve_class_names(class_names, task) if classification else None
         if samples is None:
-            probes = default_probes(labels, available)
+            # The recording's own probe samples when it chose some (ReplayData(probe_samples=...)), else
+            # one per class among the samples whose outputs of this layer were recorded.
+            chosen_probes = getattr(replay, "probe_indices", None)
+            chosen_probes = None if chosen_probes is None else \
+                [int(p) for p in np.asarray(chosen_probes) if int(p) in set(available.tolist())]
+            probes = np.array(chosen_probes[:MAX_SAMPLES], dtype=np.int64) if chosen_probes else \
+                default_probes(labels, available)
         else:
             missing = sorted(set(samples) - set(available.tolist()))
             if missing:

@@ -184,3 +184,12 @@ def test_bad_options(digits):
     with pytest.raises(TypeError, match="Axes"):
         digits.build_feature_maps(None)
     assert compute.robust_limits([np.zeros(3)], symmetric=True) == (-1.0, 1.0)
+
+
+def test_the_recordings_own_probe_samples_are_the_default(digits, monkeypatch):
+    """A recording that chose probe samples (ReplayData(probe_samples=...)) shows those, in its order."""
+    rows = digits.output_rows("conv")
+    probes = np.array([rows[7], rows[2], 10_000])  # one not among the recorded rows: left out
+    monkeypatch.setattr(Replay, "probe_indices", property(lambda self: probes), raising=False)
+    _, ax = plt.subplots()
+    assert digits.build_feature_maps(ax).data.samples.tolist() == [rows[7], rows[2]]
