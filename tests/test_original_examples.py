@@ -29,7 +29,7 @@ from PIL import Image
 
 from deepreplay.plot import Plotter, ReplayAnimation
 
-EPOCHS = 3  # the originals: 100-300
+EPOCHS = 2  # the originals: 100-300
 SAMPLES = 200  # the originals: 2,000 (parabola, moons, circles), 4,601 (spambase)
 DPI = 30  # the originals: 120
 
