@@ -47,7 +47,7 @@ def _test_module():
     return module
 
 
-def per_record_cost(sample_counts, epochs=2, batch_size=64):
+def per_record_cost(sample_counts, rounds=3, epochs=2, batch_size=64):
     import tensorflow as tf
 
     cpu = tf.config.list_physical_devices("CPU")[0]
@@ -75,7 +75,8 @@ def per_record_cost(sample_counts, epochs=2, batch_size=64):
             X = rng.normal(size=(n, 2)).astype(np.float32)
             y = (X[:, :1] * X[:, 1:] > 0).astype(np.float32)
             times = {"single": [], "mirrored": []}
-            for kind in ("single", "mirrored", "single", "mirrored"):  # interleaved; the first of each warms up
+            # interleaved, so machine noise hits both alike; the first fit of each kind warms up
+            for kind in ("single", "mirrored") * (rounds + 1):
                 if kind == "mirrored":
                     with strategy.scope():
                         model = build()
@@ -93,8 +94,8 @@ def per_record_cost(sample_counts, epochs=2, batch_size=64):
                 rd._record = timed
                 model.fit(X_train, y_train, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[rd])
                 times[kind].append(spent[1:])  # record 0 includes compiling the recording step
-            single = statistics.median(times["single"][-1]) * 1e3
-            mirrored = statistics.median(times["mirrored"][-1]) * 1e3
+            single = statistics.median(t for fit in times["single"][1:] for t in fit) * 1e3
+            mirrored = statistics.median(t for fit in times["mirrored"][1:] for t in fit) * 1e3
             rows.append({"samples": n, "records": len(times["single"][-1]) + 1, "single_ms": round(single, 2),
                          "mirrored_ms": round(mirrored, 2), "ratio": round(mirrored / single, 2)})
             print(f"  {n:>6} samples: single device {single:7.2f} ms/record, MirroredStrategy (2 devices) "
@@ -123,14 +124,15 @@ def two_workers(repeats, timeout):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, nargs="+", default=[256, 1024, 4096, 16384])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5, help="two-worker runs")
+    parser.add_argument("--rounds", type=int, default=3, help="measured fits of each kind per sample count")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds allowed per two-worker run")
     parser.add_argument("--skip-workers", action="store_true")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     print(f"load before: {_common.load()}")
     print("1. per-record cost, same process, CPU split into 2 logical devices")
-    out = {"per_record": per_record_cost(args.samples)}
+    out = {"per_record": per_record_cost(args.samples, rounds=args.rounds)}
     if not args.skip_workers:
         print(f"2. two MultiWorkerMirroredStrategy workers, {args.repeats} repetitions, {args.timeout:.0f} s timeout each")
         out["two_workers"] = two_workers(args.repeats, args.timeout)

@@ -28,9 +28,11 @@ TensorFlow installed when Keras runs on JAX or PyTorch.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import warnings
+from collections.abc import Iterator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -90,6 +92,63 @@ def is_chief(model: keras.Model | None = None) -> bool:
                 "{'type': ..., 'index': ...}}); fix it, or say which process records with ReplayData(chief=...)."
             ) from None
     return True
+
+
+@contextlib.contextmanager
+def local_computation() -> Iterator[None]:
+    """Compute the recording on this process's own copies of the variables.
+
+    In a multi-process ``keras.distribution`` run on JAX, the variables are
+    global arrays, and any computation on them (a jitted step, a new layer's
+    variables) is a program every process must run together: run by the
+    recording process alone, it waits for the others or mismatches their
+    collectives.  Inside this context the distribution is switched off, and
+    :func:`local_value` hands the recorder this process's replica of each
+    variable, so the recording adds no collective.  Elsewhere (one process,
+    TensorFlow, PyTorch) it changes nothing: ``tf.distribute`` replicas are
+    read locally already.
+    """
+    if backend_name() != "jax":
+        yield
+        return
+    import jax
+
+    if jax.process_count() == 1:
+        yield
+        return
+    from keras.distribution import distribution, set_distribution
+
+    previous = distribution()
+    set_distribution(None)
+    try:
+        yield
+    finally:
+        set_distribution(previous)
+
+
+def local_value(value: Any) -> Any:
+    """``value``, or, for a JAX array spread over several processes, this process's full replica of it.
+
+    Raises
+    ------
+    ValueError
+        The array is sharded across processes (``ModelParallel`` over
+        hosts): no process holds all of it.
+    """
+    if getattr(value, "is_fully_addressable", True):
+        return value
+    if value.sharding.is_fully_replicated:
+        return value.addressable_data(0)
+    raise ValueError(
+        f"a variable of shape {value.shape} is sharded across processes ({value.sharding}); deepreplay records "
+        "only variables each process holds whole (keras.distribution.DataParallel over several processes, or "
+        "ModelParallel within one process). Record with one process, or leave the model unsharded across hosts."
+    )
+
+
+def variable_to_numpy(variable: keras.Variable) -> np.ndarray:
+    """A variable's value as a NumPy array, read from this process's replica (see :func:`local_value`)."""
+    return np.asarray(keras.ops.convert_to_numpy(local_value(variable.value)))
 
 
 def _chief_task(task_type: str, task_id: object, cluster: dict) -> bool:
@@ -229,7 +288,7 @@ def _jax_total_loss(model, loss_fn, x, y):
 
 
 def _values(variables: Sequence[keras.Variable]) -> list:
-    return [v.value for v in variables]
+    return [local_value(v.value) for v in variables]
 
 
 def _jax(model, loss_fn, x, y):

@@ -466,6 +466,10 @@ class ReplayData(keras.callbacks.Callback):
                 )
 
     def _start(self, *, planned_epochs: int) -> None:
+        with _backend.local_computation():
+            self._start_here(planned_epochs=planned_epochs)
+
+    def _start_here(self, *, planned_epochs: int) -> None:
         model = self.model
         self._check_model(model)
         self._loss_fn = per_sample_loss(model)
@@ -545,6 +549,10 @@ class ReplayData(keras.callbacks.Callback):
             return math.nan
 
     def _record(self, epoch: int, logs: dict) -> None:
+        with _backend.local_computation():
+            self._record_here(epoch, logs)
+
+    def _record_here(self, epoch: int, logs: dict) -> None:
         model = self.model
         q = self.quantities
         predictions, losses, grads = self._step()
@@ -563,7 +571,7 @@ class ReplayData(keras.callbacks.Callback):
                 if keys and "weights" in q:
                     # A copy: the array is written in the background while the optimizer updates the
                     # variable (in place on PyTorch, whose .numpy() shares the tensor's memory).
-                    weights[layer.name] = {k: np.array(v.numpy(), copy=True) for k, v in keys}
+                    weights[layer.name] = {k: np.array(_backend.variable_to_numpy(v), copy=True) for k, v in keys}
                 layer_grads = {k: self._round_large(grad_by_var[id(v)]) for k, v in keys if id(v) in grad_by_var}
                 if layer_grads:
                     gradients[layer.name] = layer_grads

@@ -17,6 +17,10 @@ own Python process; this file is also the script those processes run
   independent of deepreplay), so the workers train with the custom loop
   TensorFlow documents for it (``strategy.run`` in a ``tf.function``),
   driving the Keras callbacks through ``keras.callbacks.CallbackList``;
+* ``jaxworker INDEX PORT``: the same with two JAX processes under
+  ``keras.distribution.DataParallel`` (``keras.distribution.initialize``,
+  one CPU device each, each process fitting on its half of the data): only
+  process 0 records, on its own replica of the variables;
 * ``jax``: JAX with 2 host devices (``XLA_FLAGS=--xla_force_host_platform_device_count=2``),
   first under ``keras.distribution.DataParallel``, then under
   ``keras.distribution.ModelParallel`` with a layout map that shards the
@@ -95,6 +99,7 @@ def _reference(X, y, w):
 
 def _check_recording(filename, group, model, X, y, keys=None):
     """Every record against the NumPy reference; the last one against the model's gathered weights."""
+    from deepreplay import _backend
     from deepreplay.storage import RecordingReader
 
     with RecordingReader(filename, group) as r:
@@ -117,7 +122,7 @@ def _check_recording(filename, group, model, X, y, keys=None):
         last = r.weights(r.n_records - 1)
         for layer in model.layers:
             for var in layer.weights:
-                full = np.asarray(var.numpy())
+                full = _backend.variable_to_numpy(var)
                 np.testing.assert_array_equal(last[layer.name][var.name], full, err_msg=f"{group} {var.path}")
         return r.n_records
 
@@ -248,6 +253,47 @@ def _child_worker(out, index, port0, port1):
     return report
 
 
+def _child_jax_worker(out, index, port):
+    """One of two JAX processes under keras.distribution.DataParallel; both run the same ReplayData."""
+    import jax
+    import keras
+
+    from deepreplay import _backend
+    from deepreplay.callbacks import ReplayData
+
+    index = int(index)
+    keras.distribution.initialize(job_addresses=f"127.0.0.1:{port}", num_processes=2, process_id=index)
+    assert jax.process_count() == 2 and jax.process_index() == index
+    distribution = keras.distribution.DataParallel(devices=jax.devices())
+    distribution.auto_shard_dataset = False  # each process is given its own half of the data below
+    keras.distribution.set_distribution(distribution)
+    X, y = _data()
+    model = _build_model()
+    assert not model.get_layer("hidden").kernel.value.is_fully_addressable  # one global array over 2 processes
+
+    class Steps(keras.callbacks.Callback):
+        count = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            Steps.count += 1
+
+    workdir = out / f"jaxworker{index}"
+    workdir.mkdir()
+    os.chdir(workdir)
+    replaydata = ReplayData(X, y, "run.h5", "run")
+    half = len(X) // 2
+    model.fit(X[index * half:(index + 1) * half], y[index * half:(index + 1) * half], epochs=EPOCHS,
+              batch_size=8, shuffle=False, verbose=0, callbacks=[replaydata, Steps()])
+    report = {"index": index, "is_chief": replaydata.is_chief, "steps": Steps.count,
+              "computed": replaydata._step is not None or replaydata._probe is not None,
+              "files": sorted(os.listdir(workdir)),
+              "weights": [_backend.variable_to_numpy(v).tolist() for v in model.weights]}
+    if replaydata.is_chief:
+        report["records_checked"] = _check_recording("run.h5", "run", model, X, y)
+    jax.distributed.shutdown()
+    return report
+
+
 def _child_main(argv):
     mode, out = argv[0], Path(argv[1])
     if mode == "jax":
@@ -256,10 +302,14 @@ def _child_main(argv):
     start = time.perf_counter()
     if mode == "worker":
         report = _child_worker(out, *argv[2:])
+    elif mode == "jaxworker":
+        report = _child_jax_worker(out, *argv[2:])
     else:
         report = {"mirrored": _child_mirrored, "jax": _child_jax}[mode](out)
     report["seconds"] = round(time.perf_counter() - start, 2)
     print("REPORT " + json.dumps(report), flush=True)
+    if mode == "jaxworker":
+        os._exit(0)  # after jax.distributed.shutdown() the interpreter's exit can hang in the runtime's threads
 
 
 # ==========================================================================
@@ -267,6 +317,7 @@ def _child_main(argv):
 # ==========================================================================
 
 _ENV = {
+    "jaxworker": {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"},
     "mirrored": {"KERAS_BACKEND": "tensorflow"},
     "jax": {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
             "JAX_PLATFORMS": "cpu"},
@@ -300,6 +351,10 @@ def run_children(out, modes, *, timeout=CHILD_TIMEOUT):
             ports = [str(p) for p in _free_ports(2)]
             for index in (0, 1):
                 commands[f"worker{index}"] = (["worker", str(out), str(index), *ports], _ENV["mirrored"])
+        elif mode == "jaxworkers":
+            port = str(_free_ports(1)[0])
+            for index in (0, 1):
+                commands[f"jaxworker{index}"] = (["jaxworker", str(out), str(index), port], _ENV["jaxworker"])
         else:
             commands[mode] = ([mode, str(out)], _ENV[mode])
     running = {}
@@ -334,14 +389,23 @@ def worker_runs(tmp_path_factory):
     return run_children(tmp_path_factory.mktemp("workers"), ["workers"], timeout=WORKERS_TIMEOUT)
 
 
-def check_worker_pair(runs):
-    """What the two-worker run must show; returns the chief's report."""
-    chief, other = _report(runs, "worker0"), _report(runs, "worker1")
+@pytest.fixture(scope="module")
+def jax_worker_runs(tmp_path_factory):
+    return run_children(tmp_path_factory.mktemp("jaxworkers"), ["jaxworkers"], timeout=WORKERS_TIMEOUT)
+
+
+def check_worker_pair(runs, prefix="worker"):
+    """What a two-process run must show; returns the chief's report."""
+    chief, other = _report(runs, f"{prefix}0"), _report(runs, f"{prefix}1")
     assert chief["is_chief"] is True and other["is_chief"] is False
-    assert chief["files"] == ["run.h5"] and chief["records_checked"] == len(
-        set(range(0, chief["steps"] + 1, WORKER_EVERY_STEPS)) | {chief["steps"]})
+    if prefix == "worker":
+        assert chief["records_checked"] == len(set(range(0, chief["steps"] + 1, WORKER_EVERY_STEPS)) | {chief["steps"]})
+        assert chief["steps"] == EPOCHS * len(_data()[0]) // WORKER_BATCH
+    else:
+        assert chief["records_checked"] == EPOCHS + 1
+    assert chief["files"] == ["run.h5"]
     assert other["files"] == [] and other["computed"] is False  # no file opened, nothing computed
-    assert chief["steps"] == other["steps"] == EPOCHS * len(_data()[0]) // WORKER_BATCH
+    assert chief["steps"] == other["steps"] > 0
     for a, b in zip(chief["weights"], other["weights"], strict=True):  # trained together to the end
         np.testing.assert_array_equal(a, b)
     return chief
@@ -382,6 +446,12 @@ def test_multi_worker_only_the_chief_records(worker_runs):
     worker wrote nothing, and both finished every step (no collective waited on the recording).
     ``benchmarks/multiworker_reliability.py`` repeats this 5 times."""
     check_worker_pair(worker_runs)
+
+
+def test_multi_process_jax_only_process_0_records(jax_worker_runs):
+    """Two JAX processes under keras.distribution.DataParallel: process 0 records from its own replica
+    (no collective added), the other writes and computes nothing, both finish every step."""
+    check_worker_pair(jax_worker_runs, prefix="jaxworker")
 
 
 if __name__ == "__main__":
