@@ -402,7 +402,7 @@ def build_comparison(replays, *, layer_name: str | None = None, metric_name: str
     has_space = [p.layer_name is not None or p.decision_boundary for p in plans]
     n = len(replays)
     rows = 2 if any(has_space) else 1
-    fig = plt.figure(figsize=(max(4.2 * n, 8), 4.2 * rows), layout="constrained")
+    fig = plt.figure(figsize=(max(5.0 * n, 8), 4.4 * rows), layout="constrained")
     grid = fig.add_gridspec(rows, n)
     span = {"epoch_start": epoch_start, "epoch_end": epoch_end}
     visuals = []
@@ -410,9 +410,11 @@ def build_comparison(replays, *, layer_name: str | None = None, metric_name: str
         if not has_space[i]:
             continue
         ax = fig.add_subplot(grid[0, i])
+        # Short titles: the run's name goes before them.
         if plan.layer_name is not None:
-            visuals.append(replay.build_feature_space(ax, plan.layer_name, **span))
+            visuals.append(replay.build_feature_space(ax, plan.layer_name, title=f"layer {plan.layer_name}",
+                                                      **span))
         else:
-            visuals.append(replay.build_decision_boundary(ax, **span))
+            visuals.append(replay.build_decision_boundary(ax, title="decision boundary", **span))
     visuals.append(compare_loss_and_metric(fig.add_subplot(grid[rows - 1, :]), replays, metric, **span))
     return fig, visuals
