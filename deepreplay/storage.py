@@ -484,6 +484,9 @@ def _check_readable_file(filename: str) -> None:
         raise RecordingError(f"replay_filename={filename!r} is a directory, not a recording file.")
     if not os.path.isfile(filename):
         raise RecordingError(f"replay_filename={filename!r} is not a regular file (a FIFO or device?); refusing to read it.")
+    if os.path.getsize(filename) == 0:
+        raise RecordingError(f"replay_filename={filename!r} is empty: no recording in it yet (a recording that is "
+                             "being created? try again in a moment).")
     if not _is_hdf5(filename):
         raise RecordingError(f"replay_filename={filename!r} is not an HDF5 file, so it is not a deepreplay recording.")
 
@@ -630,6 +633,16 @@ class RecordingReader:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or (
                     check is not None and not set(value) <= check):
                 raise self._damaged(f"its {attr!r} attribute is {value!r}")
+        for name in (_MODEL_CONFIG, _INPUTS, _TARGETS, _SAMPLE_INDICES, _EPOCHS, _PREDICTIONS, _LOSSES):
+            if name in g and not isinstance(g[name], h5py.Dataset):
+                raise self._damaged(f"{name!r} is not a dataset")
+        for sub in (_LOGS, _EVALUATION, _WEIGHTS, _GRADIENTS, _OUTPUTS):
+            if sub in g and not isinstance(g[sub], h5py.Group):
+                raise self._damaged(f"{sub!r} is not a group")
+        for sub in (_WEIGHTS, _GRADIENTS, _OUTPUTS):
+            for name, item in (g[sub].items() if sub in g else ()):
+                if not isinstance(item, h5py.Group) or not all(isinstance(v, h5py.Dataset) for v in item.values()):
+                    raise self._damaged(f"'{sub}/{name}' is not a group of datasets")
         if _EPOCHS not in g or g[_EPOCHS].ndim != 1 or g[_EPOCHS].dtype.kind not in "iu":
             raise self._damaged("it has no 1-D integer 'epochs' dataset")
         for name in (_MODEL_CONFIG, _INPUTS, _TARGETS, _SAMPLE_INDICES):

@@ -1,0 +1,823 @@
+"""Reliability trials of the recording path (issue 13): readers, full disks, kills, hostile files.
+
+Run ``python benchmarks/reliability.py`` (about 30-60 min on 2 shared cores;
+``--quick`` for a few minutes).  Each trial prints what it did and counts its
+failures; the last lines are the table for ``benchmarks/README.md``.
+
+1. **Readers vs writers**: ``--fits`` fits of ``--epochs`` epochs, split
+   between two writer processes recording *different groups of one file* at
+   the same time, while a third process runs ``deepreplay info``, ``Replay``
+   and plain ``h5py.File(path, "r")`` on that file in a tight loop.  Failures:
+   a fit that raised, a group whose records are not exactly epochs
+   ``0..epochs`` with the model's final weights at the last one, a reader
+   error other than "being written, try again".
+2. **Full disk**: one process, ``RLIMIT_FSIZE`` set to the file's size plus
+   a level (0 bytes to 1 MiB: during group creation and during records), a
+   real ``fit`` per level into a file holding another recording.  Failures:
+   anything but a ``RecordingError`` naming the file and the free space, a
+   crash or anything printed on stderr, a NaN or missing earlier record, a
+   changed byte in the other group, a group left marked complete.
+3. **Kills**: ``--kills`` child processes writing records (the storage layer,
+   no Keras: the write path is the same) into one shared file, killed with
+   SIGKILL while paused at a named moment of a write session (session open,
+   journal not yet written, journal written, file grown, half the pages
+   written, all written) or at a random time.  After each kill: every group
+   is read whole; failures: an unreadable group, a record lost beyond the one
+   in flight, a record with wrong values, a changed byte in the other group,
+   a group that ``overwrite=True`` cannot replace.
+4. **Hostile files**: ``--hostile`` generated damaged or hostile files
+   (links to FIFOs and other files, huge declared shapes, wrong dtypes, bad
+   attributes, truncations, flipped bytes, code payloads) through
+   ``deepreplay info``, ``deepreplay render`` and ``Replay``, each in its own
+   process under a timeout, with its peak memory.  Failures: a hang, a
+   traceback, an exit code other than 0/1, an API error other than
+   ``RecordingError``, code executed (a marker file), memory above
+   ``--max-rss-mib``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import _common  # noqa: F401  (repository on sys.path, quiet TensorFlow)
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2", KERAS_BACKEND="tensorflow",
+           DEEPREPLAY_PROGRESS="0")
+PAUSE_POINTS = ("session-open", "before-journal", "journal-written", "file-grown", "mid-apply", "applied")
+
+
+def _python(code: str, *args: str, env: dict | None = None, **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args], env=env or ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def group_digest(filename: str, group: str) -> str:
+    """SHA-256 of every dataset's name, dtype, shape and bytes and every attribute of ``group``."""
+    import h5py
+    import numpy as np
+
+    h = hashlib.sha256()
+    with h5py.File(filename, "r", locking=False) as f:
+        g = f[group]
+        for key in sorted(g.attrs):
+            h.update(f"{key}={g.attrs[key]!r}".encode())
+
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                data = obj[()]
+                h.update(f"{name}:{obj.dtype}:{obj.shape}".encode())
+                h.update(np.asarray(data).tobytes() if not isinstance(data, bytes) else data)
+
+        g.visititems(visit)
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------------------------------------
+# The synthetic writer: deepreplay.storage without Keras (what the kill trials run)
+# ------------------------------------------------------------------------------------------------
+SYNTHETIC_WRITER = r"""
+import sys, numpy as np
+from deepreplay import storage
+filename, group, n, progress = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+w = storage.RecordingWriter(filename, group)
+w.create(attrs={"loss": "mse", "metrics": []}, model_config="{}", inputs=np.ones((50, 3), "f4"),
+         targets=np.zeros((50, 1), "f4"), sample_indices=np.arange(50), layers=["dense"],
+         quantities=("weights", "predictions", "losses"), overwrite=True)
+with open(progress, "a") as p:
+    p.write("created\n"); p.flush()
+    for e in range(n):
+        w.append(epoch=e, logs={"loss": float(e)}, evaluation={"loss": float(e)},
+                 weights={"dense": {"kernel": np.full((3, 64), e, "f4"), "bias": np.full(64, e, "f4")}},
+                 predictions=np.full((50, 1), e, "f4"), losses=np.full(50, e, "f4"))
+        p.write(f"{e + 1}\n"); p.flush()
+    w.mark_complete()
+    p.write("complete\n"); p.flush()
+"""
+
+
+def write_synthetic(filename: str, group: str, n: int) -> None:
+    """Write a synthetic recording in this process (the 'other' group of the kill trials)."""
+    proc = _python(SYNTHETIC_WRITER, filename, group, str(n), os.devnull)
+    out, err = proc.communicate()
+    if proc.returncode:
+        raise RuntimeError(err)
+
+
+def check_synthetic(filename: str, group: str) -> tuple[int, bool, list[str]]:
+    """``(records, complete, problems)`` of a synthetic recording, read whole through the API."""
+    import numpy as np
+
+    from deepreplay import storage
+
+    problems = []
+    try:
+        with storage.RecordingReader(filename, group) as r:
+            n, complete = r.n_records, r.complete
+            epochs = r.epochs
+            if not np.array_equal(epochs, np.arange(n)):
+                problems.append(f"{group}: epochs {epochs[:5]}... are not 0..{n - 1}")
+            for k in range(n):
+                w = r.weights(k)["dense"]
+                if not (np.all(w["kernel"] == k) and np.all(w["bias"] == k) and np.all(r.losses(k) == k)
+                        and np.all(r.predictions(k) == k)):
+                    problems.append(f"{group}: record {k} has wrong values")
+                    break
+            if n and not np.array_equal(r.log("loss"), np.arange(n)):
+                problems.append(f"{group}: logs/loss wrong")
+    except Exception as exc:  # noqa: BLE001 - every failure is counted
+        return 0, False, [f"{group}: {type(exc).__name__}: {exc}"]
+    return n, complete, problems
+
+
+# ------------------------------------------------------------------------------------------------
+# 3. Kills
+# ------------------------------------------------------------------------------------------------
+def kill_trials(workdir: str, kills: int, *, records: int = 6, seed: int = 0, log=print) -> dict:
+    """SIGKILL synthetic writers at pause points and at random times; check the file after each."""
+    rng = random.Random(seed)
+    filename = os.path.join(workdir, "kills.h5")
+    write_synthetic(filename, "other", 5)
+    other = group_digest(filename, "other")
+    result = {"kills": 0, "aimed": 0, "random": 0, "unreadable": 0, "lost_beyond_one": 0, "wrong_values": 0,
+              "other_changed": 0, "not_replaceable": 0, "no_kill": 0}
+    trial = 0
+    while result["kills"] < kills:
+        trial += 1
+        group = f"g{trial % 4}"
+        progress = os.path.join(workdir, f"progress{trial}")
+        sigfile = os.path.join(workdir, f"signal{trial}")
+        env = dict(ENV)
+        aimed = trial % 3 != 0
+        if aimed:
+            point = PAUSE_POINTS[trial % len(PAUSE_POINTS)]
+            # Sessions: 1 = create, 2..records+1 = appends, records+2 = the complete flag.
+            env["DEEPREPLAY_PAUSE_AT"] = f"{point}:{rng.randint(1, records + 2)}"
+            env["DEEPREPLAY_PAUSE_SIGNAL"] = sigfile
+        proc = _python(SYNTHETIC_WRITER, filename, group, str(records), progress, env=env)
+        start = time.monotonic()
+        if aimed:
+            while not os.path.exists(sigfile) and proc.poll() is None and time.monotonic() - start < 60:
+                time.sleep(0.005)
+        else:
+            time.sleep(rng.uniform(0.05, 1.2))
+        killed = proc.poll() is None
+        if killed:
+            proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        if not killed:
+            result["no_kill"] += 1  # the point was not reached (or the writer ended first): no kill
+            continue
+        result["kills"] += 1
+        result["aimed" if aimed else "random"] += 1
+        lines = Path(progress).read_text().split() if os.path.exists(progress) else []
+        acked = max([int(x) for x in lines if x.isdigit()] or [0])
+        from deepreplay import storage
+
+        try:
+            groups = storage.list_groups(filename)
+        except Exception as exc:  # noqa: BLE001
+            result["unreadable"] += 1
+            log(f"  kill {trial}: file unreadable: {exc}")
+            continue
+        for name in groups:
+            n, _, problems = check_synthetic(filename, name)
+            if problems:
+                kind = "unreadable" if any("Error" in p for p in problems) else "wrong_values"
+                result[kind] += 1
+                log(f"  kill {trial} ({env.get('DEEPREPLAY_PAUSE_AT', 'random')}): {problems[0]}")
+            if name == group and "created" in lines and not (acked <= n <= acked + 1):
+                result["lost_beyond_one"] += 1
+                log(f"  kill {trial}: {n} records readable, {acked} acknowledged")
+        if group_digest(filename, "other") != other:
+            result["other_changed"] += 1
+        if trial % 10 == 0:
+            log(f"  {result['kills']} kills so far: {json.dumps(result)}")
+    # Every group left by a kill can be replaced with overwrite=True.
+    from deepreplay import storage
+
+    for name in storage.list_groups(filename):
+        if name != "other":
+            proc = _python(SYNTHETIC_WRITER, filename, name, "1", os.devnull)
+            if proc.wait() != 0 or check_synthetic(filename, name)[0] != 1:
+                result["not_replaceable"] += 1
+    result["failures"] = sum(result[k] for k in ("unreadable", "lost_beyond_one", "wrong_values",
+                                                  "other_changed", "not_replaceable"))
+    return result
+
+
+# ------------------------------------------------------------------------------------------------
+# 2. Full disk
+# ------------------------------------------------------------------------------------------------
+FULL_DISK_CHILD = r"""
+import json, os, resource, signal, sys
+import numpy as np, keras
+from deepreplay.callbacks import ReplayData
+from deepreplay.errors import RecordingError
+filename, levels, epochs = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+rng = np.random.default_rng(0)
+X = rng.normal(size=(200, 8)).astype("f4"); y = (X[:, :1] > 0).astype("f4")
+out = []
+for i, level in enumerate(levels):
+    keras.utils.set_random_seed(i)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(64, activation="relu"),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy"])
+    size = os.path.getsize(filename)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size + level, hard))
+    try:
+        model.fit(X, y, epochs=epochs, batch_size=50, verbose=0,
+                  callbacks=[ReplayData(X, y, filename, f"level{i}", output_samples=None)])
+        outcome, message = "completed", ""
+    except RecordingError as exc:
+        outcome, message = "RecordingError", str(exc)
+    except BaseException as exc:
+        outcome, message = type(exc).__name__, str(exc)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    out.append({"level": level, "outcome": outcome, "message": message, "iterations":
+                int(keras.ops.convert_to_numpy(model.optimizer.iterations))})
+print("RESULT " + json.dumps(out))
+"""
+
+
+def full_disk_trials(workdir: str, levels: list[int], *, epochs: int = 30, log=print) -> dict:
+    """Fits under RLIMIT_FSIZE = file size + level, in one child process; the file is checked after."""
+    import numpy as np
+
+    from deepreplay import storage
+
+    filename = os.path.join(workdir, "full.h5")
+    write_synthetic(filename, "other", 5)
+    other = group_digest(filename, "other")
+    proc = _python(FULL_DISK_CHILD, filename, json.dumps(levels), str(epochs))
+    out, err = proc.communicate()
+    result = {"levels": len(levels), "clear_error": 0, "completed": 0, "crashes": 0, "stderr_noise": 0,
+              "wrong_error": 0, "bad_records": 0, "nan_records": 0, "other_changed": 0, "marked_complete": 0,
+              "during_creation": 0}
+    noise = [line for line in err.splitlines() if any(w in line for w in ("Exception ignored", "Segmentation",
+                                                                         "Traceback", "HDF5-DIAG", "Fatal"))]
+    if proc.returncode != 0 or "RESULT " not in out:
+        result["crashes"] += 1
+        log(f"  child died: rc={proc.returncode} {err[-500:]}")
+        rows = []
+    else:
+        rows = json.loads(out.split("RESULT ", 1)[1])
+    result["stderr_noise"] = len(noise)
+    groups = storage.list_groups(filename)
+    for i, row in enumerate(rows):
+        name = f"level{i}"
+        if row["outcome"] == "completed":
+            result["completed"] += 1
+        elif row["outcome"] == "RecordingError" and filename in row["message"] and "free" in row["message"]:
+            result["clear_error"] += 1
+        else:
+            result["wrong_error"] += 1
+            log(f"  level {row['level']}: {row['outcome']}: {row['message'][:200]}")
+        if name not in groups:
+            result["during_creation"] += 1
+            continue
+        try:
+            with storage.RecordingReader(filename, name) as r:
+                n = r.n_records
+                epochs_read = r.epochs
+                if not np.array_equal(epochs_read, np.arange(n)):
+                    result["bad_records"] += 1
+                for k in range(n):
+                    arrays = [v for d in r.weights(k).values() for v in d.values()] + [r.losses(k),
+                                                                                       r.predictions(k)]
+                    if any(not np.all(np.isfinite(a)) for a in arrays):
+                        result["nan_records"] += 1
+                        break
+                if row["outcome"] != "completed" and r.complete:
+                    result["marked_complete"] += 1
+        except Exception as exc:  # noqa: BLE001
+            result["bad_records"] += 1
+            log(f"  level {row['level']}: unreadable: {exc}")
+    if group_digest(filename, "other") != other:
+        result["other_changed"] += 1
+    result["failures"] = sum(result[k] for k in ("crashes", "stderr_noise", "wrong_error", "bad_records",
+                                                  "nan_records", "other_changed", "marked_complete"))
+    if noise:
+        log("  stderr: " + noise[0])
+    return result
+
+
+# ------------------------------------------------------------------------------------------------
+# 1. Readers vs writers
+# ------------------------------------------------------------------------------------------------
+WRITER_CHILD = r"""
+import json, sys, numpy as np, keras
+from deepreplay.callbacks import ReplayData
+filename, prefix, fits, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+rng = np.random.default_rng(len(prefix))
+X = rng.normal(size=(64, 2)).astype("f4"); y = (X[:, :1] * X[:, 1:] > 0).astype("f4")
+out = []
+for i in range(fits):
+    keras.utils.set_random_seed(i)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(4, activation="tanh", name="hidden"),
+                              keras.layers.Dense(1, activation="sigmoid", name="output")])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="binary_crossentropy", metrics=["accuracy"])
+    try:
+        model.fit(X, y, epochs=epochs, batch_size=64, verbose=0,
+                  callbacks=[ReplayData(X, y, filename, f"{prefix}{i}")])
+        final = {layer.name: [w.tolist() for w in layer.get_weights()] for layer in model.layers}
+        out.append({"group": f"{prefix}{i}", "ok": True, "final": final})
+    except BaseException as exc:
+        out.append({"group": f"{prefix}{i}", "ok": False, "error": f"{type(exc).__name__}: {exc}"})
+    print(json.dumps(out[-1]), flush=True)
+"""
+
+READER_CHILD = r"""
+import contextlib, io, json, os, sys, time, h5py
+from deepreplay import cli
+from deepreplay.errors import RecordingError
+from deepreplay.replay import Replay
+filename, stop = sys.argv[1], sys.argv[2]
+counts = {"info": 0, "replay": 0, "h5py": 0, "busy": 0, "h5py_locked": 0, "errors": 0}
+first_errors = []
+while not os.path.exists(stop):
+    if not os.path.exists(filename):
+        time.sleep(0.01); continue
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        code = cli.main(["info", filename])
+    text = err.getvalue()
+    if code == 0 or "no deepreplay recording" in text:
+        counts["info"] += 1
+    elif "try again" in text:
+        counts["busy"] += 1
+    else:
+        counts["errors"] += 1; first_errors.append("info: " + text.strip()[:300])
+    try:
+        from deepreplay import storage
+        groups = storage.list_groups(filename)
+        if groups:
+            with Replay(filename, groups[-1]) as r:
+                r.weights_at(int(r.epochs[-1])); r.losses_at(int(r.epochs[0]))
+        counts["replay"] += 1
+    except RecordingError as exc:
+        if "try again" in str(exc) or "holds no records" in str(exc):
+            counts["busy"] += 1
+        else:
+            counts["errors"] += 1; first_errors.append(f"Replay: {exc}"[:300])
+    except Exception as exc:
+        counts["errors"] += 1; first_errors.append(f"Replay: {type(exc).__name__}: {exc}"[:300])
+    try:
+        with h5py.File(filename, "r") as f:
+            list(f)
+        counts["h5py"] += 1
+    except BlockingIOError:
+        counts["h5py_locked"] += 1  # plain h5py's own refusal while a record is written: the reader's side
+    except OSError as exc:
+        counts["errors"] += 1; first_errors.append(f"h5py: {exc}"[:300])
+print("RESULT " + json.dumps({"counts": counts, "first_errors": first_errors[:5]}))
+"""
+
+
+def reader_trials(workdir: str, fits: int, epochs: int, *, log=print) -> dict:
+    """Two writer processes (different groups, one file) against a reader process in a tight loop."""
+    import numpy as np
+
+    from deepreplay import storage
+
+    filename = os.path.join(workdir, "readers.h5")
+    stop = os.path.join(workdir, "stop-readers")
+    reader = _python(READER_CHILD, filename, stop)
+    half = fits // 2
+    writers = [_python(WRITER_CHILD, filename, prefix, str(n), str(epochs))
+               for prefix, n in (("a", half), ("b", fits - half))]
+    rows, errs = [], []
+    for w in writers:
+        out, err = w.communicate()
+        rows += [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        errs.append((w.returncode, err))
+    Path(stop).touch()
+    rout, rerr = reader.communicate()
+    reading = json.loads(rout.split("RESULT ", 1)[1]) if "RESULT " in rout else {"counts": {}, "first_errors":
+                                                                                 [rerr[-300:]]}
+    result = {"fits": len(rows), "epochs": epochs, "training_failures": 0, "damaged_groups": 0, "lost_records": 0,
+              "reader_errors": reading["counts"].get("errors", 1), **{f"reader_{k}": v for k, v in
+                                                                     reading["counts"].items()}}
+    for rc, err in errs:
+        if rc != 0:
+            result["training_failures"] += 1
+            log(f"  writer died: {err[-300:]}")
+    for row in rows:
+        if not row["ok"]:
+            result["training_failures"] += 1
+            log(f"  {row['group']}: {row['error'][:300]}")
+            continue
+        try:
+            with storage.RecordingReader(filename, row["group"]) as r:
+                n = r.n_records
+                result["lost_records"] += max(0, epochs + 1 - n)
+                ok = np.array_equal(r.epochs, np.arange(epochs + 1)) and r.complete
+                last = r.weights(n - 1)
+                for layer, values in row["final"].items():
+                    names = list(last[layer])
+                    ok &= all(np.array_equal(last[layer][k], np.asarray(v, dtype="f4"))
+                              for k, v in zip(names, values))
+                if not ok:
+                    result["damaged_groups"] += 1
+        except Exception as exc:  # noqa: BLE001
+            result["damaged_groups"] += 1
+            log(f"  {row['group']}: {exc}")
+    for line in reading["first_errors"]:
+        log(f"  reader: {line}")
+    result["failures"] = (result["training_failures"] + result["damaged_groups"] + result["lost_records"]
+                          + result["reader_errors"])
+    return result
+
+
+# ------------------------------------------------------------------------------------------------
+# 4. Hostile files
+# ------------------------------------------------------------------------------------------------
+def make_base_recording(filename: str) -> None:
+    """A small real recording (Keras fit) to damage."""
+    proc = _python(r"""
+        import sys, numpy as np, keras
+        from deepreplay.callbacks import ReplayData
+        X = np.random.default_rng(0).normal(size=(40, 2)).astype("f4"); y = (X[:, :1] > 0).astype("f4")
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="tanh", name="hidden"),
+                                  keras.layers.Dense(1, activation="sigmoid", name="output")])
+        model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy"])
+        model.fit(X, y, epochs=3, verbose=0, callbacks=[ReplayData(X, y, sys.argv[1], "g")])
+    """, filename)
+    out, err = proc.communicate()
+    if proc.returncode:
+        raise RuntimeError(err)
+
+
+def hostile_corpus(base: str, outdir: str, marker: str, count: int) -> list[tuple[str, str]]:
+    """``count`` (at least 50) damaged or hostile variants of ``base``: ``[(label, path)]``."""
+    import shutil
+
+    import h5py
+    import numpy as np
+
+    files: list[tuple[str, str]] = []
+    os.makedirs(outdir, exist_ok=True)
+    fifo = os.path.join(outdir, "fifo")
+    if not os.path.exists(fifo):
+        os.mkfifo(fifo)
+    other = os.path.join(outdir, "other.h5")
+    with h5py.File(other, "w") as f:
+        f.create_dataset("epochs", data=np.arange(3))
+        f.create_group("g").attrs["format"] = "deepreplay"
+
+    def variant(label: str, edit) -> None:
+        path = os.path.join(outdir, f"{len(files):03d}.h5")
+        shutil.copyfile(base, path)
+        with h5py.File(path, "a") as f:
+            edit(f["g"], f)
+        files.append((label, path))
+
+    def replace(name, **kw):
+        def edit(g, f):
+            del g[name]
+            if "link" in kw:
+                g[name] = kw["link"]
+            else:
+                g.create_dataset(name, **kw)
+        return edit
+
+    def set_attr(key, value):
+        def edit(g, f):
+            g.attrs[key] = value
+        return edit
+
+    lambda_config = json.dumps({"class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_shape": [None, 2]}},
+        {"class_name": "Lambda", "config": {"function": {"class_name": "__lambda__", "config": {
+            "code": f"open({marker!r}, 'w').write('pwned')", "defaults": None, "closure": None}}}}]}})
+    module_config = json.dumps({"module": "os", "class_name": "system", "config": f"touch {marker}",
+                                "registered_name": "system"})
+    variant("epochs -> external link to a FIFO", replace("epochs", link=h5py.ExternalLink(fifo, "/x")))
+    variant("epochs -> external link to another file", replace("epochs", link=h5py.ExternalLink(other, "/epochs")))
+    variant("epochs -> soft link", replace("epochs", link=h5py.SoftLink("/g/losses")))
+    variant("weights kernel -> external link to a FIFO", lambda g, f: (g["weights/hidden"].__delitem__("kernel"),
+                                                                      g["weights/hidden"].__setitem__(
+                                                                          "kernel", h5py.ExternalLink(fifo, "/k"))))
+    variant("inputs -> external link", replace("inputs", link=h5py.ExternalLink(other, "/epochs")))
+
+    def group_link(f_edit):
+        def edit(g, f):
+            f_edit(f)
+        return edit
+
+    variant("group -> external link", group_link(lambda f: (f.__delitem__("g"),
+                                                            f.__setitem__("g", h5py.ExternalLink(other, "/g")))))
+    variant("group -> soft link to itself", group_link(lambda f: (f.__delitem__("g"),
+                                                                  f.__setitem__("g", h5py.SoftLink("/g")))))
+    variant("hard-link cycle inside the group", lambda g, f: g["weights"].__setitem__("loop", g))
+    variant("external raw storage (a FIFO)", replace("predictions", shape=(4, 40, 1), dtype="f4",
+                                                     external=[(fifo, 0, h5py.h5f.UNLIMITED)]))
+    for name, shape in (("epochs", (10**12,)), ("inputs", (10**9, 2)), ("predictions", (4, 10**8, 1)),
+                        ("losses", (4, 10**9)), ("targets", (10**10, 1))):
+        variant(f"{name} declared {shape}", replace(name, shape=shape, maxshape=(None,) + shape[1:],
+                                                    chunks=(1,) + tuple(1 for _ in shape[1:]), dtype="f4"))
+    variant("kernel declared (4, 100000, 100000)", lambda g, f: (
+        g["weights/hidden"].__delitem__("kernel"),
+        g["weights/hidden"].create_dataset("kernel", shape=(4, 100000, 100000), chunks=(1, 1, 100), dtype="f4")))
+    for name, data in (("epochs", np.array([b"a", b"b"])), ("epochs", np.arange(4.0)), ("inputs", np.array([b"x"] * 40)),
+                       ("losses", np.zeros(4, dtype=[("a", "f4"), ("b", "i4")])), ("model_config", np.arange(3)),
+                       ("epochs", np.zeros((4, 3), "i8")), ("sample_indices", np.zeros((40, 2), "i8")),
+                       ("predictions", np.float32(1.0))):
+        variant(f"{name} as {getattr(data, 'dtype', type(data))} {np.shape(data)}", replace(name, data=data))
+    for key, value in (("complete", "False"), ("complete", 1), ("format_version", "1"), ("format_version", 99),
+                       ("format_version", 1.5), ("layers", "not json"), ("layers", json.dumps({"a": 1})),
+                       ("layers", "[" * 100000 + "]" * 100000), ("quantities", json.dumps(["evil"])),
+                       ("records", -1), ("records", "x"), ("format", "other"), ("metrics", "[" * 50000),
+                       ("layers", json.dumps(["missing_layer"]))):
+        variant(f"attribute {key}={str(value)[:20]!r}", set_attr(key, value))
+    variant("model_config with a Lambda (code)", replace("model_config", data=lambda_config))
+    variant("model_config naming os.system", replace("model_config", data=module_config))
+    variant("model_config not JSON", replace("model_config", data="{{{{"))
+    variant("model_config deeply nested", replace("model_config", data="[" * 100000 + "]" * 100000))
+    variant("pickle payload attribute", set_attr("keras_version", np.void(b"cos\nsystem\n(S'touch " +
+                                                                         marker.encode() + b"'\ntR.")))
+    variant("epochs longer than the other datasets", lambda g, f: (g["epochs"].resize((6,)),
+                                                                   g.attrs.__setitem__("records", 6)))
+    variant("records attribute beyond epochs", set_attr("records", 1000))
+    variant("losses shorter than epochs", replace("losses", data=np.zeros((1, 40), "f4")))
+    variant("targets rows != inputs rows", replace("targets", data=np.zeros((3, 1), "f4")))
+    variant("group is a dataset", group_link(lambda f: (f.__delitem__("g"),
+                                                        f.create_dataset("g", data=np.arange(3)).attrs.__setitem__(
+                                                            "format", "deepreplay"))))
+    variant("weights layer is a dataset", lambda g, f: (g["weights"].__delitem__("hidden"),
+                                                        g["weights"].create_dataset("hidden", data=np.arange(3))))
+    variant("gzip bomb declared (4, 5000000) zeros", lambda g, f: (g.__delitem__("losses"), g.create_dataset(
+        "losses", shape=(4, 5_000_000), chunks=(1, 5_000_000), dtype="f4", compression="gzip", fillvalue=0)))
+    # Raw damage: truncations and flipped bytes.
+    size = os.path.getsize(base)
+    for fraction in (0.05, 0.2, 0.4, 0.6, 0.8, 0.95, 0.99):
+        path = os.path.join(outdir, f"{len(files):03d}.h5")
+        with open(base, "rb") as src, open(path, "wb") as dst:
+            dst.write(src.read(int(size * fraction)))
+        files.append((f"truncated to {fraction:.0%}", path))
+    rng = random.Random(13)
+    while len(files) < count:
+        path = os.path.join(outdir, f"{len(files):03d}.h5")
+        data = bytearray(Path(base).read_bytes())
+        spots = [rng.randrange(0, min(len(data), 4096)) for _ in range(rng.randint(1, 12))]
+        for spot in spots:
+            data[spot] ^= 1 << rng.randrange(8)
+        Path(path).write_bytes(bytes(data))
+        files.append((f"{len(spots)} flipped metadata bits (seed {len(files)})", path))
+    # Not files at all.
+    files.append(("a FIFO named .h5", fifo))
+    os.makedirs(os.path.join(outdir, "dir.h5"), exist_ok=True)
+    files.append(("a directory named .h5", os.path.join(outdir, "dir.h5")))
+    Path(outdir, "empty.h5").write_bytes(b"")
+    files.append(("an empty file", os.path.join(outdir, "empty.h5")))
+    return files
+
+
+API_SERVER = r"""
+import contextlib, io, json, sys, traceback
+from deepreplay import cli
+from deepreplay.errors import RecordingError
+from deepreplay.replay import Replay
+
+
+def peak_mib():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+print("READY", flush=True)
+for line in sys.stdin:
+    path, png = json.loads(line)
+    with open("/proc/self/clear_refs", "w") as f:  # restart the peak-RSS count for this file
+        f.write("5")
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            code = cli.main(["render", path, "g", "-o", png])
+        render = {"code": code, "stderr": err.getvalue()}
+    except BaseException:
+        render = {"code": "raised", "stderr": err.getvalue() + traceback.format_exc()}
+    try:
+        with Replay(path, "g") as r:
+            r.model_at(int(r.epochs[-1])); r.predictions_at(int(r.epochs[0])); r.weights_at(int(r.epochs[-1]))
+            r.get_training_metric("accuracy")
+        outcome = "ok"
+    except RecordingError as exc:
+        outcome = "RecordingError"
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        outcome = "clear:" + type(exc).__name__ + ": " + str(exc)[:200]
+    except BaseException as exc:
+        outcome = "raw:" + type(exc).__name__ + ": " + str(exc)[:200]
+    print("RESULT " + json.dumps({"render": render, "api": outcome, "peak_mib": peak_mib()}), flush=True)
+"""
+
+
+class _ApiServer:
+    """One process with Keras imported that runs render and Replay on file after file (restarted after a hang)."""
+
+    def __init__(self) -> None:
+        self.proc = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", API_SERVER], env=ENV, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                     cwd=tempfile.gettempdir())
+        if self._line(600) != "READY":
+            raise RuntimeError("the render/Replay server did not start")
+        self.baseline = None
+
+    def _line(self, timeout: float) -> str | None:
+        import select
+
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        return self.proc.stdout.readline().strip() if ready else None
+
+    def run(self, path: str, png: str, timeout: float) -> dict | None:
+        """The child's result for ``path``; None after a hang (the server is then restarted)."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.start()
+        self.proc.stdin.write(json.dumps([path, png]) + "\n")
+        self.proc.stdin.flush()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self._line(max(0.1, deadline - time.monotonic()))
+            if line is None:
+                break
+            if line.startswith("RESULT "):
+                return json.loads(line[7:])
+            if line == "" and self.proc.poll() is not None:
+                self.proc = None
+                return {"render": {"code": "died", "stderr": ""}, "api": "died", "peak_mib": 0.0}
+        self.stop()
+        return None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+
+def _peak_rss_mib(args: list[str], timeout: float) -> tuple[str, int | None, str, str, float]:
+    proc = subprocess.Popen(args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tempfile.gettempdir())
+    status = "done"
+    deadline = time.monotonic() + timeout
+    import threading
+
+    chunks: dict[str, str] = {}
+
+    def drain(name, stream):
+        chunks[name] = stream.read()
+
+    threads = [threading.Thread(target=drain, args=(n, s)) for n, s in (("out", proc.stdout), ("err", proc.stderr))]
+    for t in threads:
+        t.start()
+    while True:
+        pid, code, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > deadline:
+            proc.kill()
+            status = "timeout"
+            pid, code, usage = os.wait4(proc.pid, 0)
+            break
+        time.sleep(0.02)
+    for t in threads:
+        t.join()
+    proc.returncode = os.waitstatus_to_exitcode(code)
+    return status, proc.returncode, chunks.get("out", ""), chunks.get("err", ""), usage.ru_maxrss / 1024
+
+
+def hostile_trials(workdir: str, count: int, *, timeout: float = 180, max_rss_mib: float = 2048,
+                   log=print) -> dict:
+    """The hostile corpus through ``deepreplay info``, ``deepreplay render`` and ``Replay``."""
+    base = os.path.join(workdir, "base.h5")
+    make_base_recording(base)
+    outdir = os.path.join(workdir, "hostile")
+    os.makedirs(outdir, exist_ok=True)
+    marker = os.path.join(workdir, "CODE-RAN")
+    files = hostile_corpus(base, outdir, marker, count)
+    result = {"files": len(files), "runs": 0, "hangs": 0, "tracebacks": 0, "bad_exit": 0, "api_not_recording_error": 0,
+              "code_executed": 0, "over_memory": 0, "peak_rss_mib": 0.0, "healthy_base_ok": 0}
+    png = os.path.join(workdir, "out.png")
+    server = _ApiServer()
+    for label, path in files:
+        status, code, out, err, rss = _peak_rss_mib([sys.executable, "-m", "deepreplay", "info", path], timeout)
+        result["runs"] += 1
+        result["peak_rss_mib"] = max(result["peak_rss_mib"], rss)
+        problems = []
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        if status == "timeout":
+            result["hangs"] += 1
+            problems.append("info: hang")
+        elif "Traceback" in err or "Exception ignored" in err:
+            result["tracebacks"] += 1
+            problems.append("info: traceback: " + lines[-1][:200])
+        elif code not in (0, 1) or (code == 1 and not any(ln.startswith("deepreplay: error") for ln in lines)):
+            result["bad_exit"] += 1
+            problems.append(f"info exit {code}: {err.strip()[-200:]}")
+        if rss > max_rss_mib:
+            result["over_memory"] += 1
+            problems.append(f"info peak {rss:.0f} MiB")
+        found = server.run(path, png, timeout)
+        result["runs"] += 2
+        if found is None:
+            result["hangs"] += 1
+            problems.append("render/Replay: hang")
+        else:
+            render, outcome = found["render"], found["api"]
+            result["peak_rss_mib"] = max(result["peak_rss_mib"], found["peak_mib"])
+            if "Traceback" in render["stderr"] or render["code"] not in (0, 1):
+                result["tracebacks"] += 1
+                problems.append("render: " + (render["stderr"].strip().splitlines() or [str(render["code"])])[-1][:200])
+            if outcome not in ("RecordingError", "ok") and not outcome.startswith("clear:FileNotFound"):
+                result["api_not_recording_error"] += 1
+                problems.append("Replay: " + outcome[:200])
+            if found["peak_mib"] > max_rss_mib:
+                result["over_memory"] += 1
+                problems.append(f"render/Replay peak {found['peak_mib']:.0f} MiB")
+        if os.path.exists(marker):
+            result["code_executed"] += 1
+            os.unlink(marker)
+            problems.append("CODE RAN")
+        if problems:
+            log(f"  {label}: {'; '.join(problems)}")
+    # The undamaged base goes through the same three (a control: the checks do not refuse good files).
+    status, code, out, err, rss = _peak_rss_mib([sys.executable, "-m", "deepreplay", "info", base], timeout)
+    ok = int(status == "done" and code == 0)
+    found = server.run(base, png, timeout) or {"render": {"code": 1}, "api": "", "peak_mib": 0.0}
+    server.stop()
+    ok += (found["render"]["code"] == 0) + (found["api"] == "ok")
+    result["healthy_base_ok"] = ok
+    result["base_peak_rss_mib"] = found["peak_mib"]
+    result["failures"] = sum(result[k] for k in ("hangs", "tracebacks", "bad_exit", "api_not_recording_error",
+                                                  "code_executed", "over_memory")) + (3 - ok)
+    return result
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small trials (a few minutes)")
+    parser.add_argument("--fits", type=int, default=50)
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--kills", type=int, default=120)
+    parser.add_argument("--hostile", type=int, default=60)
+    parser.add_argument("--max-rss-mib", type=float, default=2048)
+    parser.add_argument("--only", choices=("readers", "full-disk", "kills", "hostile"), action="append")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.fits, args.epochs, args.kills, args.hostile = 4, 20, 12, 50
+    levels = [0, 512, 4096, 16384, 40000, 65536, 100000, 150000, 250000, 400000, 700000, 1048576]
+    only = set(args.only or ("readers", "full-disk", "kills", "hostile"))
+    print(f"load at start: {_common.load()}")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="deepreplay-reliability-") as workdir:
+        for name, run in (
+            ("readers", lambda: reader_trials(workdir, args.fits, args.epochs)),
+            ("full-disk", lambda: full_disk_trials(workdir, levels[: 4 if args.quick else None])),
+            ("kills", lambda: kill_trials(workdir, args.kills)),
+            ("hostile", lambda: hostile_trials(workdir, args.hostile, max_rss_mib=args.max_rss_mib)),
+        ):
+            if name not in only:
+                continue
+            start = time.monotonic()
+            print(f"\n== {name}")
+            result = run()
+            seconds = time.monotonic() - start
+            print(json.dumps(result, indent=1))
+            rows.append((name, result, seconds))
+    print(f"\nload at end: {_common.load()}")
+    print("\n| trial | size | failures | seconds |\n|---|---|---|---|")
+    for name, result, seconds in rows:
+        size = {"readers": lambda r: f"{r['fits']} fits x {r['epochs']} epochs (2 writers, 1 reader: "
+                                     f"{r.get('reader_info', 0)} info, {r.get('reader_replay', 0)} Replay, "
+                                     f"{r.get('reader_h5py', 0)} h5py reads; {r.get('reader_busy', 0)} 'try again')",
+                "full-disk": lambda r: f"{r['levels']} free-space levels ({r['clear_error']} clear errors, "
+                                       f"{r['during_creation']} during creation, {r['completed']} fits completed)",
+                "kills": lambda r: f"{r['kills']} SIGKILLs ({r['aimed']} at pause points, {r['random']} random)",
+                "hostile": lambda r: f"{r['files']} files x 3 commands = {r['runs']} runs, peak RSS "
+                                     f"{r['peak_rss_mib']:.0f} MiB"}[name](result)
+        print(f"| {name} | {size} | {result['failures']} | {seconds:.0f} |")
+    return 0 if all(r["failures"] == 0 for _, r, _ in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,293 @@
+"""Tests for deepreplay.safe_io and the recording's data safety (issue 13).
+
+Small versions of ``benchmarks/reliability.py``: readers in another process
+while a fit records, a full disk (``RLIMIT_FSIZE``), SIGKILLs at the moments a
+write session has the file open, and a corpus of hostile files.
+"""
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import h5py
+import keras
+import numpy as np
+import pytest
+
+from conftest import make_tiny_model, tiny_data
+from deepreplay import cli, safe_io, storage
+from deepreplay.callbacks import ReplayData
+from deepreplay.errors import RecordingError
+from deepreplay.storage import RecordingReader
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+import reliability  # noqa: E402
+
+ENV = dict(os.environ, PYTHONPATH=str(REPO))
+
+
+def _iterations(model):
+    return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+
+
+# --------------------------------------------------------------------------
+# Write sessions are atomic
+# --------------------------------------------------------------------------
+
+
+def test_a_write_session_that_raises_changes_nothing(tmp_path):
+    path = str(tmp_path / "f.h5")
+    with safe_io.open_write(path) as f:
+        f.create_dataset("x", data=np.arange(10))
+    before = Path(path).read_bytes()
+    with pytest.raises(KeyError):
+        with safe_io.open_write(path) as f:
+            f["x"][0] = 99
+            f.create_group("half-done")
+            raise KeyError("stop")
+    assert Path(path).read_bytes() == before
+    assert not os.path.exists(path + safe_io.JOURNAL_SUFFIX)
+
+
+def test_a_journal_left_by_a_killed_writer_is_read_and_then_replayed(tmp_path):
+    """Killed half-way through writing its pages: readers see the new state, the next writer completes it."""
+    path = str(tmp_path / "f.h5")
+    reliability.write_synthetic(path, "other", 2)
+    progress = tmp_path / "progress"
+    env = dict(ENV, DEEPREPLAY_PAUSE_AT="mid-apply:3", DEEPREPLAY_PAUSE_SIGNAL=str(tmp_path / "sig"))
+    proc = subprocess.Popen([sys.executable, "-c", reliability.SYNTHETIC_WRITER, path, "g", "5", str(progress)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "sig").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert os.path.exists(path + safe_io.JOURNAL_SUFFIX)  # the pages of record 2 were being written
+    n, _, problems = reliability.check_synthetic(path, "g")
+    assert problems == [] and n == 2  # record 2 counts: its journal was complete
+    assert reliability.check_synthetic(path, "other")[:2] == (2, True)
+    storage.RecordingWriter(path, "new").create(attrs={}, model_config="{}", inputs=np.ones((2, 1)),
+                                                targets=np.ones((2, 1)), sample_indices=np.arange(2),
+                                                layers=[], quantities=("weights",), overwrite=False)
+    assert not os.path.exists(path + safe_io.JOURNAL_SUFFIX)
+    with h5py.File(path, "r") as f:  # plain h5py sees the completed file again
+        assert f["g/epochs"].shape == (2,)
+
+
+# --------------------------------------------------------------------------
+# Readers in other processes never stop a writer; two writers share a file
+# --------------------------------------------------------------------------
+
+READER = r"""
+import json, os, sys, h5py
+from deepreplay import storage
+from deepreplay.errors import RecordingError
+path, stop = sys.argv[1], sys.argv[2]
+counts = {"reads": 0, "h5py": 0, "busy": 0, "errors": []}
+while not os.path.exists(stop):
+    if not os.path.exists(path):
+        continue
+    try:
+        for name in storage.list_groups(path):
+            with storage.RecordingReader(path, name) as r:
+                if r.n_records:
+                    r.weights(r.n_records - 1); r.epochs
+        counts["reads"] += 1
+    except RecordingError as exc:
+        if "try again" in str(exc):
+            counts["busy"] += 1
+        else:
+            counts["errors"].append(str(exc))
+    try:
+        with h5py.File(path, "r") as f:   # plain h5py, with HDF5's own file locking
+            list(f)
+        counts["h5py"] += 1
+    except BlockingIOError:
+        pass
+print(json.dumps(counts))
+"""
+
+
+def test_a_reader_process_in_a_tight_loop_never_stops_a_fit(tmp_path):
+    path = str(tmp_path / "r.h5")
+    stop = tmp_path / "stop"
+    reader = subprocess.Popen([sys.executable, "-c", READER, path, str(stop)], env=ENV,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.0)  # the reader is looping (on a missing file first)
+        X, y = tiny_data(20)
+        model = make_tiny_model()
+        model.fit(X, y, epochs=15, batch_size=40, verbose=0, callbacks=[ReplayData(X, y, path, "g")])
+    finally:
+        stop.touch()
+        out, err = reader.communicate(timeout=60)
+    import json
+
+    counts = json.loads(out)
+    assert counts["errors"] == [], counts["errors"][:3]
+    assert counts["reads"] > 0 and counts["h5py"] > 0
+    with RecordingReader(path, "g") as r:
+        np.testing.assert_array_equal(r.epochs, np.arange(16))
+        assert r.complete
+        np.testing.assert_array_equal(r.weights(15)["hidden"]["kernel"], model.get_layer("hidden").get_weights()[0])
+
+
+def test_two_processes_record_different_groups_of_one_file(tmp_path):
+    path = str(tmp_path / "two.h5")
+    procs = [subprocess.Popen([sys.executable, "-c", reliability.SYNTHETIC_WRITER, path, name, "15", os.devnull],
+                              env=ENV, stderr=subprocess.PIPE, text=True) for name in ("a", "b")]
+    for proc in procs:
+        assert proc.wait(timeout=120) == 0, proc.stderr.read()
+    for name in ("a", "b"):
+        n, complete, problems = reliability.check_synthetic(path, name)
+        assert (n, complete, problems) == (15, True, [])
+
+
+# --------------------------------------------------------------------------
+# A full disk stops fit with a RecordingError; nothing else changes
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def file_size_limit():
+    """``limit(n)`` caps the size of files this process writes (RLIMIT_FSIZE, SIGXFSZ ignored) until the test ends."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    yield lambda n: resource.setrlimit(resource.RLIMIT_FSIZE, (n, hard))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    signal.signal(signal.SIGXFSZ, old_handler)
+
+
+@pytest.mark.parametrize("room", [0, 200_000])  # during group creation; after a few records
+def test_a_full_disk_stops_fit_with_a_recording_error(tmp_path, file_size_limit, capfd, room):
+    path = str(tmp_path / "full.h5")
+    reliability.write_synthetic(path, "other", 3)
+    other = reliability.group_digest(path, "other")
+    X, y = tiny_data(20)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(64, activation="relu", name="dense"),
+                              keras.layers.Dense(1, activation="sigmoid", name="out")])
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    file_size_limit(os.path.getsize(path) + room)
+    with pytest.raises(RecordingError, match=r"could not write .*full\.h5'.*File too large.*free"):
+        model.fit(X, y, epochs=40, verbose=0, callbacks=[ReplayData(X, y, path, "g", output_samples=None)])
+    file_size_limit(resource.RLIM_INFINITY)
+    captured = capfd.readouterr()
+    assert "Exception ignored" not in captured.err and "HDF5-DIAG" not in captured.err
+    assert reliability.group_digest(path, "other") == other
+    if room == 0:
+        assert _iterations(model) == 0
+        assert storage.list_groups(path) == ["other"]
+    else:
+        with RecordingReader(path, "g") as r:
+            n = r.n_records
+            assert 0 < n < 41 and not r.complete
+            np.testing.assert_array_equal(r.epochs, np.arange(n))
+            for k in range(n):
+                assert np.all(np.isfinite(r.losses(k))) and np.all(np.isfinite(r.weights(k)["dense"]["kernel"]))
+        # fit stopped soon after the failed record (the writer is one record behind at most).
+        steps_per_epoch = 2  # 40 samples, batch 32
+        assert _iterations(model) <= (n + 2) * steps_per_epoch
+
+
+# --------------------------------------------------------------------------
+# Kills at the moments a write session has the file open
+# --------------------------------------------------------------------------
+
+
+def test_kills_at_every_pause_point_leave_every_group_readable(tmp_path):
+    result = reliability.kill_trials(str(tmp_path), kills=6, records=2, seed=1, log=lambda *a: None)
+    assert result["kills"] >= 6
+    assert result["failures"] == 0, result
+
+
+# --------------------------------------------------------------------------
+# Hostile files: one-line errors, RecordingError from the API, nothing followed or run
+# --------------------------------------------------------------------------
+
+
+def test_hostile_corpus_gives_clear_errors(tmp_path, tiny_recording, capsys):
+    filename = tiny_recording[0]
+    base = str(tmp_path / "base.h5")
+    Path(base).write_bytes(Path(filename).read_bytes())
+    with h5py.File(base, "a") as f:  # the corpus edits group 'g'
+        f.move("tiny", "g")
+    marker = str(tmp_path / "CODE-RAN")
+    files = reliability.hostile_corpus(base, str(tmp_path / "corpus"), marker, 50)
+    assert len(files) >= 50
+    raw = []
+    for label, path in files:
+        if label == "a FIFO named .h5":
+            with pytest.raises(RecordingError, match="not a regular file"):
+                RecordingReader(path, "g")
+            continue
+        try:
+            with RecordingReader(path, "g") as r:
+                r.n_records, r.complete, r.attrs, r.epochs, r.inputs
+                for k in range(r.n_records):
+                    r.weights(k), r.losses(k), r.predictions(k)
+        except (RecordingError, FileNotFoundError):
+            pass
+        except Exception as exc:  # noqa: BLE001 - any other error is what this test looks for
+            raw.append(f"{label}: {type(exc).__name__}: {exc}")
+        code = cli.main(["info", path])
+        err = capsys.readouterr().err
+        if code not in (0, 1) or (code == 1 and not err.startswith("deepreplay: error:")):
+            raw.append(f"{label}: info exit {code}: {err}")
+    assert raw == []
+    assert not os.path.exists(marker)
+
+
+def test_links_are_refused_not_followed(tmp_path, tiny_recording):
+    path = str(tmp_path / "linked.h5")
+    Path(path).write_bytes(Path(tiny_recording[0]).read_bytes())
+    fifo = str(tmp_path / "fifo")
+    os.mkfifo(fifo)
+    with h5py.File(path, "a") as f:
+        del f["tiny/epochs"]
+        f["tiny/epochs"] = h5py.ExternalLink(fifo, "/x")
+    with pytest.raises(RecordingError, match=r"'epochs' is a ExternalLink, and deepreplay does not follow links"):
+        RecordingReader(path, "tiny")
+
+
+def test_complete_must_be_a_boolean(tmp_path, tiny_recording):
+    path = str(tmp_path / "c.h5")
+    Path(path).write_bytes(Path(tiny_recording[0]).read_bytes())
+    with h5py.File(path, "a") as f:
+        f["tiny"].attrs["complete"] = "False"
+    with pytest.raises(RecordingError, match=r"'complete' attribute is 'False' \(str\), not a boolean"):
+        RecordingReader(path, "tiny")
+
+
+def test_a_huge_declared_shape_is_refused_before_reading(tmp_path, tiny_recording):
+    path = str(tmp_path / "huge.h5")
+    Path(path).write_bytes(Path(tiny_recording[0]).read_bytes())
+    with h5py.File(path, "a") as f:
+        del f["tiny/inputs"]
+        f["tiny"].create_dataset("inputs", shape=(10**9, 2), chunks=(1, 2), dtype="f4")
+        del f["tiny/targets"], f["tiny/sample_indices"]
+        f["tiny"].create_dataset("targets", shape=(10**9, 1), chunks=(1, 1), dtype="f4")
+        f["tiny"].create_dataset("sample_indices", shape=(10**9,), chunks=(1,), dtype="i8")
+    with RecordingReader(path, "tiny") as r:
+        assert r.n_samples == 10**9  # metadata only
+        with pytest.raises(RecordingError, match=r"would take 8e\+09 bytes, more than a file of \d+ bytes can hold"):
+            r.inputs
+
+
+def test_info_lists_healthy_groups_and_reports_the_damaged_one(tmp_path, capsys):
+    path = str(tmp_path / "mixed.h5")
+    reliability.write_synthetic(path, "good", 2)
+    reliability.write_synthetic(path, "bad", 2)
+    with h5py.File(path, "a") as f:
+        f["bad"].attrs["layers"] = "not json"
+    assert cli.main(["info", path]) == 1
+    out, err = capsys.readouterr()
+    assert "[good] complete" in out
+    assert err.strip().splitlines() == [
+        f"deepreplay: error: [bad] group 'bad' of file {path!r} is damaged: its 'layers' attribute is missing "
+        "or not a JSON list."]
