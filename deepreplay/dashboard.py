@@ -127,17 +127,21 @@ def _hidden_shapes(replay) -> dict[str, tuple[int, ...]]:
 
 def _conv_plan(replay, kinds: dict[str, str], skipped: list[str]) -> tuple[str | None, str | None]:
     """``(feature-map layer, filters layer)`` of a convolutional model (None where it does not apply)."""
-    from .plot.feature_maps import KERNEL_LAYERS, conv_layers, image_layers
+    from .plot.feature_maps import conv_layers, image_layers
 
-    if not any(kind in KERNEL_LAYERS for kind in kinds.values()):
+    if not any("Conv" in kind for kind in kinds.values()):
         return None, None
     maps = image_layers(replay)
     if not maps:
         skipped.append("feature maps: the outputs of the convolution layers were not recorded "
                        "(ReplayData(record=...) without 'activations')")
-    convs = conv_layers(replay)
+    convs = conv_layers(replay)  # the kernels it can draw (not those of separable convolutions)
     weights = replay.reader.has("weights")
-    if convs and not weights:
+    if not convs:
+        kinds_seen = sorted({kind for kind in kinds.values() if "Conv" in kind})
+        skipped.append(f"filters: the kernels of {', '.join(kinds_seen)} layers are not drawn (the filters visual "
+                       "draws Conv1D, Conv2D, DepthwiseConv and transposed convolutions)")
+    elif not weights:
         skipped.append("filters: the weights were not recorded (ReplayData(record=...) without 'weights')")
     return (maps[0] if maps else None), (convs[0] if convs and weights else None)
 

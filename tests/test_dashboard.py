@@ -236,3 +236,20 @@ def test_recurrent_and_attention_models_get_distributions_curves_and_histograms(
         assert {LayerDistributions, LossAndMetric, LossHistogram, MulticlassProbabilityHistogram} <= set(types)
         compose_plots(visuals, 0)
         fig.savefig(tmp_path / f"{kind}.png")
+
+
+def test_a_convolution_whose_kernels_are_not_drawn_is_said(tmp_path):
+    from deepreplay.dashboard import DashboardNote
+    from deepreplay.plot.feature_maps import FeatureMaps
+
+    X = RNG.normal(size=(20, 6, 6, 2)).astype(np.float32)
+    model = keras.Sequential([keras.Input((6, 6, 2)), keras.layers.SeparableConv2D(3, 3, name="sep"),
+                              keras.layers.GlobalAveragePooling2D(name="gap"),
+                              keras.layers.Dense(3, activation="softmax", name="output")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    filename = str(tmp_path / "sep.h5")
+    ReplayData(X, np.arange(20) % 3, filename, "sep", model=model)
+    with Replay(filename, "sep") as replay:
+        with pytest.warns(DashboardNote, match="filters: the kernels of SeparableConv2D layers are not drawn"):
+            _fig, visuals = build_dashboard(replay)
+        assert FeatureMaps in visual_types(visuals)

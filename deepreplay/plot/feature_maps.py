@@ -565,7 +565,7 @@ class Filters(_MosaicPlotter):
             raise ValueError(f"layer_name={layer_name!r} is not a convolution layer whose kernels can be drawn; "
                              f"convolution layers: {candidates or 'none'}.")
         kind = type(replay.model.get_layer(layer_name)).__name__
-        key = "depthwise_kernel" if kind.startswith("Depthwise") else "kernel"
+        key = "kernel"
 
         def kernel_at(epoch: int) -> np.ndarray:
             weights = replay.weights_at(int(epoch))

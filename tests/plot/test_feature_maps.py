@@ -138,6 +138,7 @@ def test_filters_of_rgb_and_one_dimensional_convolutions(tmp_path):
     X = rng.normal(size=(12, 6, 6, 3)).astype(np.float32)
     y = np.arange(12) % 2
     model = keras.Sequential([keras.Input((6, 6, 3)), keras.layers.Conv2D(5, 3, name="c"),
+                              keras.layers.DepthwiseConv2D(3, name="dw"),
                               keras.layers.GlobalAveragePooling2D(name="g"),
                               keras.layers.Dense(1, activation="sigmoid", name="out")])
     model.compile(optimizer="sgd", loss="binary_crossentropy")
@@ -153,6 +154,10 @@ def test_filters_of_rgb_and_one_dimensional_convolutions(tmp_path):
         assert f.data.wrap is None and f.data.mosaic.shape[1:] == (3 * 4 - 1, 5 * 4 - 1)
         kernel = rgb.weights_at(0)["c"]["kernel"]
         np.testing.assert_array_equal(tile(f.data.mosaic[0], 2, 4, 3, 3), kernel[:, :, 2, 4])
+        assert conv_layers(rgb) == ["c", "dw"]
+        dw = rgb.build_filters(fig.add_subplot(2, 3, 4), "dw").data  # (3, 3, 5 inputs, multiplier 1)
+        assert dw.kernel_shape == (3, 3, 5, 1) and dw.mosaic.shape[1:] == (3 * 4 - 1, 3)
+        np.testing.assert_array_equal(tile(dw.mosaic[0], 1, 0, 3, 3), rgb.weights_at(0)["dw"]["kernel"][:, :, 1, 0])
         f1 = s.build_filters(axes[1])
         assert f1.data.tile_shape == (1, 5) and f1.data.mosaic.shape[1] == 2 * 2 - 1  # 1-pixel strips, 2 inputs
         m = s.build_feature_maps(axes[2])
