@@ -214,9 +214,13 @@ class ReplayData(keras.callbacks.Callback):
         For bad arguments, before anything is written; file problems (not
         HDF5, not writable, existing group) are raised when recording starts,
         before any training step.
-    OSError
-        A record could not be written (a full disk): raised at the next
-        record or when training ends; the records before it stay readable.
+    deepreplay.errors.RecordingError
+        A record could not be written (a full disk, a quota, an I/O error;
+        an ``OSError`` and a ``ValueError``): raised at the next record or
+        when training ends, naming the file, the error and the free space;
+        the records before it stay readable and the group stays incomplete.
+        Also raised when recording starts if another process holds the file
+        open for more than two minutes.
 
     Notes
     -----

@@ -32,11 +32,15 @@ Layout of one group (see ``docs/format.md`` for the user-facing description)::
 Every dataset with a record axis is resizable along it and chunked one record
 per chunk, so appending never rewrites earlier records and reading one record
 never reads the others.  The file is opened only while a record is written or
-read, never held open between calls.
+read, never held open between calls, and always through
+:mod:`deepreplay.safe_io`: each write session is atomic (a kill or a full
+disk leaves the file as it was before it) and locked against readers of other
+processes.  A record counts once ``epochs`` and then the ``records``
+attribute grew.  Readers refuse links, check attributes, structure, dtypes and
+shapes before reading, and bound every read by the file's size.
 
-DeepReplay 0.1 recordings (``layer{i}/weights{j}`` groups, the model in a
-separate Keras 2 file) are read whole by :func:`read_legacy_recording` and
-:func:`read_keras2_model_file`, for :mod:`deepreplay.legacy` to convert.
+Layer, variable and metric names are escaped in link names (``/`` as
+``%2F``...; see :func:`_encode`), so any name Keras allows can be stored.
 """
 
 from __future__ import annotations
