@@ -7,7 +7,7 @@ Record with :class:`deepreplay.callbacks.ReplayData`, read back with
 
 __version__ = "0.2.0"
 
-__all__ = ["Replay", "ReplayData"]
+__all__ = ["LiveDashboard", "Replay", "ReplayData"]
 
 
 def __getattr__(name: str):
@@ -20,4 +20,8 @@ def __getattr__(name: str):
         from .callbacks import ReplayData
 
         return ReplayData
+    if name == "LiveDashboard":
+        from .live import LiveDashboard
+
+        return LiveDashboard
     raise AttributeError(f"module 'deepreplay' has no attribute {name!r}")
