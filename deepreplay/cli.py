@@ -20,11 +20,32 @@ def _quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+DEMO_FORMATS = ("gif", "mp4", "html")
+
+
+def _check_demo_request(args: argparse.Namespace) -> tuple[str, ...]:
+    """Check ``demo``'s arguments before training; return the formats asked for."""
+    formats = tuple(f.strip().lower().lstrip(".") for f in args.formats.split(",") if f.strip())
+    unknown = [f for f in formats if f not in DEMO_FORMATS]
+    if unknown:
+        raise CommandError(f"--formats {args.formats}: {', '.join(unknown)} is not one of {', '.join(DEMO_FORMATS)}")
+    if args.epochs < 1:
+        raise CommandError(f"--epochs {args.epochs}: train for at least 1 epoch")
+    for option in ("fps", "dpi"):
+        value = getattr(args, option)
+        if value is not None and not value > 0:
+            raise CommandError(f"--{option} {value:g}: give a positive number")
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise CommandError(f"--output {args.output}: is a file; give a folder (created when missing)")
+    return formats
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
+    formats = _check_demo_request(args)
     from .demo import run_demo
 
     result = run_demo(args.output, epochs=args.epochs, activation=args.activation, fps=args.fps, dpi=args.dpi,
-                      formats=tuple(args.formats.split(",")))
+                      formats=formats)
     print("wrote:")
     for kind, path in result.files.items():
         print(f"  {kind:9s} {path}")
@@ -42,7 +63,10 @@ def _human_bytes(n: int) -> str:
 
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    message = text.splitlines()[0] if text else type(exc).__name__
+    for name, option in _OPTION_NAMES.items():  # the user typed options, not Python parameters
+        message = message.replace(name + "=", option + " ")
+    return message
 
 
 def _describe_group(filename: str, name: str) -> list[str]:
@@ -157,8 +181,97 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 RENDER_FORMATS = (".gif", ".mp4", ".html", ".png")
 
 
+def _check_output(output: str, formats: Sequence[str]) -> str:
+    """The output file's extension, after checking it and its folder (no heavy import)."""
+    ext = os.path.splitext(output)[1].lower()
+    if ext not in formats:
+        raise CommandError(f"output {output!r}: choose a file ending in {', '.join(formats[:-1])} or {formats[-1]}")
+    folder = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(folder):
+        raise CommandError(f"output folder {os.path.dirname(output) or folder!r} does not exist: create it first")
+    if not os.access(folder, os.W_OK):
+        raise CommandError(f"output folder {os.path.dirname(output) or folder!r} is not writable")
+    if os.path.isdir(output):
+        raise CommandError(f"output {output!r} is a folder: give a file name such as {os.path.join(output, 'run' + ext)}")
+    return ext
+
+
+def _check_recording(filename: str, group: str) -> tuple[list[str], list[str], list[int], str]:
+    """Check that ``filename`` holds the recording ``group``; return its layers, metrics, epochs and unit.
+
+    The epochs are the records' keys: steps for a step-based recording (unit ``'step'``).
+
+    Reads only the HDF5 file (h5py), so a wrong name is answered before
+    Keras or Matplotlib is imported and before anything is rendered.
+    """
+    from . import storage
+
+    if not os.path.exists(filename):
+        raise CommandError(f"{filename}: no such file")
+    if os.path.isdir(filename):
+        raise CommandError(f"{filename} is a folder, not a recording: give the .h5 file written by ReplayData")
+    try:
+        groups = storage.list_groups(filename)
+    except storage.RecordingError:
+        raise CommandError(f"{filename} is not an HDF5 file, so not a deepreplay recording") from None
+    except OSError as exc:
+        raise CommandError(f"{filename} cannot be read ({exc.strerror or exc})") from None
+    if group not in groups:
+        known = ", ".join(repr(g) for g in groups) if groups else "none"
+        raise CommandError(f"no recording {group!r} in {filename}; its recordings: {known}")
+    with storage.RecordingReader(filename, group) as reader:
+        metrics = [str(m) for m in reader.attrs.get("metrics", []) or []]
+        return list(reader.layers), metrics, [int(e) for e in reader.epochs], reader.record_unit
+
+
+def _check_epoch(option: str, epoch: int | None, epochs: Sequence[int], unit: str = "epoch") -> None:
+    if epoch is not None and not epochs[0] <= epoch <= epochs[-1]:
+        raise CommandError(f"{option} {epoch}: the recording has {unit}s {epochs[0]} to {epochs[-1]}")
+
+
+def _check_numbers(args: argparse.Namespace, ext: str) -> None:
+    for option in ("fps", "dpi"):
+        value = getattr(args, option)
+        if value is not None and not value > 0:
+            raise CommandError(f"--{option} {value:g}: give a positive number")
+    if ext != ".png" and args.epoch is not None:
+        raise CommandError("--epoch picks the epoch of a .png; for animations use --epoch-start/--epoch-end")
+
+
+def _check_render_request(args: argparse.Namespace) -> str:
+    """Check every argument of ``render`` before anything heavy happens; return the output's extension."""
+    ext = _check_output(args.output, RENDER_FORMATS)
+    _check_numbers(args, ext)
+    layers, metrics, epochs, unit = _check_recording(args.file, args.group)
+    if args.layer is not None and args.layer not in layers:
+        raise CommandError(f"--layer {args.layer}: no such layer in {args.group!r}; its layers: {', '.join(layers)}")
+    if args.metric is not None and metrics and args.metric not in metrics:
+        raise CommandError(f"--metric {args.metric}: not recorded in {args.group!r}; its metrics: {', '.join(metrics)}")
+    for option, value in (("--epoch", args.epoch), ("--epoch-start", args.epoch_start),
+                          ("--epoch-end", args.epoch_end)):
+        _check_epoch(option, value, epochs, unit)
+    if args.epoch_start is not None and args.epoch_end is not None and args.epoch_start > args.epoch_end:
+        raise CommandError(f"--epoch-start {args.epoch_start} is after --epoch-end {args.epoch_end}")
+    return ext
+
+
+def _check_compare_request(args: argparse.Namespace) -> str:
+    """Check every argument of ``compare`` before anything heavy happens; return the output's extension."""
+    ext = _check_output(args.output, RENDER_FORMATS)
+    _check_numbers(args, ext)
+    for group in args.groups:
+        layers, metrics, epochs, unit = _check_recording(args.file, group)
+        if args.metric is not None and metrics and args.metric not in metrics:
+            raise CommandError(f"--metric {args.metric}: not recorded in {group!r}; its metrics: {', '.join(metrics)}")
+        _check_epoch("--epoch", args.epoch, epochs, unit)
+    return ext
+
+
 def _cmd_render(args: argparse.Namespace) -> int:
     import warnings
+
+    # Every argument is checked first, before Keras and Matplotlib are imported (seconds).
+    ext = _check_render_request(args)
 
     import matplotlib
 
@@ -169,11 +282,6 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from .plot import compose_animations, compose_plots
     from .replay import Replay
 
-    ext = os.path.splitext(args.output)[1].lower()
-    if ext not in RENDER_FORMATS:
-        raise CommandError(f"--output {args.output!r}: choose a file ending in one of {', '.join(RENDER_FORMATS)}")
-    if not os.path.exists(args.file):
-        raise CommandError(f"{args.file}: no such file")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         replay = Replay(args.file, args.group)
@@ -193,8 +301,6 @@ def _cmd_render(args: argparse.Namespace) -> int:
             compose_plots(visuals, epoch, title=title).savefig(args.output, dpi=args.dpi)
             print(f"wrote {args.output} ({visuals[0].frame_unit} {epoch})")
         else:
-            if args.epoch is not None:
-                raise CommandError("--epoch picks the epoch of a .png; for animations use --epoch-start/--epoch-end")
             anim = compose_animations(visuals, title=title)
             anim.save(args.output, fps=args.fps, dpi=args.dpi)
             print(f"wrote {args.output} ({len(anim.epochs)} frames)")
@@ -206,6 +312,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     import contextlib
     import warnings
 
+    # Every argument is checked first, before Keras and Matplotlib are imported (seconds).
+    ext = _check_compare_request(args)
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -216,11 +325,6 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from .plot.base import common_epochs
     from .replay import Replay
 
-    ext = os.path.splitext(args.output)[1].lower()
-    if ext not in RENDER_FORMATS:
-        raise CommandError(f"--output {args.output!r}: choose a file ending in one of {', '.join(RENDER_FORMATS)}")
-    if not os.path.exists(args.file):
-        raise CommandError(f"{args.file}: no such file")
     with contextlib.ExitStack() as stack:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -246,6 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="deepreplay",
         description="Replay how a Keras model trained: record with ReplayData, then look at it.",
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"deepreplay {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -255,8 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("-o", "--output", default="out", help="output folder (default: out)")
     demo.add_argument("--epochs", type=int, default=150, help="training epochs (default: 150)")
     demo.add_argument("--activation", default="sigmoid", help="hidden activation (default: sigmoid)")
-    demo.add_argument("--fps", type=float, default=15, help="frames per second (default: 15)")
-    demo.add_argument("--dpi", type=float, default=60, help="resolution of the animation (default: 60)")
+    demo.add_argument("--fps", type=float, default=None,
+                      help="frames per second (default: 10, slower for short runs so they last ~5 s)")
+    demo.add_argument("--dpi", type=float, default=None, help="resolution (default: 100, 1300 pixels wide)")
     demo.add_argument("--formats", default="gif,mp4", help="comma-separated: gif, mp4, html (default: gif,mp4)")
     demo.set_defaults(func=_cmd_demo)
 
@@ -291,8 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--epoch", type=int, default=None, help="epoch of a .png (default: the last); a step for a step-based recording")
     render.add_argument("--epoch-start", type=int, default=None, help="first epoch of an animation")
     render.add_argument("--epoch-end", type=int, default=None, help="last epoch of an animation (inclusive)")
-    render.add_argument("--fps", type=float, default=15, help="frames per second (default: 15)")
-    render.add_argument("--dpi", type=float, default=60, help="resolution (default: 60)")
+    render.add_argument("--fps", type=float, default=None,
+                        help="frames per second (default: 10, slower for short runs so they last ~5 s)")
+    render.add_argument("--dpi", type=float, default=None, help="resolution (default: 100, 1300 pixels wide)")
     render.add_argument("--title", default=None, help="figure title (default: the group name)")
     render.set_defaults(func=_cmd_render)
 
@@ -306,11 +415,18 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--layer", default=None, help="2-unit layer for the feature spaces (default: per run)")
     compare.add_argument("--metric", default=None, help="metric next to the loss (default: accuracy or the first)")
     compare.add_argument("--epoch", type=int, default=None, help="epoch of a .png (default: the last)")
-    compare.add_argument("--fps", type=float, default=15, help="frames per second (default: 15)")
-    compare.add_argument("--dpi", type=float, default=60, help="resolution (default: 60)")
+    compare.add_argument("--fps", type=float, default=None,
+                         help="frames per second (default: 10, slower for short runs so they last ~5 s)")
+    compare.add_argument("--dpi", type=float, default=None, help="resolution (default: 100)")
     compare.add_argument("--title", default=None, help="figure title (default: the group names)")
     compare.set_defaults(func=_cmd_compare)
     return parser
+
+
+#: Python parameter names in library messages, and the command-line options they come from.
+_OPTION_NAMES = {"replay_filename": "FILE", "group_name": "GROUP", "layer_name": "--layer", "metric_name": "--metric",
+                 "epoch_start": "--epoch-start", "epoch_end": "--epoch-end", "epoch": "--epoch", "fps": "--fps",
+                 "dpi": "--dpi", "filename": "--output"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -65,6 +65,9 @@ class DashboardPlan:
     skipped: tuple[str, ...] = ()      # one line per visual left out, and why
 
 
+#: Resolution of the dashboard figure, and of its saved frames by default (1300 pixels wide).
+DASHBOARD_DPI = 100
+
 def _task(replay) -> tuple[compute.Task, bool]:
     from .plot.common import model_task
 
@@ -311,7 +314,9 @@ def build_dashboard(replay, *, layer_name: str | None = None, metric_name: str |
     if sum(len(row) for row in rows) <= 3:
         rows, heights = [[kind for row in rows for kind in row]], [1.0]
     height = 4.2 * len(rows) + (2.0 if any("maps" in row for row in rows) else 0.0)
-    fig = plt.figure(figsize=(13, height + (0.3 if plan.projected else 0.0)), layout="constrained")
+    # 13 inches at 100 dpi: 1300 pixels wide, text readable on a projector (ticks ~14 px tall).
+    fig = plt.figure(figsize=(13, height + (0.3 if plan.projected else 0.0)), dpi=DASHBOARD_DPI,
+                     layout="constrained")
     grid = fig.add_gridspec(len(rows), 12, height_ratios=heights if len(rows) > 1 else None)
     axes = {}
     for r, row in enumerate(rows):
@@ -406,7 +411,7 @@ def build_comparison(replays, *, layer_name: str | None = None, metric_name: str
     has_space = [p.layer_name is not None or p.decision_boundary for p in plans]
     n = len(replays)
     rows = 2 if any(has_space) else 1
-    fig = plt.figure(figsize=(max(5.0 * n, 8), 4.4 * rows), layout="constrained")
+    fig = plt.figure(figsize=(max(5.0 * n, 13), 4.4 * rows), dpi=DASHBOARD_DPI, layout="constrained")
     grid = fig.add_gridspec(rows, n)
     span = {"epoch_start": epoch_start, "epoch_end": epoch_end}
     visuals = []

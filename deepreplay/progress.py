@@ -19,7 +19,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-__all__ = ["ENV_VAR", "NullBar", "in_notebook", "progress_bar", "progress_enabled"]
+__all__ = ["ENV_VAR", "NullBar", "fit_progress", "in_notebook", "progress_bar", "progress_enabled"]
 
 #: Environment variable that turns progress bars off (``0``) or on (``1``).
 ENV_VAR = "DEEPREPLAY_PROGRESS"
@@ -144,3 +144,34 @@ def progress_bar(iterable: Iterable[Any] | None = None, *, total: int | None = N
     except ImportError:  # pragma: no cover - tqdm is a dependency
         return NullBar(iterable, total)
     return tqdm(iterable, total=total, desc=desc, unit=unit, leave=leave, dynamic_ncols=True)
+
+
+def fit_progress(epochs: int, *, desc: str = "training", progress: bool | None = None) -> Any:
+    """A Keras callback showing a per-epoch bar during ``fit`` (total ``epochs``), with the loss.
+
+    Use it with ``fit(..., verbose=0)`` so that Keras' own per-step lines do
+    not interleave with it.  Silent when :func:`progress_enabled` says so.
+    """
+    import keras
+
+    class _FitProgress(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bar: Any = None
+
+        def on_train_begin(self, logs: dict | None = None) -> None:
+            self.bar = progress_bar(total=epochs, desc=desc, unit="epoch", progress=progress, leave=True)
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            if self.bar is None:
+                return
+            if logs and "loss" in logs:
+                self.bar.set_postfix_str(f"loss {float(logs['loss']):.4f}", refresh=False)
+            self.bar.update(1)
+
+        def on_train_end(self, logs: dict | None = None) -> None:
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
+
+    return _FitProgress()

@@ -614,13 +614,15 @@ class Replay:
         return visual if visual is None else self._named(visual)
 
     def build_feature_space(self, ax, layer_name: str, contour_points: int = 200,
-                            xlim: tuple[float, float] = (-1, 1), ylim: tuple[float, float] = (-1, 1),
+                            xlim: tuple[float, float] | None = None, ylim: tuple[float, float] | None = None,
                             scale_fixed: bool = True, display_grid: bool = True,
                             epoch_start: int | None = None, epoch_end: int | None = None, **kwargs: Any):
         """Feature space of a hidden layer; see :class:`deepreplay.plot.FeatureSpace`.
 
         The positional order is DeepReplay 0.1's; ``contour_points`` defaults to
-        200 (0.1: 1000, the same picture 25 times slower).  Further options
+        200 (0.1: 1000, the same picture 25 times slower), and ``xlim``/``ylim``
+        (the input grid) to the inputs' range plus 10% (0.1: ``(-1, 1)``
+        whatever the data; passing it still works).  Further options
         (``n_grid_lines``, ``projection``, ``display_regions``, ``class_names``,
         ``title``) are keyword-only.
         """

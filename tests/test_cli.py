@@ -115,11 +115,11 @@ def test_impossible_requests_are_one_line_errors(capsys, tmp_path, tiny_recordin
     code, _, err = run(capsys, "render", filename, group, "-o", str(tmp_path / "x.txt"))
     _one_line_error(code, err, ".gif")
     code, _, err = run(capsys, "render", filename, group, "-o", str(tmp_path / "x.gif"), "--layer", "output")
-    _one_line_error(code, err, "layer_name='output'")
+    _one_line_error(code, err, "--layer 'output'")
     code, _, err = run(capsys, "render", filename, group, "-o", str(tmp_path / "x.gif"), "--metric", "auc")
-    _one_line_error(code, err, "metric_name='auc'", "accuracy")
+    _one_line_error(code, err, "--metric auc", "accuracy")
     code, _, err = run(capsys, "render", filename, group, "-o", str(tmp_path / "x.gif"), "--epoch-start", "99")
-    _one_line_error(code, err, "epoch_start")
+    _one_line_error(code, err, "--epoch-start 99", "0 to 4")
     code, _, err = run(capsys, "render", filename, group, "-o", str(tmp_path / "x.gif"), "--epoch", "2")
     _one_line_error(code, err, "--epoch")
     code, _, err = run(capsys, "render", filename, group, "-o", str(tmp_path / "no" / "dir" / "x.gif"))
@@ -160,11 +160,15 @@ def test_help_and_usage_errors():
     assert done.returncode == 2 and "Traceback" not in done.stderr
 
 
-def test_demo_writes_recording_animations_and_png(capsys, tmp_path):
+def test_demo_writes_recording_animations_and_png(capsys, tmp_path, monkeypatch):
     out_dir = tmp_path / "demo"
+    monkeypatch.setenv("DEEPREPLAY_PROGRESS", "1")  # the bars, as in a terminal
     code, out, err = run(capsys, "demo", "--output", str(out_dir), "--epochs", "3", "--formats", "gif,mp4,html",
                          "--dpi", "30")
     assert code == 0, err
+    # a per-epoch bar during training, and a frame bar that counts the 4 frames (not the GIF palette's samples)
+    assert "training sigmoid" in err and "3/3" in err
+    assert "4/4" in err and "/7" not in err
     gif = out_dir / "part1_sigmoid.gif"
     assert Image.open(gif).n_frames == 4
     assert imageio_ffmpeg.count_frames_and_secs(str(out_dir / "part1_sigmoid.mp4"))[0] == 4
@@ -199,3 +203,61 @@ def test_render_a_convolutional_recording_and_say_what_was_skipped(capsys, tmp_p
     err = capsys.readouterr().err
     assert err.count("deepreplay: note: the dashboard of 'slim' leaves out:") == 1
     assert "feature maps: the outputs of the convolution layers were not recorded" in err and "Traceback" not in err
+
+
+FAIL_EARLY = """
+import json, sys
+from deepreplay import cli
+results = []
+for argv in json.loads(sys.argv[1]):
+    code = cli.main(argv)
+    heavy = sorted(m for m in ("keras", "tensorflow", "matplotlib.pyplot", "deepreplay.replay") if m in sys.modules)
+    results.append([code, heavy])
+print("RESULTS " + json.dumps(results))
+"""
+
+
+def test_render_and_demo_mistakes_fail_before_the_render_started(tmp_path, tiny_recording):
+    """Each mistake is answered in one line, in the user's words, before Keras or Matplotlib is imported."""
+    import json
+
+    filename, group, _, _ = tiny_recording
+    not_hdf5 = tmp_path / "notes.h5"
+    not_hdf5.write_text("text")
+    out = str(tmp_path / "x.gif")
+    cases = [
+        (["render", str(tmp_path / "moons.py"), group, "-o", out], "no such file"),
+        (["render", str(not_hdf5), group, "-o", out], "not an HDF5 file"),
+        (["render", filename, "nope", "-o", out], f"no recording 'nope' in {filename}; its recordings: '{group}'"),
+        (["render", filename, group, "-o", str(tmp_path / "x.avi")], ".gif, .mp4, .html or .png"),
+        (["render", filename, group, "-o", str(tmp_path / "nodir" / "x.png")], "output folder"),
+        (["render", filename, group, "-o", out, "--layer", "nope"], "--layer nope: no such layer"),
+        (["render", filename, group, "-o", out, "--epoch-end", "9"], "--epoch-end 9"),
+        (["render", filename, group, "-o", out, "--fps", "0"], "--fps 0"),
+        (["compare", filename, group, "nope", "-o", out], "no recording 'nope'"),
+        (["compare", filename, group, group, "-o", str(tmp_path / "nodir" / "x.gif")], "output folder"),
+        (["demo", "--output", str(tmp_path / "d"), "--formats", "gif,avi"], "--formats gif,avi: avi"),
+        (["demo", "--output", str(tmp_path / "d"), "--epochs", "0"], "--epochs 0"),
+    ]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", DEEPREPLAY_PROGRESS="0")
+    done = subprocess.run([sys.executable, "-c", FAIL_EARLY, json.dumps([argv for argv, _ in cases])],
+                          capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads(done.stdout.split("RESULTS ", 1)[1])
+    errors = [line for line in done.stderr.splitlines() if line.startswith("deepreplay: error:")]
+    assert len(errors) == len(cases), done.stderr
+    assert "Traceback" not in done.stderr and "replay_filename" not in done.stderr and "=" not in "".join(errors)
+    for (argv, needle), (code, heavy), error in zip(cases, results, errors):
+        assert code == 1, argv
+        assert heavy == [], (argv, heavy)  # failed before Keras, Matplotlib or the replay were imported
+        assert needle in error, (needle, error)
+
+
+def test_version():
+    from deepreplay import __version__
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    done = subprocess.run([sys.executable, "-m", "deepreplay", "--version"], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"deepreplay {__version__}"

@@ -253,3 +253,33 @@ def test_a_convolution_whose_kernels_are_not_drawn_is_said(tmp_path):
         with pytest.warns(DashboardNote, match="filters: the kernels of SeparableConv2D layers are not drawn"):
             _fig, visuals = build_dashboard(replay)
         assert FeatureMaps in visual_types(visuals)
+
+
+def test_default_png_is_readable_on_a_projector(replay, tmp_path):
+    """At the default size: 1280+ pixels wide, tick labels 12+ px and legends/notes 11+ px tall."""
+    import io
+
+    from matplotlib.text import Text
+    from PIL import Image
+
+    fig, visuals = build_dashboard(replay, layer_name="hidden", metric_name="accuracy")
+    compose_plots(visuals, int(replay.epochs[1]), title="Tiny")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")  # the default dpi, as deepreplay render FILE GROUP -o x.png
+    width, _ = Image.open(io.BytesIO(buffer.getvalue())).size
+    assert width >= 1280
+    renderer = fig.canvas.get_renderer()  # the figure's dpi is the save dpi
+
+    def heights(texts):
+        return [t.get_window_extent(renderer).height for t in texts if t.get_visible() and t.get_text().strip()]
+
+    axes = fig.axes
+    ticks = heights([t for ax in axes for t in ax.get_xticklabels() + ax.get_yticklabels()])
+    legends = heights([t for ax in axes if ax.get_legend() is not None for t in ax.get_legend().get_texts()])
+    notes = heights([c for ax in axes for c in ax.texts if isinstance(c, Text)])
+    assert ticks and legends and notes
+    print(f"width {width} px; tick labels {min(ticks):.1f} px, legends {min(legends):.1f} px, "
+          f"notes {min(notes):.1f} px tall")
+    assert min(ticks) >= 12
+    assert min(legends) >= 11
+    assert min(notes) >= 11

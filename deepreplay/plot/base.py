@@ -230,7 +230,8 @@ class ReplayAnimation(FuncAnimation):
         writer : MovieWriter or str, optional
             Save through ``FuncAnimation.save`` with this writer instead.
         fps : float, optional
-            Frames per second (default 15).
+            Frames per second (default: 10, slower for a short run so that it
+            plays ~5 s; always a rate a GIF stores exactly).
         dpi : float, optional
             Resolution (default: the figure's).
         workers : int, optional

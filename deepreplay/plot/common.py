@@ -60,6 +60,8 @@ REGION_ALPHA = 0.35
 GRID_COLOR = "0.2"
 GRID_LINEWIDTH = 0.5
 GRID_ALPHA = 0.3
+#: Padding (fraction of the data range) of limits taken from the recorded inputs.
+INPUT_PAD = 0.1
 
 #: Negative colour -> white at probability 0.5 -> positive colour.
 REGION_CMAP = LinearSegmentedColormap.from_list(
@@ -281,7 +283,7 @@ def draw_points(ax: Axes, points: np.ndarray, data: Any):
 def class_legend(ax: Axes, names: Sequence[str], n_classes: int, loc: str = "upper right") -> Artist:
     handles = [Line2D([], [], ls="", marker="o", ms=5, color=color, label=name)
                for color, name in zip(class_colors(n_classes), names)]
-    return ax.legend(handles=handles, loc=loc, fontsize="x-small", framealpha=0.7,
+    return ax.legend(handles=handles, loc=loc, fontsize="small", framealpha=0.7,
                      handletextpad=0.1, borderpad=0.3, labelspacing=0.3)
 
 

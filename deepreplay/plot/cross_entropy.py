@@ -288,7 +288,7 @@ class CrossEntropy(Plotter):
         handles.append(ax.plot([], [], color=LOSS_COLOR, linestyle="--", label="mean -log(p)")[0])
         # Sorted worst first, the -log(p) bars are deep on the left only: the bottom, right of the
         # first fifth, is where bars are shortest.
-        self.legend = ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.2, 0.01), fontsize="x-small",
+        self.legend = ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.2, 0.01), fontsize="small",
                                 framealpha=0.8, handlelength=1.2, borderpad=0.3, labelspacing=0.3)
 
     def _note(self, i: int) -> str:

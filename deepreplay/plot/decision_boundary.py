@@ -35,6 +35,7 @@ from ..projection import (
 )
 from .base import Plotter
 from .common import (
+    INPUT_PAD,
     BINARY_NAMES,
     check_axes,
     check_class_names,
@@ -60,8 +61,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DecisionBoundary", "DecisionBoundaryData"]
 
-#: Padding (fraction of the data range) of limits taken from the recorded inputs.
-INPUT_PAD = 0.1
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,25 @@ if TYPE_CHECKING:
     from .base import ReplayAnimation
 
 FORMATS = (".gif", ".mp4", ".html")
-DEFAULT_FPS = 15
+#: Frame rates whose frame duration a GIF stores exactly (it counts in 10 ms), fastest first.  The
+#: GIF and the MP4 of one animation then play at the same rate (15 fps would be 66.7 ms: 60 or 70).
+EXACT_GIF_FPS = (10, 5, 4, 2)
+#: The default frame rate of an animation long enough to play it for MIN_SECONDS.
+DEFAULT_FPS = 10
+#: A short run plays at least this long by default (slower frames, down to 2 per second).
+MIN_SECONDS = 5.0
+
+
+def default_fps(n_frames: int) -> int:
+    """The default frame rate of ``n_frames``: 10 fps, slower for a short run so that it lasts ~5 s.
+
+    Always one of :data:`EXACT_GIF_FPS`, so that GIF and MP4 play at the same rate:
+    151 frames play at 10 fps (15 s), 21 frames at 4 fps (5.25 s), 5 frames at 2 fps.
+    """
+    for fps in EXACT_GIF_FPS:
+        if n_frames / fps >= MIN_SECONDS:
+            return fps
+    return EXACT_GIF_FPS[-1]
 
 #: Never lower a notebook animation's resolution below this fraction of the asked dpi (then drop frames).
 MIN_DPI_FRACTION = 0.5
@@ -117,7 +135,7 @@ def save_animations(anim: ReplayAnimation, filenames: Sequence[str | os.PathLike
     filenames : sequence of str or path-like
         One file per format wanted; the extension picks the format.
     fps : float, optional
-        Frames per second (default 15).
+        Frames per second (default :func:`default_fps`: 10, slower for a short run, so it lasts ~5 s).
     dpi : float, optional
         Resolution (default ``rcParams['savefig.dpi']``, normally the figure's).
     workers : int, optional
@@ -139,7 +157,7 @@ def save_animations(anim: ReplayAnimation, filenames: Sequence[str | os.PathLike
     checked = [_check(name, fps, dpi) for name in filenames]
     if not checked:
         raise ValueError("filenames is empty; give at least one file such as 'replay.gif'.")
-    fps = DEFAULT_FPS if fps is None else float(fps)
+    fps = default_fps(len(anim.epochs)) if fps is None else float(fps)
     dpi = resolve_dpi(anim, dpi)
     epochs = list(anim.epochs)
     exts = {ext for _, ext in checked}
@@ -166,7 +184,7 @@ def save_animations(anim: ReplayAnimation, filenames: Sequence[str | os.PathLike
         names = ", ".join(os.path.basename(path) for path, _ in checked)
         stream = render.render_frames(anim._fig, anim._update_epoch, samples + epochs, dpi=dpi, encode=encode,
                                       full_redraw=anim._full_redraw_needed, workers=workers, progress=progress,
-                                      desc=f"saving {names}")
+                                      desc=f"saving {names}", uncounted=len(samples))
         sample_frames = []
         for i, (rgb, png) in enumerate(stream):
             if i < len(samples):
@@ -206,7 +224,7 @@ def save_animation(anim: ReplayAnimation, filename: str | os.PathLike, *, fps: f
         ``.gif`` (Pillow), ``.mp4`` (H.264 through imageio-ffmpeg's ffmpeg) or
         ``.html`` (a self-contained JavaScript player).
     fps : float, optional
-        Frames per second (default 15).
+        Frames per second (default :func:`default_fps`: 10, slower for a short run, so it lasts ~5 s).
     dpi : float, optional
         Resolution (default: the figure's).
     workers, progress, progress_callback
@@ -233,7 +251,7 @@ def _save_with_funcanimation(anim: ReplayAnimation, path: str, ext: str, *, fps:
     """The reference path: ``FuncAnimation.save`` with the writer of the extension (every frame in full)."""
     from matplotlib.animation import FFMpegWriter, HTMLWriter, PillowWriter
 
-    fps = DEFAULT_FPS if fps is None else fps
+    fps = default_fps(len(anim.epochs)) if fps is None else fps
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     writer_options = {k: kwargs.pop(k) for k in ("codec", "bitrate", "extra_args", "metadata") if k in kwargs}
     if ext == ".gif":

@@ -38,6 +38,7 @@ from ..projection import (
 from .base import Plotter
 from .common import (
     BINARY_NAMES,
+    INPUT_PAD,
     check_axes,
     check_class_names,
     check_flag,
@@ -239,7 +240,8 @@ class FeatureSpace(Plotter):
 
     @classmethod
     def from_replay(cls, replay: Replay, ax: Axes, layer_name: str, *, contour_points: int = 200,
-                    xlim: Sequence[float] = (-1, 1), ylim: Sequence[float] = (-1, 1), scale_fixed: bool = True,
+                    xlim: Sequence[float] | None = None, ylim: Sequence[float] | None = None,
+                    scale_fixed: bool = True,
                     display_grid: bool = True, n_grid_lines: int = 11, projection: str = "auto",
                     display_regions: bool | None = None, class_names: Sequence[str] | None = None,
                     epoch_start: int | None = None, epoch_end: int | None = None,
@@ -255,9 +257,11 @@ class FeatureSpace(Plotter):
             A layer with at least 2 units whose activations were recorded.
         contour_points : int, default 200
             Resolution (per axis) of the region grid.
-        xlim, ylim : (float, float), default (-1, 1)
+        xlim, ylim : (float, float), optional
             Range of the *input-space* grid whose lines are bent through the
-            layer (2-D inputs only).
+            layer (2-D inputs only).  Default: the recorded inputs' range
+            plus 10% on each side (DeepReplay 0.1 used (-1, 1) whatever the
+            data; pass ``xlim=(-1, 1), ylim=(-1, 1)`` for that).
         scale_fixed : bool, default True
             One set of limits for all epochs (covering every point and grid
             line of the range); ``False`` follows each epoch.
@@ -292,8 +296,8 @@ class FeatureSpace(Plotter):
         check_axes(ax)
         contour_points = compute.check_resolution("contour_points", contour_points)
         n_grid_lines = compute.check_resolution("n_grid_lines", n_grid_lines)
-        xlim = compute.check_limits("xlim", xlim)
-        ylim = compute.check_limits("ylim", ylim)
+        xlim = None if xlim is None else compute.check_limits("xlim", xlim)
+        ylim = None if ylim is None else compute.check_limits("ylim", ylim)
         scale_fixed = check_flag("scale_fixed", scale_fixed)
         display_grid = check_flag("display_grid", display_grid)
         display_regions = check_optional_flag("display_regions", display_regions)
@@ -332,6 +336,9 @@ class FeatureSpace(Plotter):
         regions = RegionBuffer(task, from_logits, n_epochs, contour_points) if display_regions else None
         bent = None
         if with_grid:
+            auto_x, auto_y = compute.padded_limits([inputs], pad=INPUT_PAD)
+            xlim = auto_x if xlim is None else xlim
+            ylim = auto_y if ylim is None else ylim
             lines = compute.grid_lines(xlim, ylim, n_lines=n_grid_lines)
             flat_lines = lines.reshape(-1, 2)
             head = replay.layer_function(layer_name)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+from matplotlib.ticker import MaxNLocator
 
 from .. import compute
 from .base import Plotter, frame_label
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
 # by the other visuals, so a composed figure gives every colour one meaning.
 LOSS_COLOR = "#ff7f0e"
 METRIC_COLOR = "#9467bd"
+#: Top of a metric axis for values within [0, 1]: room above a curve that reaches 1.0.
+METRIC_TOP = 1.06
 
 
 @dataclass(frozen=True)
@@ -77,9 +80,11 @@ class LossAndMetric(Plotter):
     def _create_artists(self) -> None:
         ax, d = self.ax, self.data
         (self.loss_line,) = ax.plot([], [], color=LOSS_COLOR, lw=1.5, label=f"loss ({d.loss_name})")
-        (self.loss_marker,) = ax.plot([], [], "o", color=LOSS_COLOR, ms=5)
+        # The current-epoch markers sit on the frame at the first and last epochs: never clipped.
+        (self.loss_marker,) = ax.plot([], [], "o", color=LOSS_COLOR, ms=5, clip_on=False, zorder=5)
         first, last = float(d.epochs[0]), float(d.epochs[-1])
         ax.set_xlim(first, max(last, first + 1))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers (every=2: no 2.5)
         loss = d.loss[np.isfinite(d.loss)]
         top = float(loss.max()) if loss.size else 1.0
         ax.set_ylim(0, top * 1.05 if top > 0 else 1.0)
@@ -96,10 +101,10 @@ class LossAndMetric(Plotter):
         d = self.data
         self.ax_metric = self.ax.twinx()
         (self.metric_line,) = self.ax_metric.plot([], [], color=METRIC_COLOR, lw=1.5, label=d.metric_name)
-        (self.metric_marker,) = self.ax_metric.plot([], [], "o", color=METRIC_COLOR, ms=5)
+        (self.metric_marker,) = self.ax_metric.plot([], [], "o", color=METRIC_COLOR, ms=5, clip_on=False, zorder=5)
         metric = d.metric[np.isfinite(d.metric)]
         if metric.size and metric.min() >= 0 and metric.max() <= 1:
-            self.ax_metric.set_ylim(0, 1.02)
+            self.ax_metric.set_ylim(0, METRIC_TOP)  # a line at 1.0 stays clear of the frame
         elif metric.size:
             (low, high), _ = compute.padded_limits([np.column_stack([metric, metric])])
             self.ax_metric.set_ylim(low, high)

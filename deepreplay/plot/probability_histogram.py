@@ -538,7 +538,7 @@ class MulticlassProbabilityHistogram(Plotter):
             ax.set_ylabel("Count")
         # Own-class bars gather near 1 and the others near 0: the legend and the
         # note go where the bars should not be.
-        self.ax_other.legend(loc="upper right", fontsize="x-small", framealpha=0.8, handlelength=1.2,
+        self.ax_other.legend(loc="upper right", fontsize="small", framealpha=0.8, handlelength=1.2,
                              borderpad=0.3, labelspacing=0.3)
         self.note = self.ax_own.text(0.02, 0.98, "", transform=self.ax_own.transAxes, ha="left", va="top",
                                      zorder=5, fontsize="small", color=MISCLASSIFIED_COLOR,

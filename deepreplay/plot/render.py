@@ -643,7 +643,7 @@ def _worker_render(index: int) -> Any:
 def render_frames(fig: Figure, update: Update, frames: Sequence[Any], *, dpi: float | None = None,
                   encode: Callable[[np.ndarray], Any] | None = None, full_redraw: Callable[[], bool] | None = None,
                   workers: int | None = None, blit: bool = True, progress: bool | None = None,
-                  desc: str = "rendering") -> Iterator[Any]:
+                  desc: str = "rendering", uncounted: int = 0) -> Iterator[Any]:
     """Render ``frames`` in order and yield ``encode(rgba)`` for each.
 
     Parameters
@@ -663,6 +663,12 @@ def render_frames(fig: Figure, update: Update, frames: Sequence[Any], *, dpi: fl
         it was.  With one worker, frames are rendered here.
     progress : bool, optional
         Show a progress bar (default: when interactive; see :mod:`deepreplay.progress`).
+    desc : str, default "rendering"
+        The bar's label.
+    uncounted : int, default 0
+        How many of the first frames are extra renderings that the bar does
+        not count (the GIF palette's sample frames): the bar counts the
+        animation's frames only.
     """
     frames = list(frames)
     encode = encode or rgb
@@ -670,22 +676,25 @@ def render_frames(fig: Figure, update: Update, frames: Sequence[Any], *, dpi: fl
     if workers > 1 and not fork_is_safe():
         workers = 1
     workers = min(workers, max(1, len(frames)))
-    bar = progress_bar(total=len(frames), desc=desc, unit="frame", progress=progress)
+    uncounted = min(max(0, int(uncounted)), len(frames))
+    bar = progress_bar(total=len(frames) - uncounted, desc=desc, unit="frame", progress=progress)
     try:
         if workers == 1:
             with FrameRenderer(fig, update, dpi=dpi, full_redraw=full_redraw, blit=blit) as renderer:
                 renderer.prepare(frames)
-                for frame in frames:
+                for i, frame in enumerate(frames):
                     out = encode(renderer.render(frame))
-                    bar.update(1)
+                    if i >= uncounted:
+                        bar.update(1)
                     yield out
             return
-        yield from _render_in_workers(fig, update, frames, dpi, encode, full_redraw, workers, blit, bar)
+        yield from _render_in_workers(fig, update, frames, dpi, encode, full_redraw, workers, blit, bar, uncounted)
     finally:
         bar.close()
 
 
-def _render_in_workers(fig, update, frames, dpi, encode, full_redraw, workers, blit, bar) -> Iterator[Any]:
+def _render_in_workers(fig, update, frames, dpi, encode, full_redraw, workers, blit, bar,
+                       uncounted=0) -> Iterator[Any]:
     global _WORKER_JOB
     _WORKER_JOB = {"fig": fig, "update": update, "frames": frames, "dpi": dpi, "encode": encode,
                    "full_redraw": full_redraw, "blit": blit}
@@ -700,8 +709,9 @@ def _render_in_workers(fig, update, frames, dpi, encode, full_redraw, workers, b
     try:
         # Consecutive frames go to different workers, so results arrive in order at
         # the pace of all workers; each worker keeps its own background.
-        for out in pool.imap(_worker_render, range(len(frames)), chunksize=1):
-            bar.update(1)
+        for i, out in enumerate(pool.imap(_worker_render, range(len(frames)), chunksize=1)):
+            if i >= uncounted:
+                bar.update(1)
             yield out
         pool.close()
     finally:

@@ -141,7 +141,7 @@ def test_mp4_uses_the_ffmpeg_of_imageio_ffmpeg(replay, tmp_path, monkeypatch):
     assert calls
     n_frames, seconds = imageio_ffmpeg.count_frames_and_secs(str(path))
     assert n_frames == len(anim.epochs) == 5
-    assert seconds == pytest.approx(5 / 15, abs=0.1)  # default 15 fps
+    assert seconds == pytest.approx(5 / 2, abs=0.1)  # 5 frames: 2 fps by default, so that they last 2.5 s
 
 
 def test_mp4_of_a_figure_with_an_odd_pixel_size(replay, tmp_path):
@@ -220,3 +220,29 @@ def test_no_deleted_animation_warning_after_display_jshtml_or_an_unsaved_animate
         gc.collect()
     assert "<img" in html and "<img" in jshtml
     assert [str(w.message) for w in caught] == []
+
+
+def test_gif_and_mp4_play_at_the_same_default_rate_and_a_short_run_lasts_5_seconds(replay, tmp_path):
+    import numpy as np
+
+    from deepreplay.plot.export import EXACT_GIF_FPS, default_fps
+
+    assert default_fps(151) == 10 and default_fps(21) == 4 and default_fps(5) == 2
+    assert all(1000 % fps == 0 and (1000 // fps) % 10 == 0 for fps in EXACT_GIF_FPS)
+    for n in range(1, 200):
+        fps = default_fps(n)
+        assert fps in EXACT_GIF_FPS and (n / fps >= 5 or fps == min(EXACT_GIF_FPS))
+    _fig, visuals = build_visuals(replay)
+    anim = compose_animations(visuals)
+    anim.save_many([tmp_path / "a.gif", tmp_path / "a.mp4"])
+    fps = default_fps(len(anim.epochs))
+    with Image.open(tmp_path / "a.gif") as im:
+        durations = []
+        for i in range(im.n_frames):
+            im.seek(i)
+            durations.append(im.info["duration"])
+    reader = imageio_ffmpeg.read_frames(str(tmp_path / "a.mp4"))
+    meta = next(reader)
+    reader.close()
+    assert durations == [1000 / fps] * len(anim.epochs)
+    assert np.isclose(meta["fps"], fps)

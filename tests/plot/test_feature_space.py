@@ -335,7 +335,8 @@ def test_wide_layer_uses_one_pca_plane_fitted_on_all_epochs(blobs):
         expected = (activations[i] - reference.mean_) @ (reference.components_ * signs[:, None]).T
         np.testing.assert_allclose(d.points[i], expected, atol=1e-5)
     # Grid lines bent through the layer, then through the same plane.
-    lines = compute.grid_lines((-1, 1), (-1, 1), n_lines=11)
+    xlim, ylim = compute.padded_limits([blobs.inputs], pad=0.1)  # the default: the inputs' range + 10%
+    lines = compute.grid_lines(xlim, ylim, n_lines=11)
     for i, epoch in enumerate(d.epochs):
         bent = keras.ops.convert_to_numpy(keras_at(blobs, int(epoch)).get_layer("wide")(lines.reshape(-1, 2)))
         np.testing.assert_allclose(d.grid_lines[i], plane.transform(bent).reshape(lines.shape), atol=1e-5)
@@ -492,3 +493,31 @@ def test_layer_recorded_on_every_sample_says_nothing_about_a_subset(blobs):
     fs = blobs.build_feature_space(ax, "wide", **FAST)
     fs.set_epoch(0)
     assert not fs.data.subset and "samples" not in ax.get_title()
+
+
+def test_grid_limits_default_to_the_data_range_on_blobs(tmp_path):
+    """Inputs far from (-1, 1) (make_blobs, about -14..7): the bent grid and the boundary cover the data."""
+    from sklearn.datasets import make_blobs
+
+    X, labels = make_blobs(80, centers=[(-10.0, -8.0), (4.0, 3.0)], cluster_std=1.5, random_state=0)
+    X, y = X.astype(np.float32), labels.astype(np.float32).reshape(-1, 1)
+    assert X.min() < -12 and X.max() > 5
+    filename, group = record_initial(tmp_path, [keras.layers.Dense(2, activation="tanh", name="hidden"),
+                                                keras.layers.Dense(1, activation="sigmoid", name="output")], X, y)
+    (xlim, ylim) = compute.padded_limits([X], pad=0.1)
+    assert xlim[0] < X[:, 0].min() and xlim[1] > X[:, 0].max() and ylim[0] < X[:, 1].min() < X[:, 1].max() < ylim[1]
+    _, (ax0, ax1, ax2) = plt.subplots(1, 3)
+    with Replay(filename, group) as rp:
+        head = keras.Model(rp.model.inputs[0], rp.model.get_layer("hidden").output)
+        fs = rp.build_feature_space(ax0, "hidden", n_grid_lines=5, **FAST)
+        lines = compute.grid_lines(xlim, ylim, n_lines=5)
+        bent = keras.ops.convert_to_numpy(head(lines.reshape(-1, 2))).reshape(lines.shape)
+        np.testing.assert_allclose(fs.data.grid_lines[0], bent, atol=1e-5)
+        db = rp.build_decision_boundary(ax1, **FAST)
+        np.testing.assert_allclose(db.data.xlim, xlim, rtol=1e-6)
+        np.testing.assert_allclose(db.data.ylim, ylim, rtol=1e-6)
+        # DeepReplay 0.1's explicit grid still works
+        old = rp.build_feature_space(ax2, "hidden", xlim=(-1, 1), ylim=(-1, 1), n_grid_lines=5, **FAST)
+        lines = compute.grid_lines((-1, 1), (-1, 1), n_lines=5)
+        bent = keras.ops.convert_to_numpy(head(lines.reshape(-1, 2))).reshape(lines.shape)
+        np.testing.assert_allclose(old.data.grid_lines[0], bent, atol=1e-5)

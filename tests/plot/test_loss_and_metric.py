@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from matplotlib import pyplot as plt
 
+from deepreplay.plot.loss_and_metric import METRIC_TOP, LossAndMetric, LossAndMetricData
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def test_limits_fixed_and_updates_add_no_artists(replay, ax):
     children = [len(a.get_children()) for a in axes]
     assert limits[0][0] == (0.0, 4.0)
     assert limits[0][1][1] >= np.nanmax(replay.training_loss)
-    assert limits[1][1] == (0.0, 1.02)  # accuracy
+    assert limits[1][1] == (0.0, METRIC_TOP)  # accuracy, with room above 1.0
     for epoch in replay.epochs:
         changed = lm.set_epoch(int(epoch))
         assert [(a.get_xlim(), a.get_ylim()) for a in axes] == limits
@@ -93,3 +94,24 @@ def test_loss_only_for_a_regression_without_metrics(tmp_path):
         assert len(fig.axes) == 1  # no metric axis
         fig, visuals = build_dashboard(replay)
         assert any(isinstance(v, LossAndMetric) for v in visuals)
+
+
+def test_every_second_epoch_integer_ticks_unclipped_markers_and_room_above_accuracy_one(ax):
+    """A run recorded every 2 epochs whose accuracy reaches 1.0: whole-epoch ticks, markers drawn whole."""
+    epochs = np.arange(0, 11, 2)
+    data = LossAndMetricData(epochs=epochs, loss=np.linspace(0.7, 0.1, len(epochs)),
+                             metric=np.array([0.5, 0.7, 0.9, 1.0, 1.0, 1.0]), metric_name="accuracy",
+                             loss_name="binary_crossentropy")
+    lm = LossAndMetric(ax, data)
+    for epoch in (0, 10):  # the markers sit on the left and right edges of the frame
+        lm.set_epoch(epoch)
+        assert not lm.loss_marker.get_clip_on() and not lm.metric_marker.get_clip_on()
+    ax.figure.canvas.draw()
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), ticks
+    assert all("." not in label.get_text() for label in ax.get_xticklabels() if label.get_text())
+    # the accuracy line at 1.0 is at least 2 pixels below the top of the frame
+    low, high = lm.ax_metric.get_ylim()
+    top_px = lm.ax_metric.transData.transform((0, high))[1]
+    one_px = lm.ax_metric.transData.transform((0, 1.0))[1]
+    assert high > 1.0 and top_px - one_px >= 2
