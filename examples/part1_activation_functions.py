@@ -49,7 +49,7 @@ def main() -> None:
             anim = compose_animations(visuals, title=f"Part 1 - {activation.capitalize()}")
             for ext in args.formats.split(","):
                 path = os.path.join(args.output, f"part1_{activation}.{ext}")
-                anim.save(path, fps=15, dpi=60)
+                anim.save(path, fps=10, dpi=60)  # 10 fps: a rate GIF and MP4 both keep exactly
                 print("  wrote", path)
             plt.close(fig)
 
