@@ -68,11 +68,26 @@ def record_run(filename: str, group: str, optimizer: str, options: dict, *, epoc
               callbacks=[ReplayData(X, y, filename, group, overwrite=overwrite)])
 
 
-def record_all(filename: str, *, epochs: int, seed: int, suffix: str = "", log=print) -> list[str]:
+def _complete(filename: str, group: str, epochs: int) -> bool:
+    from deepreplay.storage import RecordingReader
+
+    try:
+        with RecordingReader(filename, group) as reader:
+            return reader.complete and int(reader.epochs[-1]) == epochs
+    except Exception:
+        return False
+
+
+def record_all(filename: str, *, epochs: int, seed: int, suffix: str = "", resume: bool = False,
+               log=print) -> list[str]:
     existing = list_groups(filename) if os.path.exists(filename) else []
     groups = []
     for name, (optimizer, options) in OPTIMIZERS.items():
         group = name + suffix
+        if resume and group in existing and _complete(filename, group, epochs):
+            log(f"  {group}: recorded already")
+            groups.append(group)
+            continue
         start = time.perf_counter()
         record_run(filename, group, optimizer, options, epochs=epochs, seed=seed, overwrite=group in existing)
         log(f"  {group}: {time.perf_counter() - start:.0f} s")
@@ -187,6 +202,8 @@ def main() -> None:
                         help=f"seeds to train (default {SEED}); the pictures show seed {SEED} when it is one of them")
     parser.add_argument("--formats", default="gif", help="animation formats, comma-separated (gif, mp4, html)")
     parser.add_argument("--no-pictures", action="store_true", help="only the seed study")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the complete recordings of an earlier run (same epochs) instead of training again")
     parser.add_argument("--draw-only", action="store_true",
                         help="train nothing: draw the pictures and the table from an earlier run's file")
     args = parser.parse_args()
@@ -200,7 +217,7 @@ def main() -> None:
         return
     for seed in seeds:
         print(f"training the five runs, seed {seed} ...", flush=True)
-        groups = record_all(filename, epochs=args.epochs, seed=seed, suffix=f" seed {seed}")
+        groups = record_all(filename, epochs=args.epochs, seed=seed, suffix=f" seed {seed}", resume=args.resume)
         if seed == seeds[0] and not args.no_pictures:
             draw(filename, groups, args.output, epoch=min(args.epoch, args.epochs), formats=args.formats)
     print(findings(filename, seeds, args.epochs))

@@ -158,12 +158,14 @@ class LossLandscape(Plotter):
         self.lines, self.dots, self.currents = [], [], []
         for i, path in enumerate(d.paths):
             color = RUN_COLORS[i % len(RUN_COLORS)]
-            (line,) = ax.plot([], [], "-", color=color, lw=2.0, label=path.name if several else None, zorder=3,
-                              path_effects=_OUTLINE)
+            # The first run on top: paths that share a stretch (SGD and momentum often do) stay distinct.
+            above = 0.1 * (len(d.paths) - i)
+            (line,) = ax.plot([], [], "-", color=color, lw=2.0, label=path.name if several else None,
+                              zorder=3 + above, path_effects=_OUTLINE)
             dots = ax.scatter(np.zeros(0), np.zeros(0), c=np.zeros(0), s=14, cmap=self.cmap, norm=norm,
-                              edgecolors=color, linewidths=0.6, zorder=4)
+                              edgecolors=color, linewidths=0.6, zorder=3.05 + above)
             current = ax.scatter([np.nan], [np.nan], c=[np.nan], s=80, cmap=self.cmap, norm=norm, marker="o",
-                                 edgecolors=color, linewidths=2.0, zorder=5)
+                                 edgecolors=color, linewidths=2.0, zorder=5 + above)
             self.lines.append(line)
             self.dots.append(dots)
             self.currents.append(current)
