@@ -716,6 +716,7 @@ def hostile_trials(workdir: str, count: int, *, timeout: float = 180, max_rss_mi
     marker = os.path.join(workdir, "CODE-RAN")
     files = hostile_corpus(base, outdir, marker, count)
     result = {"files": len(files), "runs": 0, "hangs": 0, "tracebacks": 0, "bad_exit": 0, "api_not_recording_error": 0,
+              "api_clear_value_error": 0,
               "code_executed": 0, "over_memory": 0, "peak_rss_mib": 0.0, "healthy_base_ok": 0}
     png = os.path.join(workdir, "out.png")
     server = _ApiServer()
@@ -748,7 +749,11 @@ def hostile_trials(workdir: str, count: int, *, timeout: float = 180, max_rss_mi
             if "Traceback" in render["stderr"] or render["code"] not in (0, 1):
                 result["tracebacks"] += 1
                 problems.append("render: " + (render["stderr"].strip().splitlines() or [str(render["code"])])[-1][:200])
-            if outcome not in ("RecordingError", "ok") and not outcome.startswith("clear:FileNotFound"):
+            if outcome.startswith("clear:ValueError: the model in") or outcome.startswith("clear:ValueError: weights"):
+                # Documented refusals of a model Replay cannot rebuild (Lambda, custom objects): clear, counted.
+                result["api_clear_value_error"] += 1
+                log(f"  {label}: Replay (clear ValueError, not a failure): {outcome[:160]}")
+            elif outcome not in ("RecordingError", "ok") and not outcome.startswith("clear:FileNotFound"):
                 result["api_not_recording_error"] += 1
                 problems.append("Replay: " + outcome[:200])
             if found["peak_mib"] > max_rss_mib:

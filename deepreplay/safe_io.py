@@ -73,7 +73,7 @@ JOURNAL_SUFFIX = ".deepreplay-journal"
 FILE_LOCK = threading.RLock()
 
 _PAGE = 4096
-_MAGIC = b"DRJRNL01"
+_MAGIC = b"DRJRNL02"
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 # -- a test hook: pause (to be killed) at a named point ------------------------------------
@@ -245,14 +245,18 @@ def _journal_path(filename: str) -> str:
     return filename + JOURNAL_SUFFIX
 
 
-def _write_journal(filename: str, size: int, pages: dict[int, bytearray]) -> None:
-    """Write the journal whole (temporary name, then renamed: it is complete or absent)."""
+def _write_journal(filename: str, size: int, pages: dict[int, bytearray], identity: tuple[int, int]) -> None:
+    """Write the journal whole (temporary name, then renamed: it is complete or absent).
+
+    ``identity`` (device, inode) ties it to the file it belongs to: a journal
+    left next to a file that was since deleted and created again is ignored.
+    """
     path = _journal_path(filename)
     tmp = path + ".tmp"
     crc = 0
     try:
         with open(tmp, "wb") as f:
-            header = _MAGIC + struct.pack("<QQ", size, len(pages))
+            header = _MAGIC + struct.pack("<QQQQ", size, len(pages), *identity)
             f.write(header)
             crc = zlib.crc32(header, crc)
             for index in sorted(pages):
@@ -267,21 +271,29 @@ def _write_journal(filename: str, size: int, pages: dict[int, bytearray]) -> Non
         raise
 
 
-def _read_journal(filename: str) -> tuple[int, dict[int, bytearray]] | None:
-    """``(size, pages)`` of a complete journal; None when there is none or it is not valid."""
+def _identity(fd: int) -> tuple[int, int]:
+    st = os.fstat(fd)
+    return st.st_dev, st.st_ino
+
+
+def _read_journal(filename: str, identity: tuple[int, int]) -> tuple[int, dict[int, bytearray]] | None:
+    """``(size, pages)`` of a complete journal of this file; None when there is none or it is not valid."""
     try:
         with open(_journal_path(filename), "rb") as f:
             data = f.read()
     except FileNotFoundError:
         return None
-    if len(data) < 28 or data[:8] != _MAGIC:
+    head = 8 + 32
+    if len(data) < head + 4 or data[:8] != _MAGIC:
         return None
-    size, count = struct.unpack("<QQ", data[8:24])
-    if len(data) != 24 + count * (8 + _PAGE) + 4 or zlib.crc32(data[:-4]) != struct.unpack("<I", data[-4:])[0]:
+    size, count, dev, ino = struct.unpack("<QQQQ", data[8:head])
+    if (dev, ino) != tuple(identity):
+        return None
+    if len(data) != head + count * (8 + _PAGE) + 4 or zlib.crc32(data[:-4]) != struct.unpack("<I", data[-4:])[0]:
         return None
     pages = {}
     for i in range(count):
-        start = 24 + i * (8 + _PAGE)
+        start = head + i * (8 + _PAGE)
         (index,) = struct.unpack("<Q", data[start:start + 8])
         pages[index] = bytearray(data[start + 8:start + 8 + _PAGE])
     return size, pages
@@ -312,7 +324,7 @@ def _apply(fd: int, filename: str, size: int, pages: dict[int, bytearray]) -> No
 
 def _recover(fd: int, filename: str) -> None:
     """Finish the write session of a process killed after its journal was complete (under LOCK_EX)."""
-    journal = _read_journal(filename)
+    journal = _read_journal(filename, _identity(fd))
     if journal is not None:
         _apply(fd, filename, *journal)
     for path in (_journal_path(filename), _journal_path(filename) + ".tmp"):
@@ -398,7 +410,7 @@ def open_write(filename: str, *, what: str = "a record", wait: float | None = No
             return
         pause_point("before-journal")
         try:
-            _write_journal(filename, overlay.size, overlay.pages)
+            _write_journal(filename, overlay.size, overlay.pages, _identity(fd))
         except OSError as exc:
             raise _write_error(filename, exc, what) from None
         pause_point("journal-written")
@@ -426,7 +438,7 @@ def open_read(filename: str, *, wait: float | None = None) -> Iterator[h5py.File
     filename = os.fspath(filename)
     with _locked_fd(filename, exclusive=False, wait=READ_WAIT_SECONDS if wait is None else wait) as fd:
         size = os.fstat(fd).st_size
-        journal = _read_journal(filename)
+        journal = _read_journal(filename, _identity(fd))
         if journal is None and not looks_like_hdf5(fd, size):
             raise RecordingError(f"{filename!r} is not an HDF5 file, so it is not a deepreplay recording.")
         try:

@@ -755,7 +755,14 @@ class RecordingReader:
         """The model's JSON config."""
         with self._open() as g:
             value = self._bounded(g[_MODEL_CONFIG])[()]
-        return value.decode() if isinstance(value, bytes) else str(value)
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+        try:
+            config = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise self._damaged(f"its 'model_config' is not a JSON model config ({type(exc).__name__})") from None
+        if not isinstance(config, dict):
+            raise self._damaged(f"its 'model_config' is a JSON {type(config).__name__}, not a model config")
+        return text
 
     def _whole(self, name: str) -> np.ndarray:
         with self._open() as g:
