@@ -611,7 +611,15 @@ class Replay:
     # for 0.1's ``feature_space``, ``loss_histogram``, ... properties.
     def _built(self, kind: str, visual: Any, data: Any = None) -> Any:
         self._last_built[kind] = (visual, getattr(visual, "data", None) if data is None else data)
-        return visual if visual is None else self._named(visual)
+        if visual is None:
+            return visual
+        from .progress import in_notebook
+
+        if in_notebook():
+            # Jupyter shows the figure at the end of the cell that built the visual: draw its last
+            # epoch now, so that the cell does not show an empty axes.
+            visual.set_epoch(int(visual.epochs[-1]))
+        return self._named(visual)
 
     def build_feature_space(self, ax, layer_name: str, contour_points: int = 200,
                             xlim: tuple[float, float] | None = None, ylim: tuple[float, float] | None = None,

@@ -530,3 +530,17 @@ def test_reading_one_record_reads_only_that_record(tiny_recording, monkeypatch):
         weights = replay.weights_at(1)
         assert {index for _, index in reads} == {1}
         assert {name for name, _ in reads} == {f"weights/{layer}/{var}" for layer in weights for var in weights[layer]}
+
+
+def test_in_a_notebook_a_built_visual_shows_its_last_epoch_not_an_empty_axes(replay, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from deepreplay import progress
+
+    _, (ax_off, ax_on) = plt.subplots(1, 2)
+    off = replay.build_loss_and_metric(ax_off, "accuracy")
+    assert not ax_off.lines and off.current_epoch is None  # outside a notebook: drawn when an epoch is asked for
+    monkeypatch.setattr(progress, "in_notebook", lambda: True)
+    on = replay.build_loss_and_metric(ax_on, "accuracy")
+    assert on.current_epoch == int(replay.epochs[-1])
+    assert len(on.loss_line.get_xdata()) == len(replay.epochs)  # the figure shown at the cell's end is drawn
