@@ -153,6 +153,7 @@ def kill_trials(workdir: str, kills: int, *, records: int = 6, seed: int = 0, lo
     result = {"kills": 0, "aimed": 0, "random": 0, "unreadable": 0, "lost_beyond_one": 0, "wrong_values": 0,
               "other_changed": 0, "not_replaceable": 0, "no_kill": 0}
     trial = 0
+    damaged: set[str] = set()
     while result["kills"] < kills:
         trial += 1
         group = f"g{trial % 4}"
@@ -193,10 +194,13 @@ def kill_trials(workdir: str, kills: int, *, records: int = 6, seed: int = 0, lo
             continue
         for name in groups:
             n, _, problems = check_synthetic(filename, name)
-            if problems:
+            if problems and name not in damaged:  # counted once, when the group is first found damaged
+                damaged.add(name)
                 kind = "unreadable" if any("Error" in p for p in problems) else "wrong_values"
                 result[kind] += 1
                 log(f"  kill {trial} ({env.get('DEEPREPLAY_PAUSE_AT', 'random')}): {problems[0]}")
+            elif not problems:
+                damaged.discard(name)
             if name == group and "created" in lines and not (acked <= n <= acked + 1):
                 result["lost_beyond_one"] += 1
                 log(f"  kill {trial}: {n} records readable, {acked} acknowledged")
@@ -322,11 +326,14 @@ def full_disk_trials(workdir: str, levels: list[int], *, epochs: int = 30, log=p
 WRITER_CHILD = r"""
 import json, sys, numpy as np, keras
 from deepreplay.callbacks import ReplayData
-filename, prefix, fits, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+import os
+filename, prefix, fits, epochs, stop = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 rng = np.random.default_rng(len(prefix))
 X = rng.normal(size=(64, 2)).astype("f4"); y = (X[:, :1] * X[:, 1:] > 0).astype("f4")
 out = []
 for i in range(fits):
+    if os.path.exists(stop):  # the time limit of the trial: no new fit
+        break
     keras.utils.set_random_seed(i)
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(4, activation="tanh", name="hidden"),
                               keras.layers.Dense(1, activation="sigmoid", name="output")])
@@ -388,8 +395,11 @@ print("RESULT " + json.dumps({"counts": counts, "first_errors": first_errors[:5]
 """
 
 
-def reader_trials(workdir: str, fits: int, epochs: int, *, log=print) -> dict:
-    """Two writer processes (different groups, one file) against a reader process in a tight loop."""
+def reader_trials(workdir: str, fits: int, epochs: int, *, time_limit: float | None = None, log=print) -> dict:
+    """Two writer processes (different groups, one file) against a reader process in a tight loop.
+
+    With ``time_limit`` (seconds), the writers start no new fit after it (fits under way finish).
+    """
     import numpy as np
 
     from deepreplay import storage
@@ -398,8 +408,15 @@ def reader_trials(workdir: str, fits: int, epochs: int, *, log=print) -> dict:
     stop = os.path.join(workdir, "stop-readers")
     reader = _python(READER_CHILD, filename, stop)
     half = fits // 2
-    writers = [_python(WRITER_CHILD, filename, prefix, str(n), str(epochs))
+    stop_writers = os.path.join(workdir, "stop-writers")
+    writers = [_python(WRITER_CHILD, filename, prefix, str(n), str(epochs), stop_writers)
                for prefix, n in (("a", half), ("b", fits - half))]
+    if time_limit is not None:
+        import threading
+
+        timer = threading.Timer(time_limit, lambda: Path(stop_writers).touch())
+        timer.daemon = True
+        timer.start()
     rows, errs = [], []
     for w in writers:
         out, err = w.communicate()
@@ -786,6 +803,8 @@ def main(argv=None) -> int:
     parser.add_argument("--kills", type=int, default=120)
     parser.add_argument("--hostile", type=int, default=60)
     parser.add_argument("--max-rss-mib", type=float, default=2048)
+    parser.add_argument("--time-limit", type=float, default=None,
+                        help="readers trial: start no new fit after this many seconds")
     parser.add_argument("--only", choices=("readers", "full-disk", "kills", "hostile"), action="append")
     args = parser.parse_args(argv)
     if args.quick:
@@ -796,7 +815,7 @@ def main(argv=None) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="deepreplay-reliability-") as workdir:
         for name, run in (
-            ("readers", lambda: reader_trials(workdir, args.fits, args.epochs)),
+            ("readers", lambda: reader_trials(workdir, args.fits, args.epochs, time_limit=args.time_limit)),
             ("full-disk", lambda: full_disk_trials(workdir, levels[: 4 if args.quick else None])),
             ("kills", lambda: kill_trials(workdir, args.kills)),
             ("hostile", lambda: hostile_trials(workdir, args.hostile, max_rss_mib=args.max_rss_mib)),

@@ -314,8 +314,10 @@ def _apply(fd: int, filename: str, size: int, pages: dict[int, bytearray]) -> No
         start = index * _PAGE
         if start >= size:
             continue
-        data = pages[index]
-        os.pwrite(fd, bytes(data[: size - start]) if start + _PAGE > size else bytes(data), start)
+        data = memoryview(pages[index])[: size - start] if start + _PAGE > size else memoryview(pages[index])
+        done = 0
+        while done < len(data):  # a short write is continued, never ignored
+            done += os.pwrite(fd, data[done:], start + done)
         if n == len(pages) // 2:
             pause_point("mid-apply")
     if size < old_size:

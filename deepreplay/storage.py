@@ -306,7 +306,17 @@ class RecordingWriter:
         token = secrets.token_hex(8)
         with _h5_write(self.filename, what=f"the new group {self.group_name!r}") as f:
             if _existing(f, self.filename, self.group_name, overwrite=overwrite):
-                del f[self.group_name]
+                try:
+                    f[self.group_name].visit_links(lambda name: None)
+                    damaged = False
+                except (KeyError, RuntimeError, OSError, ValueError):
+                    damaged = True
+                if damaged:
+                    # HDF5 cannot free a damaged group: set it aside under another name (nothing of
+                    # another group is touched), so that overwrite=True still gives a fresh group.
+                    f.move(self.group_name, f"{self.group_name}.damaged-{token[:8]}")
+                else:
+                    del f[self.group_name]
             g = f.create_group(self.group_name)
             g.attrs["format"] = FORMAT
             g.attrs["format_version"] = FORMAT_VERSION
