@@ -328,6 +328,23 @@ def _child_record(backend, out):
         fs = replay.build_feature_space(ax, layer_name="hidden", contour_points=40)
         compose_plots([fs], epoch=EPOCHS).savefig(out / f"feature_space_{backend}.png", dpi=50)
         plt.close("all")
+
+        # -- loss surface (issue 16): vectorised and compiled on this backend; at the plane's origin it is
+        # the recorded loss, elsewhere the NumPy loss of those weights (BatchNorm statistics and L2 included)
+        from deepreplay import landscape
+
+        evaluator = landscape.LossEvaluator(replay)
+        plane = landscape.pca_plane(replay)
+        surface = landscape.loss_surface(replay, plane, resolution=5, evaluator=evaluator, cache=False)
+        assert evaluator.compiled, f"the loss surface is not compiled on {backend}"
+        np.testing.assert_allclose(surface.at_origin(), replay.training_loss[-1], **TOL)
+        w = _flat_weights(replay.weights_at(int(replay.epochs[-1])))
+        theta, start = plane.point(surface.alphas[1], surface.betas[3]), 0
+        for layer, var, shape in landscape.parameter_layout(replay):
+            size = int(np.prod(shape))
+            w[f"{layer}.{var}"] = theta[start:start + size].reshape(shape)
+            start += size
+        np.testing.assert_allclose(surface.losses[3, 1], _numpy_total_loss(X, y, w), **TOL)
     report["png"] = str(out / f"feature_space_{backend}.png")
     return report
 
