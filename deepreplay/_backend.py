@@ -187,8 +187,15 @@ def _public_optimizer_classes(node: Any) -> None:
             _public_optimizer_classes(value)
 
 
-def _total_loss(per_sample: object, extra_losses: Sequence[object]) -> object:
-    """Mean per-sample loss plus the model's regularisation losses, as Keras' training loss."""
+def _total_loss(per_sample: object, extra_losses: Sequence[object], loss_fn: object = None) -> object:
+    """Mean per-sample loss plus the model's regularisation losses, as Keras' training loss.
+
+    A ``loss_fn`` with ``stacks_outputs`` true (a model with several outputs)
+    returns ``(n, 1 + k)``: the weighted total per sample, then each output's
+    loss; the total is column 0.
+    """
+    if getattr(loss_fn, "stacks_outputs", False):
+        per_sample = per_sample[:, 0]
     total = keras.ops.mean(per_sample)
     for extra in extra_losses:
         total = total + keras.ops.cast(extra, total.dtype)
@@ -246,7 +253,14 @@ def forward_with_gradients(
     )
 
 
-def _np(value: object) -> np.ndarray:
+def _np(value: object) -> Any:
+    """A tensor as a NumPy array; a list/tuple or dict of tensors (several outputs) as a list or dict of arrays."""
+    if isinstance(value, dict):
+        return {k: _np(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_np(v) for v in value]
+    if hasattr(value, "detach"):  # a torch tensor that requires grad
+        value = value.detach()
     return np.asarray(keras.ops.convert_to_numpy(value))
 
 
@@ -258,7 +272,7 @@ def _tensorflow_step(model, loss_fn, x, y, *, with_gradients=True):
     with tf.GradientTape(watch_accessed_variables=with_gradients) as tape:
         y_pred = model(x, training=False)
         per_sample = loss_fn(y, y_pred)
-        total = _total_loss(per_sample, model.losses)
+        total = _total_loss(per_sample, model.losses, loss_fn)
     grads = tape.gradient(total, model.trainable_variables) if with_gradients else []
     return y_pred, per_sample, grads
 
@@ -282,7 +296,7 @@ def _jax_total_loss(model, loss_fn, x, y):
             trainable_values, non_trainable_values, x, return_losses=True, **kwargs
         )
         per_sample = loss_fn(y, y_pred)
-        return _total_loss(per_sample, extra_losses), (y_pred, per_sample)
+        return _total_loss(per_sample, extra_losses, loss_fn), (y_pred, per_sample)
 
     return total_loss
 
@@ -309,10 +323,10 @@ def _torch(model, loss_fn, x, y):
     with torch.enable_grad():
         y_pred = model(x, training=False)
         per_sample = loss_fn(y, y_pred)
-        total = _total_loss(per_sample, model.losses)
+        total = _total_loss(per_sample, model.losses, loss_fn)
         # autograd.grad returns the gradients; unlike backward() it leaves every .grad as it was.
         grads = torch.autograd.grad(total, tensors, allow_unused=True)
-    return _np(y_pred.detach()), _np(per_sample.detach()), _grads_to_numpy(grads, variables)
+    return _np(y_pred), _np(per_sample), _grads_to_numpy(grads, variables)
 
 
 def _grads_to_numpy(grads: Sequence[object], variables: Sequence[keras.Variable]) -> list[np.ndarray]:
@@ -388,7 +402,7 @@ class CompiledStep(_Compiled):
         import tensorflow as tf
 
         model, loss_fn, with_gradients = self.model, self.loss_fn, self.with_gradients
-        x, y = tf.convert_to_tensor(self.x), tf.convert_to_tensor(self.y)
+        x, y = tf.nest.map_structure(tf.convert_to_tensor, (self.x, self.y))
         step = tf.function(lambda: _tensorflow_step(model, loss_fn, x, y, with_gradients=with_gradients),
                            autograph=False)
         return lambda: self._to_numpy(*step())
@@ -446,7 +460,7 @@ class CompiledCall(_Compiled):
     def _compile_tensorflow(self):
         import tensorflow as tf
 
-        model, x, ties = self.model, tf.convert_to_tensor(self.x), self.ties
+        model, x, ties = self.model, tf.nest.map_structure(tf.convert_to_tensor, self.x), self.ties
 
         @tf.function(autograph=False)
         def call():

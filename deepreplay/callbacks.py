@@ -6,6 +6,7 @@ import concurrent.futures
 import inspect
 import math
 import os
+import warnings
 import weakref
 from collections.abc import Iterable
 from typing import Any
@@ -13,13 +14,14 @@ from typing import Any
 import keras
 import numpy as np
 
-from . import _backend, storage
+from . import _backend, sampling, storage, structure
 from .model_inspection import (
     LayerProbe,
     MetricSpec,
     compiled_metrics,
     loss_name,
     model_layers,
+    output_names,
     per_sample_loss,
     variable_keys,
 )
@@ -31,6 +33,10 @@ _COMPRESSIONS = (None, "gzip", "lzf")  # and "auto", the default
 #: Layers whose outputs on all recorded samples exceed this many values per record are
 #: "wide": their per-sample outputs are recorded for ``output_samples`` samples only.
 WIDE_OUTPUT_VALUES = 16384
+#: Default ``max_bytes`` of :class:`ReplayData`: a warning before recording more than this (1 GiB).
+DEFAULT_MAX_BYTES = 2**30
+#: HDF5 overhead per dataset assumed by :meth:`ReplayData.estimate` (header and chunk index).
+HDF5_BYTES_PER_DATASET = 6 * 1024
 #: Gradients of variables with at least this many values are "large" (rounded to ``significant_bits``).
 LARGE_VARIABLE_VALUES = 4096
 
@@ -60,18 +66,10 @@ def _positive_int(name: str, value: object, *, allow_none: bool = False) -> int 
     return int(value)
 
 
-def _as_array(name: str, value: object) -> np.ndarray:
-    if isinstance(value, (str, bytes)) or value is None:
-        raise TypeError(f"{name} must be an array of numbers, got {type(value).__name__}.")
-    try:
-        array = np.asarray(value)
-    except Exception as exc:
-        raise TypeError(f"{name} must be an array of numbers, got {type(value).__name__}: {exc}") from None
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold numbers, got an array of dtype {array.dtype}.")
-    if array.ndim == 0:
-        raise ValueError(f"{name} must have one row per sample, got a scalar.")
-    return array
+def _describe_arrays(value: Any) -> str:
+    """'shape (n, k), dtype float32' of an array, or of each array of a list/dict."""
+    arrays = structure.leaves(value)
+    return "; ".join(f"shape {a.shape}, dtype {a.dtype}" for a in arrays)
 
 
 def _fit_locals(model: keras.Model) -> dict[str, Any]:
@@ -122,10 +120,17 @@ class ReplayData(keras.callbacks.Callback):
 
     Parameters
     ----------
-    inputs : array-like, shape (n, ...)
-        The samples to record the model on (often the training inputs).
-    targets : array-like, shape (n, ...)
-        Their targets, in the form the model's loss expects.
+    inputs : array-like, shape (n, ...), or a list or dict of them
+        The samples to record the model on (often the training inputs); for
+        a model with several inputs, a list (in the model's input order) or
+        a dict (by input name) of arrays, as ``model.fit`` takes them.
+    targets : array-like, shape (n, ...), or a list or dict of them
+        Their targets, in the form the model's loss expects; one array per
+        output (list or dict by output name) for a model with several
+        outputs.  The recorded per-sample losses are those of the model's
+        loss(es) on these targets, *unweighted*: ``sample_weight`` and
+        ``class_weight`` given to ``fit`` are not applied (with several
+        outputs, the total is weighted by the compiled ``loss_weights``).
     filename : str or path-like
         HDF5 file to write; created if missing.  Other groups in it are never
         touched.
@@ -140,9 +145,11 @@ class ReplayData(keras.callbacks.Callback):
         Record every ``every``-th epoch (epoch 0 and the last epoch are always
         recorded).
     max_samples : int, optional
-        Record at most this many samples, drawn at random (seeded by
-        ``seed``) from ``inputs``; their positions are stored.  ``None``
-        records all of them.
+        Record at most this many samples, drawn (seeded by ``seed``) from
+        ``inputs``: stratified for a classification (targets that are
+        integer labels, a 0/1 column or one-hot rows; every class kept in
+        proportion), at random otherwise; their positions in ``inputs`` are
+        stored.  ``None`` records all of them.
     record : iterable of str, optional
         Which of ``'weights', 'gradients', 'activations', 'z', 'predictions',
         'losses'`` to record.  ``None`` records all of them.
@@ -207,6 +214,20 @@ class ReplayData(keras.callbacks.Callback):
         :func:`deepreplay._backend.is_chief`).  ``False`` makes the callback
         do nothing at all (no file is opened, nothing is computed), ``True``
         records in this process whatever its rank.
+    probe_samples : 'auto', list of int or None, default 'auto'
+        Feature maps (layer outputs of shape ``(n, height, width,
+        channels)`` or of higher rank, as convolutional layers give) are
+        recorded for these few samples only, whatever their size: ``'auto'``
+        takes the first recorded sample of each class (the first 4 samples
+        when the targets are not class labels); a list gives indices into
+        ``inputs`` (they are recorded even if ``max_samples`` left them out).
+        ``None`` records feature maps as any other output (see
+        ``output_samples``).  Read them with ``Replay.outputs_at(epoch,
+        layer)``, whose rows are ``Replay.probe_indices``.
+    max_bytes : int or None, default 1 GiB (``2**30``)
+        Before the first record is written, the recording's size is
+        estimated (see :meth:`estimate`); above ``max_bytes`` a warning says
+        so and names the options that shrink it.  ``None`` never warns.
 
     Raises
     ------
@@ -249,20 +270,23 @@ class ReplayData(keras.callbacks.Callback):
         significant_bits: int | None = 11,
         every_steps: int | None = None,
         chief: bool | None = None,
+        probe_samples: str | Iterable[int] | None = "auto",
+        max_bytes: int | None = DEFAULT_MAX_BYTES,
     ) -> None:
         super().__init__()
-        x = _as_array("inputs", inputs)
-        y = _as_array("targets", targets)
-        if x.ndim < 2:
+        x = structure.as_structure("inputs", inputs)
+        y = structure.as_structure("targets", targets)
+        if isinstance(x, np.ndarray) and x.ndim < 2:
             raise ValueError(
                 f"inputs has shape {x.shape}; expected one row per sample, shape (n_samples, n_features). "
                 "Reshape a single feature with inputs.reshape(-1, 1)."
             )
-        if len(x) != len(y):
+        if structure.n_samples(x) != structure.n_samples(y):
             raise ValueError(
-                f"inputs has {len(x)} samples but targets has {len(y)}; give one target per input sample."
+                f"inputs has {structure.n_samples(x)} samples but targets has {structure.n_samples(y)}; "
+                "give one target per input sample."
             )
-        if len(x) == 0:
+        if structure.n_samples(x) == 0:
             raise ValueError("inputs is empty; give at least one sample to record.")
         if not isinstance(filename, (str, os.PathLike)):
             raise TypeError(f"filename={filename!r} must be a path (str or os.PathLike), such as 'run.h5'.")
@@ -319,20 +343,29 @@ class ReplayData(keras.callbacks.Callback):
         self.group_name = group_name
         self.overwrite = bool(overwrite)
 
-        n = self._n_given = len(x)
-        if self.max_samples is not None and self.max_samples < n:
-            indices = np.sort(np.random.default_rng(seed).choice(n, size=self.max_samples, replace=False))
-        else:
-            indices = np.arange(n)
+        n = self._n_given = structure.n_samples(x)
+        labels = sampling.class_labels_or_none(structure.leaves(y)[0])
+        indices = sampling.subset(n, self.max_samples, labels, int(seed)) if self.max_samples is not None \
+            else np.arange(n)
+        probes = self._probe_indices(probe_samples, n)
+        if probes is not None:
+            # The probe samples are recorded even when max_samples left them out.
+            indices = np.union1d(indices, probes)
         self.sample_indices = indices
-        x = x[indices]
-        y = y[indices]
-        self.inputs = x.astype(np.float32) if x.dtype.kind == "f" else x
-        self.targets = y.astype(np.float32) if y.dtype.kind == "f" else y
+        if probe_samples is None:
+            self.probe_rows: np.ndarray | None = None
+        elif probes is None:  # "auto": one per class among the recorded samples
+            self.probe_rows = sampling.probe_rows(None if labels is None else labels[indices], len(indices))
+        else:
+            self.probe_rows = np.searchsorted(indices, probes)
+        self.max_bytes = _positive_int("max_bytes", max_bytes, allow_none=True)
+        self.inputs = structure.take(x, indices)
+        self.targets = structure.take(y, indices)
+        n_recorded = len(indices)
         # The samples whose outputs are kept for wide layers (positions among the recorded ones).
-        if self.output_samples is not None and self.output_samples < len(x):
+        if self.output_samples is not None and self.output_samples < n_recorded:
             rng = np.random.default_rng([int(seed), 1])
-            self._output_rows: np.ndarray | None = np.sort(rng.choice(len(x), size=self.output_samples,
+            self._output_rows: np.ndarray | None = np.sort(rng.choice(n_recorded, size=self.output_samples,
                                                                       replace=False))
         else:
             self._output_rows = None
@@ -351,6 +384,9 @@ class ReplayData(keras.callbacks.Callback):
             # Only step-based recordings look at batches: a callback with its own on_train_batch_end
             # makes Keras dispatch batch hooks synchronously.
             self.on_train_batch_end = self._on_train_batch_end
+        self._size_checked = False
+        self._model_config: str | None = None
+        self._planned_epochs = 0
         self._last_recorded: int | None = None
         self._last_epoch_logs: dict = {}
         self._probe: LayerProbe | None = None
@@ -376,6 +412,23 @@ class ReplayData(keras.callbacks.Callback):
         if self._active is None:
             self._active = self.chief if self.chief is not None else _backend.is_chief(self.model)
         return self._active
+
+    @staticmethod
+    def _probe_indices(probe_samples: object, n: int) -> np.ndarray | None:
+        """User-given probe samples (positions in the given inputs), checked; None for 'auto' or None."""
+        if probe_samples is None or (isinstance(probe_samples, str) and probe_samples == "auto"):
+            return None
+        if isinstance(probe_samples, str):
+            raise ValueError(f"probe_samples={probe_samples!r} must be 'auto', None or a list of sample indices.")
+        try:
+            probes = np.asarray(list(probe_samples))
+        except TypeError:
+            raise TypeError(f"probe_samples={probe_samples!r} must be 'auto', None or a list of sample indices.") from None
+        if probes.size == 0 or probes.dtype.kind not in "iu" or probes.ndim != 1:
+            raise ValueError(f"probe_samples={probe_samples!r} must be a non-empty list of integer sample indices.")
+        if probes.min() < 0 or probes.max() >= n:
+            raise ValueError(f"probe_samples={probe_samples!r} has indices outside 0..{n - 1} (the rows of inputs).")
+        return np.unique(probes)
 
     # -- Keras hooks ---------------------------------------------------------
     def set_model(self, model: keras.Model) -> None:
@@ -452,17 +505,31 @@ class ReplayData(keras.callbacks.Callback):
     def _check_model(self, model: keras.Model) -> None:
         if not isinstance(model, keras.Model):
             raise TypeError(f"ReplayData records a keras.Model, got {type(model).__name__}.")
-        if not model.built:
+        if not model.built or not model.weights:
+            # A subclassed model is built by Keras at its first batch, after on_train_begin: build
+            # it here by calling it once on a few recorded samples (this creates its variables,
+            # drawing their initial values as the first batch would, and changes no weight).
+            try:
+                model(structure.take(self.inputs, slice(0, 2)), training=False)
+            except Exception as exc:
+                raise ValueError(
+                    f"the model is not built and calling it on the recorded inputs failed "
+                    f"({type(exc).__name__}: {exc}); give inputs the model accepts, or build it "
+                    "(keras.Input(shape=...), or call it once) before recording."
+                ) from exc
+        try:
+            inputs = model.inputs
+        except (AttributeError, ValueError):  # a subclassed model has no symbolic inputs
+            inputs = None
+        given = structure.leaves(self.inputs)
+        if inputs and len(inputs) != len(given):
             raise ValueError(
-                "the model is not built; give it an input shape (keras.Input(shape=...)) or call it once "
-                "before recording."
+                f"the model has {len(inputs)} inputs but inputs holds {len(given)} array(s); give one array "
+                "per model input (a list in the model's input order, or a dict by input name), as to model.fit."
             )
-        inputs = getattr(model, "inputs", None)
-        if inputs:
-            if len(inputs) != 1:
-                raise ValueError(f"deepreplay records single-input models; this model has {len(inputs)} inputs.")
+        if inputs and len(inputs) == 1:
             expected = tuple(inputs[0].shape[1:])
-            got = self.inputs.shape[1:]
+            got = given[0].shape[1:]
             if len(expected) != len(got) or any(e is not None and e != g for e, g in zip(expected, got)):
                 raise ValueError(
                     f"inputs has samples of shape {got}, but the model expects {expected} "
@@ -473,10 +540,12 @@ class ReplayData(keras.callbacks.Callback):
         with _backend.local_computation():
             self._start_here(planned_epochs=planned_epochs)
 
-    def _start_here(self, *, planned_epochs: int) -> None:
+    def _prepare(self) -> None:
+        """Check the model and build what each record needs (loss, metrics, probes, compiled step)."""
         model = self.model
         self._check_model(model)
         self._loss_fn = per_sample_loss(model)
+        self._output_names = output_names(model)
         try:
             self._metrics = compiled_metrics(model, self.targets)
         except Exception as exc:
@@ -487,6 +556,12 @@ class ReplayData(keras.callbacks.Callback):
         self._step = _backend.CompiledStep(model, self._loss_fn, self.inputs, self.targets,
                                            with_gradients="gradients" in self.quantities)
         self._check_targets(model)
+
+    def _start_here(self, *, planned_epochs: int) -> None:
+        model = self.model
+        if self._step is None or self._step.model is not model:
+            self._prepare()
+        self._planned_epochs = planned_epochs
         layers = [layer.name for layer in model_layers(model)]
         batch_size = self.batch_size or _fit_batch_size(model)
         attrs: dict[str, Any] = {
@@ -503,16 +578,19 @@ class ReplayData(keras.callbacks.Callback):
             attrs["batch_size"] = batch_size
         if self.params and self.params.get("steps") is not None:
             attrs["steps_per_epoch"] = int(self.params["steps"])
+        self._model_config = _backend.model_config_json(model)
         self._writer.create(
             attrs=attrs,
-            model_config=_backend.model_config_json(model),
+            model_config=self._model_config,
             inputs=self.inputs,
             targets=self.targets,
             sample_indices=self.sample_indices,
+            probe_samples=self.probe_rows if {"activations", "z"} & set(self.quantities) else None,
             layers=layers,
             quantities=self.quantities,
             overwrite=self.overwrite,
             step_based=self.every_steps is not None,
+            outputs=self._output_names,
         )
         self._started = True
         self._recorded_model = weakref.ref(model)
@@ -523,7 +601,7 @@ class ReplayData(keras.callbacks.Callback):
         outputs = getattr(model, "outputs", None)
         shape = tuple(outputs[0].shape) if outputs else "unknown"
         return ValueError(
-            f"targets (shape {self.targets.shape}, dtype {self.targets.dtype}) do not fit the model's loss "
+            f"targets ({_describe_arrays(self.targets)}) do not fit the model's loss "
             f"{loss_name(model)!r} (model output shape {shape}): {detail}. Give targets in the form the "
             "loss expects (e.g. integer labels for sparse_categorical_crossentropy, one-hot rows for "
             "categorical_crossentropy)."
@@ -537,7 +615,7 @@ class ReplayData(keras.callbacks.Callback):
                 metric.evaluate(self.targets, predictions)
         except Exception as exc:
             raise self._targets_error(model, exc) from exc
-        if np.ndim(losses) < 1 or np.shape(losses)[0] != len(self.targets):
+        if np.ndim(losses) < 1 or np.shape(losses)[0] != structure.n_samples(self.targets):
             raise self._targets_error(model, ValueError(f"per-sample losses have shape {np.shape(losses)}"))
 
     def _learning_rate(self, logs: dict) -> float:
@@ -557,10 +635,29 @@ class ReplayData(keras.callbacks.Callback):
             self._record_here(epoch, logs)
 
     def _record_here(self, epoch: int, logs: dict) -> None:
+        record = self._compute_record(epoch, logs)
+        if self.max_bytes is not None and not self._size_checked:
+            self._size_checked = True
+            self._warn_if_large(record)
+        self._submit(**record)
+        self._last_recorded = epoch
+
+    def _compute_record(self, epoch: int, logs: dict) -> dict[str, Any]:
+        """Everything one record holds, as the keyword arguments of ``RecordingWriter.append``."""
         model = self.model
         q = self.quantities
         predictions, losses, grads = self._step()
+        output_losses = None
+        if getattr(self._loss_fn, "stacks_outputs", False):
+            # Several outputs: column 0 is the weighted total, then one column per output with a loss.
+            output_losses = {name: losses[:, i + 1] for i, name in enumerate(self._loss_fn.output_names)}
+            losses = losses[:, 0]
+        if isinstance(predictions, (list, tuple, dict)):
+            values = predictions.values() if isinstance(predictions, dict) else predictions
+            predictions = dict(zip(self._output_names, values))
         evaluation = {"loss": float(np.mean(losses)) + self._regularization(model)}
+        for name, values in (output_losses or {}).items():
+            evaluation[f"{name}_loss"] = float(np.mean(values))
         for metric in self._metrics:
             evaluation[metric.name] = metric.evaluate(self.targets, predictions)
         scalar_logs = {k: float(v) for k, v in logs.items() if np.ndim(v) == 0}
@@ -581,7 +678,7 @@ class ReplayData(keras.callbacks.Callback):
                     gradients[layer.name] = layer_grads
         activations, z = self._probe.run(self.inputs)
         activations, z, rows = self._thin_outputs(activations, z)
-        self._submit(
+        return dict(
             epoch=epoch,
             logs=scalar_logs,
             evaluation=evaluation,
@@ -593,8 +690,92 @@ class ReplayData(keras.callbacks.Callback):
             losses=losses if "losses" in q else None,
             output_samples=rows,
             **({"step": epoch, "epoch_fraction": self._epoch_fraction()} if self.every_steps is not None else {}),
+            output_losses=output_losses if "losses" in q else None,
         )
-        self._last_recorded = epoch
+
+    # -- size ------------------------------------------------------------------------
+    def _planned_records(self, epochs: int) -> int:
+        """Records of a run of ``epochs`` epochs: epoch 0, every ``every``-th (or ``every_steps``-th step), the last."""
+        if self.every_steps is not None:
+            steps = epochs * int((self.params or {}).get("steps") or 1)
+            return 1 + steps // self.every_steps + (1 if steps % self.every_steps else 0)
+        return 1 + epochs // self.every + (1 if epochs % self.every else 0)
+
+    def _size_report(self, record: dict[str, Any], epochs: int) -> dict[str, Any]:
+        by_quantity = self._writer.record_nbytes(**record)
+        per_record = sum(sum(layers.values()) for layers in by_quantity.values())
+        static = sum(int(a.nbytes) for a in structure.leaves(self.inputs) + structure.leaves(self.targets))
+        if self._model_config is None:
+            self._model_config = _backend.model_config_json(self.model)
+        static += int(self.sample_indices.nbytes) + len(self._model_config)
+        # HDF5's own bookkeeping: a header and a chunk index per dataset (measured: about 6 KiB each).
+        n_datasets = sum(len(layers) for layers in by_quantity.values()) + len(record["evaluation"]) + \
+            len(record["logs"]) + 4
+        static += HDF5_BYTES_PER_DATASET * n_datasets
+        records = self._planned_records(epochs)
+        return {
+            "bytes_per_record": per_record,
+            "by_quantity": {name: sum(layers.values()) for name, layers in by_quantity.items()},
+            "by_layer": by_quantity,
+            "records": records,
+            "static_bytes": static,
+            "total_bytes": static + per_record * records,
+        }
+
+    def estimate(self, model: keras.Model | None = None, *, epochs: int | None = None) -> dict[str, Any]:
+        """The size of the recording, before training: bytes per record and for the planned epochs.
+
+        One record is computed in memory, as the callback would compute
+        record 0, and sized as the file would store it (compressed where
+        ``compression`` compresses); nothing is written and the model is not
+        changed.
+
+        Parameters
+        ----------
+        model : keras.Model, optional
+            The compiled model to record (default: the model this callback
+            was given).
+        epochs : int, optional
+            Planned epochs (default: those of the running ``fit``, else 0).
+
+        Returns
+        -------
+        dict
+            ``bytes_per_record``; ``by_quantity`` (``{'weights': bytes, ...}``);
+            ``by_layer`` (``{quantity: {layer or output: bytes}}``);
+            ``records`` (epoch 0, every ``every``-th epoch and the last);
+            ``static_bytes`` (recorded inputs and targets); ``total_bytes``.
+        """
+        if model is not None:
+            if not isinstance(model, keras.Model):
+                raise TypeError(f"model={model!r} must be a compiled keras.Model.")
+            self.set_model(model)
+        if getattr(self, "model", None) is None:
+            raise ValueError("estimate() needs the model: call estimate(model) with the compiled model to record.")
+        if epochs is None:
+            epochs = int(self.params.get("epochs", 0)) if self.params else 0
+        epochs = int(_positive_int("epochs", epochs) if epochs else 0)
+        with _backend.local_computation():
+            if self._step is None:
+                self._prepare()
+            return self._size_report(self._compute_record(0, {}), epochs)
+
+    def _warn_if_large(self, record: dict[str, Any]) -> None:
+        report = self._size_report(record, self._planned_epochs)
+        if report["total_bytes"] <= self.max_bytes:
+            return
+        largest = max(report["by_quantity"].items(), key=lambda item: item[1])
+        warnings.warn(
+            f"deepreplay: this recording of {self._planned_epochs} epochs will take about "
+            f"{report['total_bytes'] / 2**20:,.0f} MiB ({report['records']} records of "
+            f"{report['bytes_per_record'] / 2**20:,.1f} MiB; the largest part is {largest[0]}, "
+            f"{largest[1] / 2**20:,.1f} MiB per record), more than max_bytes={self.max_bytes:,}. "
+            "To shrink it: record fewer epochs (every=...), fewer samples (max_samples=...), fewer "
+            "quantities (record=[...]), wide layers' outputs for fewer samples (output_samples=...), or "
+            "compress (compression='gzip'); or raise max_bytes (None never warns). "
+            "ReplayData(...).estimate(model) gives the figures by quantity and layer.",
+            stacklevel=2,
+        )
 
     def _submit(self, **record: Any) -> None:
         """Append ``record`` to the file in the background thread, once the previous record is written.
@@ -635,8 +816,8 @@ class ReplayData(keras.callbacks.Callback):
 
     def _thin_outputs(self, activations: dict[str, np.ndarray], z: dict[str, np.ndarray]):
         """Wide layers' outputs for the ``output_samples`` subset, rounded; ``(activations, z, rows)``."""
-        rows = self._output_rows
-        if rows is None:
+        rows, probes = self._output_rows, self.probe_rows
+        if rows is None and probes is None:
             return activations, z, None
         kept: dict[str, np.ndarray] = {}
         thinned = []
@@ -644,7 +825,11 @@ class ReplayData(keras.callbacks.Callback):
             out = {}
             for layer, values in per_layer.items():
                 values = np.asarray(values)
-                if values.size > WIDE_OUTPUT_VALUES and values.dtype.kind == "f":
+                if probes is not None and values.ndim >= 4:
+                    # Feature maps (n, height, width, channels) and the like: the probe samples only, exact.
+                    values = values[probes]
+                    kept[layer] = probes
+                elif rows is not None and values.size > WIDE_OUTPUT_VALUES and values.dtype.kind == "f":
                     values = values[rows]
                     if self.significant_bits is not None:
                         values = round_significand(values, self.significant_bits)

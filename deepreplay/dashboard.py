@@ -124,8 +124,10 @@ def _layer_kinds(replay) -> dict[str, str]:
 def _hidden_shapes(replay) -> dict[str, tuple[int, ...]]:
     """Per-sample output shapes of the hidden layers (output layer left out) with recorded activations."""
     epoch = int(replay.epochs[0])
+    # The last layer is the output; a model with several outputs leaves every output layer out.
+    outputs = set(replay.output_names) if len(replay.output_names) > 1 else set()
     return {name: tuple(np.shape(replay.outputs_at(epoch, name))[1:])
-            for name in replay.reader.output_layers("activations")[:-1]}
+            for name in replay.reader.output_layers("activations")[:-1] if name not in outputs}
 
 
 def _conv_plan(replay, kinds: dict[str, str], skipped: list[str]) -> tuple[str | None, str | None]:
@@ -198,6 +200,14 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
         skipped.append("probability histograms: the outputs are not probabilities (no sigmoid or softmax output, "
                        "and the loss is not compiled with from_logits=True)")
     shapes = _hidden_shapes(replay)
+    if getattr(replay, "several_inputs", False):
+        # The feature space and decision boundary draw one input array (and its grid).
+        if shapes or task.is_classification:
+            skipped.append("feature space and decision boundary: the model takes several inputs")
+        shapes = {}
+    if len(replay.output_names) > 1 and replay.output is None:
+        skipped.append(f"outputs other than {replay.output_names[0]!r}: the visuals show the first output "
+                       "(Replay(..., output=...) chooses another); the loss is the weighted total")
     widths = {name: int(np.prod(shape)) for name, shape in shapes.items()}
     inputs = replay.inputs
     tabular = isinstance(inputs, np.ndarray) and inputs.ndim == 2

@@ -150,6 +150,97 @@ class _FunctionLoss(keras.losses.Loss):
         return fn(y_true, y_pred)
 
 
+def _model_input(model: keras.Model) -> object:
+    """The model's symbolic input(s), in the structure it was built with (a tensor, a list or a dict)."""
+    inputs = model.inputs
+    if len(inputs) == 1:
+        return inputs[0]
+    try:
+        return model.input  # keeps a dict of named inputs
+    except (AttributeError, ValueError):
+        return inputs
+
+
+def output_names(model: keras.Model) -> list[str]:
+    """Names of the model's outputs, in order (one name for a single-output model)."""
+    names = list(getattr(model, "output_names", None) or [])
+    return names or ["output"]
+
+
+def _per_output(spec: object, names: list[str], what: str) -> list[object]:
+    """A compile argument (one value, a list or a dict by output name) as one value per output."""
+    if isinstance(spec, dict):
+        unknown = sorted(set(spec) - set(names))
+        if unknown:
+            raise ValueError(f"model.{what} names outputs {unknown} that the model does not have; outputs: {names}.")
+        return [spec.get(name) for name in names]
+    if isinstance(spec, (list, tuple)):
+        if len(spec) != len(names):
+            raise ValueError(f"model.{what} has {len(spec)} entries for {len(names)} outputs {names}.")
+        return list(spec)
+    return [spec] * len(names)
+
+
+class MultiOutputLoss:
+    """Per-sample losses of a model with several outputs, and their weighted total.
+
+    ``loss(y_true, y_pred)`` takes the targets and outputs as a list (in
+    output order) or a dict (by output name) and returns a tensor of shape
+    ``(n, 1 + k)``: column 0 is the total ``sum_i loss_weight_i * loss_i``
+    per sample (whose mean is Keras' training loss), then the loss of each of
+    the ``k`` outputs that has one (:attr:`output_names`), each averaged over
+    its non-batch axes.  No sample or class weights are applied.
+    """
+
+    #: Tells the recording step that column 0 is the total (see ``deepreplay._backend``).
+    stacks_outputs = True
+
+    def __init__(self, model: keras.Model, losses: object, weights: object) -> None:
+        names = output_names(model)
+        self.all_outputs = names
+        fns = _per_output(losses, names, "loss")
+        ws = _per_output(weights, names, "loss_weights") if weights is not None else [1.0] * len(names)
+        self.items = [(i, name, _single_loss(fn), 1.0 if w is None else float(w))
+                      for i, (name, fn, w) in enumerate(zip(names, fns, ws)) if fn is not None]
+        if not self.items:
+            raise ValueError("model.loss gives no loss for any output; compile the model with a loss.")
+        self.output_names = [name for _, name, _, _ in self.items]
+
+    @staticmethod
+    def _pick(value: object, i: int, name: str) -> object:
+        if isinstance(value, dict):
+            return value[name] if name in value else list(value.values())[i]
+        if isinstance(value, (list, tuple)):
+            return value[i]
+        return value
+
+    def __call__(self, y_true: object, y_pred: object) -> object:
+        columns = []
+        total = None
+        for i, name, fn, weight in self.items:
+            loss = fn(self._pick(y_true, i, name), self._pick(y_pred, i, name))
+            loss = keras.ops.cast(loss, "float32")
+            if len(loss.shape) > 1:
+                loss = keras.ops.mean(keras.ops.reshape(loss, (loss.shape[0], -1)), axis=1)
+            columns.append(loss)
+            total = loss * weight if total is None else total + loss * weight
+        return keras.ops.stack([total, *columns], axis=1)
+
+
+def _single_loss(loss: object) -> LossFn | None:
+    if loss is None:
+        return None
+    if isinstance(loss, keras.losses.Loss):
+        return _unreduced(loss)
+    if isinstance(loss, str) and loss.lower() in ("crossentropy", "ce"):
+        return _FunctionLoss(None, loss)
+    fn = keras.losses.get(loss)
+    if isinstance(fn, keras.losses.Loss):
+        return _unreduced(fn)
+    name = loss if isinstance(loss, str) else getattr(fn, "__name__", type(fn).__name__)
+    return _FunctionLoss(fn, name)
+
+
 def per_sample_loss(model: keras.Model) -> LossFn:
     """The model's compiled loss as a function returning one value per sample.
 
@@ -174,7 +265,10 @@ def per_sample_loss(model: keras.Model) -> LossFn:
     Raises
     ------
     ValueError
-        The model is not compiled, or has several outputs/losses.
+        The model is not compiled.
+
+    A model with several outputs gets a :class:`MultiOutputLoss`, returning
+    ``(n, 1 + k)``: the weighted total per sample, then each output's loss.
     """
     loss = getattr(model, "loss", None)
     if loss is None:
@@ -182,25 +276,32 @@ def per_sample_loss(model: keras.Model) -> LossFn:
             "model is not compiled with a loss; call model.compile(optimizer=..., loss=...) "
             "before recording it."
         )
-    if isinstance(loss, (list, tuple, dict)):
-        raise ValueError(
-            f"model.loss={loss!r}: deepreplay records single-output models with one loss; "
-            "this model has several."
-        )
-    if isinstance(loss, keras.losses.Loss):
-        return _unreduced(loss)
-    if isinstance(loss, str) and loss.lower() in ("crossentropy", "ce"):
-        return _FunctionLoss(None, loss)
-    fn = keras.losses.get(loss)
-    if isinstance(fn, keras.losses.Loss):
-        return _unreduced(fn)
-    name = loss if isinstance(loss, str) else getattr(fn, "__name__", type(fn).__name__)
-    return _FunctionLoss(fn, name)
+    several = len(output_names(model)) > 1
+    if not several and isinstance(loss, (list, tuple)) and len(loss) == 1:
+        loss = loss[0]
+    elif not several and isinstance(loss, dict) and len(loss) == 1:
+        loss = next(iter(loss.values()))
+    if several or isinstance(loss, (list, tuple, dict)):
+        try:
+            weights = (model.get_compile_config() or {}).get("loss_weights")
+        except Exception:
+            weights = None
+        return MultiOutputLoss(model, loss, weights)
+    return _single_loss(loss)
 
 
 def loss_name(model: keras.Model) -> str:
     """A readable name for the model's loss."""
     loss = model.loss
+    if isinstance(loss, (list, tuple)):
+        return "+".join(loss_name_of(item) for item in loss if item is not None)
+    if isinstance(loss, dict):
+        return "+".join(f"{k}:{loss_name_of(v)}" for k, v in loss.items() if v is not None)
+    return loss_name_of(loss)
+
+
+def loss_name_of(loss: object) -> str:
+    """A readable name for one loss (a string, a ``Loss`` or a function)."""
     if isinstance(loss, str):
         return loss
     if isinstance(loss, keras.losses.Loss):
@@ -285,6 +386,10 @@ def compiled_metrics(model: keras.Model, y: np.ndarray) -> list[MetricSpec]:
     except Exception:
         config = {}
     items = config.get("metrics") or []
+    if len(output_names(model)) > 1:
+        # Keras logs each output's metrics per epoch (recorded with the logs); evaluating them on the
+        # recorded samples per output is not done.
+        return []
     if isinstance(items, dict):
         warnings.warn("deepreplay evaluates metrics of single-output models only; per-output metrics are skipped.",
                       stacklevel=3)
@@ -377,6 +482,21 @@ class LayerProbe:
     def _build(cls, model: keras.Model, *, want_outputs: bool, want_z: bool) -> LayerProbe:
         probe = cls(model)
         outputs, skipped = [], []
+        try:
+            has_graph = bool(model.inputs)
+        except (AttributeError, ValueError):
+            has_graph = False
+        if not has_graph:
+            probe.plans = [LayerPlan(layer, record_output=False, record_z=False) for layer in model_layers(model)]
+            if want_outputs or want_z:
+                warnings.warn(
+                    f"deepreplay: {type(model).__name__} is a subclassed model without a layer graph, so the "
+                    "outputs of its layers are not recorded (its weights, gradients, predictions and losses are). "
+                    "Build it as a functional model, keras.Model(inputs, outputs), to record them; or pass "
+                    "record=[...] without 'activations' and 'z' to silence this.",
+                    stacklevel=3,
+                )
+            return probe
         calls = _calls_in_graph(model) if (want_outputs or want_z) else {}
         for layer in model_layers(model):
             plan = LayerPlan(layer, record_output=False, record_z=False)
@@ -412,12 +532,12 @@ class LayerProbe:
                     outputs.append(z_out)
         if outputs:
             try:
-                probe._extractor = keras.Model(model.inputs[0], outputs)
+                probe._extractor = keras.Model(_model_input(model), outputs)
             except ValueError:
                 # A layer first called outside this model (a layer reused from another model):
                 # its ``output`` is not connected to this model's input.  Keep the others.
                 outputs = probe._drop_disconnected(model, skipped)
-                probe._extractor = keras.Model(model.inputs[0], outputs) if outputs else None
+                probe._extractor = keras.Model(_model_input(model), outputs) if outputs else None
         if skipped:
             warnings.warn(
                 "deepreplay cannot record the outputs of these layers (shared layers or layers "
@@ -435,7 +555,7 @@ class LayerProbe:
                     continue
                 tensor = plan.layer.output if kind == "record_output" else plan.linear_twin.output
                 try:
-                    keras.Model(model.inputs[0], tensor)
+                    keras.Model(_model_input(model), tensor)
                 except ValueError:
                     setattr(plan, kind, False)
                     if kind == "record_z":

@@ -14,7 +14,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from . import compute, storage
+from . import compute, storage, structure
 from .model_inspection import model_layers, variable_keys
 from .numpy_forward import numpy_forward
 
@@ -129,6 +129,13 @@ class Replay:
         Keras safe mode when rebuilding the model.  A recording whose model has
         a ``Lambda`` layer (which stores Python code) is refused unless you
         pass ``safe_mode=False``: do that only for files you trust.
+    output : str, optional
+        For a model with several outputs: the output whose targets,
+        predictions and per-sample losses :attr:`targets`,
+        :meth:`predictions_at`, :meth:`losses_at` and :attr:`training_loss`
+        give (and so the output every visual draws).  By default targets and
+        predictions are the first output's, losses the weighted total.  See
+        :attr:`output_names` and :meth:`for_output`.
 
     Notes
     -----
@@ -150,6 +157,7 @@ class Replay:
         *,
         custom_objects: dict[str, Any] | None = None,
         safe_mode: bool = True,
+        output: str | None = None,
     ) -> None:
         #: The file given (for a DeepReplay 0.1 recording, ``replay_filename`` is its converted copy).
         self.source_filename = os.fspath(replay_filename)
@@ -164,6 +172,11 @@ class Replay:
                 stacklevel=2,
             )
         self._reader = storage.RecordingReader(replay_filename, group_name)
+        names = self._reader.output_names
+        if output is not None and output not in names:
+            self._reader.close()
+            raise ValueError(f"output={output!r} is not an output of this model; outputs: {names}.")
+        self._output = output
         self.replay_filename = os.fspath(replay_filename)
         self.group_name = group_name
         self.custom_objects = dict(custom_objects or {})
@@ -191,7 +204,12 @@ class Replay:
         self._epochs = self._reader.epochs
         self._record_unit = self._reader.record_unit
         self._inputs = self._reader.inputs
-        self._targets = self._reader.targets
+        self._all_targets = self._reader.targets
+        self._targets = self._all_targets
+        if isinstance(self._all_targets, (list, dict)):
+            position = names.index(output) if output is not None and output in names else 0
+            self._targets = structure.select(self._all_targets, output if isinstance(self._all_targets, dict)
+                                             and output in self._all_targets else position)
 
     def _convert_legacy(self, replay_filename: str | os.PathLike, group_name: str,
                         model_filename: str | os.PathLike | None) -> str:
@@ -276,14 +294,39 @@ class Replay:
         return self._reader.epoch_fractions
 
     @property
-    def inputs(self) -> np.ndarray:
-        """The recorded input samples."""
+    def inputs(self) -> np.ndarray | list | dict:
+        """The recorded input samples (a list or dict of arrays for a model with several inputs)."""
         return self._inputs
 
     @property
+    def several_inputs(self) -> bool:
+        """Whether the model takes several inputs (then :attr:`inputs` is a list or a dict)."""
+        return isinstance(self._inputs, (list, dict))
+
+    @property
     def targets(self) -> np.ndarray:
-        """The targets of the recorded samples."""
+        """The targets of the recorded samples (of :attr:`output`, or the first output)."""
         return self._targets
+
+    @property
+    def all_targets(self) -> np.ndarray | list | dict:
+        """Every output's targets, as given to the callback (one array, a list or a dict)."""
+        return self._all_targets
+
+    @property
+    def output_names(self) -> list[str]:
+        """The model's outputs, in order (one name for a single-output model)."""
+        return self._reader.output_names
+
+    @property
+    def output(self) -> str | None:
+        """The selected output (see ``Replay(..., output=...)``), or None."""
+        return self._output
+
+    def for_output(self, output: str | None) -> Replay:
+        """This recording replayed for one output of the model (a new :class:`Replay` of the same file)."""
+        return Replay(self.replay_filename, self.group_name, custom_objects=self.custom_objects,
+                      safe_mode=self.safe_mode, output=output)
 
     @property
     def layer_names(self) -> list[str]:
@@ -301,7 +344,9 @@ class Replay:
 
     @property
     def training_loss(self) -> np.ndarray:
-        """Loss on the recorded samples (inference mode), one value per record."""
+        """Loss on the recorded samples (inference mode), one value per record (of :attr:`output` if set)."""
+        if self._output is not None and f"{self._output}_loss" in self._reader.evaluation_names:
+            return self._reader.evaluation(f"{self._output}_loss")
         return self._reader.evaluation("loss")
 
     @property
@@ -338,13 +383,35 @@ class Replay:
         return compute.epoch_range(self._epochs, epoch_start, epoch_end)
 
     # -- per-epoch data ------------------------------------------------------------------------
-    def predictions_at(self, epoch: int) -> np.ndarray:
-        """Recorded model outputs on the recorded samples at ``epoch``."""
-        return self._record_of("predictions", None, self.record_index(epoch))
+    def predictions_at(self, epoch: int, *, output: str | None = None) -> np.ndarray:
+        """Recorded model outputs on the recorded samples at ``epoch``.
 
-    def losses_at(self, epoch: int) -> np.ndarray:
-        """Recorded per-sample losses at ``epoch``."""
-        return self._record_of("losses", None, self.record_index(epoch))
+        For a model with several outputs: those of ``output`` (default: the
+        selected :attr:`output`, else the first).
+        """
+        output = self._output_name(output)
+        return self._record_of("predictions", output, self.record_index(epoch))
+
+    def losses_at(self, epoch: int, *, output: str | None = None) -> np.ndarray:
+        """Recorded per-sample losses at ``epoch``.
+
+        For a model with several outputs: those of ``output`` (default: the
+        selected :attr:`output`, else the weighted total, whose mean is the
+        training loss).  No sample or class weights are applied.
+        """
+        output = self._output_name(output, losses=True)
+        return self._record_of("losses", output, self.record_index(epoch))
+
+    def _output_name(self, output: str | None, *, losses: bool = False) -> str | None:
+        output = self._output if output is None else output
+        if output is None:
+            return None
+        names = self.output_names
+        if output not in names:
+            raise ValueError(f"output={output!r} is not an output of this model; outputs: {names}.")
+        if len(names) <= 1:
+            return None
+        return output
 
     def weights_at(self, epoch: int) -> dict[str, dict[str, np.ndarray]]:
         """Recorded weights at ``epoch``: ``{layer: {variable: array}}``."""
@@ -415,9 +482,9 @@ class Replay:
         if history is not None:
             return history[record].copy()
         if quantity == "predictions":
-            return self._reader.predictions(record)
+            return self._reader.predictions(record, layer)
         if quantity == "losses":
-            return self._reader.losses(record)
+            return self._reader.losses(record, layer)
         return self._reader.outputs(record, layer, quantity)
 
     def _nested_record_of(self, quantity: str, record: int) -> dict[str, dict[str, np.ndarray]]:
@@ -426,6 +493,17 @@ class Replay:
             return {layer: {var: values[record].copy() for var, values in variables.items()}
                     for layer, variables in history.items()}
         return self._reader.weights(record) if quantity == "weights" else self._reader.gradients(record)
+
+    @property
+    def probe_indices(self) -> np.ndarray | None:
+        """Rows of :attr:`inputs` chosen as probe samples (``ReplayData(probe_samples=...)``), or None.
+
+        Feature maps (layer outputs of shape ``(n, height, width, channels)``
+        or of higher rank) are recorded for these samples only: for such a
+        layer, ``outputs_at(epoch, layer)[i]`` is sample ``probe_indices[i]``
+        (:meth:`output_rows` gives the same rows).
+        """
+        return self._reader.probe_samples
 
     def output_rows(self, layer_name: str) -> np.ndarray:
         """Which recorded samples :meth:`outputs_at` covers for ``layer_name``: rows of :attr:`inputs`.
@@ -498,7 +576,7 @@ class Replay:
         return model
 
     def predict_proba(self, epoch_start: int | None = None, epoch_end: int | None = None, *,
-                      X: np.ndarray | None = None, epoch: int | None = None) -> np.ndarray:
+                      X: Any = None, epoch: int | None = None, output: str | None = None) -> np.ndarray:
         """Model outputs: every epoch in a range on the recorded samples, or one epoch on any inputs.
 
         ``predict_proba()`` / ``predict_proba(epoch_start, epoch_end)`` (DeepReplay
@@ -507,7 +585,9 @@ class Replay:
         ``(epochs, n_samples, outputs)``.  ``predict_proba(X=..., epoch=...)``
         gives one epoch (default: the last) on ``X`` (default: the recorded
         samples), shape ``(n, outputs)``.  An array as first argument is taken
-        as ``X``.
+        as ``X``.  ``X`` is an array, or a list/dict of arrays for a model
+        with several inputs; a model with several outputs gives those of
+        ``output`` (default: the selected :attr:`output`, else the first).
         """
         if epoch_start is not None and not isinstance(epoch_start, (int, np.integer)):
             if X is not None:
@@ -517,19 +597,36 @@ class Replay:
                 raise TypeError(f"epoch_start={X!r} must be an integer epoch; give inputs as X=...")
         if X is None and epoch is None:
             epochs = self.epoch_range(epoch_start, epoch_end)
-            return np.stack([self.predictions_at(int(e)) for e in epochs])
+            return np.stack([self.predictions_at(int(e), output=output) for e in epochs])
         if epoch_start is not None or epoch_end is not None:
             raise TypeError("predict_proba: give either an epoch range (epoch_start, epoch_end) on the recorded "
                             "samples, or X=... and/or epoch=... for one epoch, not both.")
         epoch = int(self._epochs[-1]) if epoch is None or epoch == -1 else epoch
         if X is None:
-            return self.predictions_at(epoch)
+            return self.predictions_at(epoch, output=output)
         model = self.model_at(epoch)
         if isinstance(model, keras.Sequential):
             fast = numpy_forward(self._chain())
             if fast is not None:
                 return fast(X)
-        return compute.to_numpy(model(np.asarray(X, dtype=np.float32), training=False))
+        X = structure.as_structure("X", X)
+        try:
+            dtypes = [str(getattr(t, "dtype", "float32")) for t in model.inputs]
+        except (AttributeError, ValueError):  # a subclassed model
+            dtypes = []
+        if len(dtypes) == 1 and isinstance(X, np.ndarray):
+            # The model's input dtype (float32, or integers for an Embedding): as fit would feed it.
+            X = X.astype(dtypes[0] if "int" in dtypes[0] else np.float32, copy=False)
+        out = model(X, training=False)
+        if isinstance(out, (list, tuple, dict)):
+            names = self.output_names
+            name = self._output if output is None else output
+            if name is not None and name not in names:
+                raise ValueError(f"output={name!r} is not an output of this model; outputs: {names}.")
+            position = names.index(name) if name is not None else 0
+            out = out[name] if isinstance(out, dict) and name in out else (
+                list(out.values()) if isinstance(out, dict) else out)[position]
+        return compute.to_numpy(out)
 
     # -- forward pieces for the visuals ---------------------------------------------------------------
     def _chain(self) -> list[keras.layers.Layer]:

@@ -9,7 +9,9 @@ Layout of one group (see ``docs/format.md`` for the user-facing description)::
 
     /<group>                      attrs: format, format_version, complete, ...
         model_config              JSON string (``model.to_json()``)
-        inputs, targets           the recorded samples
+        inputs, targets           the recorded samples: a dataset, or (several
+                                  model inputs/outputs) a group of datasets
+                                  by name (attrs: structure 'list'|'dict', order)
         sample_indices            positions of the recorded samples in the
                                   arrays given to the callback
         epochs       (E,)         epoch of each record (0 = before training); in a
@@ -18,6 +20,8 @@ Layout of one group (see ``docs/format.md`` for the user-facing description)::
                                   each record (0 = before training)
         epoch_fractions (E,)      step-based recordings only: epochs done at
                                   each record (2.5 = half-way through the third)
+        probe_samples             rows of inputs whose feature maps are
+                                  recorded (outputs of rank 4 or more)
         logs/<name>  (E,)         Keras logs of the epoch (NaN where unknown)
         evaluation/<name> (E,)    loss and metrics on the recorded samples,
                                   inference mode
@@ -26,8 +30,11 @@ Layout of one group (see ``docs/format.md`` for the user-facing description)::
         outputs/<layer>/activations  (E, n, ...)  or (E, m, ...) for wide layers
         outputs/<layer>/z            (E, n, ...)  or (E, m, ...)
         outputs/<layer>/samples      (m,)  rows of inputs kept for a wide layer
-        predictions  (E, n, k)
-        losses       (E, n)
+        predictions  (E, n, k)    or, for several outputs, a group
+                                  predictions/<output> (E, n, ...)
+        losses       (E, n)       per-sample loss (several outputs: the
+                                  weighted total)
+        output_losses/<output> (E, n)  several outputs: each output's loss
 
 Every dataset with a record axis is resizable along it and chunked one record
 per chunk, so appending never rewrites earlier records and reading one record
@@ -90,6 +97,7 @@ _MODEL_CONFIG = "model_config"
 _INPUTS = "inputs"
 _TARGETS = "targets"
 _SAMPLE_INDICES = "sample_indices"
+_PROBE_SAMPLES = "probe_samples"
 _EPOCHS = "epochs"
 _STEPS = "steps"
 _EPOCH_FRACTIONS = "epoch_fractions"
@@ -102,6 +110,10 @@ _ACTIVATIONS = "activations"
 _Z = "z"
 _PREDICTIONS = "predictions"
 _LOSSES = "losses"
+_OUTPUT_LOSSES = "output_losses"
+_ATTR_STRUCTURE = "structure"
+_ATTR_ORDER = "order"
+_ATTR_OUTPUTS = "outputs"
 
 _SAMPLES = "samples"
 
@@ -143,6 +155,39 @@ def _decode(name: str) -> str:
     if "%" not in name:
         return name
     return re.sub(r"%(25|2F|00|2E)", lambda m: {"25": "%", "2F": "/", "00": "\0", "2E": "."}[m.group(1)], name)
+
+
+def _write_structure(g: h5py.Group, name: str, value: np.ndarray | list | dict) -> None:
+    """One array as a dataset; a list or dict of arrays as a group of datasets, with their order."""
+    if isinstance(value, (list, tuple, dict)):
+        items = list(value.items()) if isinstance(value, dict) else [(str(i), v) for i, v in enumerate(value)]
+        sub = g.create_group(name)
+        sub.attrs[_ATTR_STRUCTURE] = "dict" if isinstance(value, dict) else "list"
+        sub.attrs[_ATTR_ORDER] = json.dumps([key for key, _ in items])
+        for key, array in items:
+            sub.create_dataset(key, data=array)
+    else:
+        g.create_dataset(name, data=value)
+
+
+def _structure_rows(node: h5py.Dataset | h5py.Group) -> set[int]:
+    """The numbers of rows of the datasets of a structure (one number when it is sound)."""
+    if isinstance(node, h5py.Dataset):
+        return {len(node) if node.ndim else -1}
+    members = [node.get(key) for key in json.loads(_text(node.attrs.get(_ATTR_ORDER, "[]")))]
+    if not members or not all(isinstance(m, h5py.Dataset) and m.ndim for m in members):
+        return {-1}
+    return {len(m) for m in members}
+
+
+def _read_structure(node: h5py.Dataset | h5py.Group, read: Any) -> np.ndarray | list | dict:
+    """What :func:`_write_structure` wrote; ``read(dataset)`` reads one dataset whole."""
+    if isinstance(node, h5py.Dataset):
+        return read(node)
+    order = json.loads(node.attrs[_ATTR_ORDER])
+    arrays = [read(node[key]) for key in order]
+    return dict(zip(order, arrays)) if node.attrs[_ATTR_STRUCTURE] == "dict" else arrays
+
 
 
 def _is_hdf5(filename: str) -> bool:
@@ -284,13 +329,15 @@ class RecordingWriter:
         *,
         attrs: Mapping[str, Any],
         model_config: str,
-        inputs: np.ndarray,
-        targets: np.ndarray,
+        inputs: np.ndarray | list | dict,
+        targets: np.ndarray | list | dict,
         sample_indices: np.ndarray,
         layers: list[str],
         quantities: tuple[str, ...],
         overwrite: bool,
         step_based: bool = False,
+        outputs: list[str] | None = None,
+        probe_samples: np.ndarray | None = None,
     ) -> None:
         """Create the group with its static content (replacing it if ``overwrite``).
 
@@ -301,6 +348,8 @@ class RecordingWriter:
 
         A ``step_based`` recording keys its records by training step: each
         record then gives ``step`` and ``epoch_fraction`` to :meth:`append`.
+        ``outputs`` names the model's outputs, in order; ``probe_samples``
+        gives the rows of ``inputs`` whose feature maps are recorded.
         """
         check_writable_target(self.filename, self.group_name, overwrite=overwrite)
         token = secrets.token_hex(8)
@@ -325,12 +374,16 @@ class RecordingWriter:
             g.attrs[_ATTR_WRITER] = token
             g.attrs[_ATTR_LAYERS] = json.dumps(list(layers))
             g.attrs[_ATTR_QUANTITIES] = json.dumps(list(quantities))
+            if outputs is not None:
+                g.attrs[_ATTR_OUTPUTS] = json.dumps(list(outputs))
             for key, value in attrs.items():
                 g.attrs[key] = json.dumps(value) if isinstance(value, (list, dict, tuple)) else value
             g.create_dataset(_MODEL_CONFIG, data=model_config)
-            g.create_dataset(_INPUTS, data=inputs)
-            g.create_dataset(_TARGETS, data=targets)
+            _write_structure(g, _INPUTS, inputs)
+            _write_structure(g, _TARGETS, targets)
             g.create_dataset(_SAMPLE_INDICES, data=sample_indices)
+            if probe_samples is not None:
+                g.create_dataset(_PROBE_SAMPLES, data=np.asarray(probe_samples, dtype=np.int64))
             g.create_dataset(_EPOCHS, shape=(0,), maxshape=(None,), dtype="i8", chunks=(1024,))
             if step_based:
                 g.create_dataset(_STEPS, shape=(0,), maxshape=(None,), dtype="i8", chunks=(1024,))
@@ -358,11 +411,12 @@ class RecordingWriter:
         gradients: Mapping[str, Mapping[str, np.ndarray]] | None = None,
         activations: Mapping[str, np.ndarray] | None = None,
         z: Mapping[str, np.ndarray] | None = None,
-        predictions: np.ndarray | None = None,
+        predictions: np.ndarray | Mapping[str, np.ndarray] | None = None,
         losses: np.ndarray | None = None,
         output_samples: Mapping[str, np.ndarray] | None = None,
         step: int | None = None,
         epoch_fraction: float | None = None,
+        output_losses: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         """Append one record. Scalars missing from earlier or later records are NaN.
 
@@ -370,6 +424,10 @@ class RecordingWriter:
         training step of the record, ``epoch_fraction`` the epochs done (NaN
         when unknown), and ``epoch`` should be the step too: readers older
         than step-based recordings key records by that column.
+
+        ``predictions`` is one array, or a dict ``{output name: array}`` for a
+        model with several outputs; ``output_losses`` gives such a model's
+        per-sample loss of each output (``losses`` is then the weighted total).
 
         ``output_samples`` gives, for layers whose outputs cover only some of
         the recorded samples, the positions of those samples (rows of
@@ -401,8 +459,13 @@ class RecordingWriter:
                     if rows is not None and f"{base}/{_SAMPLES}" not in g:
                         g.create_dataset(f"{base}/{_SAMPLES}", data=np.asarray(rows, dtype=np.int64))
                     self._append(g, f"{base}/{kind}", index, value, auto=True)
-            if predictions is not None:
+            if isinstance(predictions, Mapping):
+                for name, value in predictions.items():
+                    self._append(g, f"{_PREDICTIONS}/{_encode(name)}", index, value)
+            elif predictions is not None:
                 self._append(g, _PREDICTIONS, index, predictions)
+            for name, value in (output_losses or {}).items():
+                self._append(g, f"{_OUTPUT_LOSSES}/{_encode(name)}", index, value)
             if losses is not None:
                 self._append(g, _LOSSES, index, losses)
             if _STEPS in g:
@@ -415,6 +478,56 @@ class RecordingWriter:
             # its data is written (and the whole session reaches the file atomically).
             self._append(g, _EPOCHS, index, np.int64(epoch), compress=False)
             g.attrs[_ATTR_RECORDS] = np.int64(index + 1)
+
+    def record_nbytes(
+        self,
+        *,
+        weights: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+        gradients: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+        activations: Mapping[str, np.ndarray] | None = None,
+        z: Mapping[str, np.ndarray] | None = None,
+        predictions: np.ndarray | Mapping[str, np.ndarray] | None = None,
+        losses: np.ndarray | None = None,
+        output_losses: Mapping[str, np.ndarray] | None = None,
+        **_: Any,
+    ) -> dict[str, dict[str, int]]:
+        """Bytes one record (the arguments of :meth:`append`) would take in the file, nothing written.
+
+        ``{quantity: {layer (or output): bytes}}``.  Arrays this writer
+        compresses are compressed here the same way (byte shuffle, then
+        deflate at the same level, as HDF5's gzip filter does; LZF is
+        estimated by deflate level 1), so the figure is close to the file's.
+        """
+        import zlib
+
+        def size(value: Any, auto: bool) -> int:
+            value = np.asarray(value)
+            if value.dtype.kind == "f" and value.dtype != np.float64:
+                value = value.astype(np.float32, copy=False)
+            filters = self._filters(value, True, auto)
+            if not filters:
+                return int(value.nbytes)
+            raw = np.ascontiguousarray(value).view(np.uint8).reshape(-1, value.dtype.itemsize)
+            shuffled = np.ascontiguousarray(raw.T).tobytes() if filters.get("shuffle") else raw.tobytes()
+            level = filters.get("compression_opts", 1) if filters.get("compression") == "gzip" else 1
+            return len(zlib.compress(shuffled, level))
+
+        out: dict[str, dict[str, int]] = {}
+        for name, nested, auto in ((_WEIGHTS, weights, False), (_GRADIENTS, gradients, True)):
+            for layer, variables in (nested or {}).items():
+                out.setdefault(name, {})[layer] = sum(size(v, auto) for v in variables.values())
+        for name, per_layer in ((_ACTIVATIONS, activations), (_Z, z)):
+            for layer, value in (per_layer or {}).items():
+                out.setdefault(name, {})[layer] = size(value, True)
+        if isinstance(predictions, Mapping):
+            out[_PREDICTIONS] = {k: size(v, False) for k, v in predictions.items()}
+        elif predictions is not None:
+            out[_PREDICTIONS] = {"": size(predictions, False)}
+        if losses is not None:
+            out[_LOSSES] = {"": size(losses, False)}
+            for k, v in (output_losses or {}).items():
+                out[_LOSSES][k] = size(v, False)
+        return out
 
     def _filters(self, value: np.ndarray, compress: bool, auto: bool) -> dict[str, Any]:
         if not compress or not value.ndim or self.compression is None:
@@ -662,11 +775,11 @@ class RecordingReader:
         for name in (_MODEL_CONFIG, _INPUTS, _TARGETS, _SAMPLE_INDICES):
             if name not in g:
                 raise self._damaged(f"its {name!r} dataset is missing")
-        if g[_SAMPLE_INDICES].ndim != 1 or len(g[_SAMPLE_INDICES]) != len(g[_INPUTS]) or (
-                len(g[_TARGETS]) != len(g[_INPUTS])):
+        rows = {name: _structure_rows(g[name]) for name in (_INPUTS, _TARGETS)}
+        if g[_SAMPLE_INDICES].ndim != 1 or {len(g[_SAMPLE_INDICES])} != set().union(*rows.values()):
             raise self._damaged(
-                f"'inputs' {g[_INPUTS].shape}, 'targets' {g[_TARGETS].shape} and 'sample_indices' "
-                f"{g[_SAMPLE_INDICES].shape} do not have one row per sample")
+                f"'inputs' ({sorted(rows[_INPUTS])} rows), 'targets' ({sorted(rows[_TARGETS])} rows) and "
+                f"'sample_indices' {g[_SAMPLE_INDICES].shape} do not have one row per sample")
         for sub in (_LOGS, _EVALUATION):
             for name, ds in (g[sub].items() if sub in g else ()):
                 if not isinstance(ds, h5py.Dataset) or ds.ndim != 1:
@@ -779,12 +892,33 @@ class RecordingReader:
             return self._bounded(g[name])[()]
 
     @property
-    def inputs(self) -> np.ndarray:
-        return self._whole(_INPUTS)
+    def inputs(self) -> np.ndarray | list | dict:
+        """The recorded inputs: an array, or a list/dict of arrays for a model with several inputs."""
+        with self._open() as g:
+            return _read_structure(g[_INPUTS], lambda ds: self._bounded(ds)[()])
 
     @property
-    def targets(self) -> np.ndarray:
-        return self._whole(_TARGETS)
+    def targets(self) -> np.ndarray | list | dict:
+        """The recorded targets: an array, or a list/dict of arrays for a model with several outputs."""
+        with self._open() as g:
+            return _read_structure(g[_TARGETS], lambda ds: self._bounded(ds)[()])
+
+    @property
+    def output_names(self) -> list[str]:
+        """Names of the model's outputs whose predictions were recorded (one name for one output)."""
+        with self._open() as g:
+            names = g.attrs.get(_ATTR_OUTPUTS)
+            if names is not None:
+                return list(json.loads(_text(names)))
+            if _PREDICTIONS in g and isinstance(g[_PREDICTIONS], h5py.Group):
+                return [_decode(k) for k in g[_PREDICTIONS]]
+        return []
+
+    @property
+    def output_loss_names(self) -> list[str]:
+        """Outputs whose per-sample losses were recorded separately (models with several outputs)."""
+        with self._open() as g:
+            return [_decode(k) for k in g[_OUTPUT_LOSSES]] if _OUTPUT_LOSSES in g else []
 
     @property
     def sample_indices(self) -> np.ndarray:
@@ -800,7 +934,16 @@ class RecordingReader:
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one recorded input sample (read from metadata only)."""
         with self._open() as g:
-            return tuple(int(d) for d in g[_INPUTS].shape[1:])
+            node = g[_INPUTS]
+            if isinstance(node, h5py.Group):  # several inputs: the first one's
+                node = node[json.loads(node.attrs[_ATTR_ORDER])[0]]
+            return tuple(int(d) for d in node.shape[1:])
+
+    @property
+    def probe_samples(self) -> np.ndarray | None:
+        """Rows of ``inputs`` chosen as probe samples (their feature maps are recorded), or None."""
+        with self._open() as g:
+            return self._bounded(g[_PROBE_SAMPLES])[()] if _PROBE_SAMPLES in g else None
 
     @property
     def epochs(self) -> np.ndarray:
@@ -952,25 +1095,49 @@ class RecordingReader:
 
     def has(self, quantity: str) -> bool:
         """Whether any data of ``quantity`` (one of :data:`QUANTITIES`) is stored."""
+        if quantity not in QUANTITIES:
+            raise ValueError(f"quantity={quantity!r} must be one of {QUANTITIES}.")
         if quantity in (_ACTIVATIONS, _Z):
             return bool(self.output_layers(quantity))
         with self._open() as g:
             return quantity in g
 
-    def _per_record(self, name: str, record: int, what: str) -> np.ndarray:
+    @staticmethod
+    def _output_dataset(g: h5py.Group, quantity: str, output: str | None) -> h5py.Dataset:
+        """The dataset of predictions or losses (of one output, or the first/total when None)."""
+        what = "predictions" if quantity == _PREDICTIONS else "per-sample losses"
+        if quantity == _LOSSES and output is not None:
+            if _OUTPUT_LOSSES in g and _encode(output) in g[_OUTPUT_LOSSES]:
+                return g[_OUTPUT_LOSSES][_encode(output)]
+            if _OUTPUT_LOSSES not in g and _LOSSES in g:  # one output: its loss is the total
+                return g[_LOSSES]
+            names = [_decode(k) for k in g[_OUTPUT_LOSSES]] if _OUTPUT_LOSSES in g else []
+            raise KeyError(f"output={output!r} has no recorded losses; outputs with losses: {names}.")
+        if quantity not in g:
+            raise KeyError(f"{what} were not recorded (see ReplayData(record=...)).")
+        node = g[quantity]
+        if isinstance(node, h5py.Dataset):
+            return node
+        names = json.loads(_text(g.attrs[_ATTR_OUTPUTS])) if _ATTR_OUTPUTS in g.attrs else \
+            [_decode(k) for k in node]
+        names = [name for name in names if _encode(name) in node]
+        if output is None and names:
+            output = names[0]
+        if output is None or _encode(output) not in node:
+            raise KeyError(f"output={output!r} is not an output of this model; outputs: {names}.")
+        return node[_encode(output)]
+
+    def predictions(self, record: int, output: str | None = None) -> np.ndarray:
+        """Model outputs on the recorded samples at a record (of ``output``; default the first)."""
         with self._open() as g:
             record = self._check_record(g, record)
-            if name not in g:
-                raise KeyError(f"{what} were not recorded (see ReplayData(record=...)).")
-            return self._read(g[name], record, record + 1)
+            return self._read(self._output_dataset(g, _PREDICTIONS, output), record, record + 1)
 
-    def predictions(self, record: int) -> np.ndarray:
-        """Model outputs on the recorded samples at a record."""
-        return self._per_record(_PREDICTIONS, record, "predictions")
-
-    def losses(self, record: int) -> np.ndarray:
-        """Per-sample losses on the recorded samples at a record."""
-        return self._per_record(_LOSSES, record, "per-sample losses")
+    def losses(self, record: int, output: str | None = None) -> np.ndarray:
+        """Per-sample losses at a record: the total (default), or of one ``output``."""
+        with self._open() as g:
+            record = self._check_record(g, record)
+            return self._read(self._output_dataset(g, _LOSSES, output), record, record + 1)
 
     # -- whole histories (every record at once) -----------------------------------------
     def _history_datasets(self, g: h5py.Group, quantity: str, layer: str | None) -> dict[str, h5py.Dataset]:
@@ -986,9 +1153,8 @@ class RecordingReader:
                                f"{self._output_layers(g, quantity)}.")
             return {"": g[_OUTPUTS][_encode(layer)][quantity]}
         if quantity in (_PREDICTIONS, _LOSSES):
-            if quantity not in g:
-                raise KeyError(f"{quantity} were not recorded (see ReplayData(record=...)).")
-            return {"": g[quantity]}
+            # ``layer`` names the output here (None: the first output's predictions, the total loss).
+            return {"": self._output_dataset(g, quantity, layer)}
         raise ValueError(f"quantity={quantity!r} must be one of {QUANTITIES}.")
 
     def history_nbytes(self, quantity: str, layer: str | None = None) -> int:
@@ -1006,7 +1172,9 @@ class RecordingReader:
         ``'losses'`` give one array ``(E, ...)``.  ``E`` is the number of
         records when it is read.  Faster than :meth:`weights` (etc.) record by
         record when most records are needed; see :meth:`history_nbytes` for
-        the memory it takes.
+        the memory it takes.  For ``'predictions'`` and ``'losses'``,
+        ``layer`` names a model output (None: the first output's predictions,
+        the total loss).
         """
         with self._open() as g:
             n = _n_records(g)

@@ -124,14 +124,27 @@ def test_per_sample_loss_of_a_loss_object_drops_its_reduction():
     assert loss_name(model) == "mean_squared_error"
 
 
-def test_per_sample_loss_refuses_uncompiled_and_multi_loss_models():
+def test_per_sample_loss_refuses_uncompiled_models():
     with pytest.raises(ValueError, match=r"model is not compiled with a loss; call model.compile"):
         per_sample_loss(_dense_model(compile_with=None))
+
+
+def test_per_sample_loss_of_several_outputs_is_the_weighted_total_then_each_output():
     inp = keras.Input((2,))
-    two = keras.Model(inp, [keras.layers.Dense(1, name="a")(inp), keras.layers.Dense(1, name="b")(inp)])
-    two.compile(optimizer="sgd", loss=["mse", "mae"])
-    with pytest.raises(ValueError, match=r"model.loss=.*several"):
-        per_sample_loss(two)
+    two = keras.Model(inp, [keras.layers.Dense(1, name="a")(inp), keras.layers.Dense(2, name="b")(inp)])
+    two.compile(optimizer="sgd", loss={"a": "mse", "b": "mae"}, loss_weights={"a": 0.5, "b": 2.0})
+    ya, yb = Y_BIN, np.ones((len(X), 2), np.float32)
+    pa, pb = (np.asarray(p, np.float64) for p in two(X))
+    got = keras.ops.convert_to_numpy(per_sample_loss(two)([ya, yb], two(X)))
+    mse, mae = ((ya - pa) ** 2).mean(axis=-1), np.abs(yb - pb).mean(axis=-1)
+    np.testing.assert_allclose(got, np.stack([0.5 * mse + 2.0 * mae, mse, mae], axis=1), rtol=1e-5, atol=1e-7)
+    # Keras' own training loss is the mean of the total column.
+    keras_loss = two.compute_loss(X, [ya, yb], two(X))
+    np.testing.assert_allclose(got[:, 0].mean(), keras.ops.convert_to_numpy(keras_loss), rtol=1e-5)
+    with pytest.raises(ValueError, match=r"model.loss names outputs \['c'\]"):
+        three = keras.Model(inp, [keras.layers.Dense(1, name="x")(inp), keras.layers.Dense(1, name="y")(inp)])
+        three.compile(optimizer="sgd", loss={"x": "mse", "c": "mae"})
+        per_sample_loss(three)
 
 
 def test_accuracy_resolves_to_binary_for_a_sigmoid_output():

@@ -1,0 +1,132 @@
+"""Which samples are recorded: stratified ``max_samples``, probe samples, several inputs (issue 12)."""
+
+import re
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+from deepreplay import sampling
+from deepreplay.callbacks import ReplayData
+from deepreplay.replay import Replay
+
+
+def test_class_labels_are_read_from_integer_binary_and_one_hot_targets_only():
+    np.testing.assert_array_equal(sampling.class_labels_or_none(np.array([2, 0, 1])), [2, 0, 1])
+    np.testing.assert_array_equal(sampling.class_labels_or_none(np.array([[1.0], [0.0]])), [1, 0])
+    np.testing.assert_array_equal(sampling.class_labels_or_none(np.eye(3)[[2, 0]]), [2, 0])
+    assert sampling.class_labels_or_none(np.array([0.5, 1.2])) is None
+    assert sampling.class_labels_or_none(np.ones((4, 2))) is None  # two columns, not one-hot
+    assert sampling.class_labels_or_none(np.arange(1000)) is None  # too many distinct values
+
+
+def test_max_samples_is_stratified_deterministic_and_stored_with_original_rows(tmp_path):
+    # 80% / 15% / 5% classes, shuffled: a random subset of 40 could miss the rare class.
+    y = np.repeat([0, 1, 2], [400, 75, 25])
+    y = y[np.random.default_rng(1).permutation(len(y))]
+    X = np.random.default_rng(2).normal(size=(len(y), 3)).astype(np.float32)
+    first = ReplayData(X, y, tmp_path / "a.h5", "a", max_samples=40, seed=7, probe_samples=None)
+    again = ReplayData(X, y, tmp_path / "a.h5", "b", max_samples=40, seed=7, probe_samples=None)
+    other = ReplayData(X, y, tmp_path / "a.h5", "c", max_samples=40, seed=8, probe_samples=None)
+    np.testing.assert_array_equal(first.sample_indices, again.sample_indices)
+    assert not np.array_equal(first.sample_indices, other.sample_indices)
+    assert len(first.sample_indices) == 40
+    np.testing.assert_array_equal(np.bincount(y[first.sample_indices]), [32, 6, 2])
+    np.testing.assert_array_equal(first.inputs, X[first.sample_indices])
+    # Stored with the original row indices, read back by Replay.
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(3, activation="softmax", name="out")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    model.fit(X, y, epochs=1, verbose=0, callbacks=[first])
+    with Replay(tmp_path / "a.h5", "a") as replay:
+        np.testing.assert_array_equal(replay.reader.sample_indices, first.sample_indices)
+        np.testing.assert_array_equal(replay.targets, y[first.sample_indices])
+
+
+def test_regression_targets_are_subsampled_at_random():
+    X = np.arange(100, dtype=np.float32).reshape(50, 2)
+    y = np.linspace(0, 1, 50).astype(np.float32) + 0.001
+    data = ReplayData(X, y, "unused.h5", "r", max_samples=10, seed=0)
+    expected = np.sort(np.random.default_rng(0).choice(50, size=10, replace=False))
+    np.testing.assert_array_equal(data.sample_indices, expected)
+
+
+def _cnn():
+    model = keras.Sequential([
+        keras.Input((6, 6, 1)),
+        keras.layers.Conv2D(3, 3, activation="relu", name="conv"),
+        keras.layers.Flatten(name="flat"),
+        keras.layers.Dense(3, activation="softmax", name="out"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model
+
+
+def test_feature_maps_are_recorded_for_one_probe_per_class_or_the_given_probes(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 6, 6, 1)).astype(np.float32)
+    y = np.array([2, 2, 0, 1] + [0, 1, 2] * 8 + [1, 0])
+    keras.utils.set_random_seed(0)
+    model = _cnn()
+    filename = tmp_path / "probes.h5"
+    model.fit(X, y, epochs=1, verbose=0, callbacks=[
+        ReplayData(X, y, filename, "auto"),
+        ReplayData(X, y, filename, "given", probe_samples=[5, 29], max_samples=10),
+        ReplayData(X, y, filename, "none", probe_samples=None),
+    ])
+    with Replay(filename, "auto") as replay:
+        np.testing.assert_array_equal(replay.probe_indices, [0, 2, 3])  # the first sample of classes 2, 0, 1
+        maps = replay.outputs_at(1, "conv")
+        assert maps.shape == (3, 4, 4, 3)
+        np.testing.assert_array_equal(replay.output_rows("conv"), replay.probe_indices)
+        head = keras.Model(replay.model_at(1).inputs[0], replay.model.get_layer("conv").output)
+        np.testing.assert_allclose(maps, keras.ops.convert_to_numpy(head(X[[0, 2, 3]])), rtol=1e-6, atol=1e-6)
+        assert replay.outputs_at(1, "flat").shape == (30, 48)  # not a feature map: every sample
+    with Replay(filename, "given") as replay:
+        rows = replay.reader.sample_indices
+        assert {5, 29} <= set(rows.tolist())
+        np.testing.assert_array_equal(rows[replay.probe_indices], [5, 29])
+        assert replay.outputs_at(1, "conv").shape == (2, 4, 4, 3)
+    with Replay(filename, "none") as replay:
+        assert replay.probe_indices is None
+        assert replay.outputs_at(1, "conv").shape == (30, 4, 4, 3)
+
+
+@pytest.mark.parametrize("bad, error", [("some", ValueError), ([], ValueError), ([0, 99], ValueError),
+                                        ([0.5], ValueError), (3, TypeError)])
+def test_bad_probe_samples_are_refused_naming_the_argument(bad, error):
+    with pytest.raises(error, match="probe_samples"):
+        ReplayData(np.zeros((10, 2)), np.zeros(10), "unused.h5", "g", probe_samples=bad)
+
+
+def test_estimate_is_within_20_percent_of_the_file_and_the_budget_warns_before_recording(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 6, 6, 1)).astype(np.float32)
+    y = np.arange(300) % 3
+    for name, options in (("defaults", {}), ("plain", dict(compression=None, output_samples=None)),
+                          ("gzip", dict(compression="gzip"))):
+        keras.utils.set_random_seed(0)
+        model = _cnn()
+        filename = tmp_path / f"{name}.h5"
+        data = ReplayData(X, y, filename, name, **options)
+        estimate = data.estimate(model, epochs=3)
+        assert estimate["records"] == 4
+        assert estimate["bytes_per_record"] == sum(estimate["by_quantity"].values())
+        assert set(estimate["by_layer"]["weights"]) == {"conv", "out"}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(X, y, epochs=3, batch_size=100, verbose=0, callbacks=[data])
+        assert not [w for w in caught if "max_bytes" in str(w.message)]  # the default budget is 1 GiB
+        size = filename.stat().st_size
+        assert 0.8 <= size / estimate["total_bytes"] <= 1.2, (name, size, estimate)
+    keras.utils.set_random_seed(0)
+    model = _cnn()
+    data = ReplayData(X, y, tmp_path / "small.h5", "budget", max_bytes=100_000)
+    with warnings.catch_warnings(record=True) as caught:  # (pytest.warns would re-raise Keras' own warnings)
+        warnings.simplefilter("always")
+        model.fit(X, y, epochs=3, batch_size=100, verbose=0, callbacks=[data])
+    budget = [str(w.message) for w in caught if "max_bytes" in str(w.message)]
+    assert len(budget) == 1, budget
+    assert re.search(r"max_bytes=100,000.*every=.*max_samples=.*record=.*output_samples=.*compression=", budget[0])
+    with Replay(tmp_path / "small.h5", "budget") as replay:  # warned, and recorded all the same
+        assert list(replay.epochs) == [0, 1, 2, 3]

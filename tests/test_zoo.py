@@ -1,0 +1,470 @@
+"""The model zoo (issue 12): every kind of model a user trains is recorded, replayed and drawn.
+
+A handful of small models together cover Sequential, functional, subclassed
+and nested models; Dense, Conv1D, Conv2D, Conv2DTranspose, SeparableConv2D,
+Max/AveragePooling, GlobalPooling, Flatten, Reshape, BatchNormalization,
+LayerNormalization, Dropout, Embedding, SimpleRNN, LSTM, GRU, Bidirectional,
+MultiHeadAttention, Add and Concatenate; several inputs (list and dict) and
+several outputs (a loss per output, ``loss_weights``); ``mixed_float16``.
+
+Each case is fitted for 2 epochs with ``ReplayData`` and a test callback
+that snapshots the weights (trainable and not) before training and after
+each epoch.  Then, against Keras itself:
+
+* ``Replay.model_at(k)`` gives the same outputs as the trained model with
+  the weights of epoch k (BatchNormalization's moving statistics included);
+* the recorded predictions are those outputs;
+* the recorded per-sample losses equal Keras' own loss functions with no
+  reduction (per output, and their ``loss_weights`` total), and the recorded
+  loss equals ``model.evaluate`` on the recorded samples;
+* the standard dashboard renders a PNG (``deepreplay render``).
+
+TensorFlow runs in this process, every case.  JAX and PyTorch run in one
+child process each (``python tests/test_zoo.py BACKEND DIR [CASE...]``, both
+started together, as in ``tests/test_backends.py``), which runs the cases and
+writes their results as JSON; the tests for those backends read them.  The
+suite runs :data:`QUICK_CASES` there; ``DEEPREPLAY_ZOO_FULL=1`` runs them all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+N = 48
+EPOCHS = 2
+CHILD_TIMEOUT = 300
+OTHER_BACKENDS = ("jax", "torch")
+#: Cases run on JAX and PyTorch in the suite.  The recurrent and attention models take minutes to
+#: compile on JAX; ``DEEPREPLAY_ZOO_FULL=1`` runs every case on every backend (they all pass).
+QUICK_CASES = ("cnn", "two_inputs_two_outputs_dict", "subclassed", "nested", "mixed_float16")
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+# ==========================================================================
+# The zoo: data and models
+# ==========================================================================
+
+def _cnn_data():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(N, 8, 8, 1)).astype("float32"), (np.arange(N) % 3).astype("int64")
+
+
+def _cnn():
+    keras = _keras()
+    L = keras.layers
+    model = keras.Sequential([
+        keras.Input((8, 8, 1)),
+        L.Conv2D(4, 3, padding="same", activation="relu", name="conv"),
+        L.BatchNormalization(name="bn"),
+        L.MaxPooling2D(2, name="maxpool"),
+        L.SeparableConv2D(4, 3, padding="same", activation="relu", name="sepconv"),
+        L.Conv2DTranspose(3, 2, strides=2, name="deconv"),
+        L.AveragePooling2D(2, name="avgpool"),
+        L.Flatten(name="flatten"),
+        L.Dropout(0.2, name="drop"),
+        L.Dense(3, activation="softmax", name="out"),
+    ], name="cnn")
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _sequence_data():
+    rng = np.random.default_rng(1)
+    X = rng.integers(0, 10, size=(N, 6)).astype("int32")
+    return X, (X.sum(axis=1, keepdims=True) > 27).astype("float32")
+
+
+def _sequence():
+    keras = _keras()
+    L = keras.layers
+    model = keras.Sequential([
+        keras.Input((6,), dtype="int32"),
+        L.Embedding(10, 4, name="embed"),
+        L.Conv1D(4, 3, padding="same", activation="relu", name="conv1d"),
+        L.SimpleRNN(4, return_sequences=True, name="rnn"),
+        L.Bidirectional(L.LSTM(3, return_sequences=True), name="bilstm"),
+        L.GRU(4, return_sequences=True, name="gru"),
+        L.GlobalMaxPooling1D(name="gmax"),
+        L.Dense(1, activation="sigmoid", name="out"),
+    ], name="sequence")
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _attention_data():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(N, 5, 4)).astype("float32")
+    return X, np.eye(2, dtype="float32")[np.arange(N) % 2]
+
+
+def _attention():
+    keras = _keras()
+    L = keras.layers
+    tokens = keras.Input((5, 4), name="tokens")
+    h = L.Dense(4, activation="relu", name="proj")(tokens)
+    attended = L.MultiHeadAttention(num_heads=2, key_dim=2, name="mha")(h, h)
+    h = L.LayerNormalization(name="ln")(L.Add(name="residual")([h, attended]))
+    pooled = L.GlobalAveragePooling1D(name="gap")(h)
+    flat = L.Reshape((20,), name="reshape")(h)
+    out = L.Dense(2, activation="softmax", name="out")(L.Concatenate(name="concat")([pooled, flat]))
+    model = keras.Model(tokens, out, name="attention")
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _two_io_data():
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(N, 3)).astype("float32")
+    b = rng.normal(size=(N, 4)).astype("float32")
+    cls = (a[:, :1] > b[:, :1]).astype("float32")
+    reg = np.stack([a.sum(1), b.sum(1)], 1).astype("float32")
+    return [a, b], [cls, reg]
+
+
+def _two_io_graph():
+    keras = _keras()
+    L = keras.layers
+    a, b = keras.Input((3,), name="a"), keras.Input((4,), name="b")
+    h = L.Concatenate(name="concat")([L.Dense(3, activation="relu", name="da")(a),
+                                      L.Dense(3, activation="tanh", name="db")(b)])
+    return a, b, L.Dense(1, activation="sigmoid", name="cls")(h), L.Dense(2, name="reg")(h)
+
+
+def _two_io_list():
+    keras = _keras()
+    a, b, cls, reg = _two_io_graph()
+    model = keras.Model([a, b], [cls, reg], name="two_io_list")
+    model.compile(optimizer="adam", loss={"cls": "binary_crossentropy", "reg": "mse"},
+                  loss_weights={"cls": 1.0, "reg": 0.5})
+    return model
+
+
+def _two_io_dict_data():
+    (a, b), (cls, reg) = _two_io_data()
+    return {"a": a, "b": b}, {"cls": cls, "reg": reg}
+
+
+def _two_io_dict():
+    keras = _keras()
+    a, b, cls, reg = _two_io_graph()
+    model = keras.Model({"a": a, "b": b}, {"cls": cls, "reg": reg}, name="two_io_dict")
+    model.compile(optimizer="adam", loss=["binary_crossentropy", "mse"], loss_weights=[2.0, 1.0])
+    return model
+
+
+def _dense_data():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(N, 3)).astype("float32")
+    return X, (X[:, :1] + X[:, 1:2] > 0).astype("float32")
+
+
+def _subclass():
+    keras = _keras()
+
+    @keras.saving.register_keras_serializable(package="zoo")
+    class Subclassed(keras.Model):
+        def __init__(self, units=4, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.hidden = keras.layers.Dense(units, activation="tanh", name="hidden")
+            self.out = keras.layers.Dense(1, activation="sigmoid", name="out")
+
+        def call(self, x, training=False):
+            return self.out(self.hidden(x))
+
+        def get_config(self):
+            return {**super().get_config(), "units": self.units}
+
+    model = Subclassed(name="subclassed")
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _nested():
+    keras = _keras()
+    inner = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="relu", name="a"),
+                              keras.layers.Dense(3, activation="tanh", name="b")], name="inner")
+    model = keras.Sequential([keras.Input((3,)), inner, keras.layers.Dense(1, activation="sigmoid", name="out")],
+                             name="nested")
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _mixed_float16():
+    keras = _keras()
+    model = keras.Sequential([
+        keras.Input((3,)),
+        keras.layers.Dense(4, activation="relu", name="hidden", dtype="mixed_float16"),
+        keras.layers.BatchNormalization(name="bn", dtype="mixed_float16"),
+        keras.layers.Dense(1, activation="sigmoid", name="out", dtype="float32"),
+    ], name="mixed")
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+#: case -> (model builder, data, output tolerance)
+ZOO = {
+    "cnn": (_cnn, _cnn_data, 1e-5),
+    "sequence": (_sequence, _sequence_data, 1e-5),
+    "attention_residual": (_attention, _attention_data, 1e-5),
+    "two_inputs_two_outputs_list": (_two_io_list, _two_io_data, 1e-5),
+    "two_inputs_two_outputs_dict": (_two_io_dict, _two_io_dict_data, 1e-5),
+    "subclassed": (_subclass, _dense_data, 1e-5),
+    "nested": (_nested, _dense_data, 1e-5),
+    "mixed_float16": (_mixed_float16, _dense_data, 1e-2),
+}
+
+
+# ==========================================================================
+# One case: record, replay, compare with Keras, render
+# ==========================================================================
+
+def _to_numpy(value):
+    keras = _keras()
+    if isinstance(value, dict):
+        return {k: _to_numpy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_numpy(v) for v in value]
+    return np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64)
+
+
+def _as_list(value, names):
+    if isinstance(value, dict):
+        return [value[name] for name in names]
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _keras_losses(model, y, outputs):
+    """Keras' own loss functions (no reduction) per output and their loss_weights total, per sample."""
+    keras = _keras()
+    config = model.get_compile_config()
+    names = list(getattr(model, "output_names", None) or ["output"])
+    loss, weights = config["loss"], config.get("loss_weights")
+    fns = _as_list(loss, names) if isinstance(loss, (list, dict)) else [loss]
+    weights = _as_list(weights, names) if weights is not None else [1.0] * len(fns)
+    ys = _as_list(y, names)
+    per_output = {}
+    total = 0.0
+    for name, fn, w, y_true, y_pred in zip(names, fns, weights, ys, outputs):
+        value = np.asarray(keras.ops.convert_to_numpy(keras.losses.get(fn)(y_true, y_pred)), dtype=np.float64)
+        per_output[name] = value.reshape(len(value), -1).mean(axis=1)
+        total = total + w * per_output[name]
+    return per_output, total
+
+
+def run_case(case: str, directory: str) -> dict:
+    """Record, replay and check one zoo case on the running backend; return what was found."""
+    keras = _keras()
+    from deepreplay import cli
+    from deepreplay.callbacks import ReplayData
+    from deepreplay.replay import Replay
+
+    build, data, tol = ZOO[case]
+    keras.utils.set_random_seed(0)
+    X, y = data()
+    model = build()
+    filename = os.path.join(directory, f"{case}.h5")
+    snapshots = []
+
+    class Snapshot(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            snapshots.append([np.array(w) for w in self.model.get_weights()])
+
+        def on_epoch_end(self, epoch, logs=None):
+            snapshots.append([np.array(w) for w in self.model.get_weights()])
+
+    # ReplayData first: it builds a subclassed model before the snapshot of epoch 0 is taken.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X, y, epochs=EPOCHS, batch_size=16, verbose=0,
+                  callbacks=[ReplayData(X, y, filename, case), Snapshot()])
+    said = [str(w.message) for w in caught if str(w.message).startswith("deepreplay")]
+    result = {"case": case, "warnings": said, "max_output_diff": 0.0, "max_prediction_diff": 0.0, "max_loss_diff": 0.0,
+              "max_evaluate_diff": 0.0}
+    names = list(model.output_names) if len(getattr(model, "output_names", None) or []) > 1 else None
+    with Replay(filename, case) as replay:
+        assert list(replay.epochs) == list(range(EPOCHS + 1)), replay.epochs
+        result["layers"] = replay.layer_names
+        result["output_layers"] = replay.reader.output_layers()
+        for k in range(EPOCHS + 1):
+            model.set_weights(snapshots[k])
+            want = _to_numpy(model(X, training=False))
+            got = _to_numpy(replay.model_at(k)(X, training=False))
+            want_list = _as_list(want, names or [])
+            got_list = _as_list(got, names or [])
+            for w, g in zip(want_list, got_list, strict=True):
+                result["max_output_diff"] = max(result["max_output_diff"], float(np.max(np.abs(w - g))))
+            recorded = [replay.predictions_at(k, output=name) for name in names] if names else \
+                [replay.predictions_at(k)]
+            for w, r in zip(want_list, recorded, strict=True):
+                result["max_prediction_diff"] = max(result["max_prediction_diff"], float(np.max(np.abs(w - r))))
+            per_output, total = _keras_losses(model, y, want_list)
+            checks = [(replay.losses_at(k), total)]
+            if names:
+                checks += [(replay.losses_at(k, output=name), per_output[name]) for name in names]
+            for r, w in checks:
+                result["max_loss_diff"] = max(result["max_loss_diff"], float(np.max(np.abs(r - w) / (1 + np.abs(w)))))
+        # Keras' own evaluation of the final model (loss plus regularisation) on the recorded samples.
+        evaluated = model.evaluate(X, y, batch_size=N, verbose=0, return_dict=True)["loss"]
+        result["max_evaluate_diff"] = abs(float(replay.training_loss[-1]) - float(evaluated)) / (1 + abs(evaluated))
+    png = os.path.join(directory, f"{case}.png")
+    code = cli.main(["render", filename, case, "-o", png, "--dpi", "30"])
+    result["render_code"] = code
+    result["png_bytes"] = os.path.getsize(png) if os.path.exists(png) else 0
+    result["tol"] = tol
+    return result
+
+
+def check(result: dict) -> None:
+    tol = result["tol"]
+    if result["case"] == "subclassed":  # no layer graph: says its layer outputs are not recorded
+        assert len(result["warnings"]) == 1 and "subclassed model without a layer graph" in result["warnings"][0]
+    else:
+        assert result["warnings"] == [], result["warnings"]
+    assert result["max_output_diff"] <= tol, result
+    assert result["max_prediction_diff"] <= tol, result
+    assert result["max_loss_diff"] <= 10 * tol, result
+    assert result["max_evaluate_diff"] <= 10 * tol, result
+    assert result["render_code"] == 0 and result["png_bytes"] > 1000, result
+
+
+# ==========================================================================
+# The tests
+# ==========================================================================
+
+@pytest.mark.parametrize("case", list(ZOO))
+def test_zoo_on_tensorflow(case, tmp_path):
+    from PIL import Image
+
+    result = run_case(case, str(tmp_path))
+    check(result)
+    with Image.open(tmp_path / f"{case}.png") as image:
+        assert image.size[0] > 100 and image.size[1] > 100
+
+
+@pytest.fixture(scope="module")
+def other_backends(tmp_path_factory):
+    """Start one child per other backend (side by side); ``{backend: results by case}``."""
+    processes = {}
+    for backend in OTHER_BACKENDS:
+        directory = tmp_path_factory.mktemp(f"zoo_{backend}")
+        env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3",
+               "MPLBACKEND": "Agg"}
+        processes[backend] = (directory, subprocess.Popen(
+            [sys.executable, __file__, backend, str(directory), *_other_cases()], env=env, cwd=str(REPO),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    results = {}
+    for backend, (directory, process) in processes.items():
+        try:
+            output, _ = process.communicate(timeout=CHILD_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate()
+        path = directory / "results.json"
+        results[backend] = json.loads(path.read_text()) if path.exists() else {"_output": output[-4000:]}
+    return results
+
+
+def _other_cases():
+    return list(ZOO) if os.environ.get("DEEPREPLAY_ZOO_FULL") == "1" else list(QUICK_CASES)
+
+
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+@pytest.mark.parametrize("case", _other_cases())
+def test_zoo_on_other_backends(case, backend, other_backends):
+    results = other_backends[backend]
+    assert case in results, results.get("_output", results)
+    result = results[case]
+    assert "error" not in result, result["error"]
+    check(result)
+
+
+def _child(backend: str, directory: str, cases: list[str]) -> None:
+    if backend != "tensorflow":
+        sys.modules["tensorflow"] = None  # deepreplay must not need TensorFlow on other backends
+    os.environ["KERAS_BACKEND"] = backend
+    import matplotlib
+
+    matplotlib.use("Agg")
+    results = {}
+    for case in cases:
+        start = time.perf_counter()
+        try:
+            results[case] = run_case(case, directory)
+        except Exception:
+            results[case] = {"case": case, "error": traceback.format_exc()[-3000:]}
+        results[case]["seconds"] = round(time.perf_counter() - start, 2)
+    Path(directory, "results.json").write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    _child(sys.argv[1], sys.argv[2], sys.argv[3:] or list(ZOO))
+
+
+# ==========================================================================
+# What feeds fit: the callback records on its own inputs/targets
+# ==========================================================================
+
+def _feeds(X, y, w):
+    """``{name: (fit positional args, fit keyword args)}`` for every way of feeding fit."""
+    import tensorflow as tf
+
+    keras = _keras()
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            rows = slice(16 * i, 16 * (i + 1))
+            return X[rows], y[rows]
+
+    def generator():
+        while True:
+            for i in range(3):
+                yield X[16 * i:16 * (i + 1)], y[16 * i:16 * (i + 1)]
+
+    return {
+        "numpy+sample_weight+validation": ((X, y), dict(batch_size=16, sample_weight=w, validation_data=(X, y))),
+        "numpy+class_weight": ((X, y), dict(batch_size=16, class_weight={0: 1.0, 1: 5.0})),
+        "tf.data": ((tf.data.Dataset.from_tensor_slices((X, y)).batch(16),),
+                    dict(validation_data=(X, y), shuffle=False)),
+        "PyDataset": ((Batches(),), dict(shuffle=False)),
+        "generator": ((generator(),), dict(steps_per_epoch=3, shuffle=False)),
+    }
+
+
+def test_fit_fed_by_datasets_generators_and_weights_records_unweighted_losses(tmp_path):
+    keras = _keras()
+    from deepreplay.callbacks import ReplayData
+    from deepreplay.replay import Replay
+
+    X, y = _dense_data()
+    w = np.linspace(0.1, 3.0, N).astype("float32")
+    for name, (args, kwargs) in _feeds(X, y, w).items():
+        keras.utils.set_random_seed(0)
+        model = _nested()
+        filename = tmp_path / "feeds.h5"
+        model.fit(*args, epochs=2, verbose=0, callbacks=[ReplayData(X, y, filename, name)], **kwargs)
+        with Replay(filename, name) as replay:
+            assert list(replay.epochs) == [0, 1, 2], name
+            unweighted = keras.ops.convert_to_numpy(keras.losses.binary_crossentropy(y, model(X)))
+            np.testing.assert_allclose(replay.losses_at(2), unweighted, rtol=1e-5, atol=1e-6, err_msg=name)
+            if "validation" in name:
+                assert np.isfinite(replay.get_log("val_loss")[1:]).all(), name
