@@ -760,9 +760,20 @@ class RecordingReader:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or (
                     check is not None and not set(value) <= check):
                 raise self._damaged(f"its {attr!r} attribute is {value!r}")
-        for name in (_MODEL_CONFIG, _INPUTS, _TARGETS, _SAMPLE_INDICES, _EPOCHS, _PREDICTIONS, _LOSSES):
+        for name in (_MODEL_CONFIG, _SAMPLE_INDICES, _EPOCHS, _LOSSES):
             if name in g and not isinstance(g[name], h5py.Dataset):
                 raise self._damaged(f"{name!r} is not a dataset")
+        # Several model inputs/outputs: inputs, targets and predictions are groups of datasets.
+        for name in (_INPUTS, _TARGETS, _PREDICTIONS, _OUTPUT_LOSSES):
+            node = g.get(name)
+            if node is None or isinstance(node, h5py.Dataset):
+                if name == _OUTPUT_LOSSES and node is not None:
+                    raise self._damaged(f"{name!r} is not a group")
+                continue
+            if not isinstance(node, h5py.Group) or not all(isinstance(item, h5py.Dataset) for item in node.values()):
+                raise self._damaged(f"{name!r} is neither a dataset nor a group of datasets")
+            if name in (_INPUTS, _TARGETS) and _structure_rows(node) == {-1}:
+                raise self._damaged(f"{name!r} is a group without its 'order' of datasets")
         for sub in (_LOGS, _EVALUATION, _WEIGHTS, _GRADIENTS, _OUTPUTS):
             if sub in g and not isinstance(g[sub], h5py.Group):
                 raise self._damaged(f"{sub!r} is not a group")
