@@ -188,13 +188,8 @@ def _public_optimizer_classes(node: Any) -> None:
 
 
 def _total_loss(per_sample: object, extra_losses: Sequence[object], loss_fn: object = None) -> object:
-    """Mean per-sample loss plus the model's regularisation losses, as Keras' training loss.
-
-    A ``loss_fn`` with ``stacks_outputs`` true (a model with several outputs)
-    returns ``(n, 1 + k)``: the weighted total per sample, then each output's
-    loss; the total is column 0.
-    """
-    if getattr(loss_fn, "stacks_outputs", False):
+    """Mean per-sample loss plus regularisation, as Keras' training loss (column 0: several outputs' total)."""
+    if getattr(loss_fn, "stacks_outputs", False):  # (n, 1 + k): total, then each output (MultiOutputLoss)
         per_sample = per_sample[:, 0]
     total = keras.ops.mean(per_sample)
     for extra in extra_losses:
@@ -255,12 +250,9 @@ def forward_with_gradients(
 
 def _np(value: object) -> Any:
     """A tensor as a NumPy array; a list/tuple or dict of tensors (several outputs) as a list or dict of arrays."""
-    if isinstance(value, dict):
-        return {k: _np(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_np(v) for v in value]
-    if hasattr(value, "detach"):  # a torch tensor that requires grad
-        value = value.detach()
+    if isinstance(value, (dict, list, tuple)):
+        return {k: _np(v) for k, v in value.items()} if isinstance(value, dict) else [_np(v) for v in value]
+    value = value.detach() if hasattr(value, "detach") else value  # a torch tensor that requires grad
     return np.asarray(keras.ops.convert_to_numpy(value))
 
 

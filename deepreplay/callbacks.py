@@ -1,4 +1,11 @@
-"""Recording: the :class:`ReplayData` Keras callback."""
+"""Recording: the :class:`ReplayData` Keras callback.
+
+Any Keras model is recorded: Sequential, functional (several inputs and
+outputs, as lists or dicts), subclassed (built by calling it once on the
+recorded inputs) and nested models.  Which samples are recorded is decided
+in :mod:`deepreplay.sampling` (stratified ``max_samples``, probe samples for
+feature maps); :meth:`ReplayData.estimate` sizes a recording before training.
+"""
 
 from __future__ import annotations
 

@@ -201,10 +201,7 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
                        "and the loss is not compiled with from_logits=True)")
     shapes = _hidden_shapes(replay)
     if getattr(replay, "several_inputs", False):
-        # The feature space and decision boundary draw one input array (and its grid).
-        if shapes or task.is_classification:
-            skipped.append("feature space and decision boundary: the model takes several inputs")
-        shapes = {}
+        shapes = {}  # the feature space draws one input array (and its grid); said below
     if len(replay.output_names) > 1 and replay.output is None:
         skipped.append(f"outputs other than {replay.output_names[0]!r}: the visuals show the first output "
                        "(Replay(..., output=...) chooses another); the loss is the weighted total")

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import compute
+from . import compute, structure
 from .statistics import (
     LayerDistributionData,
     LayerStatistics,
@@ -236,7 +236,7 @@ def _reader(replay: Replay, quantity: str, layers: Sequence[str]):
 
         return values
 
-    inputs = np.asarray(replay.inputs, dtype=np.float64).ravel()
+    inputs = np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in structure.leaves(replay.inputs)])
     before = quantity == "z"
 
     def values(epoch: int) -> list[np.ndarray]:

@@ -1,4 +1,20 @@
-"""Replay: read a recording, rebuild the model at any recorded epoch, build visuals."""
+"""Replay: read a recording, rebuild the model at any recorded epoch, build visuals.
+
+Which samples a layer's recorded outputs cover:
+
+* most layers: every recorded sample (rows of :attr:`Replay.inputs`);
+* wide layers: ``ReplayData(output_samples=64)`` samples,
+  :meth:`Replay.output_rows` gives which;
+* feature maps (outputs of rank 4 or more, ``(n, height, width, channels)``,
+  as Conv2D and pooling layers give): the probe samples only, one per class
+  by default.  ``replay.outputs_at(epoch, layer)[i]`` is then sample
+  ``replay.probe_indices[i]`` (``output_rows(layer)`` gives the same rows).
+
+Models with several outputs: :attr:`Replay.output_names`,
+``predictions_at(epoch, output=...)``, ``losses_at(epoch, output=...)``
+(default: the weighted total) and ``Replay(..., output=...)`` /
+:meth:`Replay.for_output` (the output every visual draws; default: the first).
+"""
 
 from __future__ import annotations
 
@@ -339,8 +355,9 @@ class Replay:
 
     @property
     def metric_names(self) -> list[str]:
-        """Metrics evaluated on the recorded samples."""
-        return [n for n in self._reader.evaluation_names if n != "loss"]
+        """Metrics evaluated on the recorded samples (each output's loss of a several-output model left out)."""
+        output_losses = {f"{name}_loss" for name in self._reader.output_loss_names}
+        return [n for n in self._reader.evaluation_names if n != "loss" and n not in output_losses]
 
     @property
     def training_loss(self) -> np.ndarray:
