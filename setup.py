@@ -46,6 +46,8 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
+        # benchmarks/*overhead.py compare with keras.callbacks.TensorBoard(histogram_freq=1), which needs it.
+        "bench": ["tensorboard>=2.16"],
         "test": ["pytest>=8", "pytest-xdist>=3", "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6", "ipywidgets>=8"],
         "widgets": ["ipywidgets>=8"],
         # Other Keras 3 backends (choose one with KERAS_BACKEND=jax or torch); see docs/backends.md.
