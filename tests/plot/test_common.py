@@ -99,7 +99,7 @@ def _private_imports(path: pathlib.Path) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("deepreplay")):
             for alias in node.names:
-                if not alias.name.startswith("_"):
+                if not alias.name.startswith("_") or alias.name.startswith("__"):  # dunders (__version__) are public
                     if (package_dir / f"{alias.name}.py").exists() or (package_dir / alias.name).is_dir():
                         modules.add(alias.asname or alias.name)
                     continue
