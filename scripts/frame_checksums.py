@@ -15,9 +15,12 @@ with an earlier output and exits 1 on any difference.
 The checksums depend on the Matplotlib, Pillow, NumPy and Keras versions (printed in the
 output): compare only outputs made with the same versions.
 
-``scripts/frame_checksums.baseline.txt`` was produced by the code before the issue 14
-refactor (commit 30fad6b, 20 epochs, TensorFlow CPU); with those versions a fresh
-recording gives the same 21 frames byte for byte::
+``scripts/frame_checksums.baseline.txt`` was first produced by the code before the issue 14
+refactor (commit 30fad6b, 20 epochs, TensorFlow CPU).  It was replaced when the GIF palette
+started keeping colour-map entries (``writers.figure_colormaps``): the demo's decision
+boundary is a colour-mapped image, so its palette, and every frame, changed on purpose.
+The new baseline is a fresh 20-epoch recording rendered by that commit (note: with that
+fresh recording, the code just before it already differed from the old baseline)::
 
     python scripts/frame_checksums.py /tmp/part1.h5 --record --compare scripts/frame_checksums.baseline.txt
 """

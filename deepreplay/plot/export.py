@@ -192,7 +192,8 @@ def save_animations(anim: ReplayAnimation, filenames: Sequence[str | os.PathLike
                 if len(sample_frames) == len(samples):
                     for _, _, writer in open_writers:
                         if isinstance(writer, writers.GifWriter):
-                            writer.set_samples(sample_frames, writers.figure_colours(anim._fig))
+                            writer.set_samples(sample_frames, writers.figure_colours(anim._fig),
+                                               writers.figure_colormaps(anim._fig))
                 continue
             for _, _, writer in open_writers:
                 writer.add(png if isinstance(writer, writers.HtmlWriter) else rgb)
@@ -331,7 +332,7 @@ def notebook_html(anim: ReplayAnimation, *, fps: float | None = None, dpi: float
         """The palette of the renderer's frames and the PNG sizes of the sample frames."""
         samples = [epochs[i] for i in writers.palette_samples(len(epochs))]
         pixels = [render.rgb(renderer.render(e)) for e in samples]
-        palette = writers.GifPalette(pixels, writers.figure_colours(fig))
+        palette = writers.GifPalette(pixels, writers.figure_colours(fig), writers.figure_colormaps(fig))
         return palette, [len(writers.png_bytes(p, palette=palette)) for p in pixels]
 
     renderer = render.FrameRenderer(fig, update, dpi=asked_dpi, full_redraw=full).__enter__()

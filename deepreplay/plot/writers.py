@@ -34,6 +34,7 @@ __all__ = [
     "HtmlWriter",
     "Mp4Writer",
     "even_size",
+    "figure_colormaps",
     "figure_colours",
     "pad_even",
     "palette_samples",
@@ -48,8 +49,12 @@ class GifPalette:
     The palette is computed once from a few frames spread over the
     animation (the first, the middle and the last): the most frequent exact
     colours first (background, text, lines, class colours: plots are mostly
-    flat colours, which stay exact), then median-cut colours for the rest
-    (antialiased edges, colour maps).  Colours do not flicker from frame to
+    flat colours, which stay exact), then the figure's own artist colours
+    present in the samples (``colours``: a thin line keeps its colour), then
+    entries of the colour maps in use (``colormaps``, only those present,
+    each next one the farthest from those chosen: an image's bright end may cover few
+    pixels, and median cut would merge it into its neighbours), then
+    median-cut colours for the rest (antialiased edges, in-between shades).  Colours do not flicker from frame to
     frame, and each frame is mapped to the palette in a few milliseconds (a
     palette per frame costs ~50 ms).  Index 255 repeats the colour of the
     most frequent index: a frame identical to the previous one gets index
@@ -63,8 +68,11 @@ class GifPalette:
     _EXACT_SHARE = 1e-4
     #: At most this many of the figure's own colours are kept exactly.
     _FIGURE_COLOURS = 96
+    #: At most this many colour-map entries (and at most half the free entries).
+    _COLORMAP_COLOURS = 96
 
-    def __init__(self, samples: Sequence[np.ndarray], colours: Sequence[tuple[int, int, int]] = ()) -> None:
+    def __init__(self, samples: Sequence[np.ndarray], colours: Sequence[tuple[int, int, int]] = (),
+                 colormaps: Sequence[Sequence[tuple[int, int, int]]] = ()) -> None:
         from PIL import Image
 
         rgb_samples = [np.asarray(sample)[..., :3] for sample in samples]
@@ -78,11 +86,34 @@ class GifPalette:
         exact = [(int(c) >> 16 & 255, int(c) >> 8 & 255, int(c) & 255) for c in common]
         # The colours the artists are drawn with (a thin line may cover few pixels, but its
         # colour must not shift): those present in the samples, after the most frequent ones.
+        # Only colours present count against the cap: a figure with many colours (a scatter coloured
+        # by class) must not push the thin lines drawn last out of the palette.
         present = set(int(v) for v in values)
-        for colour in list(colours)[:self._FIGURE_COLOURS]:
+        kept = 0
+        for colour in colours:
             rgb = tuple(int(v) for v in colour)
+            if kept >= self._FIGURE_COLOURS:
+                break
             if rgb not in exact and (rgb[0] << 16 | rgb[1] << 8 | rgb[2]) in present:
                 exact.append(rgb)
+                kept += 1
+        # The colour maps' entries present in the samples, each next one the farthest from the palette
+        # so far (the largest colour error left): an image's bright end may cover few pixels (viridis'
+        # yellow), and median cut, which weights colours by their pixel count, would merge it away.
+        budget = min(self._COLORMAP_COLOURS, (255 - len(exact)) // 2)
+        candidates = sorted({c for ramp in colormaps for c in (tuple(int(v) for v in e) for e in ramp)
+                             if (c[0] << 16 | c[1] << 8 | c[2]) in present} - set(exact))
+        if candidates and budget > 0:
+            ramp_rgb = np.asarray(candidates, dtype=np.int32)
+            chosen = np.asarray(exact, dtype=np.int32).reshape(-1, 3)
+            error = (((ramp_rgb[:, None, :] - chosen[None, :, :]) ** 2).sum(axis=2).min(axis=1)
+                     if len(chosen) else np.full(len(ramp_rgb), 1 << 30))
+            for _ in range(min(budget, len(candidates))):
+                far = int(error.argmax())
+                if error[far] == 0:
+                    break
+                exact.append(candidates[far])
+                error = np.minimum(error, ((ramp_rgb - ramp_rgb[far]) ** 2).sum(axis=1))
         rest = 255 - len(exact)
         mixed: list[tuple[int, int, int]] = []
         if rest > 0 and len(values) > len(exact):
@@ -157,7 +188,11 @@ class GifPalette:
 
 
 def figure_colours(fig: Figure) -> list[tuple[int, int, int]]:
-    """The opaque colours of the figure's artists (lines, markers, patches, collections, texts), as RGB bytes."""
+    """The opaque colours of the figure's artists (lines, markers, patches, collections, texts), as RGB bytes.
+
+    Colour-mapped collections (colour bars, meshes) are left to :func:`figure_colormaps`:
+    their many entries would crowd out the colours of lines drawn after them.
+    """
     from matplotlib.collections import Collection
     from matplotlib.colors import to_rgba_array
     from matplotlib.lines import Line2D
@@ -187,11 +222,38 @@ def figure_colours(fig: Figure) -> list[tuple[int, int, int]]:
             add(artist.get_facecolor())
             add(artist.get_edgecolor())
         elif isinstance(artist, Collection):
+            if artist.get_array() is not None:
+                continue  # colour-mapped (a colour bar, a mesh): its colours are figure_colormaps'
             add(artist.get_facecolor())
             add(artist.get_edgecolor())
         elif isinstance(artist, Text):
             add(artist.get_color(), alpha)
     return list(found)
+
+
+def figure_colormaps(fig: Figure) -> list[list[tuple[int, int, int]]]:
+    """The colour maps of the figure's colour-mapped artists (images, meshes, colour bars), as RGB-byte ramps.
+
+    One ramp per distinct colour map, its entries in map order; each entry
+    both truncated (how images are coloured) and rounded (how meshes and
+    patches are) to bytes, since which one a pixel gets depends on the artist.
+    """
+    from matplotlib.cm import ScalarMappable
+
+    ramps: dict[str, list[tuple[int, int, int]]] = {}
+    for artist in fig.findobj(lambda a: isinstance(a, ScalarMappable)):
+        if not artist.get_visible() or artist.get_array() is None:
+            continue
+        cmap = artist.get_cmap()
+        if cmap.name in ramps:
+            continue
+        lut = np.asarray(cmap(np.arange(cmap.N)))[:, :3] * 255
+        ramp: dict[tuple[int, int, int], None] = {}
+        for row_truncated, row_rounded in zip(lut.astype(np.uint8), np.round(lut).astype(np.uint8)):
+            ramp.setdefault(tuple(int(v) for v in row_truncated), None)
+            ramp.setdefault(tuple(int(v) for v in row_rounded), None)
+        ramps[cmap.name] = list(ramp)
+    return list(ramps.values())
 
 
 def palette_samples(n_frames: int) -> list[int]:
@@ -209,8 +271,9 @@ class GifWriter:
         self.palette: GifPalette | None = None
         self.frames: list[Any] = []
 
-    def set_samples(self, samples: Sequence[np.ndarray], colours: Sequence[tuple[int, int, int]] = ()) -> None:
-        self.palette = GifPalette(samples, colours)
+    def set_samples(self, samples: Sequence[np.ndarray], colours: Sequence[tuple[int, int, int]] = (),
+                    colormaps: Sequence[Sequence[tuple[int, int, int]]] = ()) -> None:
+        self.palette = GifPalette(samples, colours, colormaps)
 
     def add(self, frame: np.ndarray) -> None:
         if self.palette is None:

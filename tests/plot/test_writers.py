@@ -80,3 +80,32 @@ def test_figure_colours_are_the_opaque_colours_of_the_artists():
     ax.plot([0, 1], [1, 0], color="#00ff00", alpha=0.5)  # not opaque: its pixels are blends
     colours = writers.figure_colours(fig)
     assert (255, 0, 0) in colours and (0, 255, 0) not in colours
+
+
+def test_gif_palette_keeps_colour_maps_and_thin_lines_on_a_colour_map_heavy_figure():
+    """Colour maps covering much of the figure (three images with colour bars) and a short thin line drawn
+    after them: the map entries stay close (viridis' yellow stays yellow) and the line's colour exact."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(8, 2.5), dpi=50)
+    ramp = np.linspace(0, 1, 400).reshape(20, 20)
+    luts = []
+    for ax, cmap in zip(axes, ("viridis", "RdBu", "Blues")):
+        fig.colorbar(ax.imshow(ramp, cmap=cmap, interpolation="nearest"), ax=ax)
+        luts.append(plt.get_cmap(cmap)(np.arange(256))[:, :3] * 255)
+    fig.add_axes((0.9, 0.05, 0.09, 0.1)).plot([0, 1], [0.5, 0.5], color="tab:purple", lw=1.5)
+    fig.canvas.draw()
+    rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    palette = writers.GifPalette([rgb], writers.figure_colours(fig), writers.figure_colormaps(fig))
+    plt.close(fig)
+    shown = np.asarray(palette.quantize(rgb).convert("RGB")).astype(int)
+    error = np.sqrt(((shown - rgb.astype(int)) ** 2).sum(axis=-1))
+    purple = (rgb == (148, 103, 189)).all(axis=-1)
+    assert 0 < purple.sum() < 40
+    np.testing.assert_array_equal(shown[purple], rgb[purple])  # the line's colour is kept exactly
+    lut = np.concatenate([np.concatenate([t.astype(np.uint8), np.round(t).astype(np.uint8)]) for t in luts])
+    packed = lambda a: (a[..., 0].astype(np.int64) << 16) | (a[..., 1].astype(np.int64) << 8) | a[..., 2]
+    mapped = np.isin(packed(rgb), packed(lut))  # the pixels coloured by a colour map
+    assert mapped.sum() > 0.15 * mapped.size
+    assert error[mapped].max() < 10, error[mapped].max()
+    assert error[mapped].mean() < 3, error[mapped].mean()
