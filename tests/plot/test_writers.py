@@ -93,7 +93,7 @@ def test_gif_palette_keeps_colour_maps_and_thin_lines_on_a_colour_map_heavy_figu
     for ax, cmap in zip(axes, ("viridis", "RdBu", "Blues")):
         fig.colorbar(ax.imshow(ramp, cmap=cmap, interpolation="nearest"), ax=ax)
         luts.append(plt.get_cmap(cmap)(np.arange(256))[:, :3] * 255)
-    fig.add_axes((0.9, 0.05, 0.09, 0.1)).plot([0, 1], [0.5, 0.5], color="tab:purple", lw=1.5)
+    fig.add_axes((0.9, 0.05, 0.05, 0.1)).plot([0, 1], [0.5, 0.5], color="tab:purple", lw=1.5)
     fig.canvas.draw()
     rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
     palette = writers.GifPalette([rgb], writers.figure_colours(fig), writers.figure_colormaps(fig))
@@ -101,7 +101,7 @@ def test_gif_palette_keeps_colour_maps_and_thin_lines_on_a_colour_map_heavy_figu
     shown = np.asarray(palette.quantize(rgb).convert("RGB")).astype(int)
     error = np.sqrt(((shown - rgb.astype(int)) ** 2).sum(axis=-1))
     purple = (rgb == (148, 103, 189)).all(axis=-1)
-    assert 0 < purple.sum() < 40
+    assert 0 < purple.sum() < 30  # too few pixels to be among the most frequent colours
     np.testing.assert_array_equal(shown[purple], rgb[purple])  # the line's colour is kept exactly
     lut = np.concatenate([np.concatenate([t.astype(np.uint8), np.round(t).astype(np.uint8)]) for t in luts])
     packed = lambda a: (a[..., 0].astype(np.int64) << 16) | (a[..., 1].astype(np.int64) << 8) | a[..., 2]
