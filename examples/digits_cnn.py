@@ -121,7 +121,7 @@ def main() -> None:
     parser.add_argument("--output", default=os.path.join("out", "digits_cnn"), help="output directory")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--epoch", type=int, default=None, help="epoch of the PNG (default: the last)")
-    parser.add_argument("--fps", type=float, default=6)
+    parser.add_argument("--fps", type=float, default=5, help="frames per second (5: 200 ms a frame, exact in GIF timing)")
     parser.add_argument("--dpi", type=float, default=60)
     args = parser.parse_args()
     os.makedirs(args.output, exist_ok=True)
