@@ -68,8 +68,12 @@ def group_digest(filename: str, group: str) -> str:
     import h5py
     import numpy as np
 
+    from deepreplay import safe_io
+
     h = hashlib.sha256()
-    with h5py.File(filename, "r", locking=False) as f:
+    # Through deepreplay's reader: a file whose writer was killed while applying its journal is read
+    # with the journal (plain h5py would see the half-written file until the next deepreplay write).
+    with safe_io.open_read(filename) as f:
         g = f[group]
         for key in sorted(g.attrs):
             h.update(f"{key}={g.attrs[key]!r}".encode())
@@ -341,7 +345,8 @@ for i in range(fits):
     try:
         model.fit(X, y, epochs=epochs, batch_size=64, verbose=0,
                   callbacks=[ReplayData(X, y, filename, f"{prefix}{i}")])
-        final = {layer.name: [w.tolist() for w in layer.get_weights()] for layer in model.layers}
+        final = {layer.name: {v.path.split("/")[-1]: keras.ops.convert_to_numpy(v).tolist() for v in layer.weights}
+                 for layer in model.layers}
         out.append({"group": f"{prefix}{i}", "ok": True, "final": final})
     except BaseException as exc:
         out.append({"group": f"{prefix}{i}", "ok": False, "error": f"{type(exc).__name__}: {exc}"})
@@ -444,10 +449,9 @@ def reader_trials(workdir: str, fits: int, epochs: int, *, time_limit: float | N
                 result["lost_records"] += max(0, epochs + 1 - n)
                 ok = np.array_equal(r.epochs, np.arange(epochs + 1)) and r.complete
                 last = r.weights(n - 1)
-                for layer, values in row["final"].items():
-                    names = list(last[layer])
-                    ok &= all(np.array_equal(last[layer][k], np.asarray(v, dtype="f4"))
-                              for k, v in zip(names, values))
+                for layer, values in row["final"].items():  # by variable name: kernel, bias
+                    ok &= set(last[layer]) == set(values) and all(
+                        np.array_equal(last[layer][k], np.asarray(v, dtype="f4")) for k, v in values.items())
                 if not ok:
                     result["damaged_groups"] += 1
         except Exception as exc:  # noqa: BLE001
