@@ -129,6 +129,22 @@ def test_visuals_cli_and_slider_label_frames_by_step(step_recording, tmp_path, c
     assert f"steps recorded  : {n_records} (0, {EVERY_STEPS}, " in out and f"{total}, epochs 0..{EPOCHS})" in out
 
 
+def test_runs_compared_on_one_axes_are_drawn_against_steps(step_recording, tiny_recording):
+    import matplotlib.pyplot as plt
+
+    from deepreplay.plot import compare_loss_and_metric
+
+    filename, *_ = step_recording
+    with Replay(filename, "steps") as steps, Replay(tiny_recording[0], tiny_recording[1]) as epochs:
+        fig, axs = plt.subplots(1, 2)
+        by_step = compare_loss_and_metric(axs[0], [steps, steps], "accuracy", names=["a", "b"])
+        by_epoch = compare_loss_and_metric(axs[1], [epochs, epochs], "accuracy", names=["a", "b"])
+        by_step.plot(EVERY_STEPS)
+        by_epoch.plot(1)
+        assert axs[0].get_xlabel() == "Step"
+        assert axs[1].get_xlabel() == "Epoch"
+
+
 def test_epoch_based_recordings_stay_epoch_based(tiny_recording):
     filename, group, _, _ = tiny_recording
     with RecordingReader(filename, group) as r:

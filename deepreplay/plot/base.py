@@ -383,7 +383,8 @@ class _Composition:
             changed.extend(obj.set_epoch(shown))
             note = self._notes.get(id(obj))
             if note is not None:
-                note.set_text("" if shown == epoch else f"no record at epoch {epoch}: holding epoch {shown}")
+                unit = frame_label(obj.frame_unit).lower()
+                note.set_text("" if shown == epoch else f"no record at {unit} {epoch}: holding {unit} {shown}")
                 note.set_visible(shown != epoch)
                 changed.append(note)
         return changed

@@ -17,7 +17,7 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 
 from .. import compute
-from .base import Plotter
+from .base import Plotter, frame_label
 from .common import RUN_COLORS, check_axes, check_title
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ class RunsLossAndMetric(Plotter):
         else:
             top = float(losses.max()) if losses.size else 1.0
             ax.set_ylim(0, top * 1.05 if top > 0 else 1.0)
-        ax.set_xlabel("Epoch")
+        ax.set_xlabel(frame_label(self.frame_unit))
         ax.set_ylabel(f"Loss ({self.loss_name}), solid")
         ax.set_title(self.title)
         if self.ax_metric is not None:
@@ -146,5 +146,9 @@ def compare_loss_and_metric(ax: Axes, replays: Sequence[Replay], metric_name: st
         mask = np.isin(replay.epochs, epochs)
         metric = None if metric_name is None else np.asarray(replay.get_training_metric(metric_name))[mask]
         runs.append(RunCurves(name, np.asarray(epochs), np.asarray(replay.training_loss)[mask], metric))
-    return RunsLossAndMetric(ax, runs, metric_name=metric_name, loss_name=replays[0].loss_name, title=title,
-                             log_scale=log_scale)
+    visual = RunsLossAndMetric(ax, runs, metric_name=metric_name, loss_name=replays[0].loss_name, title=title,
+                               log_scale=log_scale)
+    # Runs that are all step-based are drawn against steps (frames titled "Step: N").
+    if all(replay.record_unit == "step" for replay in replays):
+        visual.frame_unit = "step"
+    return visual
