@@ -200,7 +200,8 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
         skipped.append("probability histograms: the outputs are not probabilities (no sigmoid or softmax output, "
                        "and the loss is not compiled with from_logits=True)")
     shapes = _hidden_shapes(replay)
-    if getattr(replay, "several_inputs", False):
+    several_inputs = bool(getattr(replay, "several_inputs", False))
+    if several_inputs:
         shapes = {}  # the feature space draws one input array (and its grid); said below
     if len(replay.output_names) > 1 and replay.output is None:
         skipped.append(f"outputs other than {replay.output_names[0]!r}: the visuals show the first output "
@@ -231,6 +232,10 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
             layer_name = wide[-1]
         elif task.is_classification and n_inputs > 2:
             decision_boundary = True
+        elif several_inputs:
+            skipped.append("feature space and decision boundary: the model has several inputs, and both visuals "
+                           "draw the samples of one input array (a hidden layer's outputs are still in "
+                           "replay.outputs_at)")
         elif task.is_classification:
             shape = tuple(inputs.shape[1:]) if isinstance(inputs, np.ndarray) else "several arrays"
             skipped.append(f"feature space and decision boundary: no hidden layer with one vector of 2 or more "

@@ -195,6 +195,24 @@ def test_what_cannot_be_drawn_is_said_once_in_words(tmp_path):
         compose_plots(visuals, 0)
 
 
+def test_a_model_with_several_inputs_says_why_it_has_no_feature_space(tmp_path):
+    """Two inputs and a 16-unit hidden layer: the note names the several inputs, not a missing layer."""
+    a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
+    hidden = keras.layers.Dense(16, activation="relu", name="hidden")(keras.layers.Concatenate()([a, b]))
+    model = keras.Model([a, b], keras.layers.Dense(1, activation="sigmoid", name="out")(hidden))
+    model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy"])
+    Xa, Xb = RNG.normal(size=(40, 3)).astype(np.float32), RNG.normal(size=(40, 2)).astype(np.float32)
+    y = (Xa[:, 0] > 0).astype(np.float32)
+    filename = str(tmp_path / "two.h5")
+    ReplayData([Xa, Xb], y, filename, "two", model=model)
+    with Replay(filename, "two") as replay:
+        plan = plan_dashboard(replay)
+        assert plan.layer_name is None and not plan.decision_boundary
+        text = " | ".join(plan.skipped)
+        assert "the model has several inputs" in text
+        assert "no hidden layer with one vector" not in text
+
+
 def test_a_visual_that_fails_on_a_model_is_left_out_and_named(digits_cnn_recording, monkeypatch):
     from deepreplay.dashboard import DashboardNote
     from deepreplay.plot.feature_maps import Filters
