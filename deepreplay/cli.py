@@ -53,6 +53,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inputs_text(reader) -> str:
+    """'(8,)' for one input; 'a (8,), b (4,)' for several."""
+    shapes = reader.input_shapes
+    if list(shapes) == ["inputs"]:
+        return str(shapes["inputs"])
+    return ", ".join(f"{name} {shape}" for name, shape in shapes.items())
+
+
 def _human_bytes(n: int) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
@@ -91,7 +99,7 @@ def _describe_group(filename: str, name: str) -> list[str]:
         return [
             f"[{name}] {state}",
             recorded,
-            f"  samples         : {r.n_samples} of {a.get('n_samples_given', '?')}, inputs {r.input_shape}",
+            f"  samples         : {r.n_samples} of {a.get('n_samples_given', '?')}, inputs {_inputs_text(r)}",
             f"  loss / metrics  : {a.get('loss')} / {metrics or '-'}",
             f"  layers          : {', '.join(r.layers)}",
             f"  quantities      : {', '.join(q for q in storage.QUANTITIES if r.has(q))}",

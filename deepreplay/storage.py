@@ -951,6 +951,19 @@ class RecordingReader:
             return tuple(int(d) for d in node.shape[1:])
 
     @property
+    def input_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shape of one recorded sample of each input, by input name, in the model's order (metadata only).
+
+        A model with one input gives one entry, named ``"inputs"``.
+        """
+        with self._open() as g:
+            node = g[_INPUTS]
+            if not isinstance(node, h5py.Group):
+                return {"inputs": tuple(int(d) for d in node.shape[1:])}
+            return {name: tuple(int(d) for d in node[name].shape[1:])
+                    for name in json.loads(node.attrs[_ATTR_ORDER])}
+
+    @property
     def probe_samples(self) -> np.ndarray | None:
         """Rows of ``inputs`` chosen as probe samples (their feature maps are recorded), or None."""
         with self._open() as g:

@@ -31,6 +31,25 @@ def test_info_lists_groups_epochs_layers_and_sizes(capsys, tiny_recording):
     assert "KiB" in out
 
 
+def test_info_names_the_shape_of_every_input(capsys, tmp_path):
+    import keras
+    import numpy as np
+
+    from deepreplay.callbacks import ReplayData
+
+    a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
+    out = keras.layers.Dense(1, activation="sigmoid")(keras.layers.Concatenate()([a, b]))
+    model = keras.Model({"a": a, "b": b}, out)
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    rng = np.random.default_rng(0)
+    inputs = {"a": rng.normal(size=(20, 3)).astype("float32"), "b": rng.normal(size=(20, 2)).astype("float32")}
+    filename = str(tmp_path / "two.h5")
+    ReplayData(inputs, (inputs["a"][:, 0] > 0).astype("float32"), filename, "two", model=model)
+    code, text, err = run(capsys, "info", filename)
+    assert code == 0, err
+    assert "samples         : 20 of 20, inputs a (3,), b (2,)" in text
+
+
 class _ClosedPipe:
     """A stdout whose reader went away, as with ``deepreplay info FILE | head -1``."""
 
