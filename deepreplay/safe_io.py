@@ -55,6 +55,7 @@ __all__ = [
     "READ_WAIT_SECONDS",
     "WRITE_WAIT_SECONDS",
     "describe_free_space",
+    "is_hdf5_file",
     "looks_like_hdf5",
     "open_read",
     "open_write",
@@ -128,6 +129,21 @@ def looks_like_hdf5(fd: int, size: int) -> bool:
             return True
         offset = 512 if offset == 0 else offset * 2
     return False
+
+
+def is_hdf5_file(filename: str, *, wait: float | None = None) -> bool:
+    """Whether ``filename`` is an HDF5 file, checked under a shared lock.
+
+    Unlocked, a reader could look at a file while a writer of another process
+    grows it and has not yet written its first page (zeros where the
+    signature will be) and wrongly call it foreign; under the lock it sees the
+    file as the last complete write session left it.  Raises
+    :class:`RecordingError` ("try again") when a writer holds the file longer
+    than ``wait`` (default :data:`READ_WAIT_SECONDS`).
+    """
+    with _locked_fd(os.fspath(filename), exclusive=False,
+                    wait=READ_WAIT_SECONDS if wait is None else wait) as fd:
+        return looks_like_hdf5(fd, os.fstat(fd).st_size) or _read_journal(filename, _identity(fd)) is not None
 
 
 def _flock(fd: int, exclusive: bool, wait: float, filename: str) -> None:

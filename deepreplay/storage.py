@@ -191,10 +191,11 @@ def _read_structure(node: h5py.Dataset | h5py.Group, read: Any) -> np.ndarray | 
 
 
 def _is_hdf5(filename: str) -> bool:
+    """Whether ``filename`` is an HDF5 file (checked under the readers' lock: never mid-write)."""
     try:
-        with open(filename, "rb") as f:
-            fd = f.fileno()
-            return safe_io.looks_like_hdf5(fd, os.fstat(fd).st_size)
+        return safe_io.is_hdf5_file(filename)
+    except RecordingError:
+        raise  # a writer holds it: "try again", not "not an HDF5 file"
     except OSError:
         return False
 

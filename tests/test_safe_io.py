@@ -129,6 +129,7 @@ def test_a_reader_process_in_a_tight_loop_never_stops_a_fit(tmp_path):
         out, err = reader.communicate(timeout=60)
     import json
 
+    assert reader.returncode == 0 and out, f"the reader process failed (exit {reader.returncode}):\n{err[-3000:]}"
     counts = json.loads(out)
     assert counts["errors"] == [], counts["errors"][:3]
     assert counts["reads"] > 0 and counts["h5py"] > 0
