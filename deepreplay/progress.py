@@ -98,6 +98,9 @@ class NullBar:
     def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
         pass
 
+    def refresh(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
@@ -171,6 +174,7 @@ def fit_progress(epochs: int, *, desc: str = "training", progress: bool | None =
 
         def on_train_end(self, logs: dict | None = None) -> None:
             if self.bar is not None:
+                self.bar.refresh()  # the final count is shown even when the last epochs came within tqdm's interval
                 self.bar.close()
                 self.bar = None
 

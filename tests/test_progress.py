@@ -113,3 +113,11 @@ def test_saving_shows_a_bar_only_when_interactive(no_env, monkeypatch, tmp_path)
     _still_animation().save(tmp_path / "silenced.gif")
     _still_animation().save(tmp_path / "asked.gif", progress=False)
     assert silenced.getvalue() == ""
+
+
+def test_a_finished_bar_shows_its_final_count(no_env, monkeypatch, tmp_path):
+    """Frames that come faster than tqdm's refresh interval still end on '3/3' (shown, then cleared)."""
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    _still_animation().save(tmp_path / "fast.gif")
+    assert "3/3" in terminal.getvalue()

@@ -690,6 +690,7 @@ def render_frames(fig: Figure, update: Update, frames: Sequence[Any], *, dpi: fl
             return
         yield from _render_in_workers(fig, update, frames, dpi, encode, full_redraw, workers, blit, bar, uncounted)
     finally:
+        bar.refresh()  # the final count is shown even when the last frames came within tqdm's interval
         bar.close()
 
 
