@@ -53,6 +53,24 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_visuals(args: argparse.Namespace, ext: str, fig, visuals: list, title: str) -> None:
+    """``render``/``compare``: one PNG (``--epoch``, default the last epoch all visuals share) or one animation."""
+    import matplotlib.pyplot as plt
+
+    from .plot import compose_animations, compose_plots
+    from .plot.base import common_epochs
+
+    if ext == ".png":
+        epoch = args.epoch if args.epoch is not None else int(common_epochs(visuals, None, None)[-1])
+        compose_plots(visuals, epoch, title=title).savefig(args.output, dpi=args.dpi)
+        print(f"wrote {args.output} ({visuals[0].frame_unit} {epoch})")
+    else:
+        anim = compose_animations(visuals, title=title)
+        anim.save(args.output, fps=args.fps, dpi=args.dpi)
+        print(f"wrote {args.output} ({len(anim.epochs)} frames)")
+    plt.close(fig)
+
+
 def _inputs_text(reader) -> str:
     """'(8,)' for one input; 'a (8,), b (4,)' for several."""
     shapes = reader.input_shapes
@@ -284,10 +302,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     from .dashboard import DashboardNote, build_dashboard
-    from .plot import compose_animations, compose_plots
     from .replay import Replay
 
     with warnings.catch_warnings(record=True) as caught:
@@ -303,16 +319,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
         for warning in caught:
             kind = "note" if issubclass(warning.category, DashboardNote) else "warning"
             print(f"deepreplay: {kind}: {warning.message}", file=sys.stderr)
-        title = args.title if args.title is not None else args.group
-        if ext == ".png":
-            epoch = args.epoch if args.epoch is not None else int(visuals[0].epochs[-1])
-            compose_plots(visuals, epoch, title=title).savefig(args.output, dpi=args.dpi)
-            print(f"wrote {args.output} ({visuals[0].frame_unit} {epoch})")
-        else:
-            anim = compose_animations(visuals, title=title)
-            anim.save(args.output, fps=args.fps, dpi=args.dpi)
-            print(f"wrote {args.output} ({len(anim.epochs)} frames)")
-        plt.close(fig)
+        _write_visuals(args, ext, fig, visuals, args.title if args.title is not None else args.group)
     return 0
 
 
@@ -326,11 +333,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     from .dashboard import build_comparison
-    from .plot import compose_animations, compose_plots
-    from .plot.base import common_epochs
     from .replay import Replay
 
     with contextlib.ExitStack() as stack:
@@ -340,16 +344,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         for warning in caught:
             print(f"deepreplay: warning: {warning.message}", file=sys.stderr)
         fig, visuals = build_comparison(replays, layer_name=args.layer, metric_name=args.metric)
-        title = args.title if args.title is not None else " vs ".join(args.groups)
-        if ext == ".png":
-            epoch = args.epoch if args.epoch is not None else int(common_epochs(visuals, None, None)[-1])
-            compose_plots(visuals, epoch, title=title).savefig(args.output, dpi=args.dpi)
-            print(f"wrote {args.output} (epoch {epoch})")
-        else:
-            anim = compose_animations(visuals, title=title)
-            anim.save(args.output, fps=args.fps, dpi=args.dpi)
-            print(f"wrote {args.output} ({len(anim.epochs)} frames)")
-        plt.close(fig)
+        _write_visuals(args, ext, fig, visuals, args.title if args.title is not None else " vs ".join(args.groups))
     return 0
 
 
