@@ -336,34 +336,41 @@ class _Compiled:
     """Runs a computation compiled for its backend, or eagerly when it cannot be compiled.
 
     Subclasses give :meth:`_eager` and, per backend, ``_compile_tensorflow`` /
-    ``_compile_jax`` returning a zero-argument callable.  Compilation is tried
-    on the first call; if tracing fails (a loss or layer that only runs
-    eagerly), a warning says so and every call runs eagerly from then on.
+    ``_compile_jax`` / ``_compile_torch`` returning a callable that takes the
+    same arguments.  Compilation is tried on the first call; if tracing fails
+    (a loss or layer that only runs eagerly), a warning says so and every
+    call runs eagerly from then on.
     """
+
+    #: What the fallback warning says cannot be compiled, and what runs instead.
+    _WHAT = "its recording step"
+    _EAGER_NOTE = "it records eagerly, which is slower but gives the same values."
+    #: Frames from the warning to the user's call (the caller of ``__call__``).
+    _STACKLEVEL = 3
 
     def __init__(self, model: keras.Model) -> None:
         self.model = model
-        self._fn: Callable[[], Any] | None = None
+        self._fn: Callable[..., Any] | None = None
         self.compiled = False
 
-    def __call__(self) -> Any:
+    def __call__(self, *args: Any) -> Any:
         if self._fn is None:
             self._fn = self._eager
             compile_fn = getattr(self, f"_compile_{backend_name()}", None)
             if compile_fn is not None and not getattr(self.model, "run_eagerly", False):
                 try:
                     fn = compile_fn()
-                    out = fn()
+                    out = fn(*args)
                 except Exception as exc:  # noqa: BLE001 - any tracing failure falls back on eager
                     warnings.warn(
-                        f"deepreplay could not compile its recording step ({type(exc).__name__}: {exc}); "
-                        "it records eagerly, which is slower but gives the same values.",
-                        stacklevel=3,
+                        f"deepreplay could not compile {self._WHAT} ({type(exc).__name__}: {exc}); "
+                        + self._EAGER_NOTE,
+                        stacklevel=self._STACKLEVEL,
                     )
                 else:
                     self._fn, self.compiled = fn, True
                     return out
-        return self._fn()
+        return self._fn(*args)
 
     def _eager(self) -> Any:
         raise NotImplementedError
@@ -477,7 +484,7 @@ class CompiledCall(_Compiled):
 
 
 # -- the loss of many weight vectors at once (loss landscapes) -------------------------------------------
-class BatchedLoss:
+class BatchedLoss(_Compiled):
     """The model's loss on one fixed batch for many weight vectors at once.
 
     ``BatchedLoss(model, loss_fn, x, y)(thetas)`` takes ``thetas`` of shape
@@ -508,9 +515,14 @@ class BatchedLoss:
         chunk's activations near 64 MiB).
     """
 
+    _WHAT = "the loss-surface evaluation"
+    _EAGER_NOTE = "it evaluates one weight vector at a time, which is slower but gives the same values."
+    _STACKLEVEL = 5  # as _Compiled's 3, plus the two frames of __call__ and _run
+
     def __init__(self, model: keras.Model, loss_fn: LossFn, x: np.ndarray, y: np.ndarray, *,
                  chunk_size: int | None = None) -> None:
-        self.model, self.loss_fn = model, loss_fn
+        super().__init__(model)
+        self.loss_fn = loss_fn
         self.x = np.asarray(x, dtype=np.float32) if np.asarray(x).dtype.kind == "f" else np.asarray(x)
         self.y = np.asarray(y)
         variables = model.trainable_variables
@@ -524,8 +536,6 @@ class BatchedLoss:
             per_vector = 8 * max(len(self.x), 1) * units
             chunk_size = int(min(1024, max(8, (64 * 2**20) // per_vector)))
         self.chunk_size = int(chunk_size)
-        self._fn: Callable[[np.ndarray], np.ndarray] | None = None
-        self.compiled = False
 
     def _split(self, theta: Any) -> list:
         values, start = [], 0
@@ -586,20 +596,4 @@ class BatchedLoss:
         return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
     def _run(self, chunk: np.ndarray) -> np.ndarray:
-        if self._fn is None:
-            self._fn = self._eager
-            compile_fn = getattr(self, f"_compile_{backend_name()}", None)
-            if compile_fn is not None and not getattr(self.model, "run_eagerly", False):
-                try:
-                    fn = compile_fn()
-                    result = np.asarray(fn(chunk)).reshape(-1)
-                except Exception as exc:  # noqa: BLE001 - any tracing failure falls back on eager
-                    warnings.warn(
-                        f"deepreplay could not compile the loss-surface evaluation ({type(exc).__name__}: {exc}); "
-                        "it evaluates one weight vector at a time, which is slower but gives the same values.",
-                        stacklevel=4,
-                    )
-                else:
-                    self._fn, self.compiled = fn, True
-                    return result
-        return np.asarray(self._fn(chunk)).reshape(-1)
+        return np.asarray(_Compiled.__call__(self, chunk)).reshape(-1)
