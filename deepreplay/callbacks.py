@@ -10,12 +10,13 @@ feature maps); :meth:`ReplayData.estimate` sizes a recording before training.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import inspect
 import math
 import os
 import warnings
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import keras
@@ -93,6 +94,15 @@ def _fit_locals(model: keras.Model) -> dict[str, Any]:
         return {}
     finally:
         del frame
+
+
+def _stop_training_if_failed(model_ref: Callable[[], keras.Model | None] | None,
+                             done: concurrent.futures.Future) -> None:
+    """(Writer thread) A failed write asks Keras to stop the fit after the batch in progress."""
+    if not done.cancelled() and done.exception() is not None:
+        model = model_ref() if model_ref is not None else None
+        if model is not None:
+            model.stop_training = True
 
 
 def _fit_batch_size(model: keras.Model) -> int | None:
@@ -464,10 +474,14 @@ class ReplayData(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch_index = epoch
+        self._raise_failed_write()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if not self._started:
             return
+        # A record that failed while this epoch trained ended it early (see _submit): stop here,
+        # before anything of this epoch is recorded or counted.
+        self._raise_failed_write()
         self._epochs_seen += 1
         self._last_epoch_logs = dict(logs or {})
         if self.every_steps is not None:
@@ -479,6 +493,7 @@ class ReplayData(keras.callbacks.Callback):
         """Count the step (``batch`` is its index in the epoch) and record it when it is due."""
         if not self._started:
             return
+        self._raise_failed_write()
         previous = self._steps_seen
         self._steps_seen = self._steps_before_epoch + int(batch) + 1
         self._last_batch_logs = dict(logs or {})
@@ -498,6 +513,7 @@ class ReplayData(keras.callbacks.Callback):
     def on_train_end(self, logs: dict | None = None) -> None:
         if not self._started:
             return
+        self._raise_failed_write()
         last = self._steps_seen if self.every_steps is not None else self._epochs_seen
         if self._last_recorded != last:
             # The last epoch (step) was not recorded (``every``, ``every_steps``): record it with its logs.
@@ -788,15 +804,31 @@ class ReplayData(keras.callbacks.Callback):
         """Append ``record`` to the file in the background thread, once the previous record is written.
 
         Writing (HDF5, compression) overlaps with the next epoch's training.  A
-        record's arrays are its own (nothing writes to them afterwards).  An
-        error while writing is raised here, at the next record, or at the end
-        of training (:meth:`_finish_writes`); the records before it are intact.
+        record's arrays are its own (nothing writes to them afterwards).  A
+        write that fails stops training where it is: the writer thread sets
+        ``model.stop_training`` (Keras ends the epoch after the batch in
+        progress) and the error is raised at the end of that epoch (or at the
+        next epoch's start, whichever comes first, see
+        :meth:`_raise_failed_write`), so no epoch is trained after the failure.
+        The records before it are intact.  Waiting for each write before the
+        next epoch instead would make every record synchronous
+        (``benchmarks/durability.py`` measures both).
         """
         self._finish_writes()
         if self._write_pool is None:
             self._write_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1,
                                                                      thread_name_prefix="deepreplay-writer")
-        self._pending_write = self._write_pool.submit(self._writer.append, **record)
+        pending = self._write_pool.submit(self._writer.append, **record)
+        # Only a weak reference to the model: the future must not keep this callback alive (its
+        # writer thread ends when the callback is garbage-collected).
+        pending.add_done_callback(functools.partial(_stop_training_if_failed, self._recorded_model))
+        self._pending_write = pending
+
+    def _raise_failed_write(self) -> None:
+        """Raise the error of the record being written if it already failed (never waits)."""
+        pending = self._pending_write
+        if pending is not None and pending.done() and not pending.cancelled() and pending.exception() is not None:
+            self._finish_writes()
 
     def _finish_writes(self, *, stop: bool = False) -> None:
         """Wait for the record being written, and raise its error if it failed.

@@ -757,7 +757,7 @@ def test_a_failed_background_write_stops_training_with_its_error(tmp_path):
     history = keras.callbacks.History()
     with pytest.raises(OSError, match="No space left on device"):
         model.fit(X, y, epochs=10, batch_size=16, verbose=0, callbacks=[callback, history])
-    # Raised when the next record is handed over (epoch 3), not swallowed; nothing after it ran.
+    # The failed write stopped the epoch that was training (index 2) and raised at its end: not swallowed.
     assert len(history.epoch) == 2
     assert callback._write_pool is None  # the writer thread ended with the recording
     with RecordingReader(tmp_path / "x.h5", "x") as r:

@@ -191,9 +191,45 @@ def test_a_full_disk_stops_fit_with_a_recording_error(tmp_path, file_size_limit,
             np.testing.assert_array_equal(r.epochs, np.arange(n))
             for k in range(n):
                 assert np.all(np.isfinite(r.losses(k))) and np.all(np.isfinite(r.weights(k)["dense"]["kernel"]))
-        # fit stopped soon after the failed record (the writer is one record behind at most).
+        # fit stopped in the epoch during which record n failed: no later epoch trained.
         steps_per_epoch = 2  # 40 samples, batch 32
-        assert _iterations(model) <= (n + 2) * steps_per_epoch
+        assert _iterations(model) <= (n + 1) * steps_per_epoch
+
+
+@pytest.mark.parametrize("every", [1, 3])
+def test_a_failed_write_stops_fit_in_the_epoch_it_failed(tmp_path, file_size_limit, every):
+    """No epoch starts after a write failed, and at most the batch in progress ends (not ``every`` epochs late)."""
+    path = str(tmp_path / "full.h5")
+    X, y = tiny_data(200)  # 400 samples, batch 8: 50 steps per epoch
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(64, activation="relu", name="dense"),
+                              keras.layers.Dense(1, activation="sigmoid", name="out")])
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    callback = ReplayData(X, y, path, "g", output_samples=None, every=every)
+    append, failure = callback._writer.append, {}
+
+    def watched_append(**record):
+        try:
+            return append(**record)
+        except RecordingError:
+            failure.update(iterations=_iterations(model), time=time.monotonic(), epoch=record["epoch"])
+            raise
+
+    callback._writer.append = watched_append
+    epoch_starts = []
+    starts = keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: epoch_starts.append(time.monotonic()))
+    file_size_limit(1_000_000)  # room for the group and a few records (about 200 KiB each)
+    with pytest.raises(RecordingError, match=r"could not write .*full\.h5'.*File too large"):
+        model.fit(X, y, epochs=60, batch_size=8, verbose=0, callbacks=[starts, callback])
+    file_size_limit(resource.RLIM_INFINITY)
+    assert failure, "no record failed"
+    assert [t for t in epoch_starts if t > failure["time"]] == []  # no epoch began after the failure
+    assert _iterations(model) <= failure["iterations"] + 1  # at most the batch in progress ended
+    with RecordingReader(path, "g") as r:
+        assert not r.complete
+        np.testing.assert_array_equal(r.epochs, np.arange(r.n_records) * every)
+        assert r.epochs[-1] + every == failure["epoch"]  # every record before the failed one is there
+        for k in range(r.n_records):
+            assert np.all(np.isfinite(r.weights(k)["dense"]["kernel"])) and np.all(np.isfinite(r.losses(k)))
 
 
 # --------------------------------------------------------------------------
