@@ -585,7 +585,8 @@ class ReplayData(keras.callbacks.Callback):
         if self._step is None or self._step.model is not model:
             self._prepare()
         self._planned_epochs = planned_epochs
-        layers = [layer.name for layer in model_layers(model)]
+        # Model order; a nested model's layers (recorded as "<nested>/<layer>") just before it.
+        layers = self._probe.layer_names
         batch_size = self.batch_size or _fit_batch_size(model)
         attrs: dict[str, Any] = {
             "keras_version": keras.__version__,

@@ -157,6 +157,17 @@ def _decode(name: str) -> str:
     return re.sub(r"%(25|2F|00|2E)", lambda m: {"25": "%", "2F": "/", "00": "\0", "2E": "."}[m.group(1)], name)
 
 
+#: Joins a nested model's recorded name and the name of a layer inside it (``inner/dense``).
+#: Keras forbids ``/`` in layer names, so a joined name never equals a layer's own name; it is
+#: escaped like any other name where it becomes a link name.
+NESTED_LAYER_SEPARATOR = "/"
+
+
+def nested_layer_name(container: str, layer: str) -> str:
+    """The recorded name of ``layer`` inside the nested model recorded as ``container``."""
+    return f"{container}{NESTED_LAYER_SEPARATOR}{layer}"
+
+
 def _write_structure(g: h5py.Group, name: str, value: np.ndarray | list | dict) -> None:
     """One array as a dataset; a list or dict of arrays as a group of datasets, with their order."""
     if isinstance(value, (list, tuple, dict)):

@@ -218,6 +218,11 @@ def _mixed_float16():
     return model
 
 
+#: Cases whose recorded layer outputs are checked against Keras' own: nested and subclassed models.
+LAYER_OUTPUT_CASES = ("nested", "subclassed")
+#: Recorded layer names expected for those cases (a nested model's layers as "<nested>/<layer>").
+EXPECTED_OUTPUT_LAYERS = {"nested": ["inner/a", "inner/b", "inner", "out"]}
+
 #: case -> (model builder, data, output tolerance)
 ZOO = {
     "cnn": (_cnn, _cnn_data, 1e-5),
@@ -268,6 +273,26 @@ def _keras_losses(model, y, outputs):
     return per_output, total
 
 
+def _keras_layer_output(model, name, X):
+    """Keras' own output of a recorded layer (``layer``, or ``nested/layer`` inside a nested model) on X.
+
+    Probe models are built from the model as it is (the snapshot of an epoch);
+    a subclassed model's sublayer is called on what Keras feeds it (its
+    ``call`` chains ``hidden`` and ``out``).
+    """
+    keras = _keras()
+    *path, last = name.split("/")
+    if not hasattr(model, "hidden"):  # a layer graph (the zoo's subclassed model has none)
+        graph, x = model, X
+        for part in path:
+            nested = graph.get_layer(part)
+            x = keras.Model(graph.inputs[0], nested.input)(x, training=False)
+            graph = nested
+        return _to_numpy(keras.Model(graph.inputs[0], graph.get_layer(last).output)(x, training=False))
+    hidden = model.hidden(X, training=False)  # the zoo's subclassed model: out(hidden(x))
+    return _to_numpy(hidden if last == "hidden" else model.out(hidden, training=False))
+
+
 def run_case(case: str, directory: str) -> dict:
     """Record, replay and check one zoo case on the running backend; return what was found."""
     keras = _keras()
@@ -296,7 +321,7 @@ def run_case(case: str, directory: str) -> dict:
                   callbacks=[ReplayData(X, y, filename, case), Snapshot()])
     said = [str(w.message) for w in caught if str(w.message).startswith("deepreplay")]
     result = {"case": case, "warnings": said, "max_output_diff": 0.0, "max_prediction_diff": 0.0, "max_loss_diff": 0.0,
-              "max_evaluate_diff": 0.0}
+              "max_evaluate_diff": 0.0, "max_layer_output_diff": 0.0}
     names = list(model.output_names) if len(getattr(model, "output_names", None) or []) > 1 else None
     with Replay(filename, case) as replay:
         assert list(replay.epochs) == list(range(EPOCHS + 1)), replay.epochs
@@ -320,6 +345,10 @@ def run_case(case: str, directory: str) -> dict:
                 checks += [(replay.losses_at(k, output=name), per_output[name]) for name in names]
             for r, w in checks:
                 result["max_loss_diff"] = max(result["max_loss_diff"], float(np.max(np.abs(r - w) / (1 + np.abs(w)))))
+            if case in LAYER_OUTPUT_CASES:  # recorded layer outputs against Keras' own, at the weights of epoch k
+                for name in result["output_layers"]:
+                    diff = np.abs(replay.outputs_at(k, name) - _keras_layer_output(model, name, X))
+                    result["max_layer_output_diff"] = max(result["max_layer_output_diff"], float(np.max(diff)))
         # Keras' own evaluation of the final model (loss plus regularisation) on the recorded samples.
         evaluated = model.evaluate(X, y, batch_size=N, verbose=0, return_dict=True)["loss"]
         result["max_evaluate_diff"] = abs(float(replay.training_loss[-1]) - float(evaluated)) / (1 + abs(evaluated))
@@ -338,6 +367,9 @@ def check(result: dict) -> None:
     else:
         assert result["warnings"] == [], result["warnings"]
     assert result["max_output_diff"] <= tol, result
+    assert result["max_layer_output_diff"] <= tol, result
+    if result["case"] in EXPECTED_OUTPUT_LAYERS:
+        assert result["output_layers"] == EXPECTED_OUTPUT_LAYERS[result["case"]], result
     assert result["max_prediction_diff"] <= tol, result
     assert result["max_loss_diff"] <= 10 * tol, result
     assert result["max_evaluate_diff"] <= 10 * tol, result
