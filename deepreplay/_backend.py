@@ -433,7 +433,7 @@ class CompiledCall(_Compiled):
 
     ``ties`` pairs ``(variable, source)``: before each call ``variable``
     takes the value of ``source`` (the z-value twins of
-    :class:`deepreplay.model_inspection.LayerProbe` follow their layers'
+    :class:`deepreplay.layer_probe.LayerProbe` follow their layers'
     weights this way).  Compiled on TensorFlow, the assignments run inside
     the compiled function; on JAX, the source values are passed in their
     place and nothing is assigned.

@@ -23,8 +23,8 @@ import keras
 import numpy as np
 
 from . import _backend, sampling, storage, structure
+from .layer_probe import LayerProbe
 from .model_inspection import (
-    LayerProbe,
     MetricSpec,
     compiled_metrics,
     loss_name,

@@ -1,0 +1,147 @@
+"""Tests for deepreplay.layer_probe, checked against values computed by hand with NumPy.
+
+No model is trained here: building small models is enough.
+"""
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+from deepreplay.layer_probe import LayerProbe
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(12, 2)).astype(np.float32)
+
+
+def _sigmoid(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def _dense_model(activation="tanh"):
+    model = keras.Sequential([
+        keras.Input((2,)),
+        keras.layers.Dense(3, activation=activation, name="hidden"),
+        keras.layers.Dense(1, activation="sigmoid", name="output"),
+    ])
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    return model
+
+
+# --------------------------------------------------------------------------
+# LayerProbe
+# --------------------------------------------------------------------------
+
+
+def test_probe_activations_and_z_match_numpy_and_leave_model_alone():
+    model = _dense_model("tanh")
+    probe = LayerProbe.build(model, want_outputs=True, want_z=True)
+    (w1, b1), (w2, b2) = model.get_layer("hidden").get_weights(), model.get_layer("output").get_weights()
+    activations, z = probe.run(X)
+    z1 = X @ w1 + b1
+    z2 = np.tanh(z1) @ w2 + b2
+    np.testing.assert_allclose(z["hidden"], z1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(activations["hidden"], np.tanh(z1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(z["output"], z2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(activations["output"], _sigmoid(z2), rtol=1e-5, atol=1e-6)
+    # New weights are picked up at the next run (the linear twins copy them).
+    model.get_layer("hidden").set_weights([2 * w1, b1 - 1])
+    _, z = probe.run(X)
+    np.testing.assert_allclose(z["hidden"], X @ (2 * w1) + b1 - 1, rtol=1e-5, atol=1e-6)
+    # The model itself is unchanged: same layers, same activation, no extra weights.
+    assert [layer.name for layer in model.layers] == ["hidden", "output"]
+    assert model.get_layer("hidden").activation is keras.activations.tanh
+    assert len(model.weights) == 4
+
+
+def test_probe_records_nothing_when_not_asked():
+    probe = LayerProbe.build(_dense_model(), want_outputs=False, want_z=False)
+    assert probe.run(X) == ({}, {})
+
+
+def test_probe_warns_for_a_shared_layer_and_keeps_the_others():
+    inp = keras.Input((2,))
+    shared = keras.layers.Dense(2, activation="tanh", name="shared")
+    out = keras.layers.Dense(1, activation="sigmoid", name="out")(shared(shared(inp)))
+    model = keras.Model(inp, out)
+    with pytest.warns(UserWarning, match=r"cannot record the outputs.*'shared \(called 2 times\)'"):
+        probe = LayerProbe.build(model, want_outputs=True, want_z=True)
+    activations, z = probe.run(X)
+    assert sorted(activations) == ["out"] and sorted(z) == ["out"]
+    w, b = shared.get_weights()
+    h = np.tanh(np.tanh(X @ w + b) @ w + b)
+    wo, bo = model.get_layer("out").get_weights()
+    np.testing.assert_allclose(z["out"], h @ wo + bo, rtol=1e-5, atol=1e-6)
+
+
+def test_probe_warns_for_a_layer_first_called_in_another_model():
+    reused = keras.layers.Dense(3, activation="relu", name="reused")
+    first_in = keras.Input((2,))
+    keras.Model(first_in, reused(first_in))  # the layer's first call belongs to this other model
+    inp = keras.Input((2,))
+    model = keras.Model(inp, keras.layers.Dense(1, name="top")(reused(inp)))
+    with pytest.warns(UserWarning, match=r"cannot record the outputs.*'reused'"):
+        probe = LayerProbe.build(model, want_outputs=True, want_z=True)
+    activations, z = probe.run(X)
+    assert sorted(activations) == ["top"] and z == {}
+    w, b = reused.get_weights()
+    wt, bt = model.get_layer("top").get_weights()
+    np.testing.assert_allclose(activations["top"], np.maximum(X @ w + b, 0) @ wt + bt, rtol=1e-5, atol=1e-6)
+
+
+def test_probe_without_warnings_for_a_plain_model():
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", category=UserWarning)
+        LayerProbe.build(_dense_model(), want_outputs=True, want_z=True)
+
+
+def _two_level_nested_model():
+    """Functional 'outer' holding functional 'mid', which holds Sequential 'core'."""
+    core = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="relu", name="c1")], name="core")
+    mid_in = keras.Input((2,))
+    h = keras.layers.Dense(3, activation="tanh", name="m1")(mid_in)
+    mid = keras.Model(mid_in, keras.layers.Dense(2, name="m2")(core(h)), name="mid")
+    inp = keras.Input((2,))
+    return keras.Model(inp, keras.layers.Dense(1, activation="sigmoid", name="top")(mid(inp)), name="outer")
+
+
+def test_probe_records_the_layers_of_nested_models_under_their_path():
+    model = _two_level_nested_model()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", category=UserWarning)
+        probe = LayerProbe.build(model, want_outputs=True, want_z=True)
+    assert probe.layer_names == ["mid/m1", "mid/core/c1", "mid/core", "mid/m2", "mid", "top"]
+    activations, z = probe.run(X)
+    (w1, b1), (wc, bc), (w2, b2), (wt, bt) = [model.get_layer("mid").get_layer("m1").get_weights(),
+                                              model.get_layer("mid").get_layer("core").get_layer("c1").get_weights(),
+                                              model.get_layer("mid").get_layer("m2").get_weights(),
+                                              model.get_layer("top").get_weights()]
+    m1 = np.tanh(X @ w1 + b1)
+    c1 = np.maximum(m1 @ wc + bc, 0)
+    m2 = c1 @ w2 + b2
+    expected = {"mid/m1": m1, "mid/core/c1": c1, "mid/core": c1, "mid/m2": m2, "mid": m2,
+                "top": _sigmoid(m2 @ wt + bt)}
+    assert list(activations) == list(expected)
+    for name, value in expected.items():
+        np.testing.assert_allclose(activations[name], value, rtol=1e-5, atol=1e-6, err_msg=name)
+    # z-values of the inner layers with a non-linear activation (linear ones have none).
+    assert list(z) == ["mid/m1", "mid/core/c1", "top"]
+    np.testing.assert_allclose(z["mid/core/c1"], m1 @ wc + bc, rtol=1e-5, atol=1e-6)
+    # New weights of an inner layer are picked up by its z twin.
+    model.get_layer("mid").get_layer("m1").set_weights([-w1, b1])
+    _, z = probe.run(X)
+    np.testing.assert_allclose(z["mid/m1"], X @ -w1 + b1, rtol=1e-5, atol=1e-6)
+    # The user's models are unchanged: no layer added to any of them.
+    assert [layer.name for layer in model.get_layer("mid").layers][1:] == ["m1", "core", "m2"]
+    assert len(model.weights) == 8
+
+
+def test_probe_skips_the_inner_layers_of_a_nested_model_called_twice():
+    inner = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="tanh", name="d")], name="inner")
+    inp = keras.Input((2,))
+    model = keras.Model(inp, keras.layers.Dense(1, name="top")(inner(inner(inp))))
+    with pytest.warns(UserWarning, match=r"'inner \(called 2 times\)'"):
+        probe = LayerProbe.build(model, want_outputs=True, want_z=True)
+    activations, _ = probe.run(X)
+    assert list(activations) == ["top"]
