@@ -21,13 +21,20 @@ session of deepreplay is made atomic here, as a database would do it:
    written; then the journal is removed.
 
 A process killed before the journal is renamed leaves the file as it was; a
-process killed after it leaves a journal that the next writer replays and
-that readers apply in memory.  Readers take a shared ``flock`` (so they never
+process killed after it leaves a journal that the next writer or deepreplay
+reader applies to the file (a reader that cannot lock the file exclusively
+for a moment, or write to it, applies it in memory).  Readers take a shared ``flock`` (so they never
 see a half-applied write) and open the file with HDF5's own locking off (our
 lock does that job, also where ``HDF5_USE_FILE_LOCKING=FALSE``).
 
-Guarantees cover process death (SIGKILL) and write errors; data written is
-not ``fsync``-ed, so a power cut may still lose the last records.
+Durability (power cuts, OS crashes): with :data:`FSYNC` on (the default) the
+journal is flushed to the disk (``fdatasync``) before it is renamed into
+place, the directory after the rename (so the journal is there after a
+crash, and the previous one gone), and the file after its pages are written,
+before the journal is removed.  So after a crash the file is either as the
+last complete session left it, or its journal is there to finish it.
+``DEEPREPLAY_FSYNC=0`` (or ``safe_io.FSYNC = False``) skips the three flushes:
+still safe against a killed process, not against a power cut.
 """
 
 from __future__ import annotations
@@ -51,8 +58,10 @@ from .errors import RecordingError
 
 __all__ = [
     "FILE_LOCK",
+    "FSYNC",
     "JOURNAL_SUFFIX",
     "READ_WAIT_SECONDS",
+    "RECOVERY_WAIT_SECONDS",
     "WRITE_WAIT_SECONDS",
     "describe_free_space",
     "is_hdf5_file",
@@ -66,8 +75,13 @@ __all__ = [
 WRITE_WAIT_SECONDS = 120.0
 #: How long a reader waits for a writer of another process to finish a record.
 READ_WAIT_SECONDS = 10.0
+#: How long a reader tries to take the exclusive lock to finish a killed writer's journal.
+RECOVERY_WAIT_SECONDS = 1.0
 #: Side file holding a write session's pages until they are in the file.
 JOURNAL_SUFFIX = ".deepreplay-journal"
+#: Flush each write session to the disk (journal, directory, file), so that a power cut or an OS
+#: crash loses at most the session in flight.  ``DEEPREPLAY_FSYNC=0`` in the environment turns it off.
+FSYNC = os.environ.get("DEEPREPLAY_FSYNC", "1").strip().lower() not in ("0", "false", "no", "off")
 
 #: One lock per process around every open of a recording file: HDF5 refuses to open a file for
 #: writing while the same process has it open (and ReplayData writes from a background thread).
@@ -261,6 +275,29 @@ def _journal_path(filename: str) -> str:
     return filename + JOURNAL_SUFFIX
 
 
+def _sync_data(fd: int) -> None:
+    """Flush a file's data (and the size needed to read it) to the disk, when :data:`FSYNC` asks for it."""
+    if FSYNC:
+        (getattr(os, "fdatasync", None) or os.fsync)(fd)
+
+
+def _sync_directory(filename: str) -> None:
+    """Flush the directory holding ``filename`` (a file created, renamed or removed there)."""
+    if not FSYNC:
+        return
+    try:
+        fd = os.open(os.path.dirname(os.path.abspath(filename)), os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # a directory that cannot be opened (some systems): the data flushes still hold
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.EBADF, errno.ENOTSUP):  # not supported for directories here
+            raise
+    finally:
+        os.close(fd)
+
+
 def _write_journal(filename: str, size: int, pages: dict[int, bytearray], identity: tuple[int, int]) -> None:
     """Write the journal whole (temporary name, then renamed: it is complete or absent).
 
@@ -280,7 +317,10 @@ def _write_journal(filename: str, size: int, pages: dict[int, bytearray], identi
                 f.write(chunk)
                 crc = zlib.crc32(chunk, crc)
             f.write(struct.pack("<I", crc))
+            f.flush()
+            _sync_data(f.fileno())
         os.replace(tmp, path)
+        _sync_directory(path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -338,6 +378,7 @@ def _apply(fd: int, filename: str, size: int, pages: dict[int, bytearray]) -> No
             pause_point("mid-apply")
     if size < old_size:
         os.ftruncate(fd, size)
+    _sync_data(fd)  # the pages are on the disk before their journal goes
 
 
 def _recover(fd: int, filename: str) -> None:
@@ -358,9 +399,12 @@ def _write_error(filename: str, exc: BaseException, what: str) -> RecordingError
 
 
 # -- the two ways in ----------------------------------------------------------------------------
+_held = threading.local()  # how many files this thread has open through _locked_fd
+
+
 @contextlib.contextmanager
-def _locked_fd(filename: str, *, exclusive: bool, wait: float) -> Iterator[int]:
-    flags = (os.O_RDWR | os.O_CREAT) if exclusive else os.O_RDONLY
+def _locked_fd(filename: str, *, exclusive: bool, wait: float, create: bool = True) -> Iterator[int]:
+    flags = (os.O_RDWR | (os.O_CREAT if create else 0)) if exclusive else os.O_RDONLY
     with FILE_LOCK:
         while True:
             fd = os.open(filename, flags | getattr(os, "O_CLOEXEC", 0), 0o666)
@@ -379,9 +423,11 @@ def _locked_fd(filename: str, *, exclusive: bool, wait: float) -> Iterator[int]:
             os.close(fd)
             if not exclusive and not os.path.exists(filename):
                 raise FileNotFoundError(errno.ENOENT, "No such file", filename)
+        _held.depth = getattr(_held, "depth", 0) + 1
         try:
             yield fd
         finally:
+            _held.depth -= 1
             os.close(fd)  # also releases the flock
 
 
@@ -446,14 +492,35 @@ def open_write(filename: str, *, what: str = "a record", wait: float | None = No
         lock.__exit__(None, None, None)
 
 
+def _finish_interrupted_write(filename: str) -> None:
+    """Apply the journal a killed writer left, so that plain HDF5 readers see the whole file again.
+
+    Takes the exclusive lock for a moment (waiting at most
+    :data:`RECOVERY_WAIT_SECONDS`); when it cannot (other readers hold the
+    file, or it is not writable here) nothing happens and readers apply the
+    journal in memory instead.
+    """
+    if getattr(_held, "depth", 0):  # this thread already has the file open: an exclusive lock would wait for it
+        return
+    try:
+        with _locked_fd(filename, exclusive=True, wait=RECOVERY_WAIT_SECONDS, create=False) as fd:
+            _recover(fd, filename)
+    except (RecordingError, OSError):  # busy, read-only, or a disk error: read through the journal
+        pass
+
+
 @contextlib.contextmanager
 def open_read(filename: str, *, wait: float | None = None) -> Iterator[h5py.File]:
     """The HDF5 file ``filename``, read-only, as its last complete write session left it.
 
     Waits (up to :data:`READ_WAIT_SECONDS`) while another process writes a
-    record, then raises :class:`RecordingError` ("try again").
+    record, then raises :class:`RecordingError` ("try again").  A journal left
+    by a writer that was killed while applying it is applied to the file first
+    (see :func:`_finish_interrupted_write`), or else read in memory.
     """
     filename = os.fspath(filename)
+    if os.path.exists(_journal_path(filename)):
+        _finish_interrupted_write(filename)
     with _locked_fd(filename, exclusive=False, wait=READ_WAIT_SECONDS if wait is None else wait) as fd:
         size = os.fstat(fd).st_size
         journal = _read_journal(filename, _identity(fd))

@@ -80,6 +80,89 @@ def test_a_journal_left_by_a_killed_writer_is_read_and_then_replayed(tmp_path):
         assert f["g/epochs"].shape == (2,)
 
 
+@pytest.mark.parametrize("fsync", [True, False])
+def test_a_write_session_is_flushed_to_disk_in_order(tmp_path, monkeypatch, fsync):
+    """Journal flushed, renamed, its directory flushed; then the pages, the file flushed, the journal removed."""
+    path = str(tmp_path / "f.h5")
+    with safe_io.open_write(path) as f:
+        f.create_dataset("x", data=np.arange(10))
+    events = []
+
+    def name(fd):
+        target = os.readlink(f"/proc/self/fd/{fd}")
+        return "dir" if os.path.isdir(target) else os.path.basename(target)
+
+    def spy(label, real):
+        def call(*args, **kwargs):
+            what = name(args[0]) if label in ("sync", "pwrite") else os.path.basename(args[-1])
+            out = real(*args, **kwargs)  # calls that fail (removing a journal that is not there) are not listed
+            events.append((label, what))
+            return out
+        return call
+
+    monkeypatch.setattr(safe_io, "FSYNC", fsync)
+    for attr in ("fsync", "fdatasync"):
+        monkeypatch.setattr(os, attr, spy("sync", getattr(os, attr)))
+    monkeypatch.setattr(os, "replace", spy("replace", os.replace))
+    monkeypatch.setattr(os, "unlink", spy("unlink", os.unlink))
+    monkeypatch.setattr(os, "pwrite", spy("pwrite", os.pwrite))
+    with safe_io.open_write(path) as f:
+        f["x"][0] = 99
+    journal = "f.h5" + safe_io.JOURNAL_SUFFIX
+    steps = [e for i, e in enumerate(events) if e[0] != "pwrite" or events[i - 1][0] != "pwrite"]
+    if fsync:
+        assert steps == [("sync", journal + ".tmp"), ("replace", journal), ("sync", "dir"),
+                         ("pwrite", "f.h5"), ("sync", "f.h5"), ("unlink", journal)]
+    else:
+        assert [e for e in steps if e[0] == "sync"] == []
+    with h5py.File(path, "r") as f:
+        assert f["x"][0] == 99
+
+
+def _kill_mid_apply(tmp_path, path):
+    """A writer of group 'g' killed half-way through applying the journal of its third session (record 1)."""
+    reliability.write_synthetic(path, "other", 2)
+    env = dict(ENV, DEEPREPLAY_PAUSE_AT="mid-apply:3", DEEPREPLAY_PAUSE_SIGNAL=str(tmp_path / "sig"))
+    proc = subprocess.Popen([sys.executable, "-c", reliability.SYNTHETIC_WRITER, path, "g", "5", os.devnull],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "sig").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert os.path.exists(path + safe_io.JOURNAL_SUFFIX)
+
+
+def test_a_deepreplay_reader_finishes_a_killed_writers_journal_for_plain_h5py(tmp_path, capsys):
+    path = str(tmp_path / "f.h5")
+    _kill_mid_apply(tmp_path, path)
+    assert cli.main(["info", path]) == 0  # any deepreplay reader: here the command line
+    assert "[g]" in capsys.readouterr().out
+    assert not os.path.exists(path + safe_io.JOURNAL_SUFFIX)
+    with h5py.File(path, "r") as f:  # plain h5py now sees the whole file
+        assert f["g/epochs"][()].tolist() == [0, 1] and int(f["g"].attrs["records"]) == 2
+        assert f["g/weights/dense/kernel"][1].tolist() == np.full((3, 64), 1.0).tolist()
+    assert reliability.check_synthetic(path, "g")[::2] == (2, [])
+    assert reliability.check_synthetic(path, "other")[:2] == (2, True)
+
+
+def test_a_reader_that_cannot_lock_the_file_reads_through_the_journal(tmp_path):
+    import fcntl
+
+    path = str(tmp_path / "f.h5")
+    _kill_mid_apply(tmp_path, path)
+    other_reader = os.open(path, os.O_RDONLY)  # e.g. plain h5py in another process, holding a shared lock
+    try:
+        fcntl.flock(other_reader, fcntl.LOCK_SH)
+        n, _, problems = reliability.check_synthetic(path, "g")
+        assert (n, problems) == (2, [])  # the committed record, read through the journal in memory
+        assert os.path.exists(path + safe_io.JOURNAL_SUFFIX)  # not applied: the file stays as it was
+    finally:
+        os.close(other_reader)
+    reliability.check_synthetic(path, "g")
+    assert not os.path.exists(path + safe_io.JOURNAL_SUFFIX)
+
+
 # --------------------------------------------------------------------------
 # Readers in other processes never stop a writer; two writers share a file
 # --------------------------------------------------------------------------

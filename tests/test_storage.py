@@ -287,6 +287,35 @@ def test_existing_group_is_refused_and_overwrite_replaces_only_it(two_records):
     assert storage.list_groups(filename) == ["g", "keep"]
 
 
+def test_overwrite_sets_a_damaged_group_aside_and_creates_a_fresh_one(two_records):
+    """A group HDF5 cannot walk (a subgroup's object header overwritten) is renamed, not deleted."""
+    filename, _ = two_records
+    _append(_create(filename, "keep"), 7)
+    with h5py.File(filename, "r") as f:
+        address = h5py.h5o.get_info(f["g/weights"].id).addr  # the object header of g/weights
+        keep = {name: f["keep"][name][()] for name in ("epochs", "losses")}
+    with open(filename, "r+b") as raw:
+        raw.seek(address)
+        raw.write(b"\xff" * 16)  # version and flags of that header: HDF5 cannot open it any more
+    with h5py.File(filename, "r") as f:
+        with pytest.raises((KeyError, RuntimeError, OSError)):
+            f["g"].visit_links(lambda name: None)
+        assert f["g"].attrs["format"] == "deepreplay"  # the group itself still says it is ours
+    writer = _create(filename, "g", overwrite=True)
+    _append(writer, 3)
+    groups = storage.list_groups(filename)
+    with h5py.File(filename, "r") as f:
+        aside = [name for name in f if name.startswith("g.damaged-")]
+        assert len(aside) == 1 and len(aside[0]) == len("g.damaged-") + 8
+        assert "format" in f[aside[0]].attrs  # set aside whole (its attributes kept), not deleted
+        for name, value in keep.items():
+            np.testing.assert_array_equal(f["keep"][name][()], value)
+    assert "g" in groups and "keep" in groups
+    with RecordingReader(filename, "g") as reader:
+        np.testing.assert_array_equal(reader.epochs, [3])
+        np.testing.assert_array_equal(reader.weights(0)["dense"]["kernel"], _record(3)["weights"]["dense"]["kernel"])
+
+
 def test_list_groups_skips_foreign_groups(two_records):
     filename, _ = two_records
     with h5py.File(filename, "a") as f:

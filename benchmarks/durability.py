@@ -1,0 +1,149 @@
+"""What durable, promptly-stopping writes cost (issue 13): fsync per record, background vs waited writes.
+
+Run ``python benchmarks/durability.py`` (about 2-4 min on 2 shared cores).
+
+1. **fsync per record.**  Real records (captured from a Part 1 fit and a
+   BLOCK fit with default ``ReplayData`` settings) are appended again with
+   ``RecordingWriter.append`` into fresh files, with ``safe_io.FSYNC`` on
+   (journal, directory and file flushed: the default) and off, interleaved
+   (on, off, on, off, ...), ``--records`` records per file, ``--rounds``
+   rounds.  Printed: the median milliseconds per record of each, and their
+   difference.
+2. **Background writes vs waiting for each write.**  ``ReplayData`` writes a
+   record in a background thread while the next epoch trains; a failed write
+   stops ``fit`` after the batch in progress.  The alternative that would stop
+   before the next epoch's first batch is to wait for each write at the next
+   epoch's start (every record synchronous).  The Part 1 fit (``--epochs``
+   epochs) is run bare, with ``ReplayData`` and with ``ReplayData`` waiting
+   for each write, interleaved, ``--repeats`` times each.  Printed: the
+   median wall time of each and the cost of waiting per epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+import _common  # noqa: F401  (repository on sys.path, quiet TensorFlow)
+from _common import load, part1_data, part1_model
+
+
+def capture_records(kind: str, epochs: int) -> tuple[dict, list[dict]]:
+    """The ``create`` arguments and the ``append`` records of a real fit (written to a scratch file too)."""
+    import keras
+
+    from deepreplay.callbacks import ReplayData
+
+    keras.utils.set_random_seed(0)
+    if kind == "part1":
+        X, y = part1_data()
+        model, batch = part1_model(), 16
+    else:
+        X, y = _common.block_data()
+        model, batch = _common.block_model(), _common.BLOCK_BATCH_SIZE
+    with tempfile.TemporaryDirectory() as tmp:
+        callback = ReplayData(X, y, os.path.join(tmp, "capture.h5"), "g")
+        created, records = {}, []
+        create, append = callback._writer.create, callback._writer.append
+
+        def keep_create(**kw):
+            created.update(kw)
+            return create(**kw)
+
+        def keep_append(**kw):
+            records.append(kw)
+            return append(**kw)
+
+        callback._writer.create, callback._writer.append = keep_create, keep_append
+        model.fit(X, y, epochs=epochs, batch_size=batch, verbose=0, callbacks=[callback])
+    return created, records
+
+
+def append_costs(created: dict, records: list[dict], rounds: int, workdir: str) -> dict[bool, list[float]]:
+    """Seconds per appended record with FSYNC on and off (interleaved)."""
+    from deepreplay import safe_io, storage
+
+    costs: dict[bool, list[float]] = {True: [], False: []}
+    for r in range(rounds):
+        for fsync in (True, False):
+            safe_io.FSYNC = fsync
+            path = os.path.join(workdir, f"append-{r}-{int(fsync)}.h5")
+            writer = storage.RecordingWriter(path, "g")
+            writer.create(**created)
+            for record in records:
+                start = time.perf_counter()
+                writer.append(**record)
+                costs[fsync].append(time.perf_counter() - start)
+            os.unlink(path)
+    safe_io.FSYNC = True
+    return costs
+
+
+def fit_times(epochs: int, repeats: int, workdir: str) -> dict[str, list[float]]:
+    """Wall seconds of the Part 1 fit: bare, ReplayData, ReplayData waiting for each write."""
+    import keras
+
+    from deepreplay.callbacks import ReplayData
+
+    class WaitingReplayData(ReplayData):
+        """Waits for each record's write before the next epoch trains (every record synchronous)."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            super().on_epoch_begin(epoch, logs)
+            self._finish_writes()
+
+    X, y = part1_data()
+    times: dict[str, list[float]] = {"bare": [], "background": [], "waited": []}
+    for r in range(repeats):
+        for kind in times:
+            keras.utils.set_random_seed(r)
+            model = part1_model()
+            path = os.path.join(workdir, f"fit-{kind}-{r}.h5")
+            callbacks = [] if kind == "bare" else [
+                (ReplayData if kind == "background" else WaitingReplayData)(X, y, path, "g")]
+            start = time.perf_counter()
+            model.fit(X, y, epochs=epochs, batch_size=16, verbose=0, callbacks=callbacks)
+            times[kind].append(time.perf_counter() - start)
+            if os.path.exists(path):
+                os.unlink(path)
+    return times
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=40, help="records captured and appended per file")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=40, help="epochs of each Part 1 fit (trial 2)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", choices=("fsync", "wait"))
+    args = parser.parse_args(argv)
+    print(load())
+    ms = lambda values: statistics.median(values) * 1000  # noqa: E731
+    with tempfile.TemporaryDirectory(dir=os.environ.get("DEEPREPLAY_BENCH_DIR")) as workdir:
+        if args.only in (None, "fsync"):
+            for kind in ("part1", "block"):
+                created, records = capture_records(kind, args.records - 1)
+                costs = append_costs(created, records, args.rounds, workdir)
+                on, off = ms(costs[True]), ms(costs[False])
+                iqr = {k: "-".join(f"{q * 1000:.1f}" for q in statistics.quantiles(v, n=4)[::2])
+                       for k, v in costs.items()}
+                print(f"{kind}: {len(records)} records x {args.rounds} rounds; append per record (median, "
+                      f"quartiles): fsync {on:.1f} ms ({iqr[True]}), no fsync {off:.1f} ms ({iqr[False]}); "
+                      f"fsync costs {on - off:+.1f} ms per record")
+        if args.only in (None, "wait"):
+            times = fit_times(args.epochs, args.repeats, workdir)
+            bare, background, waited = (statistics.median(times[k]) for k in ("bare", "background", "waited"))
+            print(f"part1 fit, {args.epochs} epochs x {args.repeats}: bare {bare:.2f} s, ReplayData (background "
+                  f"writes) {background:.2f} s ({background / bare:.3f} x bare), waiting for each write "
+                  f"{waited:.2f} s ({waited / bare:.3f} x bare): waiting costs "
+                  f"{(waited - background) / args.epochs * 1000:+.1f} ms per epoch")
+    print(load())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
