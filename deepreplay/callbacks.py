@@ -409,6 +409,9 @@ class ReplayData(keras.callbacks.Callback):
         self._probe: LayerProbe | None = None
         self._loss_fn = None
         self._step: _backend.CompiledStep | None = None
+        # The probe's inputs when it runs on the samples kept of every layer only (see _probe_subset);
+        # None: not decided yet, False: all the recorded samples.
+        self._subset: tuple[Any, np.ndarray] | bool | None = None
         # Records are written by one background thread while training goes on; at most
         # one record is in flight (see _submit).
         self._write_pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -576,6 +579,7 @@ class ReplayData(keras.callbacks.Callback):
         self._probe = LayerProbe.build(
             model, want_outputs="activations" in self.quantities, want_z="z" in self.quantities
         )
+        self._subset = None
         self._step = _backend.CompiledStep(model, self._loss_fn, self.inputs, self.targets,
                                            with_gradients="gradients" in self.quantities)
         self._check_targets(model)
@@ -700,8 +704,7 @@ class ReplayData(keras.callbacks.Callback):
                 layer_grads = {k: self._round_large(grad_by_var[id(v)]) for k, v in keys if id(v) in grad_by_var}
                 if layer_grads:
                     gradients[layer.name] = layer_grads
-        activations, z = self._probe.run(self.inputs)
-        activations, z, rows = self._thin_outputs(activations, z)
+        activations, z, rows = self._outputs()
         return dict(
             epoch=epoch,
             logs=scalar_logs,
@@ -854,11 +857,82 @@ class ReplayData(keras.callbacks.Callback):
             return values
         return round_significand(values, self.significant_bits)
 
-    def _thin_outputs(self, activations: dict[str, np.ndarray], z: dict[str, np.ndarray]):
-        """Wide layers' outputs for the ``output_samples`` subset, rounded; ``(activations, z, rows)``."""
+    def _outputs(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray] | None]:
+        """Every recorded layer's outputs and z-values as recorded: ``(activations, z, rows)``.
+
+        When every layer keeps only some samples (wide layers: the
+        ``output_samples`` rows; feature maps: the probe rows), the probe runs
+        on those samples alone instead of on all the recorded ones (see
+        :meth:`_probe_subset`).
+        """
+        if self._subset is None:
+            self._subset = self._probe_subset()
+        if self._subset is False:
+            return self._thin_outputs(*self._probe.run(self.inputs))
+        x, needed = self._subset
+        return self._thin_outputs(*self._probe.run(x), computed_rows=needed)
+
+    def _probe_subset(self) -> tuple[Any, np.ndarray] | bool:
+        """``(inputs, rows)`` of the samples the layer outputs need, or False when some layer needs all of them.
+
+        In inference mode a layer's output for a sample depends on that
+        sample alone, so the rows kept of wide layers and feature maps can be
+        computed from those samples' inputs: for a model whose layers are all
+        wide (a 1M-parameter MLP recording 10,000 samples keeps 64 of them)
+        the probe's forward pass shrinks accordingly.  The same values up to
+        float rounding (the matrix products run on a smaller batch).
+        """
+        rows, probes = self._output_rows, self.probe_rows
+        if (rows is None and probes is None) or not ({"activations", "z"} & set(self.quantities)):
+            return False
+        n = structure.n_samples(self.inputs)
+
+        def thinned(shape: tuple) -> bool:  # per-sample shape
+            feature_map = probes is not None and len(shape) + 1 >= 4
+            return feature_map or (rows is not None and n * math.prod(shape) > WIDE_OUTPUT_VALUES)
+
+        # A cheap look first: a narrow top-level layer needs every sample (no trial call then).
+        maybe_feature_maps = False
+        for layer in model_layers(self.model):
+            try:
+                shape = tuple(layer.output.shape)[1:]
+            except Exception:  # noqa: BLE001 - no single symbolic output: the trial call decides
+                maybe_feature_maps = True
+                continue
+            if isinstance(layer, keras.Model) or not all(isinstance(d, int) for d in shape):
+                maybe_feature_maps = True  # a nested model's layers, or an unknown rank: the trial call decides
+            elif not thinned(shape):
+                return False
+            maybe_feature_maps = maybe_feature_maps or len(shape) >= 3
+        with_probes = probes is not None and maybe_feature_maps
+        needed = np.union1d(rows if rows is not None else [], probes if with_probes else []).astype(np.int64)
+        if len(needed) >= n or len(needed) == 0:
+            return False
+        x = structure.take(self.inputs, needed)
+        activations, z = self._probe.run(x)
+        for values in (*activations.values(), *z.values()):
+            values = np.asarray(values)
+            if probes is not None and values.ndim >= 4:
+                if not with_probes:
+                    return False
+            elif not (thinned(values.shape[1:]) and values.dtype.kind == "f"):
+                return False
+        return x, needed
+
+    def _thin_outputs(self, activations: dict[str, np.ndarray], z: dict[str, np.ndarray], *,
+                      computed_rows: np.ndarray | None = None):
+        """Wide layers' outputs for the ``output_samples`` subset, rounded; ``(activations, z, rows)``.
+
+        ``computed_rows``: the values were computed for these recorded samples only (sorted positions).
+        """
         rows, probes = self._output_rows, self.probe_rows
         if rows is None and probes is None:
             return activations, z, None
+        n = structure.n_samples(self.inputs)
+
+        def take(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+            return values[wanted if computed_rows is None else np.searchsorted(computed_rows, wanted)]
+
         kept: dict[str, np.ndarray] = {}
         thinned = []
         for per_layer in (activations, z):
@@ -867,10 +941,11 @@ class ReplayData(keras.callbacks.Callback):
                 values = np.asarray(values)
                 if probes is not None and values.ndim >= 4:
                     # Feature maps (n, height, width, channels) and the like: the probe samples only, exact.
-                    values = values[probes]
+                    values = take(values, probes)
                     kept[layer] = probes
-                elif rows is not None and values.size > WIDE_OUTPUT_VALUES and values.dtype.kind == "f":
-                    values = values[rows]
+                elif rows is not None and n * math.prod(values.shape[1:]) > WIDE_OUTPUT_VALUES \
+                        and values.dtype.kind == "f":
+                    values = take(values, rows)
                     if self.significant_bits is not None:
                         values = round_significand(values, self.significant_bits)
                     kept[layer] = rows

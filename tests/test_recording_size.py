@@ -166,3 +166,30 @@ def test_numpy_forward_equals_keras(wide_run):
         replay.model_at(2)
         np.testing.assert_allclose(head(grid), keras.Model(model.inputs[0], model.get_layer("a").output)(grid),
                                    atol=1e-5)
+
+
+def test_a_model_of_wide_layers_only_is_probed_on_the_kept_samples_with_the_same_values(tmp_path):
+    """Every layer wide: the probe runs on the 64 kept samples only, and records what the full probe gives."""
+    keras.utils.set_random_seed(5)
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(600, 6)).astype(np.float32)
+    y = rng.integers(0, 30, size=600)
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(40, activation="relu", name="a"),
+                              keras.layers.Dense(30, activation="softmax", name="out")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    filename = str(tmp_path / "allwide.h5")
+    default = ReplayData(X, y, filename, "default")
+    full = ReplayData(X, y, filename, "full", output_samples=None, significant_bits=None, compression=None)
+    model.fit(X, y, epochs=2, batch_size=64, verbose=0, callbacks=[default, full])
+    assert default._subset is not False and len(default._subset[1]) == 64  # the probe saw 64 samples
+    assert full._subset is False
+    with Replay(filename, "default") as replay, Replay(filename, "full") as everything:
+        for layer in ("a", "out"):
+            rows = replay.output_rows(layer)
+            assert rows.shape == (64,)
+            for epoch in (0, 1, 2):
+                for before in (False, True):
+                    got = replay.outputs_at(epoch, layer, before_activation=before)
+                    expected = everything.outputs_at(epoch, layer, before_activation=before)[rows]
+                    # 11 significant bits, plus float32 rounding of a product on a smaller batch.
+                    np.testing.assert_allclose(got, expected, rtol=2 * RELATIVE, atol=1e-6)
