@@ -52,6 +52,87 @@ def timed(fn: Callable[[], object]) -> tuple[float, object]:
     return time.perf_counter() - start, out
 
 
+#: Keras callback hooks a :class:`HookTimer` times (those the callback overrides).
+HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_train_batch_begin",
+         "on_train_batch_end", "on_batch_begin", "on_batch_end", "on_test_begin", "on_test_end",
+         "on_test_batch_begin", "on_test_batch_end")
+
+
+class HookTimer:
+    """Times a callback's own hooks, the same way for every callback ("own time").
+
+    ``HookTimer(callback)`` replaces, on that instance, each hook its class
+    overrides (hooks Keras' base class leaves as no-ops are left alone, so
+    Keras still dispatches batch hooks asynchronously when the callback has
+    none) by a wrapper that adds the hook's wall time to :attr:`seconds`.
+    ``background(fn)`` wraps a function run in another thread (ReplayData's
+    writer) so that the CPU time it takes in that thread (``time.thread_time``)
+    adds to :attr:`background_cpu`: that thread competes with training for
+    the cores and the GIL, so it is counted as the callback's time too.
+    """
+
+    def __init__(self, callback) -> None:
+        self.seconds = 0.0
+        self.background_cpu = 0.0
+        self.calls = 0
+        self.by_hook: dict[str, list[float]] = {}  # each call's wall time, per hook
+        self.background_calls: list[float] = []  # each background call's CPU time
+        for name in HOOKS:
+            method = getattr(callback, name, None)
+            # Keras marks its base class's no-op hooks so (keras.src.utils.python_utils.default).
+            if method is None or getattr(method, "_is_default", False):
+                continue
+            setattr(callback, name, self._timed(name, method))
+
+    def _timed(self, name, method):
+        calls = self.by_hook.setdefault(name, [])
+
+        def hook(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                took = time.perf_counter() - start
+                self.seconds += took
+                self.calls += 1
+                calls.append(took)
+
+        return hook
+
+    def background(self, fn):
+        def run(*args, **kwargs):
+            start = time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                took = time.thread_time() - start
+                self.background_cpu += took
+                self.background_calls.append(took)
+
+        return run
+
+    def steady_epoch(self, epochs: int) -> float:
+        """Own time per epoch once training runs: the hooks of the epochs and batches (not those of the
+        start and end of training, which hold the set-up, the first record and the wait for the last
+        write), plus the median background call (one record per epoch)."""
+        during = sum(sum(v) for k, v in self.by_hook.items() if k not in ("on_train_begin", "on_train_end"))
+        background = statistics.median(self.background_calls) if self.background_calls else 0.0
+        return during / epochs + background
+
+    @property
+    def total(self) -> float:
+        """Hook time plus background CPU time, in seconds."""
+        return self.seconds + self.background_cpu
+
+
+def timed_replaydata(callback) -> HookTimer:
+    """A :class:`HookTimer` on a ``ReplayData``, with its background writer's CPU time counted."""
+    timer = HookTimer(callback)
+    writer = callback._writer  # the benchmark reaches in: the writer thread calls writer.append
+    writer.append = timer.background(writer.append)
+    return timer
+
+
 def part1_data():
     from deepreplay.datasets import parabola
 
