@@ -34,7 +34,7 @@ import os
 import warnings
 from collections.abc import Iterator
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import keras
 import numpy as np
@@ -376,6 +376,27 @@ class _Compiled:
         raise NotImplementedError
 
 
+class StepOutputs(NamedTuple):
+    """What one :class:`CompiledStep` call gives, as NumPy arrays.
+
+    ``metrics`` (one float per metric given to the step) is None when the
+    step could not compute them in its compiled call (eager steps, a metric
+    that cannot be traced): evaluate them separately then.  ``values`` holds
+    the values of the variables given as ``read``, in that order.
+    """
+
+    predictions: Any
+    losses: np.ndarray
+    gradients: list[np.ndarray] | None
+    metrics: list[float] | None
+    values: list[np.ndarray]
+
+
+def _metric_results(metrics: Sequence[tuple[keras.metrics.Metric, list]], y: Any, y_pred: Any) -> list:
+    """Each metric on ``(y, y_pred)`` alone, from its reset state, without changing the metric (stateless)."""
+    return [metric.stateless_result(metric.stateless_update_state(state, y, y_pred)) for metric, state in metrics]
+
+
 class CompiledStep(_Compiled):
     """:func:`forward_with_gradients` on one fixed batch, compiled once.
 
@@ -384,48 +405,96 @@ class CompiledStep(_Compiled):
     values passed in on each call; PyTorch runs eagerly.  Calling it returns
     ``(predictions, losses, gradients)`` as :func:`forward_with_gradients` does,
     for the model's current weights; nothing of the model changes.
+
+    :meth:`record` also evaluates ``metrics`` (Keras metric objects, each on
+    the batch alone, from its reset state, through the stateless metric API
+    so the objects do not change) and reads the variables ``read``, in the
+    same compiled call: a recorder then makes one call per record instead of
+    one per metric and per variable.
     """
 
     def __init__(self, model: keras.Model, loss_fn: LossFn, x: np.ndarray, y: np.ndarray, *,
-                 with_gradients: bool) -> None:
+                 with_gradients: bool, metrics: Sequence[keras.metrics.Metric] = (),
+                 read: Sequence[keras.Variable] = ()) -> None:
         super().__init__(model)
         self.loss_fn, self.x, self.y = loss_fn, x, y
         self.with_gradients = bool(with_gradients) and bool(model.trainable_variables)
         self._empty_grads = [] if with_gradients else None
+        self.read = list(read)
+        self._metrics = []
+        for metric in metrics:
+            metric.reset_state()
+            self._metrics.append((metric, [np.array(keras.ops.convert_to_numpy(v.value)) for v in metric.variables]))
+        self._fused_metrics = bool(self._metrics)
 
-    def _eager(self):
+    def __call__(self) -> tuple[Any, np.ndarray, list[np.ndarray] | None]:
+        return tuple(self.record()[:3])
+
+    def record(self) -> StepOutputs:
+        """Predictions, losses, gradients, the metrics (or None) and the values of ``read``."""
+        return _Compiled.__call__(self)
+
+    def _eager(self) -> StepOutputs:
         out = forward_with_gradients(self.model, self.loss_fn, self.x, self.y, with_gradients=self.with_gradients)
-        return out if self.with_gradients else (*out[:2], self._empty_grads)
+        grads = out[2] if self.with_gradients else self._empty_grads
+        return StepOutputs(out[0], out[1], grads, None, [variable_to_numpy(v) for v in self.read])
 
     def _compile_tensorflow(self):
         import tensorflow as tf
 
-        model, loss_fn, with_gradients = self.model, self.loss_fn, self.with_gradients
+        model, loss_fn, with_gradients, read = self.model, self.loss_fn, self.with_gradients, self.read
         x, y = tf.nest.map_structure(tf.convert_to_tensor, (self.x, self.y))
-        step = tf.function(lambda: _tensorflow_step(model, loss_fn, x, y, with_gradients=with_gradients),
-                           autograph=False)
+
+        def build(metrics):
+            def step():
+                y_pred, per_sample, grads = _tensorflow_step(model, loss_fn, x, y, with_gradients=with_gradients)
+                return y_pred, per_sample, grads, _metric_results(metrics, y, y_pred), [v.value for v in read]
+
+            return tf.function(step, autograph=False)
+
+        step = build(self._metrics)
+        if self._metrics:
+            try:
+                step.get_concrete_function()  # traces it: a metric that cannot be traced is evaluated apart
+            except Exception:  # noqa: BLE001
+                step, self._fused_metrics = build([]), False
         return lambda: self._to_numpy(*step())
 
     def _compile_jax(self):
         import jax
 
-        model = self.model
-        total_loss = _jax_total_loss(model, self.loss_fn, self.x, self.y)
+        model, metrics, y = self.model, self._metrics, self.y
+        total_loss = _jax_total_loss(model, self.loss_fn, self.x, y)
         if self.with_gradients:
-            step = jax.jit(jax.grad(total_loss, has_aux=True))
+            grad = jax.grad(total_loss, has_aux=True)
         else:
-            step = jax.jit(lambda t, n: (None, total_loss(t, n)[1]))
+            grad = lambda t, n: (None, total_loss(t, n)[1])  # noqa: E731
+
+        def build(metrics):
+            def fused(t, n):
+                grads, (y_pred, per_sample) = grad(t, n)
+                return grads, (y_pred, per_sample), _metric_results(metrics, y, y_pred)
+
+            return jax.jit(fused)
+
+        step = build(metrics)
+        if metrics:
+            try:  # traces it: a metric that cannot be traced is evaluated apart
+                jax.eval_shape(step, _values(model.trainable_variables), _values(model.non_trainable_variables))
+            except Exception:  # noqa: BLE001
+                step, self._fused_metrics = build([]), False
 
         def run():
-            grads, (y_pred, per_sample) = step(_values(model.trainable_variables),
-                                               _values(model.non_trainable_variables))
-            return self._to_numpy(y_pred, per_sample, grads)
+            grads, (y_pred, per_sample), results = step(_values(model.trainable_variables),
+                                                        _values(model.non_trainable_variables))
+            return self._to_numpy(y_pred, per_sample, grads, results, _values(self.read))
 
         return run
 
-    def _to_numpy(self, y_pred, per_sample, grads):
+    def _to_numpy(self, y_pred, per_sample, grads, metric_results=(), values=()):
         grads = _grads_to_numpy(grads, self.model.trainable_variables) if self.with_gradients else self._empty_grads
-        return _np(y_pred), _np(per_sample), grads
+        metrics = [float(_np(r)) for r in metric_results] if self._fused_metrics else None
+        return StepOutputs(_np(y_pred), _np(per_sample), grads, metrics, [_np(v) for v in values])
 
 
 class CompiledCall(_Compiled):

@@ -262,10 +262,14 @@ class ReplayData(keras.callbacks.Callback):
 
     Notes
     -----
-    Each record is computed in the callback (compiled once, see
-    :class:`deepreplay._backend.CompiledStep`) and written to the file by a
+    Each record is computed in the callback and written to the file by a
     background thread while the next epoch trains; at most one record is in
-    flight, and every record is on disk when ``fit`` returns.
+    flight, and every record is on disk when ``fit`` returns.  Two compiled
+    calls make a record: one step (see
+    :class:`deepreplay._backend.CompiledStep`) gives the predictions, losses,
+    gradients, metrics and weights; the layer probe gives the layer outputs,
+    on the kept samples only when every layer keeps some of them (wide
+    layers, feature maps).
     """
 
     def __init__(
@@ -580,8 +584,14 @@ class ReplayData(keras.callbacks.Callback):
             model, want_outputs="activations" in self.quantities, want_z="z" in self.quantities
         )
         self._subset = None
-        self._step = _backend.CompiledStep(model, self._loss_fn, self.inputs, self.targets,
-                                           with_gradients="gradients" in self.quantities)
+        # The weights are read, and the metrics evaluated, in the step's compiled call.
+        self._weight_keys = [(layer.name, key) for layer in model_layers(model) for key, _ in variable_keys(layer)] \
+            if "weights" in self.quantities else []
+        self._step = _backend.CompiledStep(
+            model, self._loss_fn, self.inputs, self.targets, with_gradients="gradients" in self.quantities,
+            metrics=[metric.make() for metric in self._metrics],
+            read=[v for layer in model_layers(model) for _, v in variable_keys(layer)] if self._weight_keys else [],
+        )
         self._check_targets(model)
 
     def _start_here(self, *, planned_epochs: int) -> None:
@@ -638,9 +648,10 @@ class ReplayData(keras.callbacks.Callback):
     def _check_targets(self, model: keras.Model) -> None:
         """Evaluate the loss and metrics once, before the group is created: refuse targets that do not fit."""
         try:
-            predictions, losses, _ = self._step()
-            for metric in self._metrics:
-                metric.evaluate(self.targets, predictions)
+            predictions, losses, _, metric_values, _ = self._step.record()
+            if metric_values is None:  # not evaluated in the compiled step: evaluated apart, as each record will
+                for metric in self._metrics:
+                    metric.evaluate(self.targets, predictions)
         except Exception as exc:
             raise self._targets_error(model, exc) from exc
         if np.ndim(losses) < 1 or np.shape(losses)[0] != structure.n_samples(self.targets):
@@ -674,7 +685,7 @@ class ReplayData(keras.callbacks.Callback):
         """Everything one record holds, as the keyword arguments of ``RecordingWriter.append``."""
         model = self.model
         q = self.quantities
-        predictions, losses, grads = self._step()
+        predictions, losses, grads, metric_values, weight_values = self._step.record()
         output_losses = None
         if getattr(self._loss_fn, "stacks_outputs", False):
             # Several outputs: column 0 is the weighted total, then one column per output with a loss.
@@ -686,8 +697,9 @@ class ReplayData(keras.callbacks.Callback):
         evaluation = {"loss": float(np.mean(losses)) + self._regularization(model)}
         for name, values in (output_losses or {}).items():
             evaluation[f"{name}_loss"] = float(np.mean(values))
-        for metric in self._metrics:
-            evaluation[metric.name] = metric.evaluate(self.targets, predictions)
+        for i, metric in enumerate(self._metrics):
+            evaluation[metric.name] = metric_values[i] if metric_values is not None else \
+                metric.evaluate(self.targets, predictions)
         scalar_logs = {k: float(v) for k, v in logs.items() if np.ndim(v) == 0}
         scalar_logs["learning_rate"] = self._learning_rate(logs)
 
@@ -695,12 +707,12 @@ class ReplayData(keras.callbacks.Callback):
         if "weights" in q or "gradients" in q:
             grad_by_var = {id(v): g for v, g in zip(model.trainable_variables, grads or [])}
             weights, gradients = {}, {}
+            for (layer_name, key), value in zip(self._weight_keys, weight_values):
+                # A copy: the array is written in the background while the optimizer updates the
+                # variable (in place on PyTorch, whose .numpy() shares the tensor's memory).
+                weights.setdefault(layer_name, {})[key] = np.array(value, copy=True)
             for layer in model_layers(model):
                 keys = variable_keys(layer)
-                if keys and "weights" in q:
-                    # A copy: the array is written in the background while the optimizer updates the
-                    # variable (in place on PyTorch, whose .numpy() shares the tensor's memory).
-                    weights[layer.name] = {k: np.array(_backend.variable_to_numpy(v), copy=True) for k, v in keys}
                 layer_grads = {k: self._round_large(grad_by_var[id(v)]) for k, v in keys if id(v) in grad_by_var}
                 if layer_grads:
                     gradients[layer.name] = layer_grads

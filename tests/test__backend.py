@@ -122,3 +122,41 @@ def test_compiled_call_assigns_its_ties_before_each_call():
     out, twin_out = call()
     np.testing.assert_allclose(out, X + 1, rtol=1e-6)
     np.testing.assert_allclose(twin_out, X + 1, rtol=1e-6)
+
+
+def _numpy_only_metric(y_true, y_pred):
+    # Like _numpy_only_loss: runs eagerly, cannot be traced.
+    return keras.ops.convert_to_tensor(np.mean(np.abs(np.asarray(y_true) - np.asarray(y_pred)), axis=-1))
+
+
+def test_compiled_step_evaluates_metrics_and_reads_variables_in_its_call():
+    model = _model()
+    metrics = [keras.metrics.BinaryAccuracy(), keras.metrics.MeanSquaredError()]
+    step = _backend.CompiledStep(model, per_sample_loss(model), X, Y, with_gradients=True, metrics=metrics,
+                                 read=model.weights)
+    metrics[0].update_state(Y, np.zeros_like(Y))  # a state the step must neither start from nor change
+    state = [v.numpy().copy() for v in metrics[0].variables]
+    model.get_layer("hidden").kernel.assign(model.get_layer("hidden").kernel * 3)  # after building the step
+    out = step.record()
+    assert step.compiled
+    p = model.predict(X, verbose=0)
+    expected = [np.mean((p > 0.5) == Y), np.mean((p - Y) ** 2)]
+    np.testing.assert_allclose(out.metrics, expected, rtol=1e-5)
+    for value, variable in zip(out.values, model.weights, strict=True):
+        np.testing.assert_array_equal(value, variable.numpy())
+    for _ in range(2):
+        out = step.record()
+    np.testing.assert_allclose(out.metrics, expected, rtol=1e-5)
+    for value, before in zip(metrics[0].variables, state, strict=True):
+        np.testing.assert_array_equal(value.numpy(), before)
+    assert len(step()) == 3  # calling it still gives (predictions, losses, gradients)
+
+
+def test_a_metric_that_cannot_be_compiled_is_left_to_the_caller_and_the_step_stays_compiled():
+    model = _model()
+    metric = keras.metrics.MeanMetricWrapper(_numpy_only_metric, name="numpy_mae")
+    step = _backend.CompiledStep(model, per_sample_loss(model), X, Y, with_gradients=True, metrics=[metric])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = step.record()
+    assert step.compiled and out.metrics is None and out.gradients
