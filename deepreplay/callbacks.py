@@ -581,7 +581,7 @@ class ReplayData(keras.callbacks.Callback):
         except Exception as exc:
             raise self._targets_error(model, exc) from exc
         self._probe = LayerProbe.build(
-            model, want_outputs="activations" in self.quantities, want_z="z" in self.quantities
+            model, want_outputs="activations" in self.quantities, want_z="z" in self.quantities, x=self.inputs
         )
         self._subset = None
         # The weights are read, and the metrics evaluated, in the step's compiled call.

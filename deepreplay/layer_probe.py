@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from deepreplay import _backend, storage
+from deepreplay import _backend, storage, structure
 from deepreplay.model_inspection import is_linear, model_layers
 
 
@@ -107,6 +107,92 @@ def _first_call(layer: keras.layers.Layer) -> tuple[object, object]:
     return keras.Operation.output.fget(layer), keras.Operation.input.fget(layer)
 
 
+def _linear_twin(layer: keras.layers.Layer) -> keras.layers.Layer | None:
+    """A new, unbuilt copy of ``layer`` with a linear activation; None when it has no non-linear one."""
+    activation = getattr(layer, "activation", None)
+    if activation is None or is_linear(activation):
+        return None
+    try:
+        config = layer.get_config()
+        config["activation"] = "linear"
+        config["name"] = f"{layer.name}__deepreplay_z"
+        return type(layer).from_config(config)
+    except Exception:  # noqa: BLE001 - a layer that cannot be copied from its config has no z-values
+        return None
+
+
+def _is_tensor(value: object) -> bool:
+    """Whether ``value`` is one tensor (not a list, tuple or dict of them)."""
+    return not isinstance(value, (list, tuple, dict)) and hasattr(value, "shape") and hasattr(value, "dtype")
+
+
+@contextlib.contextmanager
+def capturing_calls(layers: list[keras.layers.Layer],
+                    calls: dict[int, list[tuple[object, object]]]) -> Iterator[None]:
+    """While inside, each call of one of ``layers`` appends ``(first input, output)`` to ``calls[id(layer)]``.
+
+    ``Layer.__call__`` (Keras 3) runs the layer's ``call`` looked up on the
+    instance at call time, so an instance attribute ``call`` wrapping the
+    bound method sees every call (eager, traced by ``tf.function`` or
+    ``jax.jit``, or under ``stateless_call``), after Keras has cast the
+    inputs and set the training flag.  The attributes are removed on exit
+    (an instance ``call`` the user set is put back): the layers are left as
+    they were.
+    """
+    installed = []
+    try:
+        for layer in layers:
+            previous = vars(layer).get("call")
+            original = layer.call
+
+            def wrapper(*args, _original=original, _key=id(layer), **kwargs):
+                out = _original(*args, **kwargs)
+                first = args[0] if args else next(iter(kwargs.values()), None)
+                calls.setdefault(_key, []).append((first, out))
+                return out
+
+            object.__setattr__(layer, "call", wrapper)
+            installed.append((layer, previous))
+        yield
+    finally:
+        for layer, previous in installed:
+            if previous is None:
+                object.__delattr__(layer, "call")
+            else:
+                object.__setattr__(layer, "call", previous)
+
+
+class _Capture(keras.Model):
+    """A model without a layer graph, called in inference mode, returning its sublayers' outputs and z-values.
+
+    ``plans`` are recorded sublayers called once per forward pass; each
+    gives its output (if ``record_output``), then the output of its linear
+    twin on the layer's input (if ``record_z``).  The twins are tracked
+    here, so their variables are among this model's (tied to the layers'
+    weights by :class:`deepreplay._backend.CompiledCall`).
+    """
+
+    def __init__(self, model: keras.Model, plans: list[LayerPlan]) -> None:
+        super().__init__(name="deepreplay_capture")
+        self.recorded_model = model
+        self.twins = [plan.linear_twin for plan in plans if plan.linear_twin is not None]
+        self._plans = tuple(plans)
+        self.built = True
+
+    def call(self, x: object, training: bool = False) -> list:
+        calls: dict[int, list[tuple[object, object]]] = {}
+        with capturing_calls([plan.layer for plan in self._plans], calls):
+            self.recorded_model(x, training=False)
+        values = []
+        for plan in self._plans:
+            inp, out = calls[id(plan.layer)][0]
+            if plan.record_output:
+                values.append(out)
+            if plan.record_z:
+                values.append(plan.linear_twin(inp))
+        return values
+
+
 @dataclass
 class LayerProbe:
     """Computes recorded layers' activations and z-values in inference mode.
@@ -120,6 +206,11 @@ class LayerProbe:
     outer graph, a probe model of the nested model's graph (its layers'
     outputs and z-values) is called on the tensor that feeds the nested
     model, so every recorded value still comes from one compiled call.
+
+    A subclassed model (no layer graph) has the outputs of its top-level
+    sublayers captured while it is called (see :func:`capturing_calls`),
+    again in one compiled call; a sublayer called more than once per
+    forward pass is ambiguous and skipped with a warning.
     """
 
     model: keras.Model
@@ -134,37 +225,92 @@ class LayerProbe:
         return [plan.name for plan in self.plans]
 
     @classmethod
-    def build(cls, model: keras.Model, *, want_outputs: bool, want_z: bool) -> LayerProbe:
+    def build(cls, model: keras.Model, *, want_outputs: bool, want_z: bool, x: object = None) -> LayerProbe:
+        """Plan and build the probe of ``model``.
+
+        ``x`` (the recorded inputs) is needed for a subclassed model only: a
+        forward pass on its first two samples tells which sublayers are
+        called, in which order, and how many times.
+        """
         with _python_random_kept():  # the z-twins are new layers: their initializers draw seeds
-            return cls._build(model, want_outputs=want_outputs, want_z=want_z)
+            return cls._build(model, want_outputs=want_outputs, want_z=want_z, x=x)
 
     @classmethod
-    def _build(cls, model: keras.Model, *, want_outputs: bool, want_z: bool) -> LayerProbe:
+    def _build(cls, model: keras.Model, *, want_outputs: bool, want_z: bool, x: object) -> LayerProbe:
         probe = cls(model)
         if not (want_outputs or want_z):
             probe.plans = [LayerPlan(layer, record_output=False, record_z=False) for layer in model_layers(model)]
             return probe
-        if not _has_graph(model):
-            probe.plans = [LayerPlan(layer, record_output=False, record_z=False) for layer in model_layers(model)]
-            warnings.warn(
-                f"deepreplay: {type(model).__name__} is a subclassed model without a layer graph, so the "
-                "outputs of its layers are not recorded (its weights, gradients, predictions and losses are). "
-                "Build it as a functional model, keras.Model(inputs, outputs), to record them; or pass "
-                "record=[...] without 'activations' and 'z' to silence this.",
-                stacklevel=3,
-            )
-            return probe
         skipped: list[str] = []
-        entries, extractor = probe._plan_graph(model, None, want_outputs, want_z, skipped)
-        probe._extractor = extractor
-        probe._slots = [(plan.name, kind) for plan, kind, _ in entries]
+        if _has_graph(model):
+            entries, probe._extractor = probe._plan_graph(model, None, want_outputs, want_z, skipped)
+            probe._slots = [(plan.name, kind) for plan, kind, _ in entries]
+        else:
+            probe._plan_subclassed(want_outputs, want_z, x, skipped)
         if skipped:
             warnings.warn(
-                "deepreplay cannot record the outputs of these layers (shared layers or layers "
+                "deepreplay cannot record the outputs of these layers (layers called more than once, or "
                 f"outside the model's graph); their weights are still recorded: {skipped}",
                 stacklevel=3,
             )
         return probe
+
+    def _plan_subclassed(self, want_outputs: bool, want_z: bool, x: object, skipped: list[str]) -> None:
+        """Plan the top-level sublayers of a model without a layer graph; their outputs are captured in its call.
+
+        A forward pass in inference mode on two recorded samples counts the
+        calls of each sublayer: one called once is recorded (in the order of
+        the calls), one called several times is ambiguous and skipped, one
+        not called in inference has nothing to record.
+        """
+        model = self.model
+        layers = model_layers(model)
+        calls: dict[int, list[tuple[object, object]]] = {}
+        try:
+            with capturing_calls(layers, calls):
+                model(structure.take(x, slice(0, 2)), training=False)
+        except Exception as exc:  # noqa: BLE001 - any failure keeps the recording going without outputs
+            self.plans = [LayerPlan(layer, record_output=False, record_z=False) for layer in layers]
+            warnings.warn(
+                f"deepreplay: {type(model).__name__} is a subclassed model without a layer graph, and its "
+                f"sublayers' outputs could not be captured during its call ({type(exc).__name__}: {exc}); they "
+                "are not recorded (its weights, gradients, predictions and losses are). Build it as a functional "
+                "model, keras.Model(inputs, outputs), to record them; or pass record=[...] without "
+                "'activations' and 'z' to silence this.",
+                stacklevel=4,
+            )
+            return
+        order = sorted(layers, key=lambda layer: (id(layer) not in calls, list(calls).index(id(layer))
+                                                  if id(layer) in calls else 0))
+        for layer in order:
+            plan = LayerPlan(layer, record_output=False, record_z=False)
+            self.plans.append(plan)
+            seen = calls.get(id(layer), [])
+            if len(seen) > 1:
+                skipped.append(f"{layer.name} (called {len(seen)} times)")
+                continue
+            if not seen:
+                continue  # not called in inference mode: nothing to record
+            inp, out = seen[0]
+            if not _is_tensor(out):
+                skipped.append(f"{layer.name} (its call returns {type(out).__name__})")
+                continue
+            plan.record_output = want_outputs
+            if want_z and _is_tensor(inp):
+                twin = _linear_twin(layer)
+                if twin is not None:
+                    try:
+                        twin(inp)  # builds its variables, with the layer's shapes
+                    except Exception:  # noqa: BLE001
+                        skipped.append(f"{layer.name} (z-values)")
+                    else:
+                        plan.record_z = True
+                        plan.linear_twin = twin
+        recorded = [plan for plan in self.plans if plan.record_output or plan.record_z]
+        if recorded:
+            self._extractor = _Capture(model, recorded)
+            self._slots = [(plan.name, kind) for plan in recorded
+                           for kind, on in (("activations", plan.record_output), ("z", plan.record_z)) if on]
 
     def _plan_graph(self, graph: keras.Model, prefix: str | None, want_outputs: bool, want_z: bool,
                     skipped: list[str]) -> tuple[list[_Entry], keras.Model | None]:
@@ -195,13 +341,9 @@ class LayerProbe:
             plan.record_output = want_outputs
             if want_outputs:
                 entries.append((plan, "activations", out))
-            activation = getattr(layer, "activation", None)
-            if want_z and activation is not None and not is_linear(activation) and not isinstance(inp, (list, tuple)):
+            twin = _linear_twin(layer) if want_z and not isinstance(inp, (list, tuple)) else None
+            if twin is not None:
                 try:
-                    config = layer.get_config()
-                    config["activation"] = "linear"
-                    config["name"] = f"{layer.name}__deepreplay_z"
-                    twin = type(layer).from_config(config)
                     z_out = twin(inp)
                 except Exception:
                     skipped.append(f"{name} (z-values)")

@@ -145,3 +145,51 @@ def test_probe_skips_the_inner_layers_of_a_nested_model_called_twice():
         probe = LayerProbe.build(model, want_outputs=True, want_z=True)
     activations, _ = probe.run(X)
     assert list(activations) == ["top"]
+
+
+class _Subclassed(keras.Model):
+    """Sublayers assigned in another order than called; ``shared`` is called twice, ``unused`` never."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.last = keras.layers.Dense(1, activation="sigmoid", name="last")
+        self.unused = keras.layers.Dense(5, name="unused")
+        self.unused.build((None, 3))
+        self.first = keras.layers.Dense(3, activation="relu", name="first")
+        self.shared = keras.layers.Dense(3, activation="tanh", name="shared")
+
+    def call(self, x, training=False):
+        return self.last(self.shared(self.shared(self.first(x))))
+
+
+def test_probe_captures_the_sublayers_of_a_subclassed_model_in_call_order():
+    model = _Subclassed()
+    model(X[:2])
+    with pytest.warns(UserWarning, match=r"cannot record the outputs.*'shared \(called 2 times\)'"):
+        probe = LayerProbe.build(model, want_outputs=True, want_z=True, x=X)
+    assert probe.layer_names == ["first", "shared", "last", "unused"]
+    activations, z = probe.run(X)
+    (w1, b1), (ws, bs), (wl, bl) = model.first.get_weights(), model.shared.get_weights(), model.last.get_weights()
+    h = np.maximum(X @ w1 + b1, 0)
+    s = np.tanh(np.tanh(h @ ws + bs) @ ws + bs)
+    assert list(activations) == ["first", "last"] and list(z) == ["first", "last"]
+    np.testing.assert_allclose(activations["first"], h, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(z["first"], X @ w1 + b1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(z["last"], s @ wl + bl, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(activations["last"], _sigmoid(s @ wl + bl), rtol=1e-5, atol=1e-6)
+    # New weights are picked up at the next run, z twins included.
+    model.first.set_weights([-w1, b1])
+    activations, z = probe.run(X)
+    np.testing.assert_allclose(z["first"], X @ -w1 + b1, rtol=1e-5, atol=1e-6)
+    # The model and its layers are left as they were: no instance `call`, no extra weights or layers.
+    assert not any("call" in vars(layer) for layer in model.layers)
+    assert len(model.weights) == 8 and len(model.layers) == 4
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(X)), activations["last"], rtol=1e-5, atol=1e-6)
+
+
+def test_probe_of_a_subclassed_model_without_inputs_warns_that_outputs_are_not_recorded():
+    model = _Subclassed()
+    model(X[:2])
+    with pytest.warns(UserWarning, match="subclassed model without a layer graph"):
+        probe = LayerProbe.build(model, want_outputs=True, want_z=False, x=None)
+    assert probe.run(X) == ({}, {})
