@@ -246,10 +246,17 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
                            "was recorded")
     projected = (layer_name is not None and widths[layer_name] != 2) or (decision_boundary and n_inputs != 2)
     metrics = replay.metric_names
+    shown = replay.output or replay.output_names[0]
+    if metric_name is not None and metric_name not in metrics and f"{shown}_{metric_name}" in metrics:
+        metric_name = f"{shown}_{metric_name}"  # a several-output model's metrics are named per output
     if metric_name is not None and metric_name not in metrics:
         raise ValueError(f"metric_name={metric_name!r} was not recorded; recorded metrics: {metrics or 'none'}.")
     if metric_name is None and metrics:
-        metric_name = "accuracy" if "accuracy" in metrics else metrics[0]
+        # Several outputs: their metrics are recorded per output ("cls_accuracy"); take the shown output's.
+        own = [m for m in metrics if m.startswith(f"{shown}_")] if len(replay.output_names) > 1 else []
+        candidates = own or metrics
+        accuracy = [m for m in candidates if m in ("accuracy", f"{shown}_accuracy")]
+        metric_name = accuracy[0] if accuracy else candidates[0]
     kinds = _layer_kinds(replay)
     if not kinds:
         skipped.append("feature maps, filters and layer distributions: the model cannot be rebuilt from the "

@@ -192,19 +192,11 @@ class MultiOutputLoss:
             raise ValueError("model.loss gives no loss for any output; compile the model with a loss.")
         self.output_names = [name for _, name, _, _ in self.items]
 
-    @staticmethod
-    def _pick(value: object, i: int, name: str) -> object:
-        if isinstance(value, dict):
-            return value[name] if name in value else list(value.values())[i]
-        if isinstance(value, (list, tuple)):
-            return value[i]
-        return value
-
     def __call__(self, y_true: object, y_pred: object) -> object:
         columns = []
         total = None
         for i, name, fn, weight in self.items:
-            loss = fn(self._pick(y_true, i, name), self._pick(y_pred, i, name))
+            loss = fn(pick_output(y_true, i, name), pick_output(y_pred, i, name))
             loss = keras.ops.cast(loss, "float32")
             if len(loss.shape) > 1:
                 loss = keras.ops.mean(keras.ops.reshape(loss, (loss.shape[0], -1)), axis=1)
@@ -328,11 +320,14 @@ def config_from_logits(model_config: str | dict) -> bool:
     return False
 
 
-def _accuracy_for(model: keras.Model, y: np.ndarray, kind: str) -> keras.metrics.Metric:
-    """Resolve 'accuracy'/'crossentropy' the way Keras does, from the target and output shapes."""
+def _accuracy_for(model: keras.Model, y: np.ndarray, kind: str, output: int = 0) -> keras.metrics.Metric:
+    """Resolve 'accuracy'/'crossentropy' the way Keras does, from the target and output shapes.
+
+    ``output`` is the position of the output (in ``model.outputs``) the metric is computed on.
+    """
     outputs = getattr(model, "outputs", None)
-    if outputs:
-        output_shape = tuple(outputs[0].shape)
+    if outputs and output < len(outputs):
+        output_shape = tuple(outputs[output].shape)
         binary, sparse = _is_binary_or_sparse(np.empty((1, *np.shape(y)[1:])), np.empty((1, *output_shape[1:])))
     else:  # no symbolic outputs: fall back on the loss name and the targets
         name = loss_name(model).lower()
@@ -347,16 +342,35 @@ def _accuracy_for(model: keras.Model, y: np.ndarray, kind: str) -> keras.metrics
     return cls()
 
 
+def pick_output(value: object, index: int, name: str) -> object:
+    """One output's part of targets or predictions given as a list (by position) or a dict (by name)."""
+    if isinstance(value, dict):
+        return value[name] if name in value else list(value.values())[index]
+    if isinstance(value, (list, tuple)):
+        return value[index]
+    return value
+
+
 @dataclass
 class MetricSpec:
-    """One compiled metric: its log name and a factory of fresh metric objects."""
+    """One compiled metric: its log name, a factory of fresh metric objects and the output it measures.
+
+    ``output`` (with its position ``output_index``) is set for a metric compiled for one output of a
+    model with several outputs: :meth:`evaluate` then takes the targets and predictions of every
+    output (a list or a dict) and measures that output's only.
+    """
 
     name: str
     make: Callable[[], keras.metrics.Metric]
+    output: str | None = None
+    output_index: int | None = None
     _metric: keras.metrics.Metric | None = field(default=None, repr=False, compare=False)
 
-    def evaluate(self, y: np.ndarray, y_pred: np.ndarray) -> float:
+    def evaluate(self, y: object, y_pred: object) -> float:
         """The metric on ``(y, y_pred)`` alone (one metric object, reset before each use)."""
+        if self.output is not None:
+            y = pick_output(y, self.output_index or 0, self.output)
+            y_pred = pick_output(y_pred, self.output_index or 0, self.output)
         if self._metric is None:
             self._metric = self.make()
         else:
@@ -365,38 +379,83 @@ class MetricSpec:
         return float(keras.ops.convert_to_numpy(self._metric.result()))
 
 
-def compiled_metrics(model: keras.Model, y: np.ndarray) -> list[MetricSpec]:
-    """Fresh copies of the model's compiled metrics, under their log names."""
+def _metric_spec(model: keras.Model, item: object, y: np.ndarray, output: int = 0) -> MetricSpec | None:
+    """One compiled metric (a string or a serialized metric) as a :class:`MetricSpec` named as Keras logs it."""
+    if isinstance(item, str) and item in ("accuracy", "acc", "crossentropy", "ce"):
+        kind = "accuracy" if item in ("accuracy", "acc") else "crossentropy"
+        return MetricSpec(item, lambda kind=kind: _accuracy_for(model, y, kind, output))
+    try:
+        obj = keras.metrics.get(item) if isinstance(item, str) else keras.metrics.deserialize(item)
+    except Exception as exc:  # a custom metric that cannot be rebuilt here
+        warnings.warn(f"metric {item!r} is not evaluated on the recorded samples: {exc}", stacklevel=4)
+        return None
+    if isinstance(obj, keras.metrics.Metric):
+        cfg, cls = obj.get_config(), type(obj)
+        # Keras logs a metric given as a string ("mae", "AUC") under that string.
+        name = item if isinstance(item, str) else obj.name
+        return MetricSpec(name, lambda cls=cls, cfg=cfg: cls.from_config(cfg))
+    name = item if isinstance(item, str) else getattr(obj, "__name__", "metric")
+    return MetricSpec(name, lambda fn=obj, name=name: keras.metrics.MeanMetricWrapper(fn, name=name))
+
+
+def _metrics_per_output(items: object, names: list[str]) -> list[list[object]] | None:
+    """The compiled ``metrics`` of a several-output model as one list per output, the way Keras reads them.
+
+    A list with one entry per output, or a dict by output name (outputs left out get none); each entry
+    is one metric, a list of them or None.  None for any other structure (Keras itself refuses a flat
+    list of another length when the model is fitted).
+    """
+    if isinstance(items, dict) and set(items) <= set(names):
+        entries = [items.get(name) for name in names]
+    elif isinstance(items, (list, tuple)) and len(items) == len(names):
+        entries = list(items)
+    else:
+        return None
+    return [[] if e is None else list(e) if isinstance(e, (list, tuple)) else [e] for e in entries]
+
+
+def compiled_metrics(model: keras.Model, y: object) -> list[MetricSpec]:
+    """Fresh copies of the model's compiled metrics, under their log names.
+
+    A model with several outputs gets each output's metrics (``metrics=`` given as a list with one
+    entry per output or a dict by output name), named as Keras logs them: ``<output>_<metric>``
+    (``cls_accuracy``), with ``_1``, ``_2`` added to a repeated name.  ``y`` is the targets (of every
+    output, as a list or a dict, for a model with several outputs).
+    """
     try:
         config = model.get_compile_config() or {}
     except Exception:
         config = {}
     items = config.get("metrics") or []
-    if len(output_names(model)) > 1:
-        # Keras logs each output's metrics per epoch (recorded with the logs); evaluating them on the
-        # recorded samples per output is not done.
+    names = output_names(model)
+    if not items:
         return []
-    if isinstance(items, dict):
-        warnings.warn("deepreplay evaluates metrics of single-output models only; per-output metrics are skipped.",
-                      stacklevel=3)
+    if len(names) == 1:
+        if isinstance(items, dict):
+            items = [m for entry in items.values() if entry is not None
+                     for m in (entry if isinstance(entry, (list, tuple)) else [entry])]
+        y_one = y if not isinstance(y, (list, tuple, dict)) else pick_output(y, 0, names[0])
+        y_one = np.asarray(y_one)
+        return [spec for spec in (_metric_spec(model, item, y_one) for item in items) if spec is not None]
+    per_output = _metrics_per_output(items, names)
+    if per_output is None:
+        warnings.warn(f"deepreplay cannot match the compiled metrics {items!r} to the outputs {names} "
+                      "(give metrics= as a list with one entry per output or a dict by output name); "
+                      "they are not evaluated on the recorded samples.", stacklevel=3)
         return []
-    specs = []
-    for item in items:
-        if isinstance(item, str) and item in ("accuracy", "acc", "crossentropy", "ce"):
-            kind = "accuracy" if item in ("accuracy", "acc") else "crossentropy"
-            specs.append(MetricSpec(item, lambda kind=kind: _accuracy_for(model, y, kind)))
-            continue
-        try:
-            obj = keras.metrics.get(item) if isinstance(item, str) else keras.metrics.deserialize(item)
-        except Exception as exc:  # a custom metric that cannot be rebuilt here
-            warnings.warn(f"metric {item!r} is not evaluated on the recorded samples: {exc}", stacklevel=3)
-            continue
-        if isinstance(obj, keras.metrics.Metric):
-            cfg, cls = obj.get_config(), type(obj)
-            # Keras logs a metric given as a string ("mae", "AUC") under that string.
-            name = item if isinstance(item, str) else obj.name
-            specs.append(MetricSpec(name, lambda cls=cls, cfg=cfg: cls.from_config(cfg)))
-        else:
-            name = item if isinstance(item, str) else getattr(obj, "__name__", "metric")
-            specs.append(MetricSpec(name, lambda fn=obj, name=name: keras.metrics.MeanMetricWrapper(fn, name=name)))
+    specs: list[MetricSpec] = []
+    seen: dict[str, int] = {}
+    for index, (name, entry) in enumerate(zip(names, per_output)):
+        y_out = np.asarray(pick_output(y, index, name))
+        for item in entry:
+            spec = _metric_spec(model, item, y_out, index)
+            if spec is None:
+                continue
+            log_name = f"{name}_{spec.name}"
+            if log_name in seen:  # Keras' own rule for a repeated name
+                seen[log_name] += 1
+                log_name = f"{log_name}_{seen[log_name] - 1}"
+            else:
+                seen[log_name] = 1
+            specs.append(MetricSpec(log_name, spec.make, output=name, output_index=index))
     return specs

@@ -372,8 +372,14 @@ class Replay:
         return self._reader.log("learning_rate")
 
     def get_training_metric(self, metric_name: str) -> np.ndarray:
-        """A compiled metric evaluated on the recorded samples, one value per record."""
+        """A compiled metric evaluated on the recorded samples, one value per record.
+
+        A model with several outputs has its metrics recorded per output under Keras' log names
+        (``cls_accuracy``); with :attr:`output` set, the bare name (``accuracy``) gives that output's.
+        """
         names = self.metric_names
+        if metric_name not in names and self._output is not None and f"{self._output}_{metric_name}" in names:
+            metric_name = f"{self._output}_{metric_name}"
         if metric_name not in names:
             raise ValueError(f"metric_name={metric_name!r} was not recorded; recorded metrics: {names}.")
         return self._reader.evaluation(metric_name)

@@ -916,3 +916,40 @@ def test_targets_that_do_not_fit_the_loss_are_refused_before_the_group_exists(tm
     # The retry with fitting targets is not blocked by a leftover group.
     good = keras.utils.to_categorical(y.astype(int) % 3, 3)
     model.fit(X, good, epochs=1, verbose=0, callbacks=[ReplayData(X, good, tmp_path / "r.h5", "g")])
+
+
+def test_metrics_of_several_outputs_are_recorded_per_output_as_keras_logs_them(tmp_path):
+    """One batch per epoch and no dropout: Keras' logged metrics of epoch k+1 are those of the weights of record k."""
+    from deepreplay.replay import Replay
+
+    keras.utils.set_random_seed(0)
+    X, y = tiny_data()
+    y = y.reshape(-1, 1).astype("float32")
+    inp = keras.Input((2,))
+    h = keras.layers.Dense(3, activation="tanh", name="hidden")(inp)
+    model = keras.Model(inp, [keras.layers.Dense(1, activation="sigmoid", name="cls")(h),
+                              keras.layers.Dense(1, name="reg")(h)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss=["binary_crossentropy", "mse"],
+                  metrics={"cls": ["accuracy", "mse"], "reg": ["mae"]})
+    history = model.fit(X, [y, y], epochs=EPOCHS, batch_size=len(X), verbose=0,
+                        callbacks=[ReplayData(X, [y, y], tmp_path / "two.h5", "two")]).history
+    names = ["cls_accuracy", "cls_mse", "reg_mae"]
+    with Replay(tmp_path / "two.h5", "two") as replay:
+        assert replay.metric_names == names
+        for name in names:
+            np.testing.assert_allclose(replay.get_training_metric(name)[:-1], history[name], rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(replay.get_log(name)[1:], history[name], rtol=1e-6)
+        evaluated = model.evaluate(X, [y, y], batch_size=len(X), verbose=0, return_dict=True)
+        for name in names:
+            assert replay.get_training_metric(name)[-1] == pytest.approx(evaluated[name], rel=1e-5, abs=1e-6)
+        # For one output, the bare metric name is that output's.
+        np.testing.assert_array_equal(replay.for_output("reg").get_training_metric("mae"),
+                                      replay.get_training_metric("reg_mae"))
+        with pytest.raises(ValueError, match=r"metric_name='mae' was not recorded"):
+            replay.get_training_metric("mae")
+        # The dashboard's metric is the shown output's (accuracy first); a bare name means that output's.
+        from deepreplay.dashboard import plan_dashboard
+
+        assert plan_dashboard(replay).metric_name == "cls_accuracy"
+        assert plan_dashboard(replay, metric_name="mse").metric_name == "cls_mse"
+        assert plan_dashboard(replay.for_output("reg")).metric_name == "reg_mae"

@@ -175,3 +175,42 @@ def test_other_metrics_are_rebuilt_fresh_each_time():
     for _ in range(2):  # a second evaluation does not accumulate into the first
         assert specs[0].evaluate(Y_BIN, p) == pytest.approx(np.abs(Y_BIN - p).mean(), rel=1e-5)
         assert specs[1].evaluate(Y_BIN, p) == pytest.approx(((Y_BIN - p) ** 2).mean(), rel=1e-5)
+
+
+def _three_outputs(metrics):
+    inp = keras.Input((2,), name="x")
+    h = keras.layers.Dense(4, activation="tanh", name="h")(inp)
+    model = keras.Model(inp, {"cls": keras.layers.Dense(1, activation="sigmoid", name="cls")(h),
+                              "reg": keras.layers.Dense(2, name="reg")(h),
+                              "soft": keras.layers.Dense(3, activation="softmax", name="soft")(h)})
+    model.compile(optimizer="sgd", loss={"cls": "binary_crossentropy", "reg": "mse",
+                                         "soft": "sparse_categorical_crossentropy"}, metrics=metrics)
+    y = {"cls": Y_BIN, "reg": RNG.normal(size=(12, 2)).astype(np.float32), "soft": RNG.integers(0, 3, size=12)}
+    return model, y
+
+
+@pytest.mark.parametrize("metrics", [
+    {"cls": ["accuracy", keras.metrics.AUC(name="auc")], "soft": "acc"},
+    [["mae"], None, ["accuracy", "accuracy", keras.metrics.SparseTopKCategoricalAccuracy(k=2, name="top2")]],
+])
+def test_metrics_of_several_outputs_are_evaluated_per_output_under_keras_log_names(metrics):
+    model, y = _three_outputs(metrics)
+    assert model.output_names == ["cls", "reg", "soft"]
+    want = model.evaluate(X, y, batch_size=len(X), verbose=0, return_dict=True)
+    specs = compiled_metrics(model, y)
+    names = [s.name for s in specs]
+    assert set(names) == {k for k in want if not k.endswith("loss")}, (names, want)
+    # The metrics take every output's targets and predictions (dict or list) and measure their own output.
+    p = model(X)
+    for spec in specs:
+        for y_pred in (p, [p[name] for name in model.output_names]):
+            assert spec.evaluate(y, y_pred) == pytest.approx(want[spec.name], rel=1e-5, abs=1e-6), spec.name
+        assert spec.output == spec.name.split("_")[0]
+
+
+def test_metrics_that_match_no_output_structure_are_skipped_with_a_warning():
+    model, y = _three_outputs(None)
+    model.compile(optimizer="sgd", loss="mse", metrics=["mae", "mse"])  # a flat list, 2 metrics for 3 outputs
+    with pytest.warns(UserWarning, match=r"cannot match the compiled metrics \['mae', 'mse'\] to the outputs "
+                                         r"\['cls', 'reg', 'soft'\]"):
+        assert compiled_metrics(model, y) == []

@@ -17,13 +17,15 @@ each epoch.  Then, against Keras itself:
 * the recorded per-sample losses equal Keras' own loss functions with no
   reduction (per output, and their ``loss_weights`` total), and the recorded
   loss equals ``model.evaluate`` on the recorded samples;
+* the compiled metrics (per output, list or dict ``metrics=``, for several
+  outputs) are recorded under Keras' log names and equal ``model.evaluate``;
 * the standard dashboard renders a PNG (``deepreplay render``).
 
-TensorFlow runs in this process, every case.  JAX and PyTorch run in one
-child process each (``python tests/test_zoo.py BACKEND DIR [CASE...]``, both
-started together, as in ``tests/test_backends.py``), which runs the cases and
-writes their results as JSON; the tests for those backends read them.  The
-suite runs :data:`QUICK_CASES` there; ``DEEPREPLAY_ZOO_FULL=1`` runs them all.
+Every case runs on every backend.  TensorFlow runs in this process.  JAX and
+PyTorch run in one child process each (``python tests/test_zoo.py BACKEND DIR
+[CASE...]``), both started at the module's first test so that they work while
+the TensorFlow cases run here; each runs the cases and writes their results
+(with the seconds each took) as JSON, which the tests for those backends read.
 """
 
 from __future__ import annotations
@@ -45,9 +47,6 @@ N = 48
 EPOCHS = 2
 CHILD_TIMEOUT = 300
 OTHER_BACKENDS = ("jax", "torch")
-#: Cases run on JAX and PyTorch in the suite.  The recurrent and attention models take minutes to
-#: compile on JAX; ``DEEPREPLAY_ZOO_FULL=1`` runs every case on every backend (they all pass).
-QUICK_CASES = ("cnn", "two_inputs_two_outputs_dict", "subclassed", "nested", "mixed_float16")
 
 
 def _keras():
@@ -151,7 +150,7 @@ def _two_io_list():
     a, b, cls, reg = _two_io_graph()
     model = keras.Model([a, b], [cls, reg], name="two_io_list")
     model.compile(optimizer="adam", loss={"cls": "binary_crossentropy", "reg": "mse"},
-                  loss_weights={"cls": 1.0, "reg": 0.5})
+                  loss_weights={"cls": 1.0, "reg": 0.5}, metrics=[["accuracy"], ["mae", "mse"]])
     return model
 
 
@@ -164,7 +163,8 @@ def _two_io_dict():
     keras = _keras()
     a, b, cls, reg = _two_io_graph()
     model = keras.Model({"a": a, "b": b}, {"cls": cls, "reg": reg}, name="two_io_dict")
-    model.compile(optimizer="adam", loss=["binary_crossentropy", "mse"], loss_weights=[2.0, 1.0])
+    model.compile(optimizer="adam", loss=["binary_crossentropy", "mse"], loss_weights=[2.0, 1.0],
+                  metrics={"cls": ["accuracy", keras.metrics.AUC(name="auc")]})
     return model
 
 
@@ -350,8 +350,14 @@ def run_case(case: str, directory: str) -> dict:
                     diff = np.abs(replay.outputs_at(k, name) - _keras_layer_output(model, name, X))
                     result["max_layer_output_diff"] = max(result["max_layer_output_diff"], float(np.max(diff)))
         # Keras' own evaluation of the final model (loss plus regularisation) on the recorded samples.
-        evaluated = model.evaluate(X, y, batch_size=N, verbose=0, return_dict=True)["loss"]
-        result["max_evaluate_diff"] = abs(float(replay.training_loss[-1]) - float(evaluated)) / (1 + abs(evaluated))
+        evaluated = model.evaluate(X, y, batch_size=N, verbose=0, return_dict=True)
+        result["max_evaluate_diff"] = (abs(float(replay.training_loss[-1]) - float(evaluated["loss"]))
+                                       / (1 + abs(evaluated["loss"])))
+        # Every compiled metric (per output for several outputs), under Keras' name, equals Keras' evaluation.
+        result["metrics"] = sorted(replay.metric_names)
+        result["keras_metrics"] = sorted(k for k in evaluated if not k.endswith("loss"))
+        result["max_metric_diff"] = max([abs(float(replay.get_training_metric(name)[-1]) - float(evaluated[name]))
+                                         for name in replay.metric_names if name in evaluated], default=0.0)
     png = os.path.join(directory, f"{case}.png")
     code = cli.main(["render", filename, case, "-o", png, "--dpi", "30"])
     result["render_code"] = code
@@ -370,6 +376,8 @@ def check(result: dict) -> None:
     assert result["max_prediction_diff"] <= tol, result
     assert result["max_loss_diff"] <= 10 * tol, result
     assert result["max_evaluate_diff"] <= 10 * tol, result
+    assert result["metrics"] == result["keras_metrics"] and result["metrics"], result
+    assert result["max_metric_diff"] <= 10 * tol, result
     assert result["render_code"] == 0 and result["png_bytes"] > 1000, result
 
 
@@ -377,8 +385,55 @@ def check(result: dict) -> None:
 # The tests
 # ==========================================================================
 
+class _Children:
+    """One child process per other backend, started together; their results read once, when first needed."""
+
+    def __init__(self, tmp_path_factory):
+        self.processes = {}
+        self._results = None
+        for backend in OTHER_BACKENDS:
+            directory = tmp_path_factory.mktemp(f"zoo_{backend}")
+            env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3",
+                   "MPLBACKEND": "Agg"}
+            self.processes[backend] = (directory, subprocess.Popen(
+                [sys.executable, __file__, backend, str(directory), *ZOO], env=env, cwd=str(REPO),
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+
+    def results(self) -> dict:
+        """``{backend: results by case}`` (waits for the children)."""
+        if self._results is None:
+            self._results = {}
+            for backend, (directory, process) in self.processes.items():
+                try:
+                    output, _ = process.communicate(timeout=CHILD_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    output, _ = process.communicate()
+                path = directory / "results.json"
+                self._results[backend] = (json.loads(path.read_text()) if path.exists()
+                                          else {"_output": output[-4000:]})
+        return self._results
+
+    def stop(self) -> None:
+        for _, process in self.processes.values():
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+
+
+@pytest.fixture(scope="module")
+def zoo_children(request, tmp_path_factory):
+    """The JAX and PyTorch children, started at the module's first test so that they run while the
+    TensorFlow cases run here; None when no test of theirs is selected."""
+    wanted = any(getattr(item, "originalname", None) == "test_zoo_on_other_backends" for item in request.session.items)
+    children = _Children(tmp_path_factory) if wanted else None
+    yield children
+    if children is not None:
+        children.stop()
+
+
 @pytest.mark.parametrize("case", list(ZOO))
-def test_zoo_on_tensorflow(case, tmp_path):
+def test_zoo_on_tensorflow(case, tmp_path, zoo_children):
     from PIL import Image
 
     result = run_case(case, str(tmp_path))
@@ -387,37 +442,10 @@ def test_zoo_on_tensorflow(case, tmp_path):
         assert image.size[0] > 100 and image.size[1] > 100
 
 
-@pytest.fixture(scope="module")
-def other_backends(tmp_path_factory):
-    """Start one child per other backend (side by side); ``{backend: results by case}``."""
-    processes = {}
-    for backend in OTHER_BACKENDS:
-        directory = tmp_path_factory.mktemp(f"zoo_{backend}")
-        env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3",
-               "MPLBACKEND": "Agg"}
-        processes[backend] = (directory, subprocess.Popen(
-            [sys.executable, __file__, backend, str(directory), *_other_cases()], env=env, cwd=str(REPO),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    results = {}
-    for backend, (directory, process) in processes.items():
-        try:
-            output, _ = process.communicate(timeout=CHILD_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            output, _ = process.communicate()
-        path = directory / "results.json"
-        results[backend] = json.loads(path.read_text()) if path.exists() else {"_output": output[-4000:]}
-    return results
-
-
-def _other_cases():
-    return list(ZOO) if os.environ.get("DEEPREPLAY_ZOO_FULL") == "1" else list(QUICK_CASES)
-
-
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
-@pytest.mark.parametrize("case", _other_cases())
-def test_zoo_on_other_backends(case, backend, other_backends):
-    results = other_backends[backend]
+@pytest.mark.parametrize("case", list(ZOO))
+def test_zoo_on_other_backends(case, backend, zoo_children):
+    results = zoo_children.results()[backend]
     assert case in results, results.get("_output", results)
     result = results[case]
     assert "error" not in result, result["error"]
