@@ -38,6 +38,7 @@ failures; the last lines are the table for ``benchmarks/README.md``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -222,6 +223,113 @@ def kill_trials(workdir: str, kills: int, *, records: int = 6, seed: int = 0, lo
                 result["not_replaceable"] += 1
     result["failures"] = sum(result[k] for k in ("unreadable", "lost_beyond_one", "wrong_values",
                                                   "other_changed", "not_replaceable"))
+    return result
+
+
+# ------------------------------------------------------------------------------------------------
+# 3b. Chained kills: a writer killed half-way through its pages, then the next writer killed too
+# ------------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _readers_do_not_recover():
+    """Readers of this process read a leftover journal in memory only (as before readers applied it)."""
+    from deepreplay import safe_io
+
+    saved = safe_io._finish_interrupted_write
+    safe_io._finish_interrupted_write = lambda filename: None
+    try:
+        yield
+    finally:
+        safe_io._finish_interrupted_write = saved
+
+
+def _killed_writer(filename: str, group: str, records: int, pause: str | None, workdir: str, tag: str,
+                   rng: random.Random) -> tuple[bool, list[str]]:
+    """Run a synthetic writer, killed at ``pause`` ('point:n'), or at a random time when None."""
+    progress, sigfile = os.path.join(workdir, f"progress-{tag}"), os.path.join(workdir, f"signal-{tag}")
+    env = dict(ENV)
+    if pause:
+        env.update(DEEPREPLAY_PAUSE_AT=pause, DEEPREPLAY_PAUSE_SIGNAL=sigfile)
+    proc = _python(SYNTHETIC_WRITER, filename, group, str(records), progress, env=env)
+    start = time.monotonic()
+    if pause:
+        while not os.path.exists(sigfile) and proc.poll() is None and time.monotonic() - start < 60:
+            time.sleep(0.005)
+    else:
+        time.sleep(rng.uniform(0.02, 0.6))
+    killed = proc.poll() is None
+    if killed:
+        proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    lines = Path(progress).read_text().split() if os.path.exists(progress) else []
+    return killed, lines
+
+
+def chained_kill_trials(workdir: str, trials: int, *, records: int = 4, seed: int = 0, log=print) -> dict:
+    """Writer A killed half-way through applying its journal; writer B (which first finishes A's journal)
+    killed at each pause point in turn or at random; the file checked after each, by readers that read the
+    journal in memory, then by readers that apply it, then after a third writer ran to its end."""
+    from deepreplay import safe_io, storage
+
+    rng = random.Random(seed)
+    points = PAUSE_POINTS + ("random",)
+    result = {"trials": 0, "a_not_mid_apply": 0, "b_not_killed": 0, "checks": 0, "unreadable": 0,
+              "wrong_values": 0, "lost_beyond_one": 0, "other_changed": 0, "journal_left": 0}
+    for trial in range(trials):
+        tdir = os.path.join(workdir, f"chain{trial}")
+        os.makedirs(tdir)
+        filename = os.path.join(tdir, "f.h5")
+        write_synthetic(filename, "other", 3)
+        write_synthetic(filename, "g0", 2)
+        other = group_digest(filename, "other")
+        group_a = rng.choice(["g0", "g1"])
+        killed, lines_a = _killed_writer(filename, group_a, records, f"mid-apply:{rng.randint(1, records + 2)}",
+                                         tdir, "a", rng)
+        if not killed or not os.path.exists(filename + safe_io.JOURNAL_SUFFIX):
+            result["a_not_mid_apply"] += 1
+            continue
+        point = points[trial % len(points)]
+        group_b = rng.choice(["g0", "g1", "g2"])
+        pause = None if point == "random" else f"{point}:{rng.randint(1, records + 2)}"
+        killed_b, lines_b = _killed_writer(filename, group_b, records, pause, tdir, "b", rng)
+        result["trials"] += 1
+        result["b_not_killed"] += not killed_b
+        acked = {g: max([int(x) for x in lines if x.isdigit()] or [0]) for g, lines in
+                 ((group_a, lines_a), (group_b, lines_b)) if "created" in lines}
+        if group_a == group_b and "created" not in lines_b:
+            acked.pop(group_a, None)  # B may or may not have replaced A's group before its first record
+
+        def check(stage: str) -> None:
+            result["checks"] += 1
+            for name in storage.list_groups(filename):
+                n, _, problems = check_synthetic(filename, name)
+                if problems:
+                    kind = "unreadable" if any("Error" in p for p in problems) else "wrong_values"
+                    result[kind] += 1
+                    log(f"  trial {trial} (A {group_a} killed mid-apply, B {group_b} killed at {pause or 'random'}), "
+                        f"{stage}: {problems[0]}")
+                elif name in acked and not acked[name] <= n <= acked[name] + 1:
+                    result["lost_beyond_one"] += 1
+                    log(f"  trial {trial} {stage}: {name} has {n} records, {acked[name]} acknowledged")
+            if group_digest(filename, "other") != other:
+                result["other_changed"] += 1
+                log(f"  trial {trial} {stage}: the other group changed")
+
+        try:
+            with _readers_do_not_recover():
+                check("journal read in memory")
+            check("journal applied by a reader")
+            if os.path.exists(filename + safe_io.JOURNAL_SUFFIX):
+                result["journal_left"] += 1
+            write_synthetic(filename, "g3", 2)
+            acked["g3"] = 2
+            check("after a third writer")
+        except Exception as exc:  # noqa: BLE001 - the file itself could not be listed
+            result["unreadable"] += 1
+            log(f"  trial {trial}: {type(exc).__name__}: {exc}")
+        if (trial + 1) % 7 == 0:
+            log(f"  {trial + 1} trials: {json.dumps(result)}")
+    result["failures"] = sum(result[k] for k in ("unreadable", "wrong_values", "lost_beyond_one",
+                                                  "other_changed", "journal_left"))
     return result
 
 
@@ -809,12 +917,13 @@ def main(argv=None) -> int:
     parser.add_argument("--max-rss-mib", type=float, default=2048)
     parser.add_argument("--time-limit", type=float, default=None,
                         help="readers trial: start no new fit after this many seconds")
-    parser.add_argument("--only", choices=("readers", "full-disk", "kills", "hostile"), action="append")
+    parser.add_argument("--chained", type=int, default=35, help="chained-kill trials (A mid-apply, then B)")
+    parser.add_argument("--only", choices=("readers", "full-disk", "kills", "chained", "hostile"), action="append")
     args = parser.parse_args(argv)
     if args.quick:
-        args.fits, args.epochs, args.kills, args.hostile = 4, 20, 12, 50
+        args.fits, args.epochs, args.kills, args.hostile, args.chained = 4, 20, 12, 50, 7
     levels = [0, 512, 4096, 16384, 40000, 65536, 100000, 150000, 250000, 400000, 700000, 1048576]
-    only = set(args.only or ("readers", "full-disk", "kills", "hostile"))
+    only = set(args.only or ("readers", "full-disk", "kills", "chained", "hostile"))
     print(f"load at start: {_common.load()}")
     rows = []
     with tempfile.TemporaryDirectory(prefix="deepreplay-reliability-") as workdir:
@@ -822,6 +931,7 @@ def main(argv=None) -> int:
             ("readers", lambda: reader_trials(workdir, args.fits, args.epochs, time_limit=args.time_limit)),
             ("full-disk", lambda: full_disk_trials(workdir, levels[: 4 if args.quick else None])),
             ("kills", lambda: kill_trials(workdir, args.kills)),
+            ("chained", lambda: chained_kill_trials(workdir, args.chained)),
             ("hostile", lambda: hostile_trials(workdir, args.hostile, max_rss_mib=args.max_rss_mib)),
         ):
             if name not in only:
@@ -841,6 +951,8 @@ def main(argv=None) -> int:
                 "full-disk": lambda r: f"{r['levels']} free-space levels ({r['clear_error']} clear errors, "
                                        f"{r['during_creation']} during creation, {r['completed']} fits completed)",
                 "kills": lambda r: f"{r['kills']} SIGKILLs ({r['aimed']} at pause points, {r['random']} random)",
+                "chained": lambda r: f"{r['trials']} pairs: A killed mid-apply, then B killed at each point or at "
+                                     f"random ({r['b_not_killed']} B not killed); {r['checks']} checks",
                 "hostile": lambda r: f"{r['files']} files x 3 commands = {r['runs']} runs, peak RSS "
                                      f"{r['peak_rss_mib']:.0f} MiB"}[name](result)
         print(f"| {name} | {size} | {result['failures']} | {seconds:.0f} |")

@@ -509,6 +509,32 @@ def _finish_interrupted_write(filename: str) -> None:
         pass
 
 
+def _open_elsewhere_in_process(fd: int) -> bool:
+    """Whether HDF5 already has the file behind ``fd`` open in this process (by its path).
+
+    HDF5 opens a file only once per process: opening it again *shares* the
+    first open and its cache of the file's metadata.  When the first open is
+    a handle kept by the caller (or leaked) while another process wrote the
+    file, that cache is stale, and a new open through the path sees a mix of
+    old and new metadata: wrong values, missing groups, "bad symbol table node
+    signature".  Such a file is then read through ``fd`` instead (h5py's
+    file-object driver, never shared).
+    """
+    identity = _identity(fd)
+    try:
+        open_files = h5py.h5f.get_obj_ids(h5py.h5f.OBJ_ALL, h5py.h5f.OBJ_FILE)
+    except Exception:  # noqa: BLE001 - cannot tell: read through fd, which is always safe
+        return True
+    for fid in open_files:
+        try:
+            st = os.stat(fid.name)
+        except (OSError, TypeError, ValueError):  # a file-object driver's name ('0x7f...'), or gone
+            continue
+        if (st.st_dev, st.st_ino) == identity:
+            return True
+    return False
+
+
 @contextlib.contextmanager
 def open_read(filename: str, *, wait: float | None = None) -> Iterator[h5py.File]:
     """The HDF5 file ``filename``, read-only, as its last complete write session left it.
@@ -527,10 +553,10 @@ def open_read(filename: str, *, wait: float | None = None) -> Iterator[h5py.File
         if journal is None and not looks_like_hdf5(fd, size):
             raise RecordingError(f"{filename!r} is not an HDF5 file, so it is not a deepreplay recording.")
         try:
-            if journal is None:
+            if journal is None and not _open_elsewhere_in_process(fd):
                 h5 = h5py.File(filename, "r", locking=False)
-            else:  # a writer was killed while applying its journal: read what it committed
-                new_size, pages = journal
+            else:  # a writer was killed while applying its journal (read what it committed), or see above
+                new_size, pages = journal if journal is not None else (size, {})
                 overlay = _PageOverlay(fd, size, pages, writable=False)
                 overlay.size = new_size
                 h5 = h5py.File(overlay, "r")
