@@ -629,6 +629,7 @@ class ReplayData(keras.callbacks.Callback):
             overwrite=self.overwrite,
             step_based=self.every_steps is not None,
             outputs=self._output_names,
+            layer_classes=self._probe.layer_classes,
         )
         self._started = True
         self._recorded_model = weakref.ref(model)

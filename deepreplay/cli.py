@@ -293,6 +293,52 @@ def _check_compare_request(args: argparse.Namespace) -> str:
     return ext
 
 
+def _import_custom_objects(modules: Sequence[str] | None) -> dict:
+    """Import each ``--import`` module (a name, or a ``.py`` file); the Keras objects they define, by name.
+
+    Importing runs the module's decorators, so classes registered with
+    ``@keras.saving.register_keras_serializable`` become known; the classes
+    (layers, models, losses, metrics) and functions a module defines are
+    also returned, for ``Replay(..., custom_objects=...)``, so an
+    unregistered class is found by its name.  A ``.py`` file is imported
+    under its own name, not as ``__main__`` (its ``if __name__ ==
+    "__main__":`` block does not run).
+    """
+    import importlib
+    import importlib.util
+    import inspect
+
+    found: dict = {}
+    if not modules:
+        return found
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # modules of the current folder, as `python -m` would find them
+    import keras
+
+    kinds = (keras.layers.Layer, keras.losses.Loss, keras.metrics.Metric)
+    for name in modules:
+        try:
+            if name.endswith(".py"):
+                if not os.path.isfile(name):
+                    raise FileNotFoundError(f"no file {name}")
+                stem = os.path.splitext(os.path.basename(name))[0]
+                spec = importlib.util.spec_from_file_location(stem, name)
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[stem] = module
+                spec.loader.exec_module(module)
+            else:
+                module = importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - said in one line
+            raise CommandError(f"--import {name}: cannot import it ({type(exc).__name__}: {exc}); give a module "
+                               "importable from the current folder (e.g. my_models) or a .py file") from exc
+        for key, obj in vars(module).items():
+            if getattr(obj, "__module__", None) != module.__name__ or key.startswith("_"):
+                continue
+            if (inspect.isclass(obj) and issubclass(obj, kinds)) or inspect.isfunction(obj):
+                found[key] = obj
+    return found
+
+
 def _cmd_render(args: argparse.Namespace) -> int:
     import warnings
 
@@ -306,9 +352,10 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from .dashboard import DashboardNote, build_dashboard
     from .replay import Replay
 
+    custom_objects = _import_custom_objects(args.imports)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        replay = Replay(args.file, args.group)
+        replay = Replay(args.file, args.group, custom_objects=custom_objects)
     for warning in caught:
         print(f"deepreplay: warning: {warning.message}", file=sys.stderr)
     with replay:
@@ -337,10 +384,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from .dashboard import build_comparison
     from .replay import Replay
 
+    custom_objects = _import_custom_objects(args.imports)
     with contextlib.ExitStack() as stack:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            replays = [stack.enter_context(Replay(args.file, group)) for group in args.groups]
+            replays = [stack.enter_context(Replay(args.file, group, custom_objects=custom_objects))
+                       for group in args.groups]
         for warning in caught:
             print(f"deepreplay: warning: {warning.message}", file=sys.stderr)
         fig, visuals = build_comparison(replays, layer_name=args.layer, metric_name=args.metric)
@@ -406,6 +455,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="frames per second (default: 10, slower for short runs so they last ~5 s)")
     render.add_argument("--dpi", type=float, default=None, help="resolution (default: 100, 1300 pixels wide)")
     render.add_argument("--title", default=None, help="figure title (default: the group name)")
+    render.add_argument("--import", dest="imports", action="append", default=None, metavar="MODULE",
+                        help="import MODULE (a name, or a .py file) first: the custom layers or model classes "
+                             "it defines are used to rebuild the model (repeat for several)")
     render.set_defaults(func=_cmd_render)
 
     compare = sub.add_parser("compare", help="draw several recordings side by side",
@@ -422,6 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="frames per second (default: 10, slower for short runs so they last ~5 s)")
     compare.add_argument("--dpi", type=float, default=None, help="resolution (default: 100)")
     compare.add_argument("--title", default=None, help="figure title (default: the group names)")
+    compare.add_argument("--import", dest="imports", action="append", default=None, metavar="MODULE",
+                         help="import MODULE (a name, or a .py file) first, as for render")
     compare.set_defaults(func=_cmd_compare)
     return parser
 

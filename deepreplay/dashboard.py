@@ -62,6 +62,8 @@ class DashboardPlan:
     feature_maps: str | None = None    # convolutional: feature maps of this layer
     filters: str | None = None         # convolutional: kernels of this layer
     distributions: str | None = None   # 'activations' or 'weights': per-layer distributions (non-Dense models)
+    display_grid: bool = True          # grid lines of the feature space (False: the model cannot be rebuilt)
+    display_regions: bool | None = None  # regions of the feature space (None: its default; False: cannot be drawn)
     skipped: tuple[str, ...] = ()      # one line per visual left out, and why
 
 
@@ -112,13 +114,33 @@ DENSE_KINDS = frozenset({"InputLayer", "Dense", "Dropout", "Activation"})
 
 
 def _layer_kinds(replay) -> dict[str, str]:
-    """``{layer name: class name}`` of the rebuilt model, or {} when it cannot be rebuilt."""
-    from .model_inspection import model_layers
+    """``{layer name: class name}``, from the recording (else the rebuilt model; {} when neither has them)."""
+    return replay.layer_kinds
 
+
+def _has_layer_graph(replay) -> bool:
+    from .layer_probe import has_layer_graph
+
+    return has_layer_graph(replay.model)
+
+
+def model_problem(replay) -> str | None:
+    """Why the recording's model cannot be rebuilt here, with the way out; None when it can.
+
+    The visuals that compute on the model (grid lines and regions of the
+    feature space, the decision boundary) need it; the others draw recorded
+    data only.
+    """
     try:
-        return {layer.name: type(layer).__name__ for layer in model_layers(replay.model)}
-    except Exception:  # a model that needs custom objects: the visuals that need it are skipped
-        return {}
+        replay.model
+    except Exception as exc:  # noqa: BLE001 - any reason is said, none raised
+        missing = replay.missing_custom_objects()
+        if missing:
+            return (f"it needs the custom objects {missing} (not found here): import the module defining them "
+                    "first ('deepreplay render --import MODULE'; in Python, import it or pass "
+                    "Replay(..., custom_objects=...))")
+        return str(exc).rstrip(".")
+    return None
 
 
 def _hidden_shapes(replay) -> dict[str, tuple[int, ...]]:
@@ -207,6 +229,8 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
         skipped.append(f"outputs other than {replay.output_names[0]!r}: the visuals show the first output "
                        "(Replay(..., output=...) chooses another); the loss is the weighted total")
     widths = {name: int(np.prod(shape)) for name, shape in shapes.items()}
+    problem = model_problem(replay)
+    needs_model: list[str] = []  # visuals left out (or drawn in part) because the model cannot be rebuilt
     inputs = replay.inputs
     tabular = isinstance(inputs, np.ndarray) and inputs.ndim == 2
     n_inputs = int(inputs.shape[1]) if tabular else 0
@@ -224,14 +248,20 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
         vectors = [name for name, shape in shapes.items() if len(shape) == 1]
         two = [name for name in vectors if widths[name] == 2]
         wide = [name for name in vectors if widths[name] > 2]
+        boundary = task.is_classification and n_inputs >= 2
+        if boundary and problem is not None and not (two or wide):
+            needs_model.append("decision boundary")
+            boundary = False
         if two:
             layer_name = two[-1]
-        elif task.is_classification and n_inputs == 2:
+        elif boundary and n_inputs == 2:
             decision_boundary = True
         elif wide:
             layer_name = wide[-1]
-        elif task.is_classification and n_inputs > 2:
+        elif boundary:
             decision_boundary = True
+        elif needs_model:
+            pass
         elif several_inputs:
             skipped.append("feature space and decision boundary: the model has several inputs, and both visuals "
                            "draw the samples of one input array (a hidden layer's outputs are still in "
@@ -257,10 +287,23 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
         candidates = own or metrics
         accuracy = [m for m in candidates if m in ("accuracy", f"{shown}_accuracy")]
         metric_name = accuracy[0] if accuracy else candidates[0]
+    display_grid, display_regions = True, None
+    if layer_name is not None and problem is not None:
+        display_grid, display_regions = False, False
+        if widths[layer_name] == 2 or n_inputs == 2:  # what the model would have added
+            needs_model.insert(0, f"the grid lines and regions of the feature space of {layer_name!r} "
+                                  "(its points are drawn)")
+    elif layer_name is not None and not _has_layer_graph(replay):
+        display_regions = False
+        if widths[layer_name] == 2:
+            skipped.append(f"the regions of the feature space of {layer_name!r}: the model is subclassed (no layer "
+                           "graph), so what the layers after it make of its outputs cannot be computed alone")
     kinds = _layer_kinds(replay)
     if not kinds:
-        skipped.append("feature maps, filters and layer distributions: the model cannot be rebuilt from the "
-                       "recording (see Replay(..., custom_objects=...))")
+        needs_model.append("feature maps, filters and layer distributions (this recording predates the "
+                           "recorded layer kinds)")
+    if needs_model:
+        skipped.append(f"{'; '.join(needs_model)}: they need the rebuilt model, and {problem}")
     feature_maps, filters = _conv_plan(replay, kinds, skipped) if kinds else (None, None)
     loss_histogram = replay.reader.has("losses")
     if not loss_histogram:
@@ -278,6 +321,8 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
         feature_maps=feature_maps,
         filters=filters,
         distributions=_distributions_plan(replay, kinds),
+        display_grid=display_grid,
+        display_regions=display_regions,
         skipped=tuple(skipped),
     )
 
@@ -351,8 +396,9 @@ def build_dashboard(replay, *, layer_name: str | None = None, metric_name: str |
             axes[kind] = fig.add_subplot(grid[r, c * width:(c + 1) * width])
     builders = []
     if plan.layer_name is not None:
+        plane = {"display_grid": plan.display_grid, "display_regions": plan.display_regions}
         builders.append(("space", f"feature space of {plan.layer_name!r}",
-                         lambda ax: replay.build_feature_space(ax, plan.layer_name, **span)))
+                         lambda ax: replay.build_feature_space(ax, plan.layer_name, **plane, **span)))
     elif plan.decision_boundary:
         builders.append(("space", "decision boundary", lambda ax: replay.build_decision_boundary(ax, **span)))
     builders.append(("curves", "loss and metric",
@@ -440,8 +486,9 @@ def build_comparison(replays, *, layer_name: str | None = None, metric_name: str
         ax = fig.add_subplot(grid[0, i])
         # Short titles: the run's name goes before them.
         if plan.layer_name is not None:
+            plane = {"display_grid": plan.display_grid, "display_regions": plan.display_regions}
             visuals.append(replay.build_feature_space(ax, plan.layer_name, title=f"layer {plan.layer_name}",
-                                                      **span))
+                                                      **plane, **span))
         else:
             visuals.append(replay.build_decision_boundary(ax, title="decision boundary", **span))
     visuals.append(compare_loss_and_metric(fig.add_subplot(grid[rows - 1, :]), replays, metric, **span))

@@ -87,7 +87,7 @@ class LayerPlan:
 _Entry = tuple[LayerPlan, str, object]
 
 
-def _has_graph(model: keras.layers.Layer) -> bool:
+def has_layer_graph(model: keras.layers.Layer) -> bool:
     """Whether ``model`` is a model with a symbolic layer graph (functional or Sequential, built)."""
     if not isinstance(model, keras.Model):
         return False
@@ -224,6 +224,11 @@ class LayerProbe:
         """Recorded names of every planned layer in model order (a nested model's layers just before it)."""
         return [plan.name for plan in self.plans]
 
+    @property
+    def layer_classes(self) -> dict[str, str]:
+        """``{recorded name: Keras class name}`` of every planned layer (``Dense``, ``Conv2D``, ...)."""
+        return {plan.name: type(plan.layer).__name__ for plan in self.plans}
+
     @classmethod
     def build(cls, model: keras.Model, *, want_outputs: bool, want_z: bool, x: object = None) -> LayerProbe:
         """Plan and build the probe of ``model``.
@@ -242,7 +247,7 @@ class LayerProbe:
             probe.plans = [LayerPlan(layer, record_output=False, record_z=False) for layer in model_layers(model)]
             return probe
         skipped: list[str] = []
-        if _has_graph(model):
+        if has_layer_graph(model):
             entries, probe._extractor = probe._plan_graph(model, None, want_outputs, want_z, skipped)
             probe._slots = [(plan.name, kind) for plan, kind, _ in entries]
         else:
@@ -335,7 +340,7 @@ class LayerProbe:
                 skipped.append(name)
                 self.plans.append(plan)
                 continue
-            if _has_graph(layer):
+            if has_layer_graph(layer):
                 entries += self._plan_nested(layer, name, inp, want_outputs, want_z, skipped)
             self.plans.append(plan)
             plan.record_output = want_outputs

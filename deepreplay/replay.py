@@ -31,6 +31,7 @@ import keras
 import numpy as np
 
 from . import compute, storage, structure
+from .layer_probe import capturing_calls, has_layer_graph
 from .model_inspection import model_layers, variable_keys
 from .numpy_forward import numpy_forward
 
@@ -211,6 +212,7 @@ class Replay:
                 stacklevel=2,
             )
         self._model: keras.Model | None = None
+        self._layer_kinds: dict[str, str] | None = None
         self._model_record: int | None = None
         # Whole histories of per-record arrays, read in one go the first time a
         # record of a small enough dataset is asked for (see _history).
@@ -348,6 +350,39 @@ class Replay:
     def layer_names(self) -> list[str]:
         """Recorded layers, in model order."""
         return self._reader.layers
+
+    @property
+    def layer_kinds(self) -> dict[str, str]:
+        """``{layer name: Keras class name}`` (``Dense``, ``Conv2D``, ...) of the recorded layers, in model order.
+
+        Read from the recording, so it needs no rebuilt model (a subclassed
+        model whose class cannot be imported here still has them); for a
+        recording that predates them, taken from the rebuilt model, and ``{}``
+        when that cannot be rebuilt.
+        """
+        if self._layer_kinds is None:
+            kinds = self._reader.layer_classes
+            if not kinds:
+                try:
+                    kinds = {layer.name: type(layer).__name__ for layer in model_layers(self.model)}
+                except Exception:  # noqa: BLE001 - a model needing custom objects: no kinds known
+                    kinds = {}
+            self._layer_kinds = kinds
+        return dict(self._layer_kinds)
+
+    def missing_custom_objects(self) -> list[str]:
+        """Names of the classes or functions of the stored model config that Keras cannot find here.
+
+        Each is a key for ``Replay(..., custom_objects={key: ...})``; importing
+        the module that defines a class registered with
+        ``@keras.saving.register_keras_serializable`` also makes it found.
+        Empty when the model needs none, or all are known.
+        """
+        try:
+            config = json.loads(self._reader.model_config)
+        except (TypeError, ValueError, RecursionError):
+            return []
+        return _missing_custom_objects(config, self.custom_objects)
 
     @property
     def loss_name(self) -> str:
@@ -670,6 +705,21 @@ class Replay:
             fast = numpy_forward(layers[:names.index(layer_name) + 1])
             if fast is not None:
                 return fast
+        if not has_layer_graph(model):
+            # A subclassed model: its layer's output, captured while the whole model is called.
+            layer = model.get_layer(layer_name)
+
+            def captured(X: np.ndarray) -> np.ndarray:
+                calls: dict[int, list] = {}
+                with capturing_calls([layer], calls):
+                    model(np.asarray(X, dtype=np.float32), training=False)
+                seen = calls.get(id(layer), [])
+                if len(seen) != 1:
+                    raise ValueError(f"layer {layer_name!r} is called {len(seen)} times in one call of the model, "
+                                     "so its output on given inputs is ambiguous.")
+                return compute.to_numpy(seen[0][1])
+
+            return captured
         head = keras.Model(model.inputs[0], model.get_layer(layer_name).output)
         return lambda X: compute.to_numpy(head(np.asarray(X, dtype=np.float32), training=False))
 
@@ -680,6 +730,12 @@ class Replay:
         before), as in Sequential models.
         """
         self._check_layer(layer_name)
+        if not has_layer_graph(self.model):
+            raise ValueError(
+                f"layer_name={layer_name!r}: the model is subclassed (no layer graph), so the layers after it "
+                "cannot be evaluated from its outputs alone; build it as a functional or Sequential model to "
+                "draw what the rest of the network makes of a layer's outputs."
+            )
         layers = self._chain()
         names = [layer.name for layer in layers]
         rest = layers[names.index(layer_name) + 1:]

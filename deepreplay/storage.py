@@ -119,6 +119,7 @@ _SAMPLES = "samples"
 
 _ATTR_COMPLETE = "complete"
 _ATTR_LAYERS = "layers"
+_ATTR_LAYER_CLASSES = "layer_classes"
 _ATTR_QUANTITIES = "quantities"
 
 
@@ -350,6 +351,7 @@ class RecordingWriter:
         step_based: bool = False,
         outputs: list[str] | None = None,
         probe_samples: np.ndarray | None = None,
+        layer_classes: Mapping[str, str] | None = None,
     ) -> None:
         """Create the group with its static content (replacing it if ``overwrite``).
 
@@ -361,7 +363,9 @@ class RecordingWriter:
         A ``step_based`` recording keys its records by training step: each
         record then gives ``step`` and ``epoch_fraction`` to :meth:`append`.
         ``outputs`` names the model's outputs, in order; ``probe_samples``
-        gives the rows of ``inputs`` whose feature maps are recorded.
+        gives the rows of ``inputs`` whose feature maps are recorded;
+        ``layer_classes`` maps each of ``layers`` to its Keras class name, so
+        readers know the kinds of layers without rebuilding the model.
         """
         check_writable_target(self.filename, self.group_name, overwrite=overwrite)
         token = secrets.token_hex(8)
@@ -385,6 +389,8 @@ class RecordingWriter:
             g.attrs[_ATTR_RECORDS] = np.int64(0)
             g.attrs[_ATTR_WRITER] = token
             g.attrs[_ATTR_LAYERS] = json.dumps(list(layers))
+            if layer_classes is not None:
+                g.attrs[_ATTR_LAYER_CLASSES] = json.dumps({str(k): str(v) for k, v in layer_classes.items()})
             g.attrs[_ATTR_QUANTITIES] = json.dumps(list(quantities))
             if outputs is not None:
                 g.attrs[_ATTR_OUTPUTS] = json.dumps(list(outputs))
@@ -889,6 +895,20 @@ class RecordingReader:
         """Names of the recorded layers, in model order."""
         with self._open() as g:
             return _layers(g)
+
+    @property
+    def layer_classes(self) -> dict[str, str]:
+        """Keras class name of each recorded layer (``{}`` for recordings that predate them, or unreadable)."""
+        with self._open() as g:
+            value = g.attrs.get(_ATTR_LAYER_CLASSES)
+        try:
+            classes = json.loads(_text(value)) if value is not None else {}
+        except (TypeError, ValueError, RecursionError):
+            return {}
+        if not isinstance(classes, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                    for k, v in classes.items()):
+            return {}
+        return classes
 
     @property
     def quantities(self) -> list[str]:

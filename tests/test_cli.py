@@ -280,3 +280,67 @@ def test_version():
                           env=env, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"deepreplay {__version__}"
+
+
+SUBCLASSED_MODULE = '''
+import keras
+
+
+class TwoUnitNet(keras.Model):  # not registered: Keras finds it only when given it
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = keras.layers.Dense(2, activation="tanh", name="hidden")
+        self.out = keras.layers.Dense(1, activation="sigmoid", name="out")
+
+    def call(self, x, training=False):
+        return self.out(self.hidden(x))
+'''
+
+
+def test_render_a_subclassed_recording_whose_class_is_not_importable_then_with_import(tmp_path):
+    """From a shell the user's class is unknown: the recorded visuals are drawn, one note says what needs
+    the model and the way out; ``--import FILE.py`` gives Keras the class and the whole dashboard."""
+    import importlib.util
+
+    import keras
+    import numpy as np
+
+    from deepreplay.callbacks import ReplayData
+
+    module_file = tmp_path / "my_net.py"
+    module_file.write_text(SUBCLASSED_MODULE)
+    spec = importlib.util.spec_from_file_location("my_net", module_file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    keras.utils.set_random_seed(0)
+    X = np.random.default_rng(0).normal(size=(40, 2)).astype("float32")
+    y = (X[:, :1] * X[:, 1:] > 0).astype("float32")
+    model = module.TwoUnitNet(name="net")
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    filename = str(tmp_path / "sub.h5")
+    model.fit(X, y, epochs=2, verbose=0, callbacks=[ReplayData(X, y, filename, "sub")])
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", MPLBACKEND="Agg")
+    outside = tmp_path / "elsewhere"  # a folder where my_net is not importable
+    outside.mkdir()
+    runs = {}
+    for name, extra in (("plain", []), ("imported", ["--import", str(module_file)])):
+        png = tmp_path / f"{name}.png"
+        done = subprocess.run([sys.executable, "-m", "deepreplay", "render", filename, "sub", "-o", str(png),
+                               "--dpi", "30", *extra], capture_output=True, text=True, env=env, cwd=outside,
+                              timeout=300)
+        notes = [line for line in done.stderr.splitlines() if line.startswith("deepreplay: note:")]
+        runs[name] = (done, notes, png)
+    done, notes, png = runs["plain"]
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert len(notes) == 1, done.stderr
+    assert "grid lines and regions of the feature space of 'hidden' (its points are drawn)" in notes[0]
+    assert "custom objects ['TwoUnitNet']" in notes[0] and "--import MODULE" in notes[0]
+    with Image.open(png) as image:
+        assert image.size[0] > 100
+    done, notes, png = runs["imported"]
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    # The model is rebuilt: grid lines are drawn; only the regions (the layers after 'hidden' alone) cannot be.
+    assert len(notes) == 1 and "custom objects" not in notes[0], done.stderr
+    assert "the regions of the feature space of 'hidden': the model is subclassed" in notes[0]
+    assert png.stat().st_size > 1000

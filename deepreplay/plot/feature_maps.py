@@ -28,7 +28,6 @@ from matplotlib.axes import Axes
 from matplotlib import colormaps
 
 from .. import compute
-from ..model_inspection import model_layers
 from .base import Plotter
 from .common import check_axes, check_class_names, check_title, model_task, resolve_class_names
 
@@ -54,8 +53,8 @@ KERNEL_LAYERS = ("Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D", "Conv
 # -- which layers ------------------------------------------------------------------------------------
 def conv_layers(replay: Replay) -> list[str]:
     """Names of the model's layers whose kernels :class:`Filters` can draw, in model order."""
-    return [layer.name for layer in model_layers(replay.model)
-            if type(layer).__name__ in KERNEL_LAYERS and layer.name in replay.layer_names]
+    names = set(replay.layer_names)
+    return [name for name, kind in replay.layer_kinds.items() if kind in KERNEL_LAYERS and name in names]
 
 
 def image_layers(replay: Replay) -> list[str]:
@@ -66,7 +65,7 @@ def image_layers(replay: Replay) -> list[str]:
     layers of sequences are left out (only layers of the model's kinds of
     convolution, pooling, normalisation or activation count).
     """
-    kinds = {layer.name: type(layer).__name__ for layer in model_layers(replay.model)}
+    kinds = replay.layer_kinds
     recorded = replay.reader.output_layers("activations")
     epoch = int(replay.epochs[0])
     found = []
@@ -564,7 +563,7 @@ class Filters(_MosaicPlotter):
         if layer_name not in candidates:
             raise ValueError(f"layer_name={layer_name!r} is not a convolution layer whose kernels can be drawn; "
                              f"convolution layers: {candidates or 'none'}.")
-        kind = type(replay.model.get_layer(layer_name)).__name__
+        kind = replay.layer_kinds[layer_name]
         key = "kernel"
 
         def kernel_at(epoch: int) -> np.ndarray:
