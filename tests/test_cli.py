@@ -323,13 +323,17 @@ def test_render_a_subclassed_recording_whose_class_is_not_importable_then_with_i
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", MPLBACKEND="Agg")
     outside = tmp_path / "elsewhere"  # a folder where my_net is not importable
     outside.mkdir()
-    runs = {}
-    for name, extra in (("plain", []), ("imported", ["--import", str(module_file)])):
+    started = {}
+    for name, extra in (("plain", []), ("imported", ["--import", str(module_file)])):  # side by side
         png = tmp_path / f"{name}.png"
-        done = subprocess.run([sys.executable, "-m", "deepreplay", "render", filename, "sub", "-o", str(png),
-                               "--dpi", "30", *extra], capture_output=True, text=True, env=env, cwd=outside,
-                              timeout=300)
-        notes = [line for line in done.stderr.splitlines() if line.startswith("deepreplay: note:")]
+        started[name] = (subprocess.Popen(
+            [sys.executable, "-m", "deepreplay", "render", filename, "sub", "-o", str(png), "--dpi", "30", *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=outside), png)
+    runs = {}
+    for name, (process, png) in started.items():
+        out, err = process.communicate(timeout=300)
+        done = subprocess.CompletedProcess(process.args, process.returncode, out, err)
+        notes = [line for line in err.splitlines() if line.startswith("deepreplay: note:")]
         runs[name] = (done, notes, png)
     done, notes, png = runs["plain"]
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
