@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import compute
+from . import compute, storage
 
 __all__ = ["DashboardNote", "DashboardPlan", "build_dashboard", "plan_dashboard", "two_unit_layers", "wide_layers"]
 
@@ -298,6 +298,11 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
         if widths[layer_name] == 2:
             skipped.append(f"the regions of the feature space of {layer_name!r}: the model is subclassed (no layer "
                            "graph), so what the layers after it make of its outputs cannot be computed alone")
+    elif layer_name is not None and storage.NESTED_LAYER_SEPARATOR in layer_name:  # inside a nested model
+        display_regions = False
+        if widths[layer_name] == 2:
+            skipped.append(f"the regions of the feature space of {layer_name!r}: it is inside a nested model, so "
+                           "what the layers after it make of its outputs cannot be computed alone")
     kinds = _layer_kinds(replay)
     if not kinds:
         needs_model.append("feature maps, filters and layer distributions (this recording predates the "

@@ -699,15 +699,19 @@ class Replay:
         """
         self._check_layer(layer_name)
         model = self.model
-        if isinstance(model, keras.Sequential):
+        nested = storage.NESTED_LAYER_SEPARATOR in layer_name
+        if isinstance(model, keras.Sequential) and not nested:
             layers = self._chain()
             names = [layer.name for layer in layers]
             fast = numpy_forward(layers[:names.index(layer_name) + 1])
             if fast is not None:
                 return fast
-        if not has_layer_graph(model):
-            # A subclassed model: its layer's output, captured while the whole model is called.
-            layer = model.get_layer(layer_name)
+        if nested or not has_layer_graph(model):
+            # A layer inside a nested model, or of a subclassed model: its output, captured while the
+            # whole model is called.
+            layer = model
+            for part in layer_name.split(storage.NESTED_LAYER_SEPARATOR):
+                layer = layer.get_layer(part)
 
             def captured(X: np.ndarray) -> np.ndarray:
                 calls: dict[int, list] = {}
@@ -730,6 +734,13 @@ class Replay:
         before), as in Sequential models.
         """
         self._check_layer(layer_name)
+        if storage.NESTED_LAYER_SEPARATOR in layer_name:
+            container = layer_name.split(storage.NESTED_LAYER_SEPARATOR)[0]
+            raise ValueError(
+                f"layer_name={layer_name!r} is inside the nested model {container!r}, so the rest of the network "
+                f"cannot be evaluated from its outputs alone; choose a layer of the outer model, such as "
+                f"{container!r}."
+            )
         if not has_layer_graph(self.model):
             raise ValueError(
                 f"layer_name={layer_name!r}: the model is subclassed (no layer graph), so the layers after it "

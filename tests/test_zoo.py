@@ -351,8 +351,11 @@ def run_case(case: str, directory: str) -> dict:
                 result["max_loss_diff"] = max(result["max_loss_diff"], float(np.max(np.abs(r - w) / (1 + np.abs(w)))))
             if case in LAYER_OUTPUT_CASES:  # recorded layer outputs against Keras' own, at the weights of epoch k
                 for name in result["output_layers"]:
-                    diff = np.abs(replay.outputs_at(k, name) - _keras_layer_output(model, name, X))
-                    result["max_layer_output_diff"] = max(result["max_layer_output_diff"], float(np.max(diff)))
+                    want = _keras_layer_output(model, name, X)
+                    # The replayed model's layer function (grid lines of the feature space) too.
+                    for got in (replay.outputs_at(k, name), replay.layer_function(name)(X)):
+                        diff = float(np.max(np.abs(got - want)))
+                        result["max_layer_output_diff"] = max(result["max_layer_output_diff"], diff)
         # Keras' own evaluation of the final model (loss plus regularisation) on the recorded samples.
         evaluated = model.evaluate(X, y, batch_size=N, verbose=0, return_dict=True)
         result["max_evaluate_diff"] = (abs(float(replay.training_loss[-1]) - float(evaluated["loss"]))
