@@ -19,6 +19,9 @@ each epoch.  Then, against Keras itself:
   loss equals ``model.evaluate`` on the recorded samples;
 * the compiled metrics (per output, list or dict ``metrics=``, for several
   outputs) are recorded under Keras' log names and equal ``model.evaluate``;
+* the recorded outputs of every layer of the nested and subclassed models
+  (the layers inside the nested model as ``inner/a``), and the replay's
+  ``layer_function`` of each, equal Keras' own outputs of those layers;
 * the standard dashboard renders a PNG (``deepreplay render``).
 
 TensorFlow runs in this process, every case.  JAX and PyTorch run in one
