@@ -173,6 +173,37 @@ def model_config_json(model: keras.Model) -> str:
     return json.dumps(config)
 
 
+def declared_variable_values(config: dict, *, custom_objects: dict | None, safe_mode: bool) -> int | None:
+    """How many values the variables of the model ``config`` describes would hold, without allocating them.
+
+    The model is built inside a ``keras.StatelessScope``, where Keras declares
+    variables (their shapes) and defers their allocation; the declared ones
+    are dropped afterwards (they are never allocated).  So a config asking for
+    huge layers is measured before anything big is built.  None when the
+    model cannot be built that way (a layer that creates a variable from a
+    constant, or Keras internals that moved): the caller then cannot check.
+    """
+    import copy
+    import math
+
+    try:  # Keras' list of deferred variables (to drop ours from it); internal, hence guarded
+        from keras.src.backend.common import global_state
+
+        pending = global_state.get_global_attribute("uninitialized_variables", [], set_to_default=True)
+    except Exception:  # noqa: BLE001
+        return None
+    before = len(pending)
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            model = keras.saving.deserialize_keras_object(copy.deepcopy(config), custom_objects=custom_objects,
+                                                          safe_mode=safe_mode)
+        return int(sum(math.prod(int(d) for d in v.shape) for v in getattr(model, "weights", [])))
+    except Exception:  # noqa: BLE001 - the ordinary build reports what is wrong with the config
+        return None
+    finally:
+        del pending[before:]
+
+
 def _public_optimizer_classes(node: Any) -> None:
     if isinstance(node, dict):
         module, name = node.get("module"), node.get("class_name")

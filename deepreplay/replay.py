@@ -31,6 +31,7 @@ import keras
 import numpy as np
 
 from . import compute, storage, structure
+from ._backend import declared_variable_values
 from .layer_probe import capturing_calls, has_layer_graph
 from .model_inspection import model_layers, variable_keys
 from .numpy_forward import numpy_forward
@@ -598,6 +599,7 @@ class Replay:
                 f"the model in {self.group_name!r} has a Lambda layer, which stores Python code; deepreplay "
                 "does not load it by default. If you trust this file, pass Replay(..., safe_mode=False)."
             )
+        self._check_model_size(config)
         try:
             model = keras.saving.deserialize_keras_object(
                 config, custom_objects=self.custom_objects, safe_mode=self.safe_mode
@@ -613,6 +615,26 @@ class Replay:
         if not isinstance(model, keras.Model):
             raise ValueError(f"the stored config of {self.group_name!r} is not a Keras model.")
         return model
+
+    def _check_model_size(self, config: dict) -> None:
+        """Refuse a stored config whose variables would hold far more than the recorded weights (memory bound).
+
+        A genuine config declares exactly the variables that were recorded; a
+        damaged or hostile one may ask Keras for huge layers.  The declared
+        size is measured without allocating (see
+        ``_backend.declared_variable_values``) and may exceed the recorded
+        one by a factor 2 plus 2**20 values (2**24 when no weights were
+        recorded).
+        """
+        recorded = self._reader.weight_values
+        limit = 2 * recorded + 2**20 if recorded else 2**24
+        declared = declared_variable_values(config, custom_objects=self.custom_objects, safe_mode=self.safe_mode)
+        if declared is not None and declared > limit:
+            raise storage.RecordingError(
+                f"the stored model config of {self.group_name!r} declares variables of {declared:,} values, but "
+                f"its recorded weights hold {recorded:,} per record: the recording is damaged or not genuine; "
+                f"refusing to build that model (it would take {declared * 4 / 2**20:,.0f} MiB or more)."
+            )
 
     def model_at(self, epoch: int) -> keras.Model:
         """The rebuilt model with the weights recorded at ``epoch``.

@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import secrets
@@ -1104,6 +1105,23 @@ class RecordingReader:
                 return {}
             return {layer: [_decode(v) for v in g[kind][_encode(layer)]]
                     for layer in _layers(g) if _encode(layer) in g[kind]}
+
+    @property
+    def weight_values(self) -> int:
+        """How many values one record of weights holds, over every recorded variable (metadata only)."""
+        with self._open() as g:
+            node = g.get(_WEIGHTS, getlink=True)
+            if not isinstance(node, h5py.HardLink) or not isinstance(g[_WEIGHTS], h5py.Group):
+                return 0
+            sizes: list[int] = []
+
+            def visit(name: str, link: object) -> None:
+                obj = g[_WEIGHTS].get(name) if isinstance(link, h5py.HardLink) else None
+                if isinstance(obj, h5py.Dataset) and obj.ndim >= 1:
+                    sizes.append(math.prod(obj.shape[1:]))
+
+            g[_WEIGHTS].visititems_links(visit)
+            return int(sum(sizes))
 
     def weights(self, record: int) -> dict[str, dict[str, np.ndarray]]:
         """Weights of every layer at a record: ``{layer: {variable: array}}``."""

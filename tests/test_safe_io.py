@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import make_tiny_model, tiny_data
+from conftest import TINY_EPOCHS, make_tiny_model, tiny_data
 from deepreplay import cli, safe_io, storage
 from deepreplay.callbacks import ReplayData
 from deepreplay.errors import RecordingError
@@ -415,6 +415,43 @@ def test_a_huge_declared_shape_is_refused_before_reading(tmp_path, tiny_recordin
         assert r.n_samples == 10**9  # metadata only
         with pytest.raises(RecordingError, match=r"would take 8e\+09 bytes, more than a file of \d+ bytes can hold"):
             r.inputs
+
+
+def test_a_model_config_asking_for_huge_layers_is_refused_before_building(tmp_path, tiny_recording):
+    """Measured without allocating (Keras' stateless scope) against what the recorded weights hold."""
+    import json
+    import resource
+
+    from deepreplay import Replay
+
+    path = str(tmp_path / "huge-model.h5")
+    Path(path).write_bytes(Path(tiny_recording[0]).read_bytes())
+    with h5py.File(path, "a") as f:
+        config = json.loads(f["tiny/model_config"][()])
+
+        def drop_build_configs(node):
+            if isinstance(node, dict):
+                node.pop("build_config", None)
+                for value in node.values():
+                    drop_build_configs(value)
+            elif isinstance(node, list):
+                for value in node:
+                    drop_build_configs(value)
+
+        drop_build_configs(config)
+        hidden = next(layer for layer in config["config"]["layers"] if layer["config"].get("name") == "hidden")
+        hidden["config"]["units"] = 5_000_000  # 20 million values (80 MB), for a recording of 9 per record
+        del f["tiny/model_config"]
+        f["tiny"].create_dataset("model_config", data=json.dumps(config))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with Replay(path, "tiny") as replay:
+        assert replay.get_training_metric("accuracy").shape == (TINY_EPOCHS + 1,)  # the data reads as before
+        with pytest.raises(RecordingError, match=r"declares variables of 20,000,001 values, but its recorded "
+                                                 r"weights hold 9 per record.*refusing to build"):
+            replay.model_at(1)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak < 40_000  # KiB: nothing of 80 MB was built
+    with Replay(tiny_recording[0], "tiny") as genuine:  # a genuine recording is not refused
+        assert genuine.model_at(1).count_params() == 9
 
 
 def test_info_lists_healthy_groups_and_reports_the_damaged_one(tmp_path, capsys):
