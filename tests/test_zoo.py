@@ -24,12 +24,12 @@ each epoch.  Then, against Keras itself:
   ``layer_function`` of each, equal Keras' own outputs of those layers;
 * the standard dashboard renders a PNG (``deepreplay render``).
 
-TensorFlow runs in this process, every case.  JAX and PyTorch run in one
-child process each (``python tests/test_zoo.py BACKEND DIR [CASE...]``), both
-started at the module's first test so that they work while the TensorFlow
-cases run here; each runs the cases and writes their results (with the
-seconds each took) as JSON, which the tests for those backends read.  The
-suite runs :data:`QUICK_CASES` there; ``DEEPREPLAY_ZOO_FULL=1`` runs them all.
+Every case runs on every backend.  TensorFlow runs in this process.  JAX and
+PyTorch run in one child process each (``python tests/test_zoo.py BACKEND DIR
+[CASE...]``), both started at the module's first test so that they work while
+the TensorFlow cases run here; each runs the cases and writes their results
+(with the wall and CPU seconds of each, and the CPU seconds of each phase) as
+JSON, which the tests for those backends read.
 """
 
 from __future__ import annotations
@@ -51,9 +51,6 @@ N = 48
 EPOCHS = 2
 CHILD_TIMEOUT = 300
 OTHER_BACKENDS = ("jax", "torch")
-#: Cases run on JAX and PyTorch in the suite; ``DEEPREPLAY_ZOO_FULL=1`` runs every case on every backend
-#: (they all pass; the recurrent and attention models cost about 30 s more CPU time on each).
-QUICK_CASES = ("cnn", "two_inputs_two_outputs_dict", "subclassed", "nested", "mixed_float16")
 
 
 def _keras():
@@ -308,9 +305,11 @@ def run_case(case: str, directory: str) -> dict:
     from deepreplay.replay import Replay
 
     build, data, tol = ZOO[case]
+    cpu = {"start": time.process_time()}  # CPU seconds per phase, to see where the zoo's time goes
     keras.utils.set_random_seed(0)
     X, y = data()
     model = build()
+    cpu["build"] = time.process_time()
     filename = os.path.join(directory, f"{case}.h5")
     snapshots = []
 
@@ -326,18 +325,27 @@ def run_case(case: str, directory: str) -> dict:
         warnings.simplefilter("always")
         model.fit(X, y, epochs=EPOCHS, batch_size=16, verbose=0,
                   callbacks=[ReplayData(X, y, filename, case), Snapshot()])
+    cpu["fit"] = time.process_time()
     said = [str(w.message) for w in caught if str(w.message).startswith("deepreplay")]
     result = {"case": case, "warnings": said, "max_output_diff": 0.0, "max_prediction_diff": 0.0, "max_loss_diff": 0.0,
               "max_evaluate_diff": 0.0, "max_layer_output_diff": 0.0}
     names = list(model.output_names) if len(getattr(model, "output_names", None) or []) > 1 else None
+    if keras.backend.backend() == "jax":
+        # Each eager call of a recurrent model compiles its scan anew on JAX: Keras' own compiled predict
+        # (one compilation per model, reused for every epoch's weights) gives the same outputs far faster.
+        def forward(m):
+            return m.predict(X, batch_size=N, verbose=0)
+    else:
+        def forward(m):
+            return m(X, training=False)
     with Replay(filename, case) as replay:
         assert list(replay.epochs) == list(range(EPOCHS + 1)), replay.epochs
         result["layers"] = replay.layer_names
         result["output_layers"] = replay.reader.output_layers()
         for k in range(EPOCHS + 1):
             model.set_weights(snapshots[k])
-            want = _to_numpy(model(X, training=False))
-            got = _to_numpy(replay.model_at(k)(X, training=False))
+            want = _to_numpy(forward(model))
+            got = _to_numpy(forward(replay.model_at(k)))
             want_list = _as_list(want, names or [])
             got_list = _as_list(got, names or [])
             for w, g in zip(want_list, got_list, strict=True):
@@ -359,6 +367,7 @@ def run_case(case: str, directory: str) -> dict:
                     for got in (replay.outputs_at(k, name), replay.layer_function(name)(X)):
                         diff = float(np.max(np.abs(got - want)))
                         result["max_layer_output_diff"] = max(result["max_layer_output_diff"], diff)
+        cpu["replay"] = time.process_time()
         # Keras' own evaluation of the final model (loss plus regularisation) on the recorded samples.
         evaluated = model.evaluate(X, y, batch_size=N, verbose=0, return_dict=True)
         result["max_evaluate_diff"] = (abs(float(replay.training_loss[-1]) - float(evaluated["loss"]))
@@ -368,11 +377,15 @@ def run_case(case: str, directory: str) -> dict:
         result["keras_metrics"] = sorted(k for k in evaluated if not k.endswith("loss"))
         result["max_metric_diff"] = max([abs(float(replay.get_training_metric(name)[-1]) - float(evaluated[name]))
                                          for name in replay.metric_names if name in evaluated], default=0.0)
+    cpu["evaluate"] = time.process_time()
     png = os.path.join(directory, f"{case}.png")
     code = cli.main(["render", filename, case, "-o", png, "--dpi", "30"])
     result["render_code"] = code
     result["png_bytes"] = os.path.getsize(png) if os.path.exists(png) else 0
     result["tol"] = tol
+    cpu["render"] = time.process_time()
+    stamps = list(cpu.items())
+    result["cpu"] = {name: round(t - before, 2) for (_, before), (name, t) in zip(stamps, stamps[1:])}
     return result
 
 
@@ -405,8 +418,13 @@ class _Children:
             directory = tmp_path_factory.mktemp(f"zoo_{backend}")
             env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3",
                    "MPLBACKEND": "Agg"}
+            if backend == "jax" and "XLA_FLAGS" not in os.environ:
+                # XLA compiles each of the zoo's small programs in a fraction of a second at the lowest
+                # optimisation level (a quarter of the child's CPU time saved); every comparison is made
+                # within the child, so the flags change no check.
+                env["XLA_FLAGS"] = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
             self.processes[backend] = (directory, subprocess.Popen(
-                [sys.executable, __file__, backend, str(directory), *_other_cases()], env=env, cwd=str(REPO),
+                [sys.executable, __file__, backend, str(directory), *ZOO], env=env, cwd=str(REPO),
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
 
     def results(self) -> dict:
@@ -452,12 +470,8 @@ def test_zoo_on_tensorflow(case, tmp_path, zoo_children):
         assert image.size[0] > 100 and image.size[1] > 100
 
 
-def _other_cases():
-    return list(ZOO) if os.environ.get("DEEPREPLAY_ZOO_FULL") == "1" else list(QUICK_CASES)
-
-
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
-@pytest.mark.parametrize("case", _other_cases())
+@pytest.mark.parametrize("case", list(ZOO))
 def test_zoo_on_other_backends(case, backend, zoo_children):
     results = zoo_children.results()[backend]
     assert case in results, results.get("_output", results)
@@ -529,9 +543,9 @@ def test_fit_fed_by_datasets_generators_and_weights_records_unweighted_losses(tm
 
     X, y = _dense_data()
     w = np.linspace(0.1, 3.0, N).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = _nested()  # one model, trained on by every feed in turn (Keras reuses its compiled functions)
     for name, (args, kwargs) in _feeds(X, y, w).items():
-        keras.utils.set_random_seed(0)
-        model = _nested()
         filename = tmp_path / "feeds.h5"
         model.fit(*args, epochs=2, verbose=0, callbacks=[ReplayData(X, y, filename, name)], **kwargs)
         with Replay(filename, name) as replay:
