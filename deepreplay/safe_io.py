@@ -75,8 +75,10 @@ __all__ = [
 WRITE_WAIT_SECONDS = 120.0
 #: How long a reader waits for a writer of another process to finish a record.
 READ_WAIT_SECONDS = 10.0
-#: How long a reader tries to take the exclusive lock to finish a killed writer's journal.
-RECOVERY_WAIT_SECONDS = 1.0
+#: How long a reader tries to take the exclusive lock to finish a killed writer's journal: once, at
+#: once (another reader holding the file would otherwise delay every read; the journal is then read
+#: in memory, and the next reader or writer that finds the file free applies it).
+RECOVERY_WAIT_SECONDS = 0.0
 #: Side file holding a write session's pages until they are in the file.
 JOURNAL_SUFFIX = ".deepreplay-journal"
 #: Flush each write session to the disk (journal, directory, file), so that a power cut or an OS
@@ -495,10 +497,10 @@ def open_write(filename: str, *, what: str = "a record", wait: float | None = No
 def _finish_interrupted_write(filename: str) -> None:
     """Apply the journal a killed writer left, so that plain HDF5 readers see the whole file again.
 
-    Takes the exclusive lock for a moment (waiting at most
-    :data:`RECOVERY_WAIT_SECONDS`); when it cannot (other readers hold the
-    file, or it is not writable here) nothing happens and readers apply the
-    journal in memory instead.
+    Takes the exclusive lock for a moment if it is free (see
+    :data:`RECOVERY_WAIT_SECONDS`); when it is not (other readers or a writer
+    hold the file) or the file is not writable here, nothing happens and
+    readers apply the journal in memory instead.
     """
     if getattr(_held, "depth", 0):  # this thread already has the file open: an exclusive lock would wait for it
         return
