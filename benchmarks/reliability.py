@@ -676,6 +676,22 @@ def hostile_corpus(base: str, outdir: str, marker: str, count: int) -> list[tupl
     variant("model_config with a Lambda (code)", replace("model_config", data=lambda_config))
     variant("model_config naming os.system", replace("model_config", data=module_config))
     variant("model_config not JSON", replace("model_config", data="{{{{"))
+    with h5py.File(base, "r") as f:  # the genuine config, its Dense layers made huge (4e10 values: 160 GB)
+        huge = json.loads(f["g/model_config"][()])
+
+    def make_huge(node):
+        if isinstance(node, dict):
+            node.pop("build_config", None)
+            if node.get("class_name") == "Dense":
+                node["config"]["units"] = 200_000
+            for value in node.values():
+                make_huge(value)
+        elif isinstance(node, list):
+            for value in node:
+                make_huge(value)
+
+    make_huge(huge)
+    variant("model_config asking for huge layers", replace("model_config", data=json.dumps(huge)))
     variant("model_config deeply nested", replace("model_config", data="[" * 100000 + "]" * 100000))
     variant("pickle payload attribute", set_attr("keras_version", np.void(b"cos\nsystem\n(S'touch " +
                                                                          marker.encode() + b"'\ntR.")))
