@@ -413,7 +413,8 @@ class StepOutputs(NamedTuple):
     ``metrics`` (one float per metric given to the step) is None when the
     step could not compute them in its compiled call (eager steps, a metric
     that cannot be traced): evaluate them separately then.  ``values`` holds
-    the values of the variables given as ``read``, in that order.
+    the values of the variables given as ``read``, in that order.  ``also``
+    likewise holds the values of the ``also`` call, or None.
     """
 
     predictions: Any
@@ -421,6 +422,8 @@ class StepOutputs(NamedTuple):
     gradients: list[np.ndarray] | None
     metrics: list[float] | None
     values: list[np.ndarray]
+    #: The values of the ``also`` call run in the same compiled call, or None when it was not (run it apart).
+    also: list[np.ndarray] | None = None
 
 
 def _metric_results(metrics: Sequence[tuple[keras.metrics.Metric, list]], y: Any, y_pred: Any) -> list:
@@ -441,13 +444,18 @@ class CompiledStep(_Compiled):
     the batch alone, from its reset state, through the stateless metric API
     so the objects do not change) and reads the variables ``read``, in the
     same compiled call: a recorder then makes one call per record instead of
-    one per metric and per variable.
+    one per metric and per variable.  On TensorFlow, the :class:`CompiledCall`
+    ``also`` (the layer probe) runs in that call too (after the gradients,
+    outside the tape); elsewhere, or when it cannot be traced there, it is
+    left to the caller (``StepOutputs.also`` is None).
     """
 
     def __init__(self, model: keras.Model, loss_fn: LossFn, x: np.ndarray, y: np.ndarray, *,
                  with_gradients: bool, metrics: Sequence[keras.metrics.Metric] = (),
-                 read: Sequence[keras.Variable] = ()) -> None:
+                 read: Sequence[keras.Variable] = (), also: CompiledCall | None = None) -> None:
         super().__init__(model)
+        self.also = also
+        self._fused_also = False
         self.loss_fn, self.x, self.y = loss_fn, x, y
         self.with_gradients = bool(with_gradients) and bool(model.trainable_variables)
         self._empty_grads = [] if with_gradients else None
@@ -476,19 +484,30 @@ class CompiledStep(_Compiled):
         model, loss_fn, with_gradients, read = self.model, self.loss_fn, self.with_gradients, self.read
         x, y = tf.nest.map_structure(tf.convert_to_tensor, (self.x, self.y))
 
-        def build(metrics):
+        also = self.also if self.also is not None and not getattr(self.also.model, "run_eagerly", False) else None
+
+        def build(metrics, also):
+            body = also.tensorflow_body() if also is not None else None
+
             def step():
                 y_pred, per_sample, grads = _tensorflow_step(model, loss_fn, x, y, with_gradients=with_gradients)
-                return y_pred, per_sample, grads, _metric_results(metrics, y, y_pred), [v.value for v in read]
+                extra = body() if body is not None else []
+                return (y_pred, per_sample, grads, _metric_results(metrics, y, y_pred), [v.value for v in read],
+                        extra)
 
             return tf.function(step, autograph=False)
 
-        step = build(self._metrics)
-        if self._metrics:
+        # Traced here: a metric or an ``also`` call that cannot be traced is left out (done apart).
+        for metrics, fused in ((self._metrics, also), ([], also), (self._metrics, None), ([], None)):
+            step = build(metrics, fused)
+            if not (metrics or fused):
+                break
             try:
-                step.get_concrete_function()  # traces it: a metric that cannot be traced is evaluated apart
+                step.get_concrete_function()
+                break
             except Exception:  # noqa: BLE001
-                step, self._fused_metrics = build([]), False
+                continue
+        self._fused_metrics, self._fused_also = bool(metrics), fused is not None
         return lambda: self._to_numpy(*step())
 
     def _compile_jax(self):
@@ -522,10 +541,11 @@ class CompiledStep(_Compiled):
 
         return run
 
-    def _to_numpy(self, y_pred, per_sample, grads, metric_results=(), values=()):
+    def _to_numpy(self, y_pred, per_sample, grads, metric_results=(), values=(), also=()):
         grads = _grads_to_numpy(grads, self.model.trainable_variables) if self.with_gradients else self._empty_grads
         metrics = [float(_np(r)) for r in metric_results] if self._fused_metrics else None
-        return StepOutputs(_np(y_pred), _np(per_sample), grads, metrics, [_np(v) for v in values])
+        return StepOutputs(_np(y_pred), _np(per_sample), grads, metrics, [_np(v) for v in values],
+                           CompiledCall._as_list(also) if self._fused_also else None)
 
 
 class CompiledCall(_Compiled):
@@ -556,17 +576,23 @@ class CompiledCall(_Compiled):
             variable.assign(source.value)
         return self._as_list(self.model(self.x, training=False))
 
-    def _compile_tensorflow(self):
+    def tensorflow_body(self) -> Callable[[], Any]:
+        """The call as a function to trace inside a ``tf.function`` (its own, or a recording step's)."""
         import tensorflow as tf
 
         model, x, ties = self.model, tf.nest.map_structure(tf.convert_to_tensor, self.x), self.ties
 
-        @tf.function(autograph=False)
         def call():
             for variable, source in ties:
                 variable.assign(source.value)
             return model(x, training=False)
 
+        return call
+
+    def _compile_tensorflow(self):
+        import tensorflow as tf
+
+        call = tf.function(self.tensorflow_body(), autograph=False)
         return lambda: self._as_list(call())
 
     def _compile_jax(self):

@@ -413,8 +413,8 @@ class ReplayData(keras.callbacks.Callback):
         self._probe: LayerProbe | None = None
         self._loss_fn = None
         self._step: _backend.CompiledStep | None = None
-        # The probe's inputs when it runs on the samples kept of every layer only (see _probe_subset);
-        # None: not decided yet, False: all the recorded samples.
+        # The probe's inputs and their rows when it runs on the samples kept of every layer only, or
+        # False: all the recorded samples (decided in _prepare, see _probe_subset).
         self._subset: tuple[Any, np.ndarray] | bool | None = None
         # Records are written by one background thread while training goes on; at most
         # one record is in flight (see _submit).
@@ -583,14 +583,15 @@ class ReplayData(keras.callbacks.Callback):
         self._probe = LayerProbe.build(
             model, want_outputs="activations" in self.quantities, want_z="z" in self.quantities, x=self.inputs
         )
-        self._subset = None
-        # The weights are read, and the metrics evaluated, in the step's compiled call.
+        self._subset = self._probe_subset()
+        # The weights are read, the metrics evaluated and the layer probe run in the step's compiled call.
         self._weight_keys = [(layer.name, key) for layer in model_layers(model) for key, _ in variable_keys(layer)] \
             if "weights" in self.quantities else []
         self._step = _backend.CompiledStep(
             model, self._loss_fn, self.inputs, self.targets, with_gradients="gradients" in self.quantities,
             metrics=[metric.make() for metric in self._metrics],
             read=[v for layer in model_layers(model) for _, v in variable_keys(layer)] if self._weight_keys else [],
+            also=self._probe.call_for(self.inputs if self._subset is False else self._subset[0]),
         )
         self._check_targets(model)
 
@@ -649,7 +650,7 @@ class ReplayData(keras.callbacks.Callback):
     def _check_targets(self, model: keras.Model) -> None:
         """Evaluate the loss and metrics once, before the group is created: refuse targets that do not fit."""
         try:
-            predictions, losses, _, metric_values, _ = self._step.record()
+            predictions, losses, _, metric_values, *_ = self._step.record()
             if metric_values is None:  # not evaluated in the compiled step: evaluated apart, as each record will
                 for metric in self._metrics:
                     metric.evaluate(self.targets, predictions)
@@ -686,7 +687,7 @@ class ReplayData(keras.callbacks.Callback):
         """Everything one record holds, as the keyword arguments of ``RecordingWriter.append``."""
         model = self.model
         q = self.quantities
-        predictions, losses, grads, metric_values, weight_values = self._step.record()
+        predictions, losses, grads, metric_values, weight_values, probe_values = self._step.record()
         output_losses = None
         if getattr(self._loss_fn, "stacks_outputs", False):
             # Several outputs: column 0 is the weighted total, then one column per output with a loss.
@@ -717,7 +718,7 @@ class ReplayData(keras.callbacks.Callback):
                 layer_grads = {k: self._round_large(grad_by_var[id(v)]) for k, v in keys if id(v) in grad_by_var}
                 if layer_grads:
                     gradients[layer.name] = layer_grads
-        activations, z, rows = self._outputs()
+        activations, z, rows = self._outputs(probe_values)
         return dict(
             epoch=epoch,
             logs=scalar_logs,
@@ -870,20 +871,19 @@ class ReplayData(keras.callbacks.Callback):
             return values
         return round_significand(values, self.significant_bits)
 
-    def _outputs(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray] | None]:
+    def _outputs(self, values: list[np.ndarray] | None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray],
+                                                                  dict[str, np.ndarray] | None]:
         """Every recorded layer's outputs and z-values as recorded: ``(activations, z, rows)``.
 
-        When every layer keeps only some samples (wide layers: the
-        ``output_samples`` rows; feature maps: the probe rows), the probe runs
-        on those samples alone instead of on all the recorded ones (see
-        :meth:`_probe_subset`).
+        ``values`` are those of the probe's call when the step ran it, else
+        None (the probe runs here).  When every layer keeps only some samples
+        (wide layers: the ``output_samples`` rows; feature maps: the probe
+        rows), the probe runs on those samples alone instead of on all the
+        recorded ones (see :meth:`_probe_subset`).
         """
-        if self._subset is None:
-            self._subset = self._probe_subset()
-        if self._subset is False:
-            return self._thin_outputs(*self._probe.run(self.inputs))
-        x, needed = self._subset
-        return self._thin_outputs(*self._probe.run(x), computed_rows=needed)
+        x, needed = (self.inputs, None) if self._subset is False else self._subset
+        activations, z = self._probe.unpack(values) if values is not None else self._probe.run(x)
+        return self._thin_outputs(activations, z, computed_rows=needed)
 
     def _probe_subset(self) -> tuple[Any, np.ndarray] | bool:
         """``(inputs, rows)`` of the samples the layer outputs need, or False when some layer needs all of them.
@@ -904,24 +904,31 @@ class ReplayData(keras.callbacks.Callback):
             feature_map = probes is not None and len(shape) + 1 >= 4
             return feature_map or (rows is not None and n * math.prod(shape) > WIDE_OUTPUT_VALUES)
 
-        # A cheap look first: a narrow top-level layer needs every sample (no trial call then).
-        maybe_feature_maps = False
+        # The top-level layers' symbolic outputs decide; when one cannot be read (no single output,
+        # unknown sizes, a nested model whose layers are recorded too), a trial call on the subset does.
+        conclusive, feature_maps = True, False
         for layer in model_layers(self.model):
             try:
-                shape = tuple(layer.output.shape)[1:]
-            except Exception:  # noqa: BLE001 - no single symbolic output: the trial call decides
-                maybe_feature_maps = True
+                output = layer.output
+                shape = tuple(output.shape)[1:]
+            except Exception:  # noqa: BLE001
+                conclusive = False
                 continue
             if isinstance(layer, keras.Model) or not all(isinstance(d, int) for d in shape):
-                maybe_feature_maps = True  # a nested model's layers, or an unknown rank: the trial call decides
+                conclusive = False
             elif not thinned(shape):
-                return False
-            maybe_feature_maps = maybe_feature_maps or len(shape) >= 3
-        with_probes = probes is not None and maybe_feature_maps
+                return False  # a narrow layer: every sample
+            elif probes is not None and len(shape) >= 3:
+                feature_maps = True
+            elif "float" not in str(getattr(output, "dtype", "")):
+                return False  # wide but not float: every sample
+        with_probes = probes is not None and (feature_maps or not conclusive)
         needed = np.union1d(rows if rows is not None else [], probes if with_probes else []).astype(np.int64)
         if len(needed) >= n or len(needed) == 0:
             return False
         x = structure.take(self.inputs, needed)
+        if conclusive:
+            return x, needed
         activations, z = self._probe.run(x)
         for values in (*activations.values(), *z.values()):
             values = np.asarray(values)

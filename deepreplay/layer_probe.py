@@ -408,20 +408,34 @@ class LayerProbe:
             return [], None
         return kept, keras.Model(_model_input(graph), [tensor for _, _, tensor in kept])
 
-    def run(self, x: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """``(activations, z_values)`` per recorded layer name, on ``x``, in inference mode.
+    def call_for(self, x: np.ndarray) -> _backend.CompiledCall | None:
+        """The compiled call computing every recorded tensor on ``x`` (None when nothing is recorded).
 
-        The call is compiled the first time (see :class:`deepreplay._backend.CompiledCall`)
-        and kept for later calls on the same ``x`` (the recorded samples).  Each
-        call first gives the z-value twins their layers' current weights.
+        Built the first time and kept for later calls on the same ``x`` (the
+        recorded samples).  Each call first gives the z-value twins their
+        layers' current weights.  Its values, in order, go to :meth:`unpack`;
+        the recording step may run it inside its own compiled call
+        (:class:`deepreplay._backend.CompiledStep`).
         """
         if self._extractor is None:
-            return {}, {}
+            return None
         if self._call is None or self._call.x is not x:
             ties = [pair for plan in self.plans if plan.linear_twin is not None
                     for pair in zip(plan.linear_twin.weights, plan.layer.weights, strict=True)]
             self._call = _backend.CompiledCall(self._extractor, x, ties=ties)
+        return self._call
+
+    def unpack(self, values: list[np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """``(activations, z_values)`` per recorded layer name, from the values of :meth:`call_for`'s call."""
         out: dict[str, dict[str, np.ndarray]] = {"activations": {}, "z": {}}
-        for (name, kind), value in zip(self._slots, self._call(), strict=True):
+        for (name, kind), value in zip(self._slots, values, strict=True):
             out[kind][name] = value
         return out["activations"], out["z"]
+
+    def run(self, x: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """``(activations, z_values)`` per recorded layer name, on ``x``, in inference mode.
+
+        The call is compiled the first time (see :meth:`call_for`).
+        """
+        call = self.call_for(x)
+        return ({}, {}) if call is None else self.unpack(call())

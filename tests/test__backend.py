@@ -160,3 +160,42 @@ def test_a_metric_that_cannot_be_compiled_is_left_to_the_caller_and_the_step_sta
         warnings.simplefilter("error")
         out = step.record()
     assert step.compiled and out.metrics is None and out.gradients
+
+
+def test_compiled_step_runs_another_compiled_call_in_its_call():
+    model = _model()
+    probe = keras.Model(model.inputs[0], [model.get_layer("hidden").output, model.get_layer("output").output])
+    also = _backend.CompiledCall(probe, X[:7])
+    step = _backend.CompiledStep(model, per_sample_loss(model), X, Y, with_gradients=True, also=also)
+    model.get_layer("hidden").kernel.assign(model.get_layer("hidden").kernel * 2)  # after building the step
+    out = step.record()
+    assert step.compiled and out.also is not None
+    for got, expected in zip(out.also, also(), strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(out.also[1], model.predict(X[:7], verbose=0), rtol=1e-5, atol=1e-6)
+
+
+class _EagerOnly(keras.layers.Layer):
+    """A layer that cannot be traced into a graph."""
+
+    def call(self, t):
+        import tensorflow as tf
+
+        if not tf.executing_eagerly():
+            raise RuntimeError("runs eagerly only")
+        return t * 2.0
+
+    def compute_output_shape(self, shape):
+        return shape
+
+
+def test_a_call_that_cannot_be_traced_is_left_to_the_caller_and_the_step_stays_compiled():
+    model = _model()
+    inputs = keras.Input((2,))
+    probe = keras.Model(inputs, _EagerOnly()(inputs))
+    step = _backend.CompiledStep(model, per_sample_loss(model), X, Y, with_gradients=True,
+                                 also=_backend.CompiledCall(probe, X))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = step.record()
+    assert step.compiled and out.also is None and out.gradients
