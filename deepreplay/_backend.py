@@ -466,6 +466,11 @@ class CompiledStep(_Compiled):
             self._metrics.append((metric, [np.array(keras.ops.convert_to_numpy(v.value)) for v in metric.variables]))
         self._fused_metrics = bool(self._metrics)
 
+    @property
+    def runs_also(self) -> bool:
+        """Whether the ``also`` call runs inside this step's compiled call (known once it was called)."""
+        return self._fused_also
+
     def __call__(self) -> tuple[Any, np.ndarray, list[np.ndarray] | None]:
         return tuple(self.record()[:3])
 
