@@ -426,9 +426,18 @@ class StepOutputs(NamedTuple):
     also: list[np.ndarray] | None = None
 
 
-def _metric_results(metrics: Sequence[tuple[keras.metrics.Metric, list]], y: Any, y_pred: Any) -> list:
+#: What a metric measures: ``select(y, y_pred) -> (y, y_pred)`` (one output's part of several), or None (all).
+MetricSelect = Callable[[Any, Any], tuple[Any, Any]]
+
+
+def _metric_results(metrics: Sequence[tuple[keras.metrics.Metric, list, MetricSelect | None]], y: Any,
+                    y_pred: Any) -> list:
     """Each metric on ``(y, y_pred)`` alone, from its reset state, without changing the metric (stateless)."""
-    return [metric.stateless_result(metric.stateless_update_state(state, y, y_pred)) for metric, state in metrics]
+    results = []
+    for metric, state, select in metrics:
+        true, pred = select(y, y_pred) if select is not None else (y, y_pred)
+        results.append(metric.stateless_result(metric.stateless_update_state(state, true, pred)))
+    return results
 
 
 class CompiledStep(_Compiled):
@@ -440,9 +449,10 @@ class CompiledStep(_Compiled):
     ``(predictions, losses, gradients)`` as :func:`forward_with_gradients` does,
     for the model's current weights; nothing of the model changes.
 
-    :meth:`record` also evaluates ``metrics`` (Keras metric objects, each on
-    the batch alone, from its reset state, through the stateless metric API
-    so the objects do not change) and reads the variables ``read``, in the
+    :meth:`record` also evaluates ``metrics`` (Keras metric objects, or
+    ``(metric, select)`` pairs where ``select(y, y_pred)`` picks what the
+    metric measures; each on the batch alone, from its reset state, through
+    the stateless metric API so the objects do not change) and reads the variables ``read``, in the
     same compiled call: a recorder then makes one call per record instead of
     one per metric and per variable.  On TensorFlow, the :class:`CompiledCall`
     ``also`` (the layer probe) runs in that call too (after the gradients,
@@ -451,7 +461,8 @@ class CompiledStep(_Compiled):
     """
 
     def __init__(self, model: keras.Model, loss_fn: LossFn, x: np.ndarray, y: np.ndarray, *,
-                 with_gradients: bool, metrics: Sequence[keras.metrics.Metric] = (),
+                 with_gradients: bool,
+                 metrics: Sequence[keras.metrics.Metric | tuple[keras.metrics.Metric, MetricSelect | None]] = (),
                  read: Sequence[keras.Variable] = (), also: CompiledCall | None = None) -> None:
         super().__init__(model)
         self.also = also
@@ -461,9 +472,11 @@ class CompiledStep(_Compiled):
         self._empty_grads = [] if with_gradients else None
         self.read = list(read)
         self._metrics = []
-        for metric in metrics:
+        for item in metrics:
+            metric, select = item if isinstance(item, tuple) else (item, None)
             metric.reset_state()
-            self._metrics.append((metric, [np.array(keras.ops.convert_to_numpy(v.value)) for v in metric.variables]))
+            state = [np.array(keras.ops.convert_to_numpy(v.value)) for v in metric.variables]
+            self._metrics.append((metric, state, select))
         self._fused_metrics = bool(self._metrics)
 
     @property

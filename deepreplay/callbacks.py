@@ -31,6 +31,7 @@ from .model_inspection import (
     model_layers,
     output_names,
     per_sample_loss,
+    pick_output,
     variable_keys,
 )
 
@@ -78,6 +79,14 @@ def _describe_arrays(value: Any) -> str:
     """'shape (n, k), dtype float32' of an array, or of each array of a list/dict."""
     arrays = structure.leaves(value)
     return "; ".join(f"shape {a.shape}, dtype {a.dtype}" for a in arrays)
+
+
+def _metric_select(metric: MetricSpec) -> _backend.MetricSelect | None:
+    """What ``metric`` measures of the targets and predictions: one output's part, or None (all of them)."""
+    if metric.output is None:
+        return None
+    index, name = metric.output_index or 0, metric.output
+    return lambda y, y_pred: (pick_output(y, index, name), pick_output(y_pred, index, name))
 
 
 def _fit_locals(model: keras.Model) -> dict[str, Any]:
@@ -413,6 +422,8 @@ class ReplayData(keras.callbacks.Callback):
         self._probe: LayerProbe | None = None
         self._loss_fn = None
         self._step: _backend.CompiledStep | None = None
+        # The step's outputs computed when the targets were checked, for the record that follows.
+        self._first_outputs: _backend.StepOutputs | None = None
         # The probe's inputs and their rows when it runs on the samples kept of every layer only, or
         # False: all the recorded samples (decided in _prepare, see _probe_subset).
         self._subset: tuple[Any, np.ndarray] | bool | None = None
@@ -589,7 +600,7 @@ class ReplayData(keras.callbacks.Callback):
             if "weights" in self.quantities else []
         self._step = _backend.CompiledStep(
             model, self._loss_fn, self.inputs, self.targets, with_gradients="gradients" in self.quantities,
-            metrics=[metric.make() for metric in self._metrics],
+            metrics=[(metric.make(), _metric_select(metric)) for metric in self._metrics],
             read=[v for layer in model_layers(model) for _, v in variable_keys(layer)] if self._weight_keys else [],
             also=self._probe.call_for(self.inputs if self._subset is False else self._subset[0]),
         )
@@ -650,7 +661,9 @@ class ReplayData(keras.callbacks.Callback):
     def _check_targets(self, model: keras.Model) -> None:
         """Evaluate the loss and metrics once, before the group is created: refuse targets that do not fit."""
         try:
-            predictions, losses, _, metric_values, *_ = self._step.record()
+            # Kept for the first record, computed next with the same weights: one full-batch pass less.
+            self._first_outputs = self._step.record()
+            predictions, losses, _, metric_values, *_ = self._first_outputs
             if metric_values is None:  # not evaluated in the compiled step: evaluated apart, as each record will
                 for metric in self._metrics:
                     metric.evaluate(self.targets, predictions)
@@ -687,7 +700,8 @@ class ReplayData(keras.callbacks.Callback):
         """Everything one record holds, as the keyword arguments of ``RecordingWriter.append``."""
         model = self.model
         q = self.quantities
-        predictions, losses, grads, metric_values, weight_values, probe_values = self._step.record()
+        outputs, self._first_outputs = self._first_outputs or self._step.record(), None
+        predictions, losses, grads, metric_values, weight_values, probe_values = outputs
         output_losses = None
         if getattr(self._loss_fn, "stacks_outputs", False):
             # Several outputs: column 0 is the weighted total, then one column per output with a loss.
