@@ -273,12 +273,12 @@ class ReplayData(keras.callbacks.Callback):
     -----
     Each record is computed in the callback and written to the file by a
     background thread while the next epoch trains; at most one record is in
-    flight, and every record is on disk when ``fit`` returns.  Two compiled
-    calls make a record: one step (see
-    :class:`deepreplay._backend.CompiledStep`) gives the predictions, losses,
-    gradients, metrics and weights; the layer probe gives the layer outputs,
-    on the kept samples only when every layer keeps some of them (wide
-    layers, feature maps).
+    flight, and every record is on disk when ``fit`` returns.  One compiled
+    call (see :class:`deepreplay._backend.CompiledStep`) gives a record's
+    predictions, losses, gradients, metrics, weights and, on TensorFlow, the
+    layer outputs (elsewhere the layer probe makes a second call); the
+    layer outputs are computed for the kept samples only when every layer
+    keeps some of them (wide layers, feature maps).
     """
 
     def __init__(
