@@ -162,30 +162,52 @@ def capturing_calls(layers: list[keras.layers.Layer],
                 object.__setattr__(layer, "call", previous)
 
 
+@dataclass
+class _CaptureItem:
+    """One captured sublayer: its plan, and a probe of its graph when it is a nested model (else None)."""
+
+    plan: LayerPlan
+    probe: keras.Model | None
+    inner_slots: list[tuple[str, str]]
+
+    @property
+    def slots(self) -> list[tuple[str, str]]:
+        """``(recorded name, kind)`` of the values :class:`_Capture` returns for this item, in order."""
+        own = [(self.plan.name, kind) for kind, on in (("activations", self.plan.record_output),
+                                                        ("z", self.plan.record_z)) if on]
+        return (self.inner_slots if self.probe is not None else []) + own
+
+
 class _Capture(keras.Model):
     """A model without a layer graph, called in inference mode, returning its sublayers' outputs and z-values.
 
-    ``plans`` are recorded sublayers called once per forward pass; each
-    gives its output (if ``record_output``), then the output of its linear
-    twin on the layer's input (if ``record_z``).  The twins are tracked
-    here, so their variables are among this model's (tied to the layers'
-    weights by :class:`deepreplay._backend.CompiledCall`).
+    Each item is a sublayer called once per forward pass; it gives the
+    values of its probe on the sublayer's input (the layers inside a nested
+    model), then its output (if ``record_output``), then the output of its
+    linear twin on its input (if ``record_z``).  The twins and probes are
+    tracked here, so their variables are among this model's (the twins'
+    tied to the layers' weights by :class:`deepreplay._backend.CompiledCall`).
     """
 
-    def __init__(self, model: keras.Model, plans: list[LayerPlan]) -> None:
+    def __init__(self, model: keras.Model, items: list[_CaptureItem]) -> None:
         super().__init__(name="deepreplay_capture")
         self.recorded_model = model
-        self.twins = [plan.linear_twin for plan in plans if plan.linear_twin is not None]
-        self._plans = tuple(plans)
+        self.twins = [item.plan.linear_twin for item in items if item.plan.linear_twin is not None]
+        self.probes = [item.probe for item in items if item.probe is not None]
+        self._items = tuple(items)
         self.built = True
 
     def call(self, x: object, training: bool = False) -> list:
         calls: dict[int, list[tuple[object, object]]] = {}
-        with capturing_calls([plan.layer for plan in self._plans], calls):
+        with capturing_calls([item.plan.layer for item in self._items], calls):
             self.recorded_model(x, training=False)
         values = []
-        for plan in self._plans:
+        for item in self._items:
+            plan = item.plan
             inp, out = calls[id(plan.layer)][0]
+            if item.probe is not None:
+                inner = item.probe(inp, training=False)
+                values.extend(inner if isinstance(inner, (list, tuple)) else [inner])
             if plan.record_output:
                 values.append(out)
             if plan.record_z:
@@ -209,8 +231,10 @@ class LayerProbe:
 
     A subclassed model (no layer graph) has the outputs of its top-level
     sublayers captured while it is called (see :func:`capturing_calls`),
-    again in one compiled call; a sublayer called more than once per
-    forward pass is ambiguous and skipped with a warning.
+    again in one compiled call (a functional or Sequential sublayer has its
+    layers recorded too, by a probe of its graph on what it is given); a
+    sublayer called more than once per forward pass is ambiguous and
+    skipped with a warning.
     """
 
     model: keras.Model
@@ -287,19 +311,24 @@ class LayerProbe:
             return
         order = sorted(layers, key=lambda layer: (id(layer) not in calls, list(calls).index(id(layer))
                                                   if id(layer) in calls else 0))
+        items: list[_CaptureItem] = []
         for layer in order:
             plan = LayerPlan(layer, record_output=False, record_z=False)
-            self.plans.append(plan)
             seen = calls.get(id(layer), [])
-            if len(seen) > 1:
-                skipped.append(f"{layer.name} (called {len(seen)} times)")
-                continue
-            if not seen:
-                continue  # not called in inference mode: nothing to record
-            inp, out = seen[0]
-            if not _is_tensor(out):
-                skipped.append(f"{layer.name} (its call returns {type(out).__name__})")
-                continue
+            if len(seen) != 1 or not _is_tensor(seen[0][1]):
+                self.plans.append(plan)
+                if len(seen) > 1:
+                    skipped.append(f"{layer.name} (called {len(seen)} times)")
+                elif seen:
+                    skipped.append(f"{layer.name} (its call returns {type(seen[0][1]).__name__})")
+                continue  # (a layer not called in inference mode has nothing to record)
+            inp = seen[0][0]
+            inner, probe = [], None
+            if has_layer_graph(layer):
+                # A functional or Sequential model as a sublayer: its layers too (planned before it),
+                # computed by a probe of its graph on what it is given.
+                inner, probe = self._plan_graph(layer, layer.name, want_outputs, want_z, skipped)
+            self.plans.append(plan)
             plan.record_output = want_outputs
             if want_z and _is_tensor(inp):
                 twin = _linear_twin(layer)
@@ -311,11 +340,12 @@ class LayerProbe:
                     else:
                         plan.record_z = True
                         plan.linear_twin = twin
-        recorded = [plan for plan in self.plans if plan.record_output or plan.record_z]
-        if recorded:
-            self._extractor = _Capture(model, recorded)
-            self._slots = [(plan.name, kind) for plan in recorded
-                           for kind, on in (("activations", plan.record_output), ("z", plan.record_z)) if on]
+            item = _CaptureItem(plan, probe, [(p.name, kind) for p, kind, _ in inner])
+            if item.slots:
+                items.append(item)
+        if items:
+            self._extractor = _Capture(model, items)
+            self._slots = [slot for item in items for slot in item.slots]
 
     def _plan_graph(self, graph: keras.Model, prefix: str | None, want_outputs: bool, want_z: bool,
                     skipped: list[str]) -> tuple[list[_Entry], keras.Model | None]:

@@ -193,3 +193,31 @@ def test_probe_of_a_subclassed_model_without_inputs_warns_that_outputs_are_not_r
     with pytest.warns(UserWarning, match="subclassed model without a layer graph"):
         probe = LayerProbe.build(model, want_outputs=True, want_z=False, x=None)
     assert probe.run(X) == ({}, {})
+
+
+class _SubclassedWithBlock(keras.Model):
+    """A subclassed model whose first sublayer is a functional block."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        inp = keras.Input((2,))
+        self.block = keras.Model(inp, keras.layers.Dense(3, activation="relu", name="d")(inp), name="block")
+        self.out = keras.layers.Dense(1, name="out")
+
+    def call(self, x, training=False):
+        return self.out(self.block(x))
+
+
+def test_probe_of_a_subclassed_model_records_the_layers_of_its_functional_sublayer():
+    model = _SubclassedWithBlock()
+    model(X[:2])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", category=UserWarning)
+        probe = LayerProbe.build(model, want_outputs=True, want_z=True, x=X)
+        activations, z = probe.run(X)
+    assert probe.layer_names == ["block/d", "block", "out"]
+    assert list(activations) == ["block/d", "block", "out"] and list(z) == ["block/d"]
+    w, b = model.block.get_layer("d").get_weights()
+    np.testing.assert_allclose(z["block/d"], X @ w + b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(activations["block/d"], np.maximum(X @ w + b, 0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(activations["block"], activations["block/d"])
