@@ -25,6 +25,13 @@ failures; the last lines are the table for ``benchmarks/README.md``.
    is read whole; failures: an unreadable group, a record lost beyond the one
    in flight, a record with wrong values, a changed byte in the other group,
    a group that ``overwrite=True`` cannot replace.
+3b. **Chained kills** (``--chained`` trials, each on a fresh file): a writer
+   killed half-way through applying its journal, then the next writer (which
+   first applies that journal) killed at each pause point in turn, at a
+   random session, or at a random time; every group is then read whole with
+   the journal read in memory only, after a deepreplay reader applied it,
+   and after a third writer ran.  Failures: as for the kills, plus a journal
+   left after a reader could apply it.
 4. **Hostile files**: ``--hostile`` generated damaged or hostile files
    (links to FIFOs and other files, huge declared shapes, wrong dtypes, bad
    attributes, truncations, flipped bytes, code payloads) through
