@@ -129,6 +129,35 @@ def test_visuals_cli_and_slider_label_frames_by_step(step_recording, tmp_path, c
     assert f"steps recorded  : {n_records} (0, {EVERY_STEPS}, " in out and f"{total}, epochs 0..{EPOCHS})" in out
 
 
+def test_plotters_built_directly_from_a_step_recording_label_frames_by_step(step_recording, replay):
+    import matplotlib.pyplot as plt
+
+    from deepreplay.plot import FeatureSpace, GradientFlow, LayerDistributions, LossAndMetric, LossHistogram
+
+    filename, _, _, _ = step_recording
+    with Replay(filename, "steps") as steps:
+        step = EVERY_STEPS * 2
+        for build in (lambda ax: LossAndMetric.from_replay(steps, ax, "accuracy"),
+                      lambda ax: GradientFlow.from_replay(steps, ax),
+                      lambda ax: FeatureSpace.from_replay(steps, ax, "hidden", contour_points=20),
+                      lambda ax: LayerDistributions.from_replay(replay=steps, ax=ax, quantity="weights"),
+                      lambda ax: LossHistogram.from_replay(steps, ax)):
+            fig, ax = plt.subplots()
+            visual = build(ax)
+            assert visual.frame_unit == "step", type(visual).__name__
+            visual.plot(step)
+            assert fig._suptitle.get_text() == f"Step: {step}", type(visual).__name__
+            if isinstance(visual, (LossAndMetric, GradientFlow)):
+                assert ax.get_xlabel() == "Step"
+            plt.close(fig)
+    # An epoch-based recording still says "Epoch".
+    fig, ax = plt.subplots()
+    visual = LossAndMetric.from_replay(replay, ax, "accuracy")
+    visual.plot(int(replay.epochs[-1]))
+    assert visual.frame_unit == "epoch" and ax.get_xlabel() == "Epoch"
+    assert fig._suptitle.get_text() == f"Epoch: {int(replay.epochs[-1])}"
+
+
 def test_runs_compared_on_one_axes_are_drawn_against_steps(step_recording, tiny_recording):
     import matplotlib.pyplot as plt
 

@@ -7,6 +7,7 @@ axes it was given (never cleared or replaced) and updated per epoch.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -84,6 +85,31 @@ class Plotter:
     custom_title: str | None = None
     #: What a frame is: ``'epoch'``, or ``'step'`` for a step-based recording (set by ``Replay.build_*``).
     frame_unit: str = "epoch"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Make the ``from_replay`` of every plotter label its frames as the recording does (epochs or steps).
+
+        ``Replay.build_*`` does it too; this covers a plotter built directly with
+        ``X.from_replay(replay, ...)`` on a step-based recording, whose frames
+        and axes then say "Step" rather than "Epoch".
+        """
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("from_replay")
+        if not isinstance(own, classmethod) or getattr(own.__func__, "_labels_frames", False):
+            return
+        build = own.__func__
+
+        @functools.wraps(build)
+        def from_replay(klass: type, *args: Any, **kw: Any) -> Any:
+            visual = build(klass, *args, **kw)
+            replay = args[0] if args else kw.get("replay")
+            unit = getattr(replay, "record_unit", None)
+            if isinstance(visual, Plotter) and unit in ("epoch", "step"):
+                visual.frame_unit = unit
+            return visual
+
+        from_replay._labels_frames = True  # type: ignore[attr-defined]
+        cls.from_replay = classmethod(from_replay)  # type: ignore[method-assign]
 
     def __init__(self, axes: Sequence[Axes], epochs: np.ndarray) -> None:
         for ax in axes:
