@@ -953,3 +953,14 @@ def test_metrics_of_several_outputs_are_recorded_per_output_as_keras_logs_them(t
         assert plan_dashboard(replay).metric_name == "cls_accuracy"
         assert plan_dashboard(replay, metric_name="mse").metric_name == "cls_mse"
         assert plan_dashboard(replay.for_output("reg")).metric_name == "reg_mae"
+        # The decision boundary draws the shown output (the classifier 'cls') of the two on its grid.
+        import matplotlib.pyplot as plt
+
+        from deepreplay.plot.common import region_grid
+
+        _, ax = plt.subplots()
+        boundary = replay.build_decision_boundary(ax, contour_points=6)
+        d = boundary.data
+        grid = region_grid(d.xlim, d.ylim, 6)
+        p_cls = np.asarray(model.predict(grid, verbose=0)[0]).reshape(6, 6)
+        np.testing.assert_allclose(d.probabilities[-1].reshape(6, 6), p_cls, rtol=1e-5, atol=1e-6)

@@ -231,8 +231,8 @@ class DecisionBoundary(Plotter):
         grid = grid.astype(np.float32).reshape(len(grid), *sample_shape)
         regions = RegionBuffer(task, from_logits, len(epochs), contour_points)
         for i, epoch in enumerate(epochs):
-            model = replay.model_at(int(epoch))
-            regions.set(i, compute.to_numpy(model(grid, training=False)))
+            # The model's outputs on the grid (of the replay's output, for a model with several outputs).
+            regions.set(i, replay.predict_proba(X=grid, epoch=int(epoch)))
 
         lines = compute.grid_lines(xlim, ylim, n_lines=n_grid_lines) if display_grid else None
         data = DecisionBoundaryData(
