@@ -79,6 +79,17 @@ def check_title(title: object) -> str | None:
     return title
 
 
+def metric_label(name: str) -> str:
+    """An axis label for a metric's log name: ``"accuracy"`` -> ``"Accuracy"``,
+    ``"cls_accuracy"`` -> ``"Cls accuracy"``, ``"AUC"`` stays ``"AUC"``.
+
+    Only the first letter is raised (``str.capitalize`` would lower the rest)
+    and Keras' ``_`` separators become spaces.
+    """
+    text = name.replace("_", " ")
+    return text[:1].upper() + text[1:]
+
+
 # -- class names, the task of a model, region images ------------------------------------------------------
 #: Default names of the two classes of a binary model.
 BINARY_NAMES = ("negative", "positive")

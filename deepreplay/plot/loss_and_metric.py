@@ -12,6 +12,7 @@ from matplotlib.ticker import MaxNLocator
 
 from .. import compute
 from .base import Plotter, frame_label
+from .common import metric_label
 
 if TYPE_CHECKING:
     from ..replay import Replay
@@ -108,7 +109,7 @@ class LossAndMetric(Plotter):
         elif metric.size:
             (low, high), _ = compute.padded_limits([np.column_stack([metric, metric])])
             self.ax_metric.set_ylim(low, high)
-        self.ax_metric.set_ylabel(d.metric_name.capitalize(), color=METRIC_COLOR)
+        self.ax_metric.set_ylabel(metric_label(d.metric_name), color=METRIC_COLOR)
         self.ax_metric.tick_params(axis="y", colors=METRIC_COLOR)
 
     def _update(self, epoch: int) -> list[Artist]:

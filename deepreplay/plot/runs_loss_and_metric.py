@@ -18,7 +18,7 @@ from matplotlib.axes import Axes
 
 from .. import compute
 from .base import Plotter, frame_label
-from .common import RUN_COLORS, check_axes, check_title
+from .common import RUN_COLORS, check_axes, check_title, metric_label
 
 if TYPE_CHECKING:
     from ..replay import Replay
@@ -91,7 +91,7 @@ class RunsLossAndMetric(Plotter):
             elif metric.size:
                 (low, high), _ = compute.padded_limits([np.column_stack([metric, metric])])
                 self.ax_metric.set_ylim(low, high)
-            self.ax_metric.set_ylabel(f"{self.metric_name.capitalize()}, dashed")
+            self.ax_metric.set_ylabel(f"{metric_label(self.metric_name)}, dashed")
         ax.legend(loc="center right", fontsize="small", framealpha=0.8)
 
     def _update(self, epoch: int) -> list[Artist]:

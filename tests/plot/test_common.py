@@ -136,3 +136,9 @@ def test_the_private_import_check_finds_one(tmp_path):
         assert len(_private_imports(module)) == 2
     finally:
         PACKAGE = saved
+
+
+@pytest.mark.parametrize("name, label", [("accuracy", "Accuracy"), ("cls_accuracy", "Cls accuracy"),
+                                         ("AUC", "AUC"), ("mean_absolute_error", "Mean absolute error")])
+def test_metric_label_raises_the_first_letter_only(name, label):
+    assert common.metric_label(name) == label
