@@ -194,6 +194,9 @@ class _PageOverlay(io.RawIOBase):
         self.base_size = size
         self.size = size
         self.pages: dict[int, bytearray] = pages if pages is not None else {}
+        # The file's own bytes of the pages read before being changed: a page written back unchanged
+        # (HDF5 rewrites some metadata as it was) is left out of the journal (see changed_pages).
+        self._original: dict[int, bytes] = {}
         self._pos = 0
         self._writable = writable
 
@@ -255,14 +258,35 @@ class _PageOverlay(io.RawIOBase):
             k = min(_PAGE - offset, n - done)
             stored = self.pages.get(page)
             if stored is None:
-                stored = self.pages[page] = (bytearray(_PAGE) if k == _PAGE
-                                             else bytearray(self._base(page * _PAGE, _PAGE)))
+                if k == _PAGE:
+                    stored = self.pages[page] = bytearray(_PAGE)
+                else:
+                    original = self._original[page] = self._base(page * _PAGE, _PAGE)
+                    stored = self.pages[page] = bytearray(original)
             stored[offset:offset + k] = view[done:done + k]
             done += k
             pos += k
         self._pos = pos
         self.size = max(self.size, pos)
         return n
+
+    def changed_pages(self) -> dict[int, bytearray]:
+        """The pages whose bytes differ from the file's (as the session will leave it), by index.
+
+        A page equal to what the file holds there (or, past the file's end, all
+        zeros: the file is grown with zeros) need not be journaled nor written.
+        """
+        changed = {}
+        for index, page in self.pages.items():
+            start = index * _PAGE
+            if start >= self.size:
+                continue
+            original = self._original.get(index)
+            if original is None:
+                original = self._base(start, _PAGE)
+            if page != original:
+                changed[index] = page
+        return changed
 
     def truncate(self, size: int | None = None) -> int:
         self.size = self._pos if size is None else size
@@ -310,15 +334,14 @@ def _write_journal(filename: str, size: int, pages: dict[int, bytearray], identi
     tmp = path + ".tmp"
     crc = 0
     try:
+        parts = [_MAGIC + struct.pack("<QQQQ", size, len(pages), *identity)]
+        for index in sorted(pages):
+            parts.append(struct.pack("<Q", index))
+            parts.append(pages[index])
+        body = b"".join(parts)  # built whole in memory: one write, one checksum
+        crc = zlib.crc32(body)
         with open(tmp, "wb") as f:
-            header = _MAGIC + struct.pack("<QQQQ", size, len(pages), *identity)
-            f.write(header)
-            crc = zlib.crc32(header, crc)
-            for index in sorted(pages):
-                chunk = struct.pack("<Q", index) + bytes(pages[index])
-                f.write(chunk)
-                crc = zlib.crc32(chunk, crc)
-            f.write(struct.pack("<I", crc))
+            f.write(body + struct.pack("<I", crc))
             f.flush()
             _sync_data(f.fileno())
         os.replace(tmp, path)
@@ -368,16 +391,23 @@ def _apply(fd: int, filename: str, size: int, pages: dict[int, bytearray]) -> No
                 os.ftruncate(fd, old_size)
             raise
     pause_point("file-grown")
-    for n, index in enumerate(sorted(pages)):
-        start = index * _PAGE
-        if start >= size:
-            continue
-        data = memoryview(pages[index])[: size - start] if start + _PAGE > size else memoryview(pages[index])
+    # Consecutive pages go in one pwrite; a run is cut after the middle page (the test hook's
+    # "mid-apply" point, where about half of the pages are written).
+    indices = [index for index in sorted(pages) if index * _PAGE < size]
+    middle = len(indices) // 2
+    n = 0
+    while n < len(indices):
+        end = n + 1
+        while end < len(indices) and indices[end] == indices[end - 1] + 1 and end - 1 != middle:
+            end += 1
+        start = indices[n] * _PAGE
+        data = memoryview(b"".join(pages[index] for index in indices[n:end]))[: size - start]
         done = 0
         while done < len(data):  # a short write is continued, never ignored
             done += os.pwrite(fd, data[done:], start + done)
-        if n == len(pages) // 2:
+        if n <= middle < end:
             pause_point("mid-apply")
+        n = end
     if size < old_size:
         os.ftruncate(fd, size)
     _sync_data(fd)  # the pages are on the disk before their journal goes
@@ -472,16 +502,17 @@ def open_write(filename: str, *, what: str = "a record", wait: float | None = No
                 h5.close()
             except (OSError, RuntimeError, ValueError) as exc:  # pragma: no cover - memory only
                 raise _write_error(filename, exc, what) from None
-        if not overlay.pages and overlay.size == size:
+        pages = overlay.changed_pages()
+        if not pages and overlay.size == size:
             return
         pause_point("before-journal")
         try:
-            _write_journal(filename, overlay.size, overlay.pages, _identity(fd))
+            _write_journal(filename, overlay.size, pages, _identity(fd))
         except OSError as exc:
             raise _write_error(filename, exc, what) from None
         pause_point("journal-written")
         try:
-            _apply(fd, filename, overlay.size, overlay.pages)
+            _apply(fd, filename, overlay.size, pages)
         except OSError as exc:
             if os.fstat(fd).st_size == size:  # failed while growing: nothing of the file changed
                 with contextlib.suppress(OSError):
