@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.artist import Artist
+import matplotlib as mpl
 from matplotlib.axes import Axes
+from matplotlib.font_manager import FontProperties
 from matplotlib.collections import LineCollection
 from matplotlib.patches import Polygon
 from matplotlib.transforms import blended_transform_factory
@@ -41,6 +43,21 @@ QUANTITY_COLORS = {
 _VIOLIN_WIDTH = 0.8
 #: Extra room above the data, in fractions of the value range, for the std labels.
 _LABEL_ROOM = 0.14
+
+
+#: Font size of the std labels, and how far (axes fraction) every other one drops when they crowd.
+_STD_FONTSIZE = 7.5
+_STD_STAGGER = 0.055
+#: Width of an average character, in font sizes (a DejaVu Sans estimate: the text is not drawn yet).
+_CHAR_WIDTH = 0.6
+
+
+def _crowded(ax: Axes, texts: Sequence[str], fontsize: float) -> bool:
+    """Whether ``texts``, one per slot across ``ax``, would run into each other at ``fontsize`` points."""
+    if not texts:
+        return False
+    slot = ax.get_position().width * ax.figure.get_figwidth() * 72 / len(texts)
+    return max(len(t) for t in texts) * _CHAR_WIDTH * fontsize > 0.95 * slot
 
 
 def _std_text(value: float) -> str:
@@ -194,15 +211,21 @@ class LayerDistributions(Plotter):
         ax.set_xlim(-0.6, n - 0.4)
         ax.set_ylim(low, top)
         ax.set_xticks(np.arange(n))
-        ax.set_xticklabels(d.layers, rotation=30 if n > 6 else 0)
+        tick_size = FontProperties(size=mpl.rcParams["xtick.labelsize"]).get_size_in_points()
+        if n > 6 or _crowded(ax, d.layers, tick_size):
+            ax.set_xticklabels(d.layers, rotation=30, ha="right", rotation_mode="anchor")
+        else:
+            ax.set_xticklabels(d.layers)
         ax.set_xlabel("Layers")
         ax.set_title(self.title)
         self.std_texts = []
         if self.show_std:
             trans = blended_transform_factory(ax.transData, ax.transAxes)
+            # "std 0.043" is the longest a label gets: when those crowd, every other one drops a row.
+            stagger = _STD_STAGGER if _crowded(ax, ["std 0.043"] * n, _STD_FONTSIZE) else 0.0
             for j in range(n):
-                self.std_texts.append(ax.text(j, 0.985, "", transform=trans, ha="center", va="top",
-                                              fontsize=7.5, color="0.2"))
+                self.std_texts.append(ax.text(j, 0.985 - stagger * (j % 2), "", transform=trans, ha="center",
+                                              va="top", fontsize=_STD_FONTSIZE, color="0.2"))
 
     def _update(self, epoch: int) -> list[Artist]:
         d = self.data

@@ -90,6 +90,20 @@ def test_inputs_first_and_output_layer_on_request(replay):
     assert ax2.get_title() == "Last and first"
 
 
+@pytest.mark.parametrize("width, crowded", [(1.6, True), (12.0, False)])
+def test_labels_that_would_overlap_are_turned_and_std_labels_staggered(replay, width, crowded):
+    fig, ax = plt.subplots(figsize=(width, 3))
+    visual = LayerDistributions.from_replay(replay, ax, "activations", include_inputs=True, exclude_outputs=False)
+    visual.set_epoch(0)
+    assert {t.get_rotation() for t in ax.get_xticklabels()} == ({30.0} if crowded else {0.0})
+    rows = {round(t.get_position()[1], 3) for t in visual.std_texts}
+    assert len(rows) == (2 if crowded else 1)
+    if crowded:  # drawn, no two neighbouring labels of a row share pixels
+        fig.canvas.draw()
+        boxes = [t.get_window_extent() for t in visual.std_texts]
+        assert all(a.x1 <= b.x0 for a, b in zip(boxes[::2], boxes[2::2]))
+
+
 def test_one_scale_for_all_epochs_and_layers_and_updates_never_add_artists(replay):
     _fig, ax = plt.subplots()
     visual = LayerDistributions.from_replay(replay, ax, "z")
