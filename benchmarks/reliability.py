@@ -169,32 +169,15 @@ def kill_trials(workdir: str, kills: int, *, records: int = 6, seed: int = 0, lo
     while result["kills"] < kills:
         trial += 1
         group = f"g{trial % 4}"
-        progress = os.path.join(workdir, f"progress{trial}")
-        sigfile = os.path.join(workdir, f"signal{trial}")
-        env = dict(ENV)
         aimed = trial % 3 != 0
-        if aimed:
-            point = PAUSE_POINTS[trial % len(PAUSE_POINTS)]
-            # Sessions: 1 = create, 2..records+1 = appends, records+2 = the complete flag.
-            env["DEEPREPLAY_PAUSE_AT"] = f"{point}:{rng.randint(1, records + 2)}"
-            env["DEEPREPLAY_PAUSE_SIGNAL"] = sigfile
-        proc = _python(SYNTHETIC_WRITER, filename, group, str(records), progress, env=env)
-        start = time.monotonic()
-        if aimed:
-            while not os.path.exists(sigfile) and proc.poll() is None and time.monotonic() - start < 60:
-                time.sleep(0.005)
-        else:
-            time.sleep(rng.uniform(0.05, 1.2))
-        killed = proc.poll() is None
-        if killed:
-            proc.send_signal(signal.SIGKILL)
-        proc.communicate()
+        # Sessions: 1 = create, 2..records+1 = appends, records+2 = the complete flag.
+        pause = f"{PAUSE_POINTS[trial % len(PAUSE_POINTS)]}:{rng.randint(1, records + 2)}" if aimed else None
+        killed, lines = _killed_writer(filename, group, records, pause, workdir, str(trial), rng, delay=(0.05, 1.2))
         if not killed:
             result["no_kill"] += 1  # the point was not reached (or the writer ended first): no kill
             continue
         result["kills"] += 1
         result["aimed" if aimed else "random"] += 1
-        lines = Path(progress).read_text().split() if os.path.exists(progress) else []
         acked = max([int(x) for x in lines if x.isdigit()] or [0])
         from deepreplay import storage
 
@@ -210,7 +193,7 @@ def kill_trials(workdir: str, kills: int, *, records: int = 6, seed: int = 0, lo
                 damaged.add(name)
                 kind = "unreadable" if any("Error" in p for p in problems) else "wrong_values"
                 result[kind] += 1
-                log(f"  kill {trial} ({env.get('DEEPREPLAY_PAUSE_AT', 'random')}): {problems[0]}")
+                log(f"  kill {trial} ({pause or 'random'}): {problems[0]}")
             elif not problems:
                 damaged.discard(name)
             if name == group and "created" in lines and not (acked <= n <= acked + 1):
@@ -250,8 +233,12 @@ def _readers_do_not_recover():
 
 
 def _killed_writer(filename: str, group: str, records: int, pause: str | None, workdir: str, tag: str,
-                   rng: random.Random) -> tuple[bool, list[str]]:
-    """Run a synthetic writer, killed at ``pause`` ('point:n'), or at a random time when None."""
+                   rng: random.Random, *, delay: tuple[float, float] = (0.02, 0.6)) -> tuple[bool, list[str]]:
+    """Run a synthetic writer, killed at ``pause`` ('point:n'), or after a random ``delay`` (s) when None.
+
+    Returns whether it was killed (it may end or fail to reach the point first) and the lines of
+    its progress file (the records it acknowledged).
+    """
     progress, sigfile = os.path.join(workdir, f"progress-{tag}"), os.path.join(workdir, f"signal-{tag}")
     env = dict(ENV)
     if pause:
@@ -262,7 +249,7 @@ def _killed_writer(filename: str, group: str, records: int, pause: str | None, w
         while not os.path.exists(sigfile) and proc.poll() is None and time.monotonic() - start < 60:
             time.sleep(0.005)
     else:
-        time.sleep(rng.uniform(0.02, 0.6))
+        time.sleep(rng.uniform(*delay))
     killed = proc.poll() is None
     if killed:
         proc.send_signal(signal.SIGKILL)
