@@ -194,8 +194,9 @@ class _PageOverlay(io.RawIOBase):
         self.base_size = size
         self.size = size
         self.pages: dict[int, bytearray] = pages if pages is not None else {}
-        # The file's own bytes of the pages read before being changed: a page written back unchanged
-        # (HDF5 rewrites some metadata as it was) is left out of the journal (see changed_pages).
+        # The file's own bytes of the pages read (in a write session): read once, and a page
+        # written back unchanged (HDF5 rewrites some metadata as it was) is left out of the journal
+        # (see changed_pages).
         self._original: dict[int, bytes] = {}
         self._pos = 0
         self._writable = writable
@@ -229,6 +230,18 @@ class _PageOverlay(io.RawIOBase):
         view = memoryview(buffer).cast("B")
         n = min(len(view), max(0, self.size - self._pos))
         done, pos = 0, self._pos
+        page, offset = divmod(pos, _PAGE)
+        if self._writable and offset + n <= _PAGE:
+            # Within one page (most of HDF5's reads: object headers, B-tree nodes, heaps): a page of
+            # a write session is read from the file once (the file does not change under its lock).
+            stored = self.pages.get(page)
+            if stored is None:
+                stored = self._original.get(page)
+                if stored is None:
+                    stored = self._original[page] = self._base(page * _PAGE, _PAGE)
+            view[:n] = memoryview(stored)[offset:offset + n]
+            self._pos = pos + n
+            return n
         while done < n:
             page, offset = divmod(pos, _PAGE)
             k = min(_PAGE - offset, n - done)
@@ -261,7 +274,9 @@ class _PageOverlay(io.RawIOBase):
                 if k == _PAGE:
                     stored = self.pages[page] = bytearray(_PAGE)
                 else:
-                    original = self._original[page] = self._base(page * _PAGE, _PAGE)
+                    original = self._original.get(page)
+                    if original is None:
+                        original = self._original[page] = self._base(page * _PAGE, _PAGE)
                     stored = self.pages[page] = bytearray(original)
             stored[offset:offset + k] = view[done:done + k]
             done += k
