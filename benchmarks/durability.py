@@ -8,7 +8,8 @@ Run ``python benchmarks/durability.py`` (about 2-4 min on 2 shared cores).
    (journal, directory and file flushed: the default) and off, interleaved
    (on, off, on, off, ...), ``--records`` records per file, ``--rounds``
    rounds.  Printed: the median milliseconds per record of each, and their
-   difference.
+   difference; and the CPU time per record (``time.thread_time``, the part
+   of a record that ReplayData's writer thread takes from the machine).
 2. **Background writes vs waiting for each write.**  ``ReplayData`` writes a
    record in a background thread while the next epoch trains; a failed write
    stops ``fit`` after the batch in progress.  The alternative that would stop
@@ -63,11 +64,18 @@ def capture_records(kind: str, epochs: int) -> tuple[dict, list[dict]]:
     return created, records
 
 
-def append_costs(created: dict, records: list[dict], rounds: int, workdir: str) -> dict[bool, list[float]]:
-    """Seconds per appended record with FSYNC on and off (interleaved)."""
+def append_costs(created: dict, records: list[dict], rounds: int, workdir: str,
+                 cpu: dict[bool, list[float]] | None = None) -> dict[bool, list[float]]:
+    """Seconds per appended record with FSYNC on and off (interleaved).
+
+    ``cpu``, when given, receives the CPU seconds of each append too (``time.thread_time``: what
+    ReplayData's writer thread spends per record; waits for the disk are not CPU).
+    """
     from deepreplay import safe_io, storage
 
     costs: dict[bool, list[float]] = {True: [], False: []}
+    if cpu is not None:
+        cpu.update({True: [], False: []})
     for r in range(rounds):
         for fsync in (True, False):
             safe_io.FSYNC = fsync
@@ -75,9 +83,11 @@ def append_costs(created: dict, records: list[dict], rounds: int, workdir: str) 
             writer = storage.RecordingWriter(path, "g")
             writer.create(**created)
             for record in records:
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.thread_time()
                 writer.append(**record)
                 costs[fsync].append(time.perf_counter() - start)
+                if cpu is not None:
+                    cpu[fsync].append(time.thread_time() - start_cpu)
             os.unlink(path)
     safe_io.FSYNC = True
     return costs
@@ -127,13 +137,16 @@ def main(argv=None) -> int:
         if args.only in (None, "fsync"):
             for kind in ("part1", "block"):
                 created, records = capture_records(kind, args.records - 1)
-                costs = append_costs(created, records, args.rounds, workdir)
+                cpu: dict[bool, list[float]] = {}
+                costs = append_costs(created, records, args.rounds, workdir, cpu)
                 on, off = ms(costs[True]), ms(costs[False])
                 iqr = {k: "-".join(f"{q * 1000:.1f}" for q in statistics.quantiles(v, n=4)[::2])
                        for k, v in costs.items()}
                 print(f"{kind}: {len(records)} records x {args.rounds} rounds; append per record (median, "
                       f"quartiles): fsync {on:.1f} ms ({iqr[True]}), no fsync {off:.1f} ms ({iqr[False]}); "
                       f"fsync costs {on - off:+.1f} ms per record")
+                print(f"{kind}: CPU per record (the writer thread's share, median): fsync {ms(cpu[True]):.2f} ms, "
+                      f"no fsync {ms(cpu[False]):.2f} ms")
         if args.only in (None, "wait"):
             times = fit_times(args.epochs, args.repeats, workdir)
             bare, background, waited = (statistics.median(times[k]) for k in ("bare", "background", "waited"))
