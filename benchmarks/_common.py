@@ -133,6 +133,25 @@ def timed_replaydata(callback) -> HookTimer:
     return timer
 
 
+def timed_callbacks(kind: str, replaydata: Callable[[], object], log_dir: str) -> tuple[list, HookTimer | None]:
+    """The callbacks of one interleaved fit and the timer of their own time.
+
+    ``kind`` is ``"replaydata"`` (``replaydata()`` makes the callback),
+    ``"tensorboard"`` (``TensorBoard(histogram_freq=1)`` logging to
+    ``log_dir``) or anything else (a bare fit: no callback, no timer).  Both
+    callbacks are timed by the same :class:`HookTimer`.
+    """
+    if kind == "replaydata":
+        callback = replaydata()
+        return [callback], timed_replaydata(callback)
+    if kind == "tensorboard":
+        import keras
+
+        callback = keras.callbacks.TensorBoard(log_dir=log_dir, histogram_freq=1)
+        return [callback], HookTimer(callback)
+    return [], None
+
+
 def part1_data():
     from deepreplay.datasets import parabola
 

@@ -77,17 +77,13 @@ def main(argv: list[str] | None = None) -> dict:
     def fit(kind: str, epochs: int) -> dict:
         keras.utils.set_random_seed(42)
         model = c.part1_model()
-        callbacks, timer = [], None
         if kind == CONTROL:
-            callbacks.append(Pause())
-        elif kind == "replaydata":
-            callback = ReplayData(X, y, os.path.join(tmp, f"run{next(counter)}.h5"), "sigmoid")
-            timer = c.timed_replaydata(callback)
-            callbacks.append(callback)
-        elif kind == "tensorboard":
-            callback = keras.callbacks.TensorBoard(log_dir=os.path.join(tmp, f"tb{next(counter)}"), histogram_freq=1)
-            timer = c.HookTimer(callback)
-            callbacks.append(callback)
+            callbacks, timer = [Pause()], None
+        else:
+            n = next(counter)
+            callbacks, timer = c.timed_callbacks(
+                kind, lambda: ReplayData(X, y, os.path.join(tmp, f"run{n}.h5"), "sigmoid"),
+                os.path.join(tmp, f"tb{n}"))
         start, cpu = time.perf_counter(), time.process_time()
         model.fit(X, y, epochs=epochs, batch_size=16, callbacks=callbacks, verbose=0)
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu

@@ -101,17 +101,12 @@ def measure(name, build, X, y, *, epochs, batch_size, repeats, replay_kwargs, tm
     def fit(kind, n_epochs):
         keras.utils.set_random_seed(0)
         model = build()
-        callbacks, timer = [], None
+        n = next(counter)
+        path = os.path.join(tmp, f"{name}{n}.h5")
+        callbacks, timer = c.timed_callbacks(kind, lambda: ReplayData(X, y, path, name, **replay_kwargs),
+                                             os.path.join(tmp, f"tb{n}"))
         if kind == "replaydata":
-            path = os.path.join(tmp, f"{name}{next(counter)}.h5")
             files.append(path)
-            callback = ReplayData(X, y, path, name, **replay_kwargs)
-            timer = c.timed_replaydata(callback)
-            callbacks.append(callback)
-        elif kind == "tensorboard":
-            callback = keras.callbacks.TensorBoard(log_dir=os.path.join(tmp, f"tb{next(counter)}"), histogram_freq=1)
-            timer = c.HookTimer(callback)
-            callbacks.append(callback)
         start, cpu = time.perf_counter(), time.process_time()
         model.fit(X, y, epochs=n_epochs, batch_size=batch_size, callbacks=callbacks, verbose=0)
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu
