@@ -24,7 +24,7 @@ import shutil
 import tempfile
 import warnings
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import keras
@@ -39,22 +39,21 @@ from .numpy_forward import numpy_forward
 __all__ = ["LayerStd", "Replay"]
 
 
+def _serialized_objects(node: Any) -> Iterator[dict]:
+    """Every serialized Keras object (a dict with ``class_name`` and ``config``) in ``node``, depth first."""
+    if isinstance(node, dict):
+        if "class_name" in node and "config" in node:
+            yield node
+        for value in node.values():
+            yield from _serialized_objects(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _serialized_objects(value)
+
+
 def _config_classes(config: Any) -> list[tuple[str, str | None]]:
     """Every ``(class_name, module)`` of a serialized Keras object, depth first."""
-    found: list[tuple[str, str | None]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if "class_name" in node and "config" in node:
-                found.append((node["class_name"], node.get("module")))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(config)
-    return found
+    return [(node["class_name"], node.get("module")) for node in _serialized_objects(config)]
 
 
 def _missing_custom_objects(config: Any, custom_objects: dict[str, Any]) -> list[str]:
@@ -65,24 +64,13 @@ def _missing_custom_objects(config: Any, custom_objects: dict[str, Any]) -> list
     in ``custom_objects``.
     """
     missing: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if "class_name" in node and "config" in node:
-                module = node.get("module")
-                builtin = isinstance(module, str) and (
-                    module in ("keras", "builtins") or module.startswith("keras."))
-                key = node.get("registered_name") or node["class_name"]
-                if not builtin and isinstance(key, str) and \
-                        keras.saving.get_registered_object(key, custom_objects=custom_objects) is None:
-                    missing.add(key)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(config)
+    for node in _serialized_objects(config):
+        module = node.get("module")
+        builtin = isinstance(module, str) and (module in ("keras", "builtins") or module.startswith("keras."))
+        key = node.get("registered_name") or node["class_name"]
+        if not builtin and isinstance(key, str) and \
+                keras.saving.get_registered_object(key, custom_objects=custom_objects) is None:
+            missing.add(key)
     return sorted(missing)
 
 
