@@ -2,7 +2,9 @@
 
 :class:`LayerProbe` plans what is recorded of each layer of a model with a
 layer graph (functional or Sequential), nested models included, and builds
-one extractor model from the model's input to all of those outputs.
+one extractor model from the model's input to all of those outputs; of a
+subclassed model, it captures its sublayers (and the layers they hold)
+while the model is called.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ import keras
 import numpy as np
 
 from deepreplay import _backend, storage, structure
-from deepreplay.model_inspection import is_linear, model_layers
+from deepreplay.model_inspection import is_linear, is_user_defined, model_layers, sublayers
+
+#: How deep the layers held by a subclassed model's user-defined sublayers are looked for.
+MAX_DEPTH = 8
 
 
 def _model_input(model: keras.Model) -> object:
@@ -95,6 +100,51 @@ def has_layer_graph(model: keras.layers.Layer) -> bool:
         return bool(model.inputs)
     except (AttributeError, ValueError):
         return False
+
+
+def find_layer(model: keras.Model, recorded_name: str) -> keras.layers.Layer:
+    """The layer of ``model`` recorded as ``recorded_name``.
+
+    A name joined by :func:`deepreplay.storage.nested_layer_name`
+    (``block/d1``) is looked up part by part: ``d1`` among the layers held by
+    ``block`` (:func:`deepreplay.model_inspection.sublayers`).  Raises
+    ``ValueError`` naming the part that is not found.
+    """
+    layer: keras.layers.Layer = model
+    for part in recorded_name.split(storage.NESTED_LAYER_SEPARATOR):
+        match = [inner for inner in sublayers(layer) if inner.name == part]
+        if not match:
+            raise ValueError(f"layer_name={recorded_name!r}: {layer.name!r} holds no layer named {part!r}; "
+                             "see Replay.layer_names for the recorded layers.")
+        layer = match[0]
+    return layer
+
+
+def _held_layers(model: keras.Model) -> list[tuple[str, keras.layers.Layer]]:
+    """``(recorded name, layer)`` of a subclassed model's sublayers and of the layers they hold.
+
+    The layers held by a user-defined sublayer without a layer graph (a
+    ``Layer`` or ``Model`` subclass of the user's) are named under it
+    (``block/d1``), down to :data:`MAX_DEPTH` levels; Keras' own layers
+    (``Bidirectional``, ``MultiHeadAttention``, ...) and models with a layer
+    graph (probed through their graph) are not opened.  Each layer is listed
+    once, under the first name found.
+    """
+    found: list[tuple[str, keras.layers.Layer]] = []
+    seen = {id(model)}
+
+    def walk(layers: list[keras.layers.Layer], prefix: str | None, depth: int) -> None:
+        for layer in layers:
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            name = layer.name if prefix is None else storage.nested_layer_name(prefix, layer.name)
+            found.append((name, layer))
+            if depth < MAX_DEPTH and is_user_defined(layer) and not has_layer_graph(layer):
+                walk(sublayers(layer), name, depth + 1)
+
+    walk(model_layers(model), None, 1)
+    return found
 
 
 def _first_call(layer: keras.layers.Layer) -> tuple[object, object]:
@@ -229,12 +279,14 @@ class LayerProbe:
     outputs and z-values) is called on the tensor that feeds the nested
     model, so every recorded value still comes from one compiled call.
 
-    A subclassed model (no layer graph) has the outputs of its top-level
-    sublayers captured while it is called (see :func:`capturing_calls`),
-    again in one compiled call (a functional or Sequential sublayer has its
-    layers recorded too, by a probe of its graph on what it is given); a
-    sublayer called more than once per forward pass is ambiguous and
-    skipped with a warning.
+    A subclassed model (no layer graph) has the outputs of its sublayers
+    captured while it is called (see :func:`capturing_calls`), again in one
+    compiled call.  A functional or Sequential sublayer has its layers
+    recorded too, by a probe of its graph on what it is given; a
+    user-defined sublayer (a ``Layer`` subclass of the user's holding
+    layers) has the layers it holds captured in the same call, under
+    ``<sublayer>/<layer>``, recursively.  A layer called more than once per
+    forward pass is ambiguous and skipped with a warning.
     """
 
     model: keras.Model
@@ -285,21 +337,23 @@ class LayerProbe:
         return probe
 
     def _plan_subclassed(self, want_outputs: bool, want_z: bool, x: object, skipped: list[str]) -> None:
-        """Plan the top-level sublayers of a model without a layer graph; their outputs are captured in its call.
+        """Plan the sublayers of a model without a layer graph; their outputs are captured in its call.
 
-        A forward pass in inference mode on two recorded samples counts the
-        calls of each sublayer: one called once is recorded (in the order of
-        the calls), one called several times is ambiguous and skipped, one
-        not called in inference has nothing to record.
+        The layers held by its user-defined sublayers are planned too, under
+        ``<sublayer>/<layer>`` (see :func:`_held_layers`).  A forward pass in
+        inference mode on two recorded samples counts the calls of each: one
+        called once is recorded (in the order its calls end: the layers held
+        by a sublayer just before it), one called several times is ambiguous
+        and skipped, one not called in inference has nothing to record.
         """
         model = self.model
-        layers = model_layers(model)
+        held = _held_layers(model)
         calls: dict[int, list[tuple[object, object]]] = {}
         try:
-            with capturing_calls(layers, calls):
+            with capturing_calls([layer for _, layer in held], calls):
                 model(structure.take(x, slice(0, 2)), training=False)
         except Exception as exc:  # noqa: BLE001 - any failure keeps the recording going without outputs
-            self.plans = [LayerPlan(layer, record_output=False, record_z=False) for layer in layers]
+            self.plans = [LayerPlan(layer, record_output=False, record_z=False, name=name) for name, layer in held]
             warnings.warn(
                 f"deepreplay: {type(model).__name__} is a subclassed model without a layer graph, and its "
                 f"sublayers' outputs could not be captured during its call ({type(exc).__name__}: {exc}); they "
@@ -309,25 +363,26 @@ class LayerProbe:
                 stacklevel=4,
             )
             return
-        order = sorted(layers, key=lambda layer: (id(layer) not in calls, list(calls).index(id(layer))
-                                                  if id(layer) in calls else 0))
+        ended = list(calls)
+        order = sorted(held, key=lambda item: (id(item[1]) not in calls,
+                                               ended.index(id(item[1])) if id(item[1]) in calls else 0))
         items: list[_CaptureItem] = []
-        for layer in order:
-            plan = LayerPlan(layer, record_output=False, record_z=False)
+        for name, layer in order:
+            plan = LayerPlan(layer, record_output=False, record_z=False, name=name)
             seen = calls.get(id(layer), [])
             if len(seen) != 1 or not _is_tensor(seen[0][1]):
                 self.plans.append(plan)
                 if len(seen) > 1:
-                    skipped.append(f"{layer.name} (called {len(seen)} times)")
+                    skipped.append(f"{name} (called {len(seen)} times)")
                 elif seen:
-                    skipped.append(f"{layer.name} (its call returns {type(seen[0][1]).__name__})")
+                    skipped.append(f"{name} (its call returns {type(seen[0][1]).__name__})")
                 continue  # (a layer not called in inference mode has nothing to record)
             inp = seen[0][0]
             inner, probe = [], None
             if has_layer_graph(layer):
                 # A functional or Sequential model as a sublayer: its layers too (planned before it),
                 # computed by a probe of its graph on what it is given.
-                inner, probe = self._plan_graph(layer, layer.name, want_outputs, want_z, skipped)
+                inner, probe = self._plan_graph(layer, name, want_outputs, want_z, skipped)
             self.plans.append(plan)
             plan.record_output = want_outputs
             if want_z and _is_tensor(inp):
@@ -336,7 +391,7 @@ class LayerProbe:
                     try:
                         twin(inp)  # builds its variables, with the layer's shapes
                     except Exception:  # noqa: BLE001
-                        skipped.append(f"{layer.name} (z-values)")
+                        skipped.append(f"{name} (z-values)")
                     else:
                         plan.record_z = True
                         plan.linear_twin = twin

@@ -42,6 +42,61 @@ def model_layers(model: keras.Model) -> list[keras.layers.Layer]:
     return [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
 
 
+def is_user_defined(layer: keras.layers.Layer) -> bool:
+    """Whether ``layer``'s class is defined outside Keras (a user's own ``Layer`` or ``Model`` subclass)."""
+    return not type(layer).__module__.startswith("keras.")
+
+
+_BASE_ATTRIBUTES: frozenset[str] = frozenset()
+
+
+def _base_attributes() -> frozenset[str]:
+    """Names of the instance attributes every ``keras.layers.Layer`` sets for itself (its bookkeeping)."""
+    global _BASE_ATTRIBUTES
+    if not _BASE_ATTRIBUTES:
+        _BASE_ATTRIBUTES = frozenset(vars(keras.layers.Layer()))
+    return _BASE_ATTRIBUTES
+
+
+def sublayers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
+    """The layers ``layer`` holds directly, each once, in the order it was given them.
+
+    For a model, its ``layers`` (input layers left out).  For another
+    layer, the ``Layer`` instances among its Python attributes, or in lists,
+    tuples and dicts held by them (what Keras tracks as its sublayers), the
+    attributes every Keras layer sets for its own bookkeeping left out (on
+    PyTorch, the module's children too: the attributes it keeps there).
+    """
+    if isinstance(layer, keras.Model):
+        return model_layers(layer)
+    found: list[keras.layers.Layer] = []
+    seen = {id(layer)}
+
+    def add(value: object, depth: int) -> None:
+        if isinstance(value, keras.layers.Layer):
+            if id(value) not in seen:
+                seen.add(id(value))
+                found.append(value)
+        elif depth < 3 and isinstance(value, (list, tuple)):
+            for item in value:
+                add(item, depth + 1)
+        elif depth < 3 and isinstance(value, dict):
+            for item in value.values():
+                add(item, depth + 1)
+
+    # On PyTorch a layer is a ``torch.nn.Module``: a layer assigned to an attribute is kept among the
+    # module's children (``named_children``), not in the instance's ``__dict__``.
+    children = getattr(layer, "named_children", None)
+    if callable(children):
+        for _, child in children():
+            add(child, 0)
+    base = _base_attributes()
+    for key, value in vars(layer).items():
+        if key not in base:
+            add(value, 0)
+    return found
+
+
 def variable_keys(layer: keras.layers.Layer) -> list[tuple[str, keras.Variable]]:
     """``(key, variable)`` for each variable of ``layer``, keys unique within the layer.
 

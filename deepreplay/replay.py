@@ -32,7 +32,7 @@ import numpy as np
 
 from . import compute, storage, structure
 from ._backend import declared_variable_values
-from .layer_probe import capturing_calls, has_layer_graph
+from .layer_probe import capturing_calls, find_layer, has_layer_graph
 from .model_inspection import model_layers, variable_keys
 from .numpy_forward import numpy_forward
 
@@ -719,9 +719,7 @@ class Replay:
         if nested or not has_layer_graph(model):
             # A layer inside a nested model, or of a subclassed model: its output, captured while the
             # whole model is called.
-            layer = model
-            for part in layer_name.split(storage.NESTED_LAYER_SEPARATOR):
-                layer = layer.get_layer(part)
+            layer = find_layer(model, layer_name)
 
             def captured(X: np.ndarray) -> np.ndarray:
                 calls: dict[int, list] = {}

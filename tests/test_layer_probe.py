@@ -9,7 +9,8 @@ import keras
 import numpy as np
 import pytest
 
-from deepreplay.layer_probe import LayerProbe
+from deepreplay import layer_probe
+from deepreplay.layer_probe import LayerProbe, find_layer
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(12, 2)).astype(np.float32)
@@ -221,3 +222,71 @@ def test_probe_of_a_subclassed_model_records_the_layers_of_its_functional_sublay
     np.testing.assert_allclose(z["block/d"], X @ w + b, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(activations["block/d"], np.maximum(X @ w + b, 0), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(activations["block"], activations["block/d"])
+
+
+class _Inner(keras.layers.Layer):
+    """A user-defined layer holding a layer in a dict; ``shared`` (held by the model too) is called twice."""
+
+    def __init__(self, shared, **kwargs):
+        super().__init__(**kwargs)
+        self.parts = {"d": keras.layers.Dense(3, activation="tanh", name="d")}
+        self.shared = shared
+
+    def call(self, x):
+        return self.parts["d"](x) * 2.0
+
+
+class _Outer(keras.layers.Layer):
+    """A user-defined layer holding another one and a Keras layer with sublayers of its own (not opened)."""
+
+    def __init__(self, shared, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = _Inner(shared, name="inner")
+        self.attention = keras.layers.MultiHeadAttention(num_heads=1, key_dim=2, name="attention")
+
+    def call(self, x):
+        h = self.inner(x)
+        seq = keras.ops.expand_dims(h, 1)
+        return h + keras.ops.squeeze(self.attention(seq, seq), 1)
+
+
+class _SubclassedWithLayers(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.shared = keras.layers.Dense(2, name="shared")
+        self.outer = _Outer(self.shared, name="outer")
+        self.out = keras.layers.Dense(1, name="out")
+
+    def call(self, x, training=False):
+        return self.out(self.outer(self.shared(self.shared(x))))
+
+
+def test_probe_of_a_subclassed_model_records_the_layers_held_by_its_own_layers_recursively():
+    model = _SubclassedWithLayers()
+    model(X[:2])
+    with pytest.warns(UserWarning, match=r"'shared \(called 2 times\)'"):
+        probe = LayerProbe.build(model, want_outputs=True, want_z=True, x=X)
+    # Each layer once (``shared`` under its first name), the held ones just before their holder, in call order;
+    # Keras' own MultiHeadAttention is recorded as one layer.
+    assert probe.layer_names == ["shared", "outer/inner/d", "outer/inner", "outer/attention", "outer", "out"]
+    activations, z = probe.run(X)
+    assert list(activations) == ["outer/inner/d", "outer/inner", "outer/attention", "outer", "out"]
+    assert list(z) == ["outer/inner/d"]
+    s = keras.ops.convert_to_numpy(model.shared(model.shared(X)))
+    w, b = model.outer.inner.parts["d"].get_weights()
+    np.testing.assert_allclose(z["outer/inner/d"], s @ w + b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(activations["outer/inner"], 2 * np.tanh(s @ w + b), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(activations["out"], keras.ops.convert_to_numpy(model(X)), rtol=1e-5, atol=1e-6)
+    assert find_layer(model, "outer/inner/d") is model.outer.inner.parts["d"]
+    with pytest.raises(ValueError, match=r"'inner' holds no layer named 'x'"):
+        find_layer(model, "outer/inner/x")
+    assert not any("call" in vars(layer) for layer in (model.outer, model.outer.inner, model.shared))
+
+
+def test_probe_opens_user_defined_layers_down_to_the_depth_bound(monkeypatch):
+    monkeypatch.setattr(layer_probe, "MAX_DEPTH", 2)
+    model = _SubclassedWithLayers()
+    model(X[:2])
+    with pytest.warns(UserWarning):
+        probe = LayerProbe.build(model, want_outputs=True, want_z=False, x=X)
+    assert probe.layer_names == ["shared", "outer/inner", "outer/attention", "outer", "out"]

@@ -20,7 +20,8 @@ each epoch.  Then, against Keras itself:
 * the compiled metrics (per output, list or dict ``metrics=``, for several
   outputs) are recorded under Keras' log names and equal ``model.evaluate``;
 * the recorded outputs of every layer of the nested and subclassed models
-  (the layers inside the nested model as ``inner/a``), and the replay's
+  (the layers inside the nested model as ``inner/a``, those held by the
+  subclassed model's own block layer as ``block/d1``), and the replay's
   ``layer_function`` of each, equal Keras' own outputs of those layers;
 * the standard dashboard renders a PNG (``deepreplay render``).
 
@@ -181,16 +182,28 @@ def _dense_data():
 def _subclass():
     keras = _keras()
 
+    class Block(keras.layers.Layer):
+        """A user-defined layer holding layers (one of them in a list): a residual block."""
+
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.d1 = keras.layers.Dense(units, activation="tanh", name="d1")
+            self.parts = [keras.layers.Dense(units, activation="relu", name="d2")]
+
+        def call(self, x):
+            h = self.d1(x)
+            return h + self.parts[0](h)
+
     @keras.saving.register_keras_serializable(package="zoo")
     class Subclassed(keras.Model):
         def __init__(self, units=4, **kwargs):
             super().__init__(**kwargs)
             self.units = units
-            self.hidden = keras.layers.Dense(units, activation="tanh", name="hidden")
+            self.block = Block(units, name="block")
             self.out = keras.layers.Dense(1, activation="sigmoid", name="out")
 
         def call(self, x, training=False):
-            return self.out(self.hidden(x))
+            return self.out(self.block(x))
 
         def get_config(self):
             return {**super().get_config(), "units": self.units}
@@ -225,7 +238,7 @@ def _mixed_float16():
 #: Cases whose recorded layer outputs are checked against Keras' own: nested and subclassed models.
 LAYER_OUTPUT_CASES = ("nested", "subclassed")
 #: Recorded layer names expected for those cases (a nested model's layers as "<nested>/<layer>").
-EXPECTED_OUTPUT_LAYERS = {"nested": ["inner/a", "inner/b", "inner", "out"], "subclassed": ["hidden", "out"]}
+EXPECTED_OUTPUT_LAYERS = {"nested": ["inner/a", "inner/b", "inner", "out"], "subclassed": ["block/d1", "block/d2", "block", "out"]}
 
 #: case -> (model builder, data, output tolerance)
 ZOO = {
@@ -281,20 +294,23 @@ def _keras_layer_output(model, name, X):
     """Keras' own output of a recorded layer (``layer``, or ``nested/layer`` inside a nested model) on X.
 
     Probe models are built from the model as it is (the snapshot of an epoch);
-    a subclassed model's sublayer is called on what Keras feeds it (its
-    ``call`` chains ``hidden`` and ``out``).
+    a subclassed model's sublayers are called on what Keras feeds them (its
+    ``call`` is ``out(block(x))``, and ``block``'s is ``h + d2(h)`` with
+    ``h = d1(x)``).
     """
     keras = _keras()
     *path, last = name.split("/")
-    if not hasattr(model, "hidden"):  # a layer graph (the zoo's subclassed model has none)
+    if not hasattr(model, "block"):  # a layer graph (the zoo's subclassed model has none)
         graph, x = model, X
         for part in path:
             nested = graph.get_layer(part)
             x = keras.Model(graph.inputs[0], nested.input)(x, training=False)
             graph = nested
         return _to_numpy(keras.Model(graph.inputs[0], graph.get_layer(last).output)(x, training=False))
-    hidden = model.hidden(X, training=False)  # the zoo's subclassed model: out(hidden(x))
-    return _to_numpy(hidden if last == "hidden" else model.out(hidden, training=False))
+    h = model.block.d1(X, training=False)
+    values = {"block/d1": h, "block/d2": model.block.parts[0](h, training=False), "block": model.block(X, training=False)}
+    values["out"] = model.out(values["block"], training=False)
+    return _to_numpy(values[name])
 
 
 def run_case(case: str, directory: str) -> dict:
