@@ -283,8 +283,81 @@ def _np(value: object) -> Any:
     """A tensor as a NumPy array; a list/tuple or dict of tensors (several outputs) as a list or dict of arrays."""
     if isinstance(value, (dict, list, tuple)):
         return {k: _np(v) for k, v in value.items()} if isinstance(value, dict) else [_np(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value
     value = value.detach() if hasattr(value, "detach") else value  # a torch tensor that requires grad
     return np.asarray(keras.ops.convert_to_numpy(value))
+
+
+def _flatten(value: Any) -> list:
+    """The leaves of nested lists, tuples and dicts (dicts by sorted key, as ``tf.nest``), in order."""
+    if isinstance(value, dict):
+        return [leaf for key in sorted(value) for leaf in _flatten(value[key])]
+    if isinstance(value, (list, tuple)):
+        return [leaf for item in value for leaf in _flatten(item)]
+    return [value]
+
+
+def _rebuild(like: Any, leaves: Iterator) -> Any:
+    """``like``'s structure with its leaves taken in turn from ``leaves`` (the inverse of :func:`_flatten`)."""
+    if isinstance(like, dict):
+        values = {key: _rebuild(like[key], leaves) for key in sorted(like)}
+        return {key: values[key] for key in like}
+    if isinstance(like, (list, tuple)):
+        items = [_rebuild(item, leaves) for item in like]
+        return type(like)(items) if type(like) in (list, tuple) else type(like)(*items)
+    return next(leaves)
+
+
+class _FlatOutputs:
+    """A traced function's outputs handed back in one transfer instead of one per tensor.
+
+    Inside the ``tf.function``, :meth:`pack` concatenates every float32
+    output of static shape into one flat tensor (the others are returned
+    apart); after the call, :meth:`unpack` converts that tensor once and
+    splits it again into NumPy arrays of the original shapes (views into
+    one fresh buffer per call), in the original structure.  A recording
+    step returns ~20 small tensors (predictions, losses, gradients,
+    metrics, weights, layer outputs), and each conversion costs Python
+    time.  The plan is made when the function is traced (once).
+    """
+
+    def __init__(self) -> None:
+        self.structure: Any = None
+        self.plan: list[tuple] = []
+
+    def pack(self, out: Any) -> tuple[Any, list]:
+        import tensorflow as tf
+
+        plan, packed, others, offset = [], [], [], 0
+        for leaf in _flatten(out):
+            shape = getattr(leaf, "shape", None)
+            if leaf is None:
+                plan.append(("none",))
+            elif getattr(leaf, "dtype", None) == tf.float32 and shape is not None and shape.is_fully_defined():
+                size = int(shape.num_elements())
+                plan.append(("packed", offset, size, tuple(int(d) for d in shape)))
+                packed.append(tf.reshape(leaf, [-1]))
+                offset += size
+            else:
+                plan.append(("other", len(others)))
+                others.append(leaf)
+        self.structure, self.plan = out, plan
+        flat = tf.concat(packed, axis=0) if len(packed) > 1 else packed[0] if packed else tf.zeros([0])
+        return flat, others
+
+    def unpack(self, flat: Any, others: Sequence[Any]) -> Any:
+        flat = _np(flat)
+        leaves = []
+        for entry in self.plan:
+            if entry[0] == "packed":
+                _, offset, size, shape = entry
+                leaves.append(flat[offset:offset + size].reshape(shape))
+            elif entry[0] == "other":
+                leaves.append(_np(others[entry[1]]))
+            else:
+                leaves.append(None)
+        return _rebuild(self.structure, iter(leaves))
 
 
 def _tensorflow_step(model, loss_fn, x, y, *, with_gradients=True):
@@ -468,7 +541,8 @@ class CompiledStep(_Compiled):
         self.also = also
         self._fused_also = False
         self.loss_fn, self.x, self.y = loss_fn, x, y
-        self.with_gradients = bool(with_gradients) and bool(model.trainable_variables)
+        self._trainable = list(model.trainable_variables)  # the gradients' order
+        self.with_gradients = bool(with_gradients) and bool(self._trainable)
         self._empty_grads = [] if with_gradients else None
         self.read = list(read)
         self._metrics = []
@@ -506,14 +580,17 @@ class CompiledStep(_Compiled):
 
         def build(metrics, also):
             body = also.tensorflow_body() if also is not None else None
+            flat = _FlatOutputs()
 
             def step():
                 y_pred, per_sample, grads = _tensorflow_step(model, loss_fn, x, y, with_gradients=with_gradients)
                 extra = body() if body is not None else []
-                return (y_pred, per_sample, grads, _metric_results(metrics, y, y_pred), [v.value for v in read],
-                        extra)
+                return flat.pack((y_pred, per_sample, grads, _metric_results(metrics, y, y_pred),
+                                  [v.value for v in read], extra))
 
-            return tf.function(step, autograph=False)
+            traced = tf.function(step, autograph=False)
+            traced.unpack = flat.unpack
+            return traced
 
         # Traced here: a metric or an ``also`` call that cannot be traced is left out (done apart).
         for metrics, fused in ((self._metrics, also), ([], also), (self._metrics, None), ([], None)):
@@ -526,7 +603,9 @@ class CompiledStep(_Compiled):
             except Exception:  # noqa: BLE001
                 continue
         self._fused_metrics, self._fused_also = bool(metrics), fused is not None
-        return lambda: self._to_numpy(*step())
+        # The concrete function, called directly: no signature matching or cache look-up per call.
+        concrete, unpack = step.get_concrete_function(), step.unpack
+        return lambda: self._to_numpy(*unpack(*concrete()))
 
     def _compile_jax(self):
         import jax
@@ -560,7 +639,7 @@ class CompiledStep(_Compiled):
         return run
 
     def _to_numpy(self, y_pred, per_sample, grads, metric_results=(), values=(), also=()):
-        grads = _grads_to_numpy(grads, self.model.trainable_variables) if self.with_gradients else self._empty_grads
+        grads = _grads_to_numpy(grads, self._trainable) if self.with_gradients else self._empty_grads
         metrics = [float(_np(r)) for r in metric_results] if self._fused_metrics else None
         return StepOutputs(_np(y_pred), _np(per_sample), grads, metrics, [_np(v) for v in values],
                            CompiledCall._as_list(also) if self._fused_also else None)

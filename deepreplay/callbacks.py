@@ -598,10 +598,20 @@ class ReplayData(keras.callbacks.Callback):
         # The weights are read, the metrics evaluated and the layer probe run in the step's compiled call.
         self._weight_keys = [(layer.name, key) for layer in model_layers(model) for key, _ in variable_keys(layer)] \
             if "weights" in self.quantities else []
+        read = [v for layer in model_layers(model) for _, v in variable_keys(layer)] if self._weight_keys else []
+        # A constant learning rate is a variable: read it with the weights (a schedule is evaluated apart).
+        learning_rate = getattr(getattr(model, "optimizer", None), "learning_rate", None)
+        self._reads_learning_rate = isinstance(learning_rate, keras.Variable) and learning_rate.shape == ()
+        if self._reads_learning_rate:
+            read.append(learning_rate)
+        # Where each gradient goes: (layer name, variable key, position in the trainable variables).
+        position = {id(v): i for i, v in enumerate(model.trainable_variables)}
+        self._gradient_plan = [(layer.name, key, position[id(v)]) for layer in model_layers(model)
+                               for key, v in variable_keys(layer) if id(v) in position]
         self._step = _backend.CompiledStep(
             model, self._loss_fn, self.inputs, self.targets, with_gradients="gradients" in self.quantities,
             metrics=[(metric.make(), _metric_select(metric)) for metric in self._metrics],
-            read=[v for layer in model_layers(model) for _, v in variable_keys(layer)] if self._weight_keys else [],
+            read=read,
             also=self._probe.call_for(self.inputs if self._subset is False else self._subset[0]),
         )
         self._check_targets(model)
@@ -717,21 +727,21 @@ class ReplayData(keras.callbacks.Callback):
             evaluation[metric.name] = metric_values[i] if metric_values is not None else \
                 metric.evaluate(self.targets, predictions)
         scalar_logs = {k: float(v) for k, v in logs.items() if np.ndim(v) == 0}
-        scalar_logs["learning_rate"] = self._learning_rate(logs)
+        if self._reads_learning_rate:  # read with the weights, in the step's call (last of its values)
+            weight_values, learning_rate = weight_values[:-1], weight_values[-1]
+            scalar_logs["learning_rate"] = float(logs.get("learning_rate", logs.get("lr", learning_rate)))
+        else:
+            scalar_logs["learning_rate"] = self._learning_rate(logs)
 
         weights = gradients = None
         if "weights" in q or "gradients" in q:
-            grad_by_var = {id(v): g for v, g in zip(model.trainable_variables, grads or [])}
             weights, gradients = {}, {}
             for (layer_name, key), value in zip(self._weight_keys, weight_values):
                 # A copy: the array is written in the background while the optimizer updates the
                 # variable (in place on PyTorch, whose .numpy() shares the tensor's memory).
                 weights.setdefault(layer_name, {})[key] = np.array(value, copy=True)
-            for layer in model_layers(model):
-                keys = variable_keys(layer)
-                layer_grads = {k: self._round_large(grad_by_var[id(v)]) for k, v in keys if id(v) in grad_by_var}
-                if layer_grads:
-                    gradients[layer.name] = layer_grads
+            for layer_name, key, index in self._gradient_plan if grads else ():
+                gradients.setdefault(layer_name, {})[key] = self._round_large(grads[index])
         activations, z, rows = self._outputs(probe_values)
         return dict(
             epoch=epoch,
