@@ -60,6 +60,7 @@ __all__ = [
     "FILE_LOCK",
     "FSYNC",
     "JOURNAL_SUFFIX",
+    "KeptFile",
     "READ_WAIT_SECONDS",
     "RECOVERY_WAIT_SECONDS",
     "WRITE_WAIT_SECONDS",
@@ -200,6 +201,23 @@ class _PageOverlay(io.RawIOBase):
         self._original: dict[int, bytes] = {}
         self._pos = 0
         self._writable = writable
+        # Set when HDF5 read or wrote this view while no file was attached (between the sessions of
+        # a KeptFile): its in-memory state can then no longer be trusted.
+        self.touched = False
+
+    def attach(self, fd: int) -> None:
+        """Read the file's bytes through ``fd`` from now on (a KeptFile's new session)."""
+        self._fd = fd
+
+    def detach(self) -> None:
+        """Answer from memory only: reads of bytes not held give zeros, and mark the view touched."""
+        self._fd = None
+
+    def rebase(self) -> None:
+        """Take the file as holding what this view shows (once its changed pages are in the file)."""
+        self.base_size = self.size
+        self.pages = {}
+        self._original = {}
 
     def readable(self) -> bool:
         return True
@@ -223,6 +241,9 @@ class _PageOverlay(io.RawIOBase):
         return self._pos
 
     def _base(self, pos: int, n: int) -> bytes:
+        if self._fd is None:  # detached (see detach): never read a descriptor that may be another file's now
+            self.touched = True
+            return bytes(n)
         data = os.pread(self._fd, n, pos) if pos < self.base_size else b""
         return data + bytes(n - len(data)) if len(data) < n else data
 
@@ -263,6 +284,8 @@ class _PageOverlay(io.RawIOBase):
     def write(self, data) -> int:
         if not self._writable:
             raise io.UnsupportedOperation("read-only")
+        if self._fd is None:
+            self.touched = True
         view = memoryview(data).cast("B")
         n = len(view)
         done, pos = 0, self._pos
@@ -304,6 +327,8 @@ class _PageOverlay(io.RawIOBase):
         return changed
 
     def truncate(self, size: int | None = None) -> int:
+        if self._fd is None:
+            self.touched = True
         self.size = self._pos if size is None else size
         return self.size
 
@@ -478,6 +503,58 @@ def _locked_fd(filename: str, *, exclusive: bool, wait: float, create: bool = Tr
             os.close(fd)  # also releases the flock
 
 
+def _lock_for_writing(filename: str, what: str, wait: float | None) -> tuple[contextlib.AbstractContextManager, int]:
+    """The exclusive lock on ``filename`` (its context manager, entered, and the descriptor)."""
+    try:
+        lock = _locked_fd(filename, exclusive=True, wait=WRITE_WAIT_SECONDS if wait is None else wait)
+        return lock, lock.__enter__()
+    except RecordingError:
+        raise
+    except OSError as exc:
+        raise _write_error(filename, exc, what) from None
+
+
+def _open_for_writing(fd: int, filename: str) -> tuple[int, _PageOverlay, h5py.File]:
+    """Finish an interrupted write, then open the file (under the exclusive lock) in an overlay."""
+    try:
+        _recover(fd, filename)
+    except OSError as exc:
+        raise _write_error(filename, exc, "the journal of an earlier interrupted write") from None
+    size = os.fstat(fd).st_size
+    if size and not looks_like_hdf5(fd, size):
+        raise RecordingError(f"{filename!r} is not an HDF5 file; refusing to write into it. Choose another file.")
+    overlay = _PageOverlay(fd, size)
+    try:
+        h5 = h5py.File(overlay, "r+" if size else "w")
+    except (OSError, RuntimeError, KeyError, ValueError) as exc:
+        raise RecordingError(f"{filename!r} is damaged and cannot be written to: {exc}") from None
+    return size, overlay, h5
+
+
+def _commit(fd: int, filename: str, size: int, overlay: _PageOverlay, what: str) -> bool:
+    """Put the session's changed pages into the file (journal, grow, write, unlink); False if none."""
+    pages = overlay.changed_pages()
+    if not pages and overlay.size == size:
+        return False
+    pause_point("before-journal")
+    try:
+        _write_journal(filename, overlay.size, pages, _identity(fd))
+    except OSError as exc:
+        raise _write_error(filename, exc, what) from None
+    pause_point("journal-written")
+    try:
+        _apply(fd, filename, overlay.size, pages)
+    except OSError as exc:
+        if os.fstat(fd).st_size == size:  # failed while growing: nothing of the file changed
+            with contextlib.suppress(OSError):
+                os.unlink(_journal_path(filename))
+        raise _write_error(filename, exc, what) from None
+    pause_point("applied")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(_journal_path(filename))
+    return True
+
+
 @contextlib.contextmanager
 def open_write(filename: str, *, what: str = "a record", wait: float | None = None) -> Iterator[h5py.File]:
     """The HDF5 file ``filename`` (created if missing or empty), for one atomic write session.
@@ -489,26 +566,9 @@ def open_write(filename: str, *, what: str = "a record", wait: float | None = No
     was.
     """
     filename = os.fspath(filename)
+    lock, fd = _lock_for_writing(filename, what, wait)
     try:
-        lock = _locked_fd(filename, exclusive=True, wait=WRITE_WAIT_SECONDS if wait is None else wait)
-        fd = lock.__enter__()
-    except RecordingError:
-        raise
-    except OSError as exc:
-        raise _write_error(filename, exc, what) from None
-    try:
-        try:
-            _recover(fd, filename)
-        except OSError as exc:
-            raise _write_error(filename, exc, "the journal of an earlier interrupted write") from None
-        size = os.fstat(fd).st_size
-        if size and not looks_like_hdf5(fd, size):
-            raise RecordingError(f"{filename!r} is not an HDF5 file; refusing to write into it. Choose another file.")
-        overlay = _PageOverlay(fd, size)
-        try:
-            h5 = h5py.File(overlay, "r+" if size else "w")
-        except (OSError, RuntimeError, KeyError, ValueError) as exc:
-            raise RecordingError(f"{filename!r} is damaged and cannot be written to: {exc}") from None
+        size, overlay, h5 = _open_for_writing(fd, filename)
         try:
             pause_point("session-open")
             yield h5
@@ -517,27 +577,151 @@ def open_write(filename: str, *, what: str = "a record", wait: float | None = No
                 h5.close()
             except (OSError, RuntimeError, ValueError) as exc:  # pragma: no cover - memory only
                 raise _write_error(filename, exc, what) from None
-        pages = overlay.changed_pages()
-        if not pages and overlay.size == size:
-            return
-        pause_point("before-journal")
-        try:
-            _write_journal(filename, overlay.size, pages, _identity(fd))
-        except OSError as exc:
-            raise _write_error(filename, exc, what) from None
-        pause_point("journal-written")
-        try:
-            _apply(fd, filename, overlay.size, pages)
-        except OSError as exc:
-            if os.fstat(fd).st_size == size:  # failed while growing: nothing of the file changed
-                with contextlib.suppress(OSError):
-                    os.unlink(_journal_path(filename))
-            raise _write_error(filename, exc, what) from None
-        pause_point("applied")
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(_journal_path(filename))
+        _commit(fd, filename, size, overlay, what)
     finally:
         lock.__exit__(None, None, None)
+
+
+def _file_state(st: os.stat_result) -> tuple[int, ...]:
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _stamp(fd: int) -> tuple[int, ...] | None:
+    """Set the file's modification time to a fresh random nanosecond value; its state, or None.
+
+    Every write to the file by any program (another deepreplay writer, plain
+    h5py, ...) sets the modification time to the kernel's clock, which is
+    never this random value again; changing it back takes ``utime``, which
+    sets the change time (``ctime``, that no program can set) to the clock.
+    None when the file system does not keep nanoseconds (or we may not set
+    the times): then no state can tell that the file is unchanged.
+    """
+    try:
+        st = os.fstat(fd)
+        stamp = time.time_ns() // 1000 * 1000 + random.randrange(1, 1000)
+        os.utime(fd, ns=(st.st_atime_ns, stamp))
+        st = os.fstat(fd)
+    except (OSError, NotImplementedError):  # not the owner, a file system without utimes, ...
+        return None
+    return _file_state(st) if st.st_mtime_ns == stamp else None
+
+
+class KeptFile:
+    """One writer's HDF5 file, kept open in memory between its atomic write sessions.
+
+    Opening an HDF5 file (and its datasets) costs more CPU than a small
+    record's write.  A :class:`KeptFile` keeps the h5py file of its last
+    :meth:`session` open over its in-memory view (no descriptor, no lock
+    held between sessions: readers and other writers use the file as
+    usual).  Each session is as atomic as :func:`open_write`'s (same lock,
+    journal, flushes and kill points: the kept state is memory only).
+
+    The kept state is reused only when the file is exactly as the last
+    session left it: same device, inode, size, change time and modification
+    time, which that session set to a random nanosecond value (see
+    :func:`_stamp`).  Any write by another process or program between the
+    sessions changes them, and the file is then opened afresh.  So is it
+    after an exception in a session (the in-memory file is then ahead of the
+    disk), when HDF5 touched the view between sessions, and on file systems
+    that do not keep nanosecond times.  Discarding never writes to the file.
+    """
+
+    def __init__(self, filename: str | os.PathLike) -> None:
+        self.filename = os.fspath(filename)
+        self._h5: h5py.File | None = None
+        self._overlay: _PageOverlay | None = None
+        self._state: tuple[int, ...] | None = None
+        #: Changes each time the file is opened afresh: HDF5 ids taken from an earlier generation
+        #: (datasets, groups) are no longer valid.
+        self.generation = 0
+        #: How many times the file was opened (afresh) by this object.
+        self.opens = 0
+
+    @property
+    def is_open(self) -> bool:
+        """Whether an HDF5 file is kept (to be reused by the next session if the file is unchanged)."""
+        return self._h5 is not None
+
+    @contextlib.contextmanager
+    def session(self, *, what: str = "a record", wait: float | None = None,
+                final: bool = False) -> Iterator[h5py.File]:
+        """The file for one atomic write session, as :func:`open_write` gives it (never creates it).
+
+        ``final`` closes the HDF5 file at the end of the session (its closing
+        writes are part of the session); otherwise it is kept for the next.
+        """
+        filename = self.filename
+        with FILE_LOCK:
+            lock, fd = _lock_for_writing(filename, what, wait)
+            try:
+                try:
+                    _recover(fd, filename)
+                except OSError as exc:
+                    raise _write_error(filename, exc, "the journal of an earlier interrupted write") from None
+                if self._h5 is not None and (self._overlay.touched
+                                             or _file_state(os.fstat(fd)) != self._state):
+                    self.discard()
+                if self._h5 is None:
+                    size, overlay, h5 = _open_for_writing(fd, filename)
+                    if not size:  # created here: not a kept session's job
+                        _quiet_close(h5)
+                        raise RecordingError(f"{filename!r} is empty; it holds no recording to write to.")
+                    self._h5, self._overlay = h5, overlay
+                    self.generation += 1
+                    self.opens += 1
+                else:
+                    self._overlay.attach(fd)
+                h5, overlay, size = self._h5, self._overlay, self._overlay.size
+                try:
+                    pause_point("session-open")
+                    yield h5
+                    try:
+                        if final:
+                            self._h5 = None
+                            h5.close()
+                        else:
+                            h5.flush()
+                            # HDF5 keeps space reserved at the end of the file (its aggregators)
+                            # while open, and the superblock it just wrote counts it: the file must
+                            # be that long for other readers (a close gives that space back).
+                            overlay.size = max(overlay.size, h5.id.get_filesize())
+                    except (OSError, RuntimeError, ValueError) as exc:  # pragma: no cover - memory only
+                        raise _write_error(filename, exc, what) from None
+                    changed = _commit(fd, filename, size, overlay, what)
+                except BaseException:
+                    self.discard()  # the in-memory file may be ahead of the disk
+                    raise
+                if final:
+                    self.discard()
+                    return
+                overlay.rebase()
+                overlay.detach()
+                if changed or self._state is None:
+                    self._state = _stamp(fd)
+                    if self._state is None:
+                        self.discard()
+            finally:
+                if self._overlay is not None:
+                    self._overlay.detach()
+                lock.__exit__(None, None, None)
+
+    def discard(self) -> None:
+        """Forget the kept file, writing nothing (the next session opens the file afresh)."""
+        with FILE_LOCK:
+            h5, overlay = self._h5, self._overlay
+            self._h5 = self._overlay = self._state = None
+            if overlay is not None:
+                overlay.detach()
+            if h5 is not None:
+                _quiet_close(h5)
+
+    close = discard
+
+
+def _quiet_close(h5: h5py.File) -> None:
+    """Close an h5py file whose writes go nowhere (an overlay never committed), ignoring HDF5's errors."""
+    with contextlib.suppress(Exception):
+        h5.close()
 
 
 def _finish_interrupted_write(filename: str) -> None:

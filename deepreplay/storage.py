@@ -309,9 +309,13 @@ def check_writable_target(filename: str | os.PathLike, group_name: str, *, overw
 class RecordingWriter:
     """Create one recording group and append records to it.
 
-    The file is opened only inside :meth:`create`, :meth:`append` and
-    :meth:`mark_complete`, and closed before they return, so a process killed
-    between two records leaves every earlier record readable.
+    The file is written only inside :meth:`create`, :meth:`append` and
+    :meth:`mark_complete`, each an atomic write session, so a process killed
+    at any instant leaves every earlier record readable.  Between records the
+    HDF5 file stays open in memory only (no descriptor, no lock: see
+    :class:`deepreplay.safe_io.KeptFile`), and is reused by the next record
+    when no one else wrote the file meanwhile; :meth:`mark_complete` and
+    :meth:`close` let it go.
 
     Parameters
     ----------
@@ -337,6 +341,11 @@ class RecordingWriter:
         self.compression = compression
         self._shapes: dict[str, tuple[int, ...]] = {}  # datasets created by this writer: record shape
         self._token: str | None = None  # the group's writer_id, set by create()
+        # The file stays open (in memory) between records; see safe_io.KeptFile.
+        self._kept = safe_io.KeptFile(self.filename)
+        # HDF5 ids of this writer's datasets in the kept file, valid for one of its generations.
+        self._ids: dict[str, h5py.h5d.DatasetID] = {}
+        self._ids_generation = -1
 
     def create(
         self,
@@ -409,6 +418,7 @@ class RecordingWriter:
                 g.create_dataset(_EPOCH_FRACTIONS, shape=(0,), maxshape=(None,), dtype="f8", chunks=(1024,))
         self._token = token
         self._shapes = {}
+        self.close()
 
     def _group(self, f: h5py.File) -> h5py.Group:
         """This writer's group, refused if another writer replaced it meanwhile."""
@@ -452,51 +462,67 @@ class RecordingWriter:
         the recorded samples, the positions of those samples (rows of
         ``inputs``); it is stored once, with the layer's first outputs.
         """
-        with _h5_write(self.filename, what=f"the record of epoch {epoch}") as f:
-            g = self._group(f)
-            index = _n_records(g)
-            for sub, values in ((_LOGS, logs), (_EVALUATION, evaluation)):
-                for name, value in values.items():
-                    self._append(g, f"{sub}/{_encode(name)}", index, np.float64(value), compress=False)
-                # Scalars that are known from earlier records but not this one become NaN.
-                known = [path for path in self._shapes if path.startswith(f"{sub}/")] if self._shapes else None
-                if known is None:
-                    known = [f"{sub}/{name}" for name in g[sub]] if sub in g else []
-                encoded = {_encode(name) for name in values}
-                for path in known:
-                    if path[len(sub) + 1:] not in encoded:
-                        self._append(g, path, index, np.float64(np.nan), compress=False)
-            for sub, nested in ((_WEIGHTS, weights), (_GRADIENTS, gradients)):
-                for layer, variables in (nested or {}).items():
-                    for var, value in variables.items():
-                        self._append(g, f"{sub}/{_encode(layer)}/{_encode(var)}", index, value,
-                                     auto=sub == _GRADIENTS)
-            for kind, per_layer in ((_ACTIVATIONS, activations), (_Z, z)):
-                for layer, value in (per_layer or {}).items():
-                    rows = (output_samples or {}).get(layer)
-                    base = f"{_OUTPUTS}/{_encode(layer)}"
-                    if rows is not None and f"{base}/{_SAMPLES}" not in g:
-                        g.create_dataset(f"{base}/{_SAMPLES}", data=np.asarray(rows, dtype=np.int64))
-                    self._append(g, f"{base}/{kind}", index, value, auto=True)
-            if isinstance(predictions, Mapping):
-                for name, value in predictions.items():
-                    self._append(g, f"{_PREDICTIONS}/{_encode(name)}", index, value)
-            elif predictions is not None:
-                self._append(g, _PREDICTIONS, index, predictions)
-            for name, value in (output_losses or {}).items():
-                self._append(g, f"{_OUTPUT_LOSSES}/{_encode(name)}", index, value)
-            if losses is not None:
-                self._append(g, _LOSSES, index, losses)
-            if _STEPS in g:
-                if step is None:
-                    raise ValueError(f"{_describe(self.filename, self.group_name)} is step-based: give step=.")
-                self._append(g, _STEPS, index, np.int64(step), compress=False)
-                fraction = np.nan if epoch_fraction is None else epoch_fraction
-                self._append(g, _EPOCH_FRACTIONS, index, np.float64(fraction), compress=False)
-            # The epochs dataset grows last, then the record count: a record counts only once all
-            # its data is written (and the whole session reaches the file atomically).
-            self._append(g, _EPOCHS, index, np.int64(epoch), compress=False)
-            g.attrs[_ATTR_RECORDS] = np.int64(index + 1)
+        shapes = dict(self._shapes)
+        try:
+            with self._kept.session(what=f"the record of epoch {epoch}") as f:
+                self._append_record(f, epoch, logs, evaluation, weights, gradients, activations, z,
+                                    predictions, losses, output_samples, step, epoch_fraction, output_losses)
+        except BaseException:
+            self._shapes = shapes  # datasets created by the failed session are not in the file
+            raise
+
+    def _append_record(self, f: h5py.File, epoch: int, logs: Mapping[str, float], evaluation: Mapping[str, float],
+                       weights: Any, gradients: Any, activations: Any, z: Any, predictions: Any, losses: Any,
+                       output_samples: Any, step: int | None, epoch_fraction: float | None,
+                       output_losses: Any) -> None:
+        """The body of :meth:`append`, in its write session ``f``."""
+        if self._ids_generation != self._kept.generation:
+            self._ids = {}
+            self._ids_generation = self._kept.generation
+        g = self._group(f)
+        index = _n_records(g)
+        for sub, values in ((_LOGS, logs), (_EVALUATION, evaluation)):
+            for name, value in values.items():
+                self._append(g, f"{sub}/{_encode(name)}", index, np.float64(value), compress=False)
+            # Scalars that are known from earlier records but not this one become NaN.
+            known = [path for path in self._shapes if path.startswith(f"{sub}/")] if self._shapes else None
+            if known is None:
+                known = [f"{sub}/{name}" for name in g[sub]] if sub in g else []
+            encoded = {_encode(name) for name in values}
+            for path in known:
+                if path[len(sub) + 1:] not in encoded:
+                    self._append(g, path, index, np.float64(np.nan), compress=False)
+        for sub, nested in ((_WEIGHTS, weights), (_GRADIENTS, gradients)):
+            for layer, variables in (nested or {}).items():
+                for var, value in variables.items():
+                    self._append(g, f"{sub}/{_encode(layer)}/{_encode(var)}", index, value,
+                                 auto=sub == _GRADIENTS)
+        for kind, per_layer in ((_ACTIVATIONS, activations), (_Z, z)):
+            for layer, value in (per_layer or {}).items():
+                rows = (output_samples or {}).get(layer)
+                base = f"{_OUTPUTS}/{_encode(layer)}"
+                if rows is not None and f"{base}/{_SAMPLES}" not in g:
+                    g.create_dataset(f"{base}/{_SAMPLES}", data=np.asarray(rows, dtype=np.int64))
+                self._append(g, f"{base}/{kind}", index, value, auto=True)
+        if isinstance(predictions, Mapping):
+            for name, value in predictions.items():
+                self._append(g, f"{_PREDICTIONS}/{_encode(name)}", index, value)
+        elif predictions is not None:
+            self._append(g, _PREDICTIONS, index, predictions)
+        for name, value in (output_losses or {}).items():
+            self._append(g, f"{_OUTPUT_LOSSES}/{_encode(name)}", index, value)
+        if losses is not None:
+            self._append(g, _LOSSES, index, losses)
+        if _STEPS in g:
+            if step is None:
+                raise ValueError(f"{_describe(self.filename, self.group_name)} is step-based: give step=.")
+            self._append(g, _STEPS, index, np.int64(step), compress=False)
+            fraction = np.nan if epoch_fraction is None else epoch_fraction
+            self._append(g, _EPOCH_FRACTIONS, index, np.float64(fraction), compress=False)
+        # The epochs dataset grows last, then the record count: a record counts only once all
+        # its data is written (and the whole session reaches the file atomically).
+        self._append(g, _EPOCHS, index, np.int64(epoch), compress=False)
+        g.attrs[_ATTR_RECORDS] = np.int64(index + 1)
 
     def record_nbytes(
         self,
@@ -586,7 +612,9 @@ class RecordingWriter:
         # Written through the low-level API: the high-level one costs more than the
         # write itself for the small arrays of a record.  Datasets that appear after
         # the first record are padded with their fill value (NaN) by the resize.
-        dataset = h5py.h5d.open(g.id, path.encode())
+        dataset = self._ids.get(path)
+        if dataset is None:
+            dataset = self._ids[path] = h5py.h5d.open(g.id, path.encode())
         dataset.set_extent((index + 1, *shape))
         file_space = dataset.get_space()
         file_space.select_hyperslab((index, *(0,) * len(shape)), (1, *shape))
@@ -594,9 +622,15 @@ class RecordingWriter:
         dataset.write(h5py.h5s.create_simple(memory.shape), file_space, memory)
 
     def mark_complete(self, complete: bool = True) -> None:
-        """Set the ``complete`` attribute (true once training ended normally)."""
-        with _h5_write(self.filename, what="the 'complete' flag") as f:
+        """Set the ``complete`` attribute (true once training ended normally), and close the file."""
+        self._ids = {}
+        with self._kept.session(what="the 'complete' flag", final=True) as f:
             self._group(f).attrs[_ATTR_COMPLETE] = bool(complete)
+
+    def close(self) -> None:
+        """Forget the file kept open between records (nothing is written; the next write reopens it)."""
+        self._ids = {}
+        self._kept.discard()
 
 
 def list_groups(filename: str | os.PathLike) -> list[str]:

@@ -336,3 +336,115 @@ def test_check_writable_target(tmp_path):
     # A new file in an existing directory is fine.
     storage.check_writable_target(tmp_path / "new.h5", "g", overwrite=False)
     assert not (tmp_path / "new.h5").exists()
+
+
+# --------------------------------------------------------------------------
+# The file kept open between records (safe_io.KeptFile)
+# --------------------------------------------------------------------------
+
+
+def _all_values(filename, group="g"):
+    """Every dataset of ``group`` (path: array) and its attributes, as plain Python values."""
+    values = {}
+    with h5py.File(filename, "r") as f:
+        f[group].visititems(lambda name, obj: values.__setitem__(name, obj[()])
+                            if isinstance(obj, h5py.Dataset) else None)
+        attrs = {k: v for k, v in f[group].attrs.items() if k != "writer_id"}
+    return values, attrs
+
+
+def test_the_writer_keeps_the_file_open_between_records_and_writes_the_same_values(tmp_path):
+    kept = _create(tmp_path / "kept.h5")
+    fresh = _create(tmp_path / "fresh.h5")
+    for k in range(4):
+        _append(kept, k, logs={"loss": 1.0 + k} if k != 2 else {"acc": 0.5})  # a scalar missing, one new
+        _append(fresh, k, logs={"loss": 1.0 + k} if k != 2 else {"acc": 0.5})
+        fresh.close()  # the next record opens the file afresh (the path without a kept file)
+        assert kept._kept.is_open and not fresh._kept.is_open
+    assert kept._kept.opens == 1 and fresh._kept.opens == 4
+    kept.mark_complete()
+    fresh.mark_complete()
+    assert not kept._kept.is_open
+    (kept_values, kept_attrs), (fresh_values, fresh_attrs) = _all_values(kept.filename), _all_values(fresh.filename)
+    assert kept_attrs == fresh_attrs and kept_attrs["complete"] and kept_attrs["records"] == 4
+    assert sorted(kept_values) == sorted(fresh_values)
+    for name, value in kept_values.items():
+        np.testing.assert_array_equal(value, fresh_values[name], err_msg=name)
+    with RecordingReader(kept.filename, "g") as r:
+        np.testing.assert_array_equal(r.log("acc"), [np.nan, np.nan, 0.5, np.nan])
+        np.testing.assert_array_equal(r.weights(3)["dense"]["kernel"], np.full((2, 3), 3))
+
+
+def test_a_plain_h5py_write_between_records_is_seen_and_kept(tmp_path):
+    """Another program's write (in place, the file's size unchanged) makes the writer reopen the file."""
+    filename = tmp_path / "rec.h5"
+    writer = _create(filename)
+    with h5py.File(filename, "a") as f:
+        f["other"] = np.zeros(8)
+    _append(writer, 0)
+    _append(writer, 1)
+    opens = writer._kept.opens
+    size = filename.stat().st_size
+    with h5py.File(filename, "a") as f:
+        f["other"][...] = np.arange(8.0)  # in place: the same bytes count
+    assert filename.stat().st_size == size
+    _append(writer, 2)
+    assert writer._kept.opens == opens + 1
+    _append(writer, 3)
+    assert writer._kept.opens == opens + 1  # kept again afterwards
+    writer.mark_complete()
+    with h5py.File(filename, "r") as f:
+        np.testing.assert_array_equal(f["other"][()], np.arange(8.0))
+    with RecordingReader(filename, "g") as r:
+        np.testing.assert_array_equal(r.epochs, np.arange(4))
+        np.testing.assert_array_equal(r.losses(2), np.full(N, 4.0))
+
+
+def test_a_record_that_fails_midway_leaves_the_next_record_correct(tmp_path):
+    filename = tmp_path / "rec.h5"
+    writer = _create(filename)
+    _append(writer, 0)
+    before = filename.read_bytes()
+    bad = _record(1)
+    bad["predictions"] = np.zeros((N, 2), np.float32)  # refused after the weights etc. were written
+    with pytest.raises(ValueError, match="shape"):
+        writer.append(epoch=1, logs={"loss": 1.0}, evaluation={"loss": 2.0}, **bad)
+    assert not writer._kept.is_open  # the in-memory file was ahead of the disk: dropped
+    assert filename.read_bytes() == before
+    _append(writer, 1)
+    _append(writer, 2)
+    with RecordingReader(filename, "g") as r:
+        np.testing.assert_array_equal(r.epochs, np.arange(3))
+        for k in range(3):
+            np.testing.assert_array_equal(r.weights(k)["dense"]["kernel"], np.full((2, 3), k))
+            np.testing.assert_array_equal(r.predictions(k), np.full((N, 1), k + 0.5))
+
+
+def test_without_nanosecond_times_every_record_opens_the_file(tmp_path, monkeypatch):
+    """Where the writer cannot stamp the file (no nanosecond times, not the owner), nothing is kept."""
+    from deepreplay import safe_io
+
+    monkeypatch.setattr(safe_io, "_stamp", lambda fd: None)
+    filename = tmp_path / "rec.h5"
+    writer = _create(filename)
+    for k in range(3):
+        _append(writer, k)
+        assert not writer._kept.is_open
+    assert writer._kept.opens == 3
+    writer.mark_complete()
+    with RecordingReader(filename, "g") as r:
+        assert r.complete
+        np.testing.assert_array_equal(r.epochs, np.arange(3))
+
+
+def test_dropping_the_kept_file_writes_nothing(tmp_path):
+    filename = tmp_path / "rec.h5"
+    writer = _create(filename)
+    _append(writer, 0)
+    _append(writer, 1)
+    before, stat = filename.read_bytes(), filename.stat()
+    writer.close()
+    assert filename.read_bytes() == before and filename.stat().st_mtime_ns == stat.st_mtime_ns
+    _append(writer, 2)
+    with RecordingReader(filename, "g") as r:
+        np.testing.assert_array_equal(r.epochs, np.arange(3))
