@@ -503,13 +503,15 @@ class StepOutputs(NamedTuple):
 MetricSelect = Callable[[Any, Any], tuple[Any, Any]]
 
 
-def _metric_results(metrics: Sequence[tuple[keras.metrics.Metric, list, MetricSelect | None]], y: Any,
+def _metric_results(metrics: Sequence[tuple[keras.metrics.Metric, list, MetricSelect | None, Any]], y: Any,
                     y_pred: Any) -> list:
-    """Each metric on ``(y, y_pred)`` alone, from its reset state, without changing the metric (stateless)."""
+    """Each metric on ``(y, y_pred)`` alone (with its sample weights, if any), from its reset state,
+    without changing the metric (stateless)."""
     results = []
-    for metric, state, select in metrics:
+    for metric, state, select, sample_weight in metrics:
         true, pred = select(y, y_pred) if select is not None else (y, y_pred)
-        results.append(metric.stateless_result(metric.stateless_update_state(state, true, pred)))
+        state = metric.stateless_update_state(state, true, pred, sample_weight=sample_weight)
+        results.append(metric.stateless_result(state))
     return results
 
 
@@ -524,7 +526,8 @@ class CompiledStep(_Compiled):
 
     :meth:`record` also evaluates ``metrics`` (Keras metric objects, or
     ``(metric, select)`` pairs where ``select(y, y_pred)`` picks what the
-    metric measures; each on the batch alone, from its reset state, through
+    metric measures, or ``(metric, select, sample_weight)`` triples for a
+    weighted metric; each on the batch alone, from its reset state, through
     the stateless metric API so the objects do not change) and reads the variables ``read``, in the
     same compiled call: a recorder then makes one call per record instead of
     one per metric and per variable.  On TensorFlow, the :class:`CompiledCall`
@@ -535,7 +538,8 @@ class CompiledStep(_Compiled):
 
     def __init__(self, model: keras.Model, loss_fn: LossFn, x: np.ndarray, y: np.ndarray, *,
                  with_gradients: bool,
-                 metrics: Sequence[keras.metrics.Metric | tuple[keras.metrics.Metric, MetricSelect | None]] = (),
+                 metrics: Sequence[keras.metrics.Metric | tuple[keras.metrics.Metric, MetricSelect | None]
+                                   | tuple[keras.metrics.Metric, MetricSelect | None, np.ndarray | None]] = (),
                  read: Sequence[keras.Variable] = (), also: CompiledCall | None = None) -> None:
         super().__init__(model)
         self.also = also
@@ -547,10 +551,11 @@ class CompiledStep(_Compiled):
         self.read = list(read)
         self._metrics = []
         for item in metrics:
-            metric, select = item if isinstance(item, tuple) else (item, None)
+            metric, select, sample_weight = (tuple(item) + (None,))[:3] if isinstance(item, tuple) else \
+                (item, None, None)
             metric.reset_state()
             state = [np.array(keras.ops.convert_to_numpy(v.value)) for v in metric.variables]
-            self._metrics.append((metric, state, select))
+            self._metrics.append((metric, state, select, sample_weight))
         self._fused_metrics = bool(self._metrics)
 
     @property

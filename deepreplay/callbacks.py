@@ -81,6 +81,23 @@ def _describe_arrays(value: Any) -> str:
     return "; ".join(f"shape {a.shape}, dtype {a.dtype}" for a in arrays)
 
 
+def _sample_weights(sample_weight: Any, n: int) -> np.ndarray:
+    """``sample_weight`` checked: one finite, non-negative number per given sample, as float32."""
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise TypeError(f"sample_weight must be an array of numbers, one per sample of inputs; got "
+                        f"{type(sample_weight).__name__}.") from None
+    if weights.ndim == 2 and weights.shape[1] == 1:
+        weights = weights[:, 0]
+    if weights.shape != (n,):
+        raise ValueError(f"sample_weight has shape {weights.shape}; give one weight per sample of inputs, "
+                         f"shape ({n},), as given to fit(sample_weight=...).")
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise ValueError("sample_weight has negative or non-finite values; give finite weights >= 0.")
+    return weights
+
+
 def _metric_select(metric: MetricSpec) -> _backend.MetricSelect | None:
     """What ``metric`` measures of the targets and predictions: one output's part, or None (all of them)."""
     if metric.output is None:
@@ -254,6 +271,15 @@ class ReplayData(keras.callbacks.Callback):
         Before the first record is written, the recording's size is
         estimated (see :meth:`estimate`); above ``max_bytes`` a warning says
         so and names the options that shrink it.  ``None`` never warns.
+    sample_weight : array-like, shape (n,), optional
+        The weight of each sample of ``inputs`` (as given to
+        ``fit(sample_weight=...)``), for the metrics compiled as
+        ``weighted_metrics``: they are evaluated on the recorded samples with
+        these weights, under Keras' log names (``weighted_accuracy`` when
+        ``accuracy`` is also an unweighted metric).  Without it they are
+        evaluated unweighted (``fit``'s sample weights and ``class_weight``
+        never reach a callback).  The per-sample losses and the other
+        metrics stay unweighted either way.
 
     Raises
     ------
@@ -302,6 +328,7 @@ class ReplayData(keras.callbacks.Callback):
         chief: bool | None = None,
         probe_samples: str | Iterable[int] | None = "auto",
         max_bytes: int | None = DEFAULT_MAX_BYTES,
+        sample_weight: Any = None,
     ) -> None:
         super().__init__()
         x = structure.as_structure("inputs", inputs)
@@ -391,6 +418,7 @@ class ReplayData(keras.callbacks.Callback):
         self.max_bytes = _positive_int("max_bytes", max_bytes, allow_none=True)
         self.inputs = structure.take(x, indices)
         self.targets = structure.take(y, indices)
+        self.sample_weight = None if sample_weight is None else _sample_weights(sample_weight, n)[indices]
         n_recorded = len(indices)
         # The samples whose outputs are kept for wide layers (positions among the recorded ones).
         if self.output_samples is not None and self.output_samples < n_recorded:
@@ -588,7 +616,7 @@ class ReplayData(keras.callbacks.Callback):
         self._loss_fn = per_sample_loss(model)
         self._output_names = output_names(model)
         try:
-            self._metrics = compiled_metrics(model, self.targets)
+            self._metrics = compiled_metrics(model, self.targets, self.sample_weight)
         except Exception as exc:
             raise self._targets_error(model, exc) from exc
         self._probe = LayerProbe.build(
@@ -610,7 +638,7 @@ class ReplayData(keras.callbacks.Callback):
                                for key, v in variable_keys(layer) if id(v) in position]
         self._step = _backend.CompiledStep(
             model, self._loss_fn, self.inputs, self.targets, with_gradients="gradients" in self.quantities,
-            metrics=[(metric.make(), _metric_select(metric)) for metric in self._metrics],
+            metrics=[(metric.make(), _metric_select(metric), metric.sample_weight) for metric in self._metrics],
             read=read,
             also=self._probe.call_for(self.inputs if self._subset is False else self._subset[0]),
         )

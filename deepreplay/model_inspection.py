@@ -419,6 +419,8 @@ class MetricSpec:
     make: Callable[[], keras.metrics.Metric]
     output: str | None = None
     output_index: int | None = None
+    #: Per-sample weights of a metric compiled as ``weighted_metrics`` (None: unweighted).
+    sample_weight: np.ndarray | None = field(default=None, repr=False, compare=False)
     _metric: keras.metrics.Metric | None = field(default=None, repr=False, compare=False)
 
     def evaluate(self, y: object, y_pred: object) -> float:
@@ -430,7 +432,7 @@ class MetricSpec:
             self._metric = self.make()
         else:
             self._metric.reset_state()
-        self._metric.update_state(y, y_pred)
+        self._metric.update_state(y, y_pred, sample_weight=self.sample_weight)
         return float(keras.ops.convert_to_numpy(self._metric.result()))
 
 
@@ -469,48 +471,74 @@ def _metrics_per_output(items: object, names: list[str]) -> list[list[object]] |
     return [[] if e is None else list(e) if isinstance(e, (list, tuple)) else [e] for e in entries]
 
 
-def compiled_metrics(model: keras.Model, y: object) -> list[MetricSpec]:
-    """Fresh copies of the model's compiled metrics, under their log names.
+def _metric_entries(model: keras.Model, items: object, names: list[str], y: object,
+                    argument: str) -> list[tuple[MetricSpec, int | None]]:
+    """The metrics of one compile argument (``metrics`` or ``weighted_metrics``), with the output each measures.
 
-    A model with several outputs gets each output's metrics (``metrics=`` given as a list with one
-    entry per output or a dict by output name), named as Keras logs them: ``<output>_<metric>``
-    (``cls_accuracy``), with ``_1``, ``_2`` added to a repeated name.  ``y`` is the targets (of every
-    output, as a list or a dict, for a model with several outputs).
+    Each :class:`MetricSpec` carries the metric's own name; the output's position is None for a model
+    with one output.
     """
-    try:
-        config = model.get_compile_config() or {}
-    except Exception:
-        config = {}
-    items = config.get("metrics") or []
-    names = output_names(model)
-    if not items:
-        return []
     if len(names) == 1:
         if isinstance(items, dict):
             items = [m for entry in items.values() if entry is not None
                      for m in (entry if isinstance(entry, (list, tuple)) else [entry])]
         y_one = y if not isinstance(y, (list, tuple, dict)) else pick_output(y, 0, names[0])
         y_one = np.asarray(y_one)
-        return [spec for spec in (_metric_spec(model, item, y_one) for item in items) if spec is not None]
+        return [(spec, None) for spec in (_metric_spec(model, item, y_one) for item in items) if spec is not None]
     per_output = _metrics_per_output(items, names)
     if per_output is None:
-        warnings.warn(f"deepreplay cannot match the compiled metrics {items!r} to the outputs {names} "
-                      "(give metrics= as a list with one entry per output or a dict by output name); "
-                      "they are not evaluated on the recorded samples.", stacklevel=3)
+        warnings.warn(f"deepreplay cannot match the compiled {argument} {items!r} to the outputs {names} "
+                      f"(give {argument}= as a list with one entry per output or a dict by output name); "
+                      "they are not evaluated on the recorded samples.", stacklevel=4)
         return []
-    specs: list[MetricSpec] = []
-    seen: dict[str, int] = {}
+    entries = []
     for index, (name, entry) in enumerate(zip(names, per_output)):
         y_out = np.asarray(pick_output(y, index, name))
-        for item in entry:
-            spec = _metric_spec(model, item, y_out, index)
-            if spec is None:
-                continue
-            log_name = f"{name}_{spec.name}"
-            if log_name in seen:  # Keras' own rule for a repeated name
-                seen[log_name] += 1
-                log_name = f"{log_name}_{seen[log_name] - 1}"
-            else:
-                seen[log_name] = 1
-            specs.append(MetricSpec(log_name, spec.make, output=name, output_index=index))
+        entries += [(spec, index) for spec in (_metric_spec(model, item, y_out, index) for item in entry)
+                    if spec is not None]
+    return entries
+
+
+def compiled_metrics(model: keras.Model, y: object, sample_weight: np.ndarray | None = None) -> list[MetricSpec]:
+    """Fresh copies of the model's compiled metrics and weighted metrics, under their log names.
+
+    A model with several outputs gets each output's metrics (``metrics=`` given as a list with one
+    entry per output or a dict by output name), named as Keras logs them: ``<output>_<metric>``
+    (``cls_accuracy``), with ``_1``, ``_2`` added to a repeated name.  ``y`` is the targets (of every
+    output, as a list or a dict, for a model with several outputs).
+
+    The ``weighted_metrics`` follow, named by Keras' rule too: their own name, or ``weighted_<name>``
+    when a metric already has it (``weighted_accuracy`` besides ``accuracy``).  They are evaluated
+    with ``sample_weight`` (one weight per sample of ``y``, the same for every output), or unweighted
+    when it is None.
+    """
+    try:
+        config = model.get_compile_config() or {}
+    except Exception:
+        config = {}
+    names = output_names(model)
+    several = len(names) > 1
+    specs: list[MetricSpec] = []
+    counters: dict[str, int] = {}
+
+    def unique(name: str) -> str:  # Keras' suffix for a repeated name: _1, _2, ...
+        if name not in counters:
+            counters[name] = 1
+            return name
+        counters[name] += 1
+        return f"{name}_{counters[name] - 1}"
+
+    for argument in ("metrics", "weighted_metrics"):
+        items = config.get(argument) or []
+        if not items:
+            continue
+        weighted = argument == "weighted_metrics"
+        for spec, index in _metric_entries(model, items, names, y, argument):
+            output = names[index] if several and index is not None else None
+            log_name = f"{output}_{spec.name}" if output else spec.name
+            if weighted and log_name in counters:
+                log_name = f"{output}_weighted_{spec.name}" if output else f"weighted_{spec.name}"
+            specs.append(MetricSpec(unique(log_name), spec.make, output=output,
+                                    output_index=index if output else None,
+                                    sample_weight=sample_weight if weighted else None))
     return specs

@@ -918,6 +918,43 @@ def test_targets_that_do_not_fit_the_loss_are_refused_before_the_group_exists(tm
     model.fit(X, good, epochs=1, verbose=0, callbacks=[ReplayData(X, good, tmp_path / "r.h5", "g")])
 
 
+def test_weighted_metrics_are_evaluated_with_the_given_sample_weights_under_keras_names(tmp_path):
+    """Several outputs, a subset of the samples (max_samples): names as Keras logs them, values as its evaluate."""
+    from deepreplay.replay import Replay
+
+    keras.utils.set_random_seed(0)
+    X, y = tiny_data()
+    y = y.reshape(-1, 1).astype("float32")
+    w = np.linspace(0.1, 3.0, len(y)).astype("float32")
+    inp = keras.Input((2,))
+    h = keras.layers.Dense(3, activation="tanh", name="hidden")(inp)
+    model = keras.Model(inp, [keras.layers.Dense(1, activation="sigmoid", name="cls")(h),
+                              keras.layers.Dense(1, name="reg")(h)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss=["binary_crossentropy", "mse"],
+                  metrics={"cls": ["accuracy"]}, weighted_metrics={"cls": ["accuracy"], "reg": "mae"})
+    cb = ReplayData(X, [y, y], tmp_path / "w.h5", "w", max_samples=40, sample_weight=w)
+    history = model.fit(X, [y, y], sample_weight=w, epochs=1, batch_size=len(X), verbose=0, callbacks=[cb]).history
+    names = ["cls_accuracy", "cls_weighted_accuracy", "reg_mae"]
+    assert sorted(k for k in history if not k.endswith("loss")) == sorted(names)
+    rows = cb.sample_indices
+    weighted = model.evaluate(X[rows], [y[rows], y[rows]], sample_weight=w[rows], verbose=0, return_dict=True)
+    unweighted = model.evaluate(X[rows], [y[rows], y[rows]], verbose=0, return_dict=True)
+    assert weighted["cls_weighted_accuracy"] != pytest.approx(unweighted["cls_weighted_accuracy"])
+    with Replay(tmp_path / "w.h5", "w") as replay:
+        assert replay.metric_names == names
+        for name in names:
+            assert replay.get_training_metric(name)[-1] == pytest.approx(weighted[name], rel=1e-5, abs=1e-6), name
+    # Without sample_weight, the weighted metrics are evaluated unweighted.
+    ReplayData(X, [y, y], tmp_path / "w.h5", "plain", max_samples=40, model=model)
+    with Replay(tmp_path / "w.h5", "plain") as replay:
+        for name in names:
+            assert replay.get_training_metric(name)[-1] == pytest.approx(unweighted[name], rel=1e-5, abs=1e-6), name
+    with pytest.raises(ValueError, match=r"sample_weight has shape \(3,\); give one weight per sample"):
+        ReplayData(X, y, tmp_path / "x.h5", "x", sample_weight=[1, 2, 3])
+    with pytest.raises(ValueError, match="negative or non-finite"):
+        ReplayData(X, y, tmp_path / "x.h5", "x", sample_weight=-w)
+
+
 def test_metrics_of_several_outputs_are_recorded_per_output_as_keras_logs_them(tmp_path):
     """One batch per epoch and no dropout: Keras' logged metrics of epoch k+1 are those of the weights of record k."""
     from deepreplay.replay import Replay

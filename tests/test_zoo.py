@@ -18,7 +18,9 @@ each epoch.  Then, against Keras itself:
   reduction (per output, and their ``loss_weights`` total), and the recorded
   loss equals ``model.evaluate`` on the recorded samples;
 * the compiled metrics (per output, list or dict ``metrics=``, for several
-  outputs) are recorded under Keras' log names and equal ``model.evaluate``;
+  outputs; ``weighted_metrics`` with the sample weights given to ``fit`` and
+  ``ReplayData``) are recorded under Keras' log names and equal
+  ``model.evaluate``;
 * the recorded outputs of every layer of the nested and subclassed models
   (the layers inside the nested model as ``inner/a``, those held by the
   subclassed model's own block layer as ``block/d1``), and the replay's
@@ -209,7 +211,8 @@ def _subclass():
             return {**super().get_config(), "units": self.units}
 
     model = Subclassed(name="subclassed")
-    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"],
+                  weighted_metrics=["accuracy", "mae"])
     return model
 
 
@@ -239,6 +242,10 @@ def _mixed_float16():
 LAYER_OUTPUT_CASES = ("nested", "subclassed")
 #: Recorded layer names expected for those cases (a nested model's layers as "<nested>/<layer>").
 EXPECTED_OUTPUT_LAYERS = {"nested": ["inner/a", "inner/b", "inner", "out"], "subclassed": ["block/d1", "block/d2", "block", "out"]}
+
+#: Cases fitted with sample weights (also given to ReplayData), and their metrics compiled as weighted_metrics,
+#: as Keras logs them: evaluated with the weights.
+WEIGHTED_METRICS = {"subclassed": ["mae", "weighted_accuracy"]}
 
 #: case -> (model builder, data, output tolerance)
 ZOO = {
@@ -336,11 +343,13 @@ def run_case(case: str, directory: str) -> dict:
         def on_epoch_end(self, epoch, logs=None):
             snapshots.append([np.array(w) for w in self.model.get_weights()])
 
+    weights = np.linspace(0.1, 2.0, len(y)).astype("float32") if case in WEIGHTED_METRICS else None
     # ReplayData first: it builds a subclassed model before the snapshot of epoch 0 is taken.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model.fit(X, y, epochs=EPOCHS, batch_size=16, verbose=0,
-                  callbacks=[ReplayData(X, y, filename, case), Snapshot()])
+        model.fit(X, y, epochs=EPOCHS, batch_size=16, verbose=0, sample_weight=weights,
+                  callbacks=[ReplayData(X, y, filename, case, sample_weight=weights), Snapshot()])
+        logged = sorted(k for k in model.history.history if not k.endswith("loss"))
     cpu["fit"] = time.process_time()
     said = [str(w.message) for w in caught if str(w.message).startswith("deepreplay")]
     result = {"case": case, "warnings": said, "max_output_diff": 0.0, "max_prediction_diff": 0.0, "max_loss_diff": 0.0,
@@ -386,6 +395,10 @@ def run_case(case: str, directory: str) -> dict:
         cpu["replay"] = time.process_time()
         # Keras' own evaluation of the final model (loss plus regularisation) on the recorded samples.
         evaluated = model.evaluate(X, y, batch_size=N, verbose=0, return_dict=True)
+        if weights is not None:  # the weighted metrics, with the sample weights
+            weighted = model.evaluate(X, y, batch_size=N, verbose=0, return_dict=True, sample_weight=weights)
+            evaluated.update({name: weighted[name] for name in WEIGHTED_METRICS[case]})
+        result["logged_metrics"] = logged
         result["max_evaluate_diff"] = (abs(float(replay.training_loss[-1]) - float(evaluated["loss"]))
                                        / (1 + abs(evaluated["loss"])))
         # Every compiled metric (per output for several outputs), under Keras' name, equals Keras' evaluation.
@@ -415,7 +428,7 @@ def check(result: dict) -> None:
     assert result["max_prediction_diff"] <= tol, result
     assert result["max_loss_diff"] <= 10 * tol, result
     assert result["max_evaluate_diff"] <= 10 * tol, result
-    assert result["metrics"] == result["keras_metrics"] and result["metrics"], result
+    assert result["metrics"] == result["keras_metrics"] == result["logged_metrics"] and result["metrics"], result
     assert result["max_metric_diff"] <= 10 * tol, result
     assert result["render_code"] == 0 and result["png_bytes"] > 1000, result
 
