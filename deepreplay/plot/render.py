@@ -579,7 +579,7 @@ def auto_workers(n_frames: int) -> int:
 
     ``DEEPREPLAY_WORKERS`` decides when set.  Else one (this process) for
     short animations (under 40 frames), on platforms without the ``fork``
-    start method (only Linux forks by default), when JAX or PyTorch is
+    start method (only Linux forks by default), when JAX has started or PyTorch is
     loaded (see :func:`fork_is_safe`), and in Jupyter kernels
     (forking a kernel is best avoided); otherwise as many as the CPUs this
     process may use, at most 4.
@@ -611,18 +611,39 @@ def _fork_available() -> bool:
 THREADED_BACKENDS = ("jax", "torch")
 
 
+def _jax_started() -> bool:
+    """Whether JAX has started its runtime (its thread pools), not merely been imported.
+
+    TensorFlow imports JAX when it is installed (``tensorflow.lite.python.util``),
+    without running anything on it: JAX starts its backends, and registers its
+    fork warning, on its first computation (``jax._src.xla_bridge.backends()``,
+    which fills ``_backends``).  Unknown internals count as started.
+    """
+    if "jax" not in sys.modules:
+        return False
+    bridge = sys.modules.get("jax._src.xla_bridge")
+    if bridge is None:
+        return False  # no backend can have been created without it
+    backends = getattr(bridge, "_backends", None)
+    return not isinstance(backends, dict) or bool(backends)
+
+
 def fork_is_safe() -> bool:
     """Whether frames may be rendered by forked workers in this process.
 
-    Not when JAX or PyTorch is loaded: their thread pools do not survive a
-    ``fork`` (JAX says so with a ``RuntimeWarning``).  A ``spawn`` or
-    ``forkserver`` worker would have to receive the figure and its update
+    Not when JAX has started its runtime or PyTorch is loaded: their thread
+    pools do not survive a ``fork`` (JAX says so with a ``RuntimeWarning``).
+    JAX only imported (as TensorFlow imports it when installed) has no pool
+    yet and does not prevent forking (see :func:`_jax_started`).  A ``spawn``
+    or ``forkserver`` worker would have to receive the figure and its update
     function by pickling, and a figure of visuals (closures over an open
     recording) cannot be pickled, so frames are then rendered in this
     process instead.  TensorFlow's threads are not touched by the drawing
     workers, which only run Matplotlib.
     """
-    return _fork_available() and not any(name in sys.modules for name in THREADED_BACKENDS)
+    if not _fork_available() or _jax_started():
+        return False
+    return not any(name in sys.modules for name in THREADED_BACKENDS if name != "jax")
 
 
 # State handed to forked workers (set just before the pool forks, cleared after).
@@ -657,7 +678,7 @@ def render_frames(fig: Figure, update: Update, frames: Sequence[Any], *, dpi: fl
         what is yielded; runs where the frame is rendered.  Default:
         :func:`rgb`, the frame's RGB pixels as a new array.
     workers : int, optional
-        Worker processes (Linux ``fork`` only, and not with JAX or PyTorch loaded: see
+        Worker processes (Linux ``fork`` only, and not once JAX has started or with PyTorch loaded: see
         :func:`fork_is_safe`; default :func:`auto_workers`).
         Each owns a copy of the figure; the figure of this process is left as
         it was.  With one worker, frames are rendered here.

@@ -336,7 +336,6 @@ WORKERS_WITH_JAX = """
 import sys, warnings
 warnings.simplefilter("error")
 import jax.numpy as jnp
-jnp.ones(3).block_until_ready()  # JAX's thread pool is running
 import matplotlib
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt
@@ -346,6 +345,13 @@ fig, ax = plt.subplots(figsize=(2, 1.5), dpi=30)
 def update(k):
     line.set_ydata([0, k / 50])
     return [line]
+# JAX imported only (as TensorFlow imports it when installed): no thread pool yet, workers fork
+assert "jax" in sys.modules and render.fork_is_safe()
+import os
+assert render.auto_workers(100) == min(len(os.sched_getaffinity(0)), 4)
+forked = list(render.render_frames(fig, update, range(45), workers=2, progress=False))
+print("forked", len(forked))
+jnp.ones(3).block_until_ready()  # JAX's thread pool is running
 assert not render.fork_is_safe()
 assert render.auto_workers(100) == 1
 frames = list(render.render_frames(fig, update, range(45), workers=2, progress=False))
@@ -366,5 +372,5 @@ def test_no_fork_warning_when_jax_is_loaded(tmp_path):
     done = subprocess.run([sys.executable, "-W", "error", "-c", WORKERS_WITH_JAX], capture_output=True, text=True,
                           env=env, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "frames 45" in done.stdout
+    assert "forked 45" in done.stdout and "frames 45" in done.stdout
     assert "fork" not in done.stderr
