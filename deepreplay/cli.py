@@ -17,7 +17,19 @@ class CommandError(Exception):
 
 
 def _quiet_tensorflow() -> None:
+    """Hide TensorFlow's native INFO and WARNING lines unless the user set ``TF_CPP_MIN_LOG_LEVEL``."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _import_keras() -> None:
+    """Import Keras (and its backend) with the backend's start-up log lines filtered (:mod:`.native_log`).
+
+    Called once a command's arguments are checked, before its heavy work.
+    """
+    from .native_log import import_quietly
+
+    _quiet_tensorflow()
+    import_quietly("keras")
 
 
 DEMO_FORMATS = ("gif", "mp4", "html")
@@ -42,6 +54,7 @@ def _check_demo_request(args: argparse.Namespace) -> tuple[str, ...]:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     formats = _check_demo_request(args)
+    _import_keras()
     from .demo import run_demo
 
     result = run_demo(args.output, epochs=args.epochs, activation=args.activation, fps=args.fps, dpi=args.dpi,
@@ -164,6 +177,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def _describe_legacy(filename: str, groups: list[str]) -> None:
     """Say that ``groups`` are DeepReplay 0.1 recordings, and how to convert them."""
+    _import_keras()  # deepreplay.legacy imports Keras
     from . import storage
     from .legacy import default_model_filename
 
@@ -185,7 +199,6 @@ def _describe_legacy(filename: str, groups: list[str]) -> None:
 
 def _cmd_convert(args: argparse.Namespace) -> int:
     from . import storage
-    from .legacy import convert
 
     if not os.path.exists(args.file):
         raise CommandError(f"{args.file}: no such file")
@@ -196,7 +209,9 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         found = storage.legacy_groups(args.file)
         raise CommandError(f"{args.file}: group {args.group!r} is not a DeepReplay 0.1 recording "
                            f"(DeepReplay 0.1 recordings in this file: {found or 'none'})")
-    _quiet_tensorflow()
+    _import_keras()
+    from .legacy import convert
+
     group = convert(args.file, args.group, args.output, model_filename=args.model, new_group_name=args.new_group,
                     overwrite=args.overwrite)
     print(f"wrote {args.output} (group {group!r}, format version {storage.FORMAT_VERSION}); "
@@ -344,6 +359,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     # Every argument is checked first, before Keras and Matplotlib are imported (seconds).
     ext = _check_render_request(args)
+    _import_keras()
 
     import matplotlib
 
@@ -376,6 +392,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     # Every argument is checked first, before Keras and Matplotlib are imported (seconds).
     ext = _check_compare_request(args)
+    _import_keras()
 
     import matplotlib
 

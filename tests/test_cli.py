@@ -272,6 +272,26 @@ def test_render_and_demo_mistakes_fail_before_the_render_started(tmp_path, tiny_
         assert needle in error, (needle, error)
 
 
+def test_tensorflow_start_up_lines_are_kept_off_stderr_unless_asked_for(tmp_path, tiny_recording):
+    """TensorFlow's Abseil lines ("All log messages before absl::InitializeLog()", "oneDNN custom
+    operations are on") are not on a command's stderr; with TF_CPP_MIN_LOG_LEVEL=0 the user gets them."""
+    filename, group, _, _ = tiny_recording
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env.update(DEEPREPLAY_PROGRESS="0", MPLBACKEND="Agg", KERAS_BACKEND="tensorflow")
+    started = {}
+    for name, level in (("default", None), ("asked", "0")):  # side by side
+        run_env = dict(env) if level is None else dict(env, TF_CPP_MIN_LOG_LEVEL=level)
+        started[name] = subprocess.Popen(
+            [sys.executable, "-m", "deepreplay", "render", filename, group, "-o", str(tmp_path / f"{name}.png"),
+             "--dpi", "30"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=run_env, cwd=tmp_path)
+    errs = {}
+    for name, process in started.items():
+        out, errs[name] = process.communicate(timeout=300)
+        assert process.returncode == 0 and "wrote" in out, errs[name]
+    assert errs["default"] == "", errs["default"]
+    assert "absl::InitializeLog()" in errs["asked"] and "oneDNN custom operations" in errs["asked"]
+
+
 def test_version():
     from deepreplay import __version__
 
