@@ -18,11 +18,19 @@ Run ``python benchmarks/durability.py`` (about 2-4 min on 2 shared cores).
    epochs) is run bare, with ``ReplayData`` and with ``ReplayData`` waiting
    for each write, interleaved, ``--repeats`` times each.  Printed: the
    median wall time of each and the cost of waiting per epoch.
+3. **The file kept open between records** (``safe_io.KeptFile``, issue 12).
+   The same Part 1 (and BLOCK) records appended with the writer as it is
+   (the HDF5 file kept open in memory between records) and with every
+   record opening the file afresh through ``safe_io.open_write`` (the write
+   path before), interleaved file by file, ``--rounds`` rounds, fsync on.
+   Printed: the writer thread's CPU per record (``time.thread_time``
+   median) and wall time of each, and how many times each opened the file.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -93,6 +101,48 @@ def append_costs(created: dict, records: list[dict], rounds: int, workdir: str,
     return costs
 
 
+class ReopeningFile:
+    """The write path before ``safe_io.KeptFile``: every session opens the file afresh (``open_write``)."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename, self.generation, self.opens = filename, 0, 0
+
+    @contextlib.contextmanager
+    def session(self, *, what: str = "a record", wait: float | None = None, final: bool = False):
+        from deepreplay import safe_io
+
+        self.generation += 1  # HDF5 ids do not outlive a session
+        self.opens += 1
+        with safe_io.open_write(self.filename, what=what, wait=wait) as f:
+            yield f
+
+    def discard(self) -> None:
+        pass
+
+
+def kept_costs(created: dict, records: list[dict], rounds: int, workdir: str) -> dict[str, dict[str, list]]:
+    """CPU and wall seconds per appended record: the file kept open vs reopened per record (interleaved)."""
+    from deepreplay import storage
+
+    out: dict[str, dict[str, list]] = {k: {"cpu": [], "wall": [], "opens": []} for k in ("kept", "reopened")}
+    for r in range(rounds):
+        for kind in out:
+            path = os.path.join(workdir, f"kept-{r}-{kind}.h5")
+            writer = storage.RecordingWriter(path, "g")
+            writer.create(**created)
+            if kind == "reopened":
+                writer._kept = ReopeningFile(path)
+            for record in records:
+                start, start_cpu = time.perf_counter(), time.thread_time()
+                writer.append(**record)
+                out[kind]["cpu"].append(time.thread_time() - start_cpu)
+                out[kind]["wall"].append(time.perf_counter() - start)
+            writer.mark_complete()
+            out[kind]["opens"].append(writer._kept.opens)
+            os.unlink(path)
+    return out
+
+
 def fit_times(epochs: int, repeats: int, workdir: str) -> dict[str, list[float]]:
     """Wall seconds of the Part 1 fit: bare, ReplayData, ReplayData waiting for each write."""
     import keras
@@ -129,7 +179,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=40, help="epochs of each Part 1 fit (trial 2)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", choices=("fsync", "wait"))
+    parser.add_argument("--only", choices=("fsync", "wait", "kept"))
     args = parser.parse_args(argv)
     print(load())
     ms = lambda values: statistics.median(values) * 1000  # noqa: E731
@@ -147,6 +197,16 @@ def main(argv=None) -> int:
                       f"fsync costs {on - off:+.1f} ms per record")
                 print(f"{kind}: CPU per record (the writer thread's share, median): fsync {ms(cpu[True]):.2f} ms, "
                       f"no fsync {ms(cpu[False]):.2f} ms")
+        if args.only in (None, "kept"):
+            for kind in ("part1", "block"):
+                created, records = capture_records(kind, args.records - 1)
+                costs = kept_costs(created, records[1:], args.rounds, workdir)
+                kept, reopened = costs["kept"], costs["reopened"]
+                print(f"{kind}: {len(records) - 1} records x {args.rounds} rounds, writer CPU per record (median): "
+                      f"file kept open {ms(kept['cpu']):.2f} ms, reopened per record (before) "
+                      f"{ms(reopened['cpu']):.2f} ms ({ms(kept['cpu']) / ms(reopened['cpu']):.2f} x); wall "
+                      f"{ms(kept['wall']):.1f} vs {ms(reopened['wall']):.1f} ms; file opens per file "
+                      f"{statistics.median(kept['opens']):.0f} vs {statistics.median(reopened['opens']):.0f}")
         if args.only in (None, "wait"):
             times = fit_times(args.epochs, args.repeats, workdir)
             bare, background, waited = (statistics.median(times[k]) for k in ("bare", "background", "waited"))
