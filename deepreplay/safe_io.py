@@ -91,6 +91,7 @@ FSYNC = os.environ.get("DEEPREPLAY_FSYNC", "1").strip().lower() not in ("0", "fa
 FILE_LOCK = threading.RLock()
 
 _PAGE = 4096
+_KEPT_PAGES = 1024  # pages a KeptFile's view remembers between sessions (4 MiB)
 _MAGIC = b"DRJRNL02"
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -214,10 +215,24 @@ class _PageOverlay(io.RawIOBase):
         self._fd = None
 
     def rebase(self) -> None:
-        """Take the file as holding what this view shows (once its changed pages are in the file)."""
-        self.base_size = self.size
+        """Take the file as holding what this view shows (once its changed pages are in the file).
+
+        The pages held stay known as the file's bytes (the next session does
+        not read them again), up to :data:`_KEPT_PAGES` of them.
+        """
+        size = self.size
+        original = self._original if len(self._original) + len(self.pages) <= _KEPT_PAGES else {}
+        for index, page in self.pages.items():
+            start = index * _PAGE
+            if start + _PAGE <= size:
+                original[index] = bytes(page)
+            elif start < size:  # the last page: the file ends inside it (what follows reads as zeros)
+                original[index] = bytes(page[:size - start]) + bytes(start + _PAGE - size)
+        for index in [index for index in original if index * _PAGE >= size]:
+            del original[index]
+        self._original = original
+        self.base_size = size
         self.pages = {}
-        self._original = {}
 
     def readable(self) -> bool:
         return True
@@ -289,6 +304,13 @@ class _PageOverlay(io.RawIOBase):
         view = memoryview(data).cast("B")
         n = len(view)
         done, pos = 0, self._pos
+        page, offset = divmod(pos, _PAGE)
+        stored = self.pages.get(page)
+        if stored is not None and offset + n <= _PAGE:  # most metadata writes: into a page already held
+            stored[offset:offset + n] = view
+            self._pos = pos + n
+            self.size = max(self.size, self._pos)
+            return n
         while done < n:
             page, offset = divmod(pos, _PAGE)
             k = min(_PAGE - offset, n - done)

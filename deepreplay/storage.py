@@ -345,6 +345,7 @@ class RecordingWriter:
         self._kept = safe_io.KeptFile(self.filename)
         # HDF5 ids of this writer's datasets in the kept file, valid for one of its generations.
         self._ids: dict[str, h5py.h5d.DatasetID] = {}
+        self._next: tuple[h5py.Group, int] | None = None  # the group and the next record's index
         self._ids_generation = -1
 
     def create(
@@ -477,10 +478,13 @@ class RecordingWriter:
                        output_losses: Any) -> None:
         """The body of :meth:`append`, in its write session ``f``."""
         if self._ids_generation != self._kept.generation:
-            self._ids = {}
+            self._ids, self._next = {}, None
             self._ids_generation = self._kept.generation
-        g = self._group(f)
-        index = _n_records(g)
+        if self._next is None:
+            g = self._group(f)
+            index = _n_records(g)
+        else:  # the same kept file, that no one else wrote since this writer's last record
+            g, index = self._next
         for sub, values in ((_LOGS, logs), (_EVALUATION, evaluation)):
             for name, value in values.items():
                 self._append(g, f"{sub}/{_encode(name)}", index, np.float64(value), compress=False)
@@ -523,6 +527,7 @@ class RecordingWriter:
         # its data is written (and the whole session reaches the file atomically).
         self._append(g, _EPOCHS, index, np.int64(epoch), compress=False)
         g.attrs[_ATTR_RECORDS] = np.int64(index + 1)
+        self._next = (g, index + 1)
 
     def record_nbytes(
         self,
@@ -623,13 +628,13 @@ class RecordingWriter:
 
     def mark_complete(self, complete: bool = True) -> None:
         """Set the ``complete`` attribute (true once training ended normally), and close the file."""
-        self._ids = {}
+        self._ids, self._next = {}, None
         with self._kept.session(what="the 'complete' flag", final=True) as f:
             self._group(f).attrs[_ATTR_COMPLETE] = bool(complete)
 
     def close(self) -> None:
         """Forget the file kept open between records (nothing is written; the next write reopens it)."""
-        self._ids = {}
+        self._ids, self._next = {}, None
         self._kept.discard()
 
 

@@ -511,8 +511,10 @@ def test_a_kept_file_that_hdf5_touched_between_sessions_is_reopened(tmp_path):
         f["y"] = np.arange(3)
     assert kept.is_open and kept.opens == 1
     kept._overlay.seek(0)
-    kept._overlay.read(8)  # HDF5 reading the view with no file attached: memory only, and noted
+    kept._overlay.write(b"garbage!")  # HDF5 writing to the view with no file attached: noted, dropped
     assert kept._overlay.touched
+    kept._overlay.seek(kept._overlay.size + 8192)
+    kept._overlay.read(8)  # bytes it does not hold: zeros, never a read of a descriptor
     with kept.session() as f:
         f["z"] = np.arange(2)
     assert kept.opens == 2
@@ -522,3 +524,5 @@ def test_a_kept_file_that_hdf5_touched_between_sessions_is_reopened(tmp_path):
     with safe_io.open_read(path) as f:
         assert sorted(f) == ["x", "y", "z"]
         np.testing.assert_array_equal(f["y"][()], np.arange(3))
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89HDF\r\n\x1a\n"
