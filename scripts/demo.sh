@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 # Install deepreplay, then run the canonical demo: train the Part 1 network for
 # 150 epochs with ReplayData, and write out/part1_sigmoid.{gif,mp4} and a PNG.
+# The install is skipped when this checkout is installed already with every
+# dependency, and builds without a fresh build environment when setuptools and
+# wheel are there (scripts/install_check.py says which); else `pip install -e .`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python -m pip install --quiet --disable-pip-version-check -e .
+pip_install=(python -m pip install --quiet --disable-pip-version-check)
+case "$(python scripts/install_check.py 2>/dev/null || true)" in
+  installed) ;;
+  no-isolation) "${pip_install[@]}" --no-build-isolation -e . ;;
+  *) "${pip_install[@]}" -e . ;;
+esac
 python -m deepreplay demo --output out "$@"
