@@ -655,9 +655,13 @@ def _worker_render(index: int) -> Any:
     global _WORKER_RENDERER
     job = _WORKER_JOB
     if _WORKER_RENDERER is None:
-        _WORKER_RENDERER = FrameRenderer(job["fig"], job["update"], dpi=job["dpi"], full_redraw=job["full_redraw"],
-                                         blit=job["blit"]).__enter__()
-        _WORKER_RENDERER.prepare(job["frames"])
+        inherited = job.get("renderer")
+        if inherited is not None and inherited._open:
+            _WORKER_RENDERER = inherited  # prepared and set up by the parent before it forked
+        else:  # a worker forked after the parent closed its renderer (a replaced worker)
+            _WORKER_RENDERER = FrameRenderer(job["fig"], job["update"], dpi=job["dpi"],
+                                             full_redraw=job["full_redraw"], blit=job["blit"]).__enter__()
+            _WORKER_RENDERER.prepare(job["frames"])
     return job["encode"](_WORKER_RENDERER.render(job["frames"][index]))
 
 
@@ -718,16 +722,22 @@ def render_frames(fig: Figure, update: Update, frames: Sequence[Any], *, dpi: fl
 def _render_in_workers(fig, update, frames, dpi, encode, full_redraw, workers, blit, bar,
                        uncounted=0) -> Iterator[Any]:
     global _WORKER_JOB
-    _WORKER_JOB = {"fig": fig, "update": update, "frames": frames, "dpi": dpi, "encode": encode,
-                   "full_redraw": full_redraw, "blit": blit}
-    context = multiprocessing.get_context("fork")
+    # The figure is prepared and its background set up once, here, before forking: every worker
+    # inherits that renderer (its pixels and what it learned) instead of doing it again.
+    renderer = FrameRenderer(fig, update, dpi=dpi, full_redraw=full_redraw, blit=blit).__enter__()
     try:
+        renderer.prepare(frames)
+        renderer.render(frames[0])
+        _WORKER_JOB = {"fig": fig, "update": update, "frames": frames, "dpi": dpi, "encode": encode,
+                       "full_redraw": full_redraw, "blit": blit, "renderer": renderer}
+        context = multiprocessing.get_context("fork")
         with warnings.catch_warnings():
             # Python >= 3.12 warns when forking a process with threads (TensorFlow's); workers only draw.
             warnings.simplefilter("ignore", DeprecationWarning)
             pool = context.Pool(workers)
     finally:
         _WORKER_JOB = None
+        renderer.close()  # this process's figure is left as it was; the workers keep their copies open
     try:
         # Consecutive frames go to different workers, so results arrive in order at
         # the pace of all workers; each worker keeps its own background.

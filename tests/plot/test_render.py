@@ -202,7 +202,10 @@ def test_worker_processes_render_the_same_frames(replay):
     fig, visuals = part1_visuals(replay)
     anim = compose_animations(visuals)
     alone = list(render.render_frames(fig, anim._update_epoch, anim.epochs, dpi=DPI, workers=1, progress=False))
+    canvas, dpi = fig.canvas, fig.dpi
+    # the workers inherit the renderer this process prepared, then this process's figure is restored
     shared = list(render.render_frames(fig, anim._update_epoch, anim.epochs, dpi=DPI, workers=2, progress=False))
+    assert fig.canvas is canvas and fig.dpi == dpi
     assert len(alone) == len(shared) == len(anim.epochs)
     for a, b in zip(alone, shared):
         np.testing.assert_array_equal(a, b)
