@@ -448,3 +448,21 @@ def test_dropping_the_kept_file_writes_nothing(tmp_path):
     _append(writer, 2)
     with RecordingReader(filename, "g") as r:
         np.testing.assert_array_equal(r.epochs, np.arange(3))
+
+
+def test_two_writers_of_one_file_in_one_process_take_turns(tmp_path):
+    """Each sees the other's records (it reopens the file after them); both groups stay whole."""
+    filename = tmp_path / "rec.h5"
+    a, b = _create(filename, "a"), _create(filename, "b")
+    for k in range(4):
+        _append(a, k)
+        _append(b, k)
+    assert a._kept.opens == 4 and b._kept.opens == 4
+    a.mark_complete()
+    b.mark_complete()
+    for group in ("a", "b"):
+        with RecordingReader(filename, group) as r:
+            assert r.complete
+            np.testing.assert_array_equal(r.epochs, np.arange(4))
+            for k in range(4):
+                np.testing.assert_array_equal(r.weights(k)["dense"]["kernel"], np.full((2, 3), k))
