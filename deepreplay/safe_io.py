@@ -739,6 +739,10 @@ class KeptFile:
 
     close = discard
 
+    def __getstate__(self) -> dict:
+        """Copies and pickles keep the file name only: they open the file afresh."""
+        return {**self.__dict__, "_h5": None, "_overlay": None, "_state": None}
+
 
 def _quiet_close(h5: h5py.File) -> None:
     """Close an h5py file whose writes go nowhere (an overlay never committed), ignoring HDF5's errors."""

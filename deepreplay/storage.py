@@ -632,6 +632,10 @@ class RecordingWriter:
         with self._kept.session(what="the 'complete' flag", final=True) as f:
             self._group(f).attrs[_ATTR_COMPLETE] = bool(complete)
 
+    def __getstate__(self) -> dict:
+        """Copies and pickles hold no HDF5 ids (their kept file, see KeptFile, is not kept either)."""
+        return {**self.__dict__, "_ids": {}, "_next": None, "_ids_generation": -1}
+
     def close(self) -> None:
         """Forget the file kept open between records (nothing is written; the next write reopens it)."""
         self._ids, self._next = {}, None

@@ -466,3 +466,20 @@ def test_two_writers_of_one_file_in_one_process_take_turns(tmp_path):
             np.testing.assert_array_equal(r.epochs, np.arange(4))
             for k in range(4):
                 np.testing.assert_array_equal(r.weights(k)["dense"]["kernel"], np.full((2, 3), k))
+
+
+def test_a_writer_with_a_kept_file_can_be_copied_and_pickled(tmp_path):
+    import copy
+    import pickle
+
+    filename = tmp_path / "rec.h5"
+    writer = _create(filename)
+    _append(writer, 0)
+    assert writer._kept.is_open
+    for clone in (copy.deepcopy(writer), pickle.loads(pickle.dumps(writer))):
+        assert not clone._kept.is_open and writer._kept.is_open
+    clone = copy.deepcopy(writer)
+    _append(clone, 1)  # the copy opens the file afresh
+    _append(writer, 2)  # and the original sees the copy's record
+    with RecordingReader(filename, "g") as r:
+        np.testing.assert_array_equal(r.epochs, np.arange(3))
