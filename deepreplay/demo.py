@@ -6,6 +6,7 @@ This is what ``deepreplay demo`` (the README's main-job command) runs, and what
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -71,7 +72,11 @@ def record_part1(filename: str, group_name: str, *, activation: str = "sigmoid",
     callbacks = [replaydata]
     if not verbose:
         callbacks.append(fit_progress(epochs, desc=f"training {activation}", progress=progress))
-    model.fit(X, y, epochs=epochs, batch_size=PART1_BATCH_SIZE, callbacks=callbacks, verbose=verbose)
+    # The number of batches an epoch has anyway, given: Keras then starts one data iterator per epoch
+    # instead of two (one unused); the same batches and updates (see tests/test_demo.py).
+    steps_per_epoch = math.ceil(len(X) / PART1_BATCH_SIZE)
+    model.fit(X, y, epochs=epochs, batch_size=PART1_BATCH_SIZE, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
+              verbose=verbose)
 
 
 @dataclass
