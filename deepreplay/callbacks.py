@@ -680,6 +680,7 @@ class ReplayData(keras.callbacks.Callback):
             step_based=self.every_steps is not None,
             outputs=self._output_names,
             layer_classes=self._probe.layer_classes,
+            output_aliases=self._probe.output_aliases,
         )
         self._started = True
         self._recorded_model = weakref.ref(model)

@@ -83,6 +83,9 @@ class LayerPlan:
     record_z: bool
     linear_twin: keras.layers.Layer | None = None
     name: str = ""
+    #: The recorded name of the layer holding this one whose output *is* this layer's output (a nested
+    #: model's last layer: ``inner/b`` of ``inner``); its activations are recorded once, under that name.
+    output_of: str | None = None
 
     def __post_init__(self) -> None:
         self.name = self.name or self.layer.name
@@ -301,6 +304,12 @@ class LayerProbe:
         return [plan.name for plan in self.plans]
 
     @property
+    def output_aliases(self) -> dict[str, str]:
+        """``{recorded name: recorded name of its activations}`` of the layers whose output is the output of
+        the layer holding them (a nested model's last layer, ``{"inner/b": "inner"}``): stored once."""
+        return {plan.name: plan.output_of for plan in self.plans if plan.output_of is not None}
+
+    @property
     def layer_classes(self) -> dict[str, str]:
         """``{recorded name: Keras class name}`` of every planned layer (``Dense``, ``Conv2D``, ...)."""
         return {plan.name: type(plan.layer).__name__ for plan in self.plans}
@@ -328,6 +337,15 @@ class LayerProbe:
             probe._slots = [(plan.name, kind) for plan, kind, _ in entries]
         else:
             probe._plan_subclassed(want_outputs, want_z, x, skipped)
+        by_name = {plan.name: plan for plan in probe.plans}
+        for plan in probe.plans:  # a holder whose output is its own holder's: the one recorded
+            target, seen = plan.output_of, set()
+            while target in by_name and by_name[target].output_of is not None and target not in seen:
+                seen.add(target)
+                target = by_name[target].output_of
+            holder = by_name.get(target) if target is not None else None
+            # (A holder whose output is not recorded either, being skipped, has nothing to share.)
+            plan.output_of = target if holder is not None and holder.record_output else None
         if skipped:
             warnings.warn(
                 "deepreplay cannot record the outputs of these layers (layers called more than once, or "
@@ -364,6 +382,7 @@ class LayerProbe:
             )
             return
         ended = list(calls)
+        by_name = dict(held)
         order = sorted(held, key=lambda item: (id(item[1]) not in calls,
                                                ended.index(id(item[1])) if id(item[1]) in calls else 0))
         items: list[_CaptureItem] = []
@@ -384,7 +403,12 @@ class LayerProbe:
                 # computed by a probe of its graph on what it is given.
                 inner, probe = self._plan_graph(layer, name, want_outputs, want_z, skipped)
             self.plans.append(plan)
-            plan.record_output = want_outputs
+            holder = name.rpartition(storage.NESTED_LAYER_SEPARATOR)[0]
+            held_by = calls.get(id(by_name[holder]), []) if holder in by_name else []
+            if want_outputs and len(held_by) == 1 and held_by[0][1] is seen[0][1]:
+                plan.output_of = holder  # its holder returns its output as it is: recorded once, as the holder's
+            else:
+                plan.record_output = want_outputs
             if want_z and _is_tensor(inp):
                 twin = _linear_twin(layer)
                 if twin is not None:
@@ -428,9 +452,12 @@ class LayerProbe:
             if has_layer_graph(layer):
                 entries += self._plan_nested(layer, name, inp, want_outputs, want_z, skipped)
             self.plans.append(plan)
-            plan.record_output = want_outputs
-            if want_outputs:
-                entries.append((plan, "activations", out))
+            if want_outputs and prefix is not None and len(graph.outputs) == 1 and out is graph.outputs[0]:
+                plan.output_of = prefix  # the nested model's output: recorded once, as the nested model's
+            else:
+                plan.record_output = want_outputs
+                if want_outputs:
+                    entries.append((plan, "activations", out))
             twin = _linear_twin(layer) if want_z and not isinstance(inp, (list, tuple)) else None
             if twin is not None:
                 try:

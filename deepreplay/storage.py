@@ -121,6 +121,7 @@ _SAMPLES = "samples"
 _ATTR_COMPLETE = "complete"
 _ATTR_LAYERS = "layers"
 _ATTR_LAYER_CLASSES = "layer_classes"
+_ATTR_OUTPUT_ALIASES = "output_aliases"
 _ATTR_QUANTITIES = "quantities"
 
 
@@ -363,6 +364,7 @@ class RecordingWriter:
         outputs: list[str] | None = None,
         probe_samples: np.ndarray | None = None,
         layer_classes: Mapping[str, str] | None = None,
+        output_aliases: Mapping[str, str] | None = None,
     ) -> None:
         """Create the group with its static content (replacing it if ``overwrite``).
 
@@ -376,7 +378,10 @@ class RecordingWriter:
         ``outputs`` names the model's outputs, in order; ``probe_samples``
         gives the rows of ``inputs`` whose feature maps are recorded;
         ``layer_classes`` maps each of ``layers`` to its Keras class name, so
-        readers know the kinds of layers without rebuilding the model.
+        readers know the kinds of layers without rebuilding the model;
+        ``output_aliases`` maps a layer whose activations are another
+        layer's (a nested model's last layer to the nested model) to that
+        layer: they are stored once, under the latter.
         """
         check_writable_target(self.filename, self.group_name, overwrite=overwrite)
         token = secrets.token_hex(8)
@@ -402,6 +407,8 @@ class RecordingWriter:
             g.attrs[_ATTR_LAYERS] = json.dumps(list(layers))
             if layer_classes is not None:
                 g.attrs[_ATTR_LAYER_CLASSES] = json.dumps({str(k): str(v) for k, v in layer_classes.items()})
+            if output_aliases:
+                g.attrs[_ATTR_OUTPUT_ALIASES] = json.dumps({str(k): str(v) for k, v in output_aliases.items()})
             g.attrs[_ATTR_QUANTITIES] = json.dumps(list(quantities))
             if outputs is not None:
                 g.attrs[_ATTR_OUTPUTS] = json.dumps(list(outputs))
@@ -955,6 +962,35 @@ class RecordingReader:
         return classes
 
     @property
+    def output_aliases(self) -> dict[str, str]:
+        """``{layer: layer whose stored activations are its own}`` (``{"inner/b": "inner"}``; ``{}`` if none).
+
+        A nested model's output that is the output of one of its layers is
+        stored once, under the nested model's name; :meth:`outputs` of the
+        inner layer reads it there.  Recordings made before this have both.
+        """
+        with self._open() as g:
+            return self._aliases(g)
+
+    @staticmethod
+    def _aliases(g: h5py.Group) -> dict[str, str]:
+        value = g.attrs.get(_ATTR_OUTPUT_ALIASES)
+        try:
+            aliases = json.loads(_text(value)) if value is not None else {}
+        except (TypeError, ValueError, RecursionError):
+            return {}
+        if not isinstance(aliases, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                    for k, v in aliases.items()):
+            return {}
+        return aliases
+
+    def _stored_layer(self, g: h5py.Group, layer: str, kind: str) -> str:
+        """The layer whose stored ``kind`` outputs are ``layer``'s: itself, or the one it is an alias of."""
+        if kind == _ACTIVATIONS and layer not in self._output_layers(g, kind):
+            return self._aliases(g).get(layer, layer)
+        return layer
+
+    @property
     def quantities(self) -> list[str]:
         """Which of :data:`QUANTITIES` were asked for."""
         with self._open() as g:
@@ -1193,6 +1229,7 @@ class RecordingReader:
         with self._open() as g:
             record = self._check_record(g, record)
             available = self._output_layers(g, kind)
+            layer = self._stored_layer(g, layer, kind)
             if layer not in available:
                 raise KeyError(f"no recorded {kind} for layer {layer!r}; layers with recorded {kind}: {available}.")
             return self._read(g[_OUTPUTS][_encode(layer)][kind], record, record + 1)
@@ -1206,6 +1243,8 @@ class RecordingReader:
         """
         with self._open() as g:
             key = _encode(layer)
+            if _OUTPUTS in g and key not in g[_OUTPUTS]:
+                key = _encode(self._stored_layer(g, layer, _ACTIVATIONS))
             if _OUTPUTS in g and key in g[_OUTPUTS] and _SAMPLES in g[_OUTPUTS][key]:
                 return self._bounded(g[_OUTPUTS][key][_SAMPLES])[()]
             return None
@@ -1265,6 +1304,7 @@ class RecordingReader:
             return {(lay, _decode(var)): ds for lay in _layers(g) if _encode(lay) in g[quantity]
                     for var, ds in g[quantity][_encode(lay)].items()}
         if quantity in (_ACTIVATIONS, _Z):
+            layer = self._stored_layer(g, layer, quantity)
             if layer not in self._output_layers(g, quantity):
                 raise KeyError(f"no recorded {quantity} for layer {layer!r}; layers with recorded {quantity}: "
                                f"{self._output_layers(g, quantity)}.")

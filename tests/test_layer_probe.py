@@ -121,9 +121,10 @@ def test_probe_records_the_layers_of_nested_models_under_their_path():
     m1 = np.tanh(X @ w1 + b1)
     c1 = np.maximum(m1 @ wc + bc, 0)
     m2 = c1 @ w2 + b2
-    expected = {"mid/m1": m1, "mid/core/c1": c1, "mid/core": c1, "mid/m2": m2, "mid": m2,
-                "top": _sigmoid(m2 @ wt + bt)}
+    # A nested model's output that is its last layer's is recorded once, as the nested model's.
+    expected = {"mid/m1": m1, "mid/core": c1, "mid": m2, "top": _sigmoid(m2 @ wt + bt)}
     assert list(activations) == list(expected)
+    assert probe.output_aliases == {"mid/core/c1": "mid/core", "mid/m2": "mid"}
     for name, value in expected.items():
         np.testing.assert_allclose(activations[name], value, rtol=1e-5, atol=1e-6, err_msg=name)
     # z-values of the inner layers with a non-linear activation (linear ones have none).
@@ -217,11 +218,12 @@ def test_probe_of_a_subclassed_model_records_the_layers_of_its_functional_sublay
         probe = LayerProbe.build(model, want_outputs=True, want_z=True, x=X)
         activations, z = probe.run(X)
     assert probe.layer_names == ["block/d", "block", "out"]
-    assert list(activations) == ["block/d", "block", "out"] and list(z) == ["block/d"]
+    # The block's output is its layer d's: recorded once, as the block's (d's z-values as d's).
+    assert list(activations) == ["block", "out"] and list(z) == ["block/d"]
+    assert probe.output_aliases == {"block/d": "block"}
     w, b = model.block.get_layer("d").get_weights()
     np.testing.assert_allclose(z["block/d"], X @ w + b, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(activations["block/d"], np.maximum(X @ w + b, 0), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(activations["block"], activations["block/d"])
+    np.testing.assert_allclose(activations["block"], np.maximum(X @ w + b, 0), rtol=1e-5, atol=1e-6)
 
 
 class _Inner(keras.layers.Layer):
@@ -290,3 +292,38 @@ def test_probe_opens_user_defined_layers_down_to_the_depth_bound(monkeypatch):
     with pytest.warns(UserWarning):
         probe = LayerProbe.build(model, want_outputs=True, want_z=False, x=X)
     assert probe.layer_names == ["shared", "outer/inner", "outer/attention", "outer", "out"]
+
+
+class _ChainBlock(keras.layers.Layer):
+    """A user-defined layer returning its last layer's output as it is."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.d1 = keras.layers.Dense(3, activation="relu", name="d1")
+        self.d2 = keras.layers.Dense(2, activation="tanh", name="d2")
+
+    def call(self, x):
+        return self.d2(self.d1(x))
+
+
+class _SubclassedWithChain(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.block = _ChainBlock(name="block")
+        self.out = keras.layers.Dense(1, name="out")
+
+    def call(self, x, training=False):
+        return self.out(self.block(x))
+
+
+def test_probe_records_once_a_user_defined_layers_output_that_is_its_last_layers():
+    model = _SubclassedWithChain()
+    model(X[:2])
+    probe = LayerProbe.build(model, want_outputs=True, want_z=True, x=X)
+    activations, z = probe.run(X)
+    assert probe.layer_names == ["block/d1", "block/d2", "block", "out"]
+    assert list(activations) == ["block/d1", "block", "out"] and list(z) == ["block/d1", "block/d2"]
+    assert probe.output_aliases == {"block/d2": "block"}
+    h = keras.ops.convert_to_numpy(model.block.d1(X))
+    np.testing.assert_allclose(activations["block"], keras.ops.convert_to_numpy(model.block.d2(h)), rtol=1e-5,
+                               atol=1e-6)

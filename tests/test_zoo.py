@@ -22,7 +22,9 @@ each epoch.  Then, against Keras itself:
   ``ReplayData``) are recorded under Keras' log names and equal
   ``model.evaluate``;
 * the recorded outputs of every layer of the nested and subclassed models
-  (the layers inside the nested model as ``inner/a``, those held by the
+  (the layers inside the nested model as ``inner/a``; its last layer, whose
+  output is the nested model's, stored once as ``inner`` and read back as
+  ``inner/b``; those held by the
   subclassed model's own block layer as ``block/d1``), and the replay's
   ``layer_function`` of each, equal Keras' own outputs of those layers;
 * the standard dashboard renders a PNG (``deepreplay render``).
@@ -241,7 +243,10 @@ def _mixed_float16():
 #: Cases whose recorded layer outputs are checked against Keras' own: nested and subclassed models.
 LAYER_OUTPUT_CASES = ("nested", "subclassed")
 #: Recorded layer names expected for those cases (a nested model's layers as "<nested>/<layer>").
-EXPECTED_OUTPUT_LAYERS = {"nested": ["inner/a", "inner/b", "inner", "out"], "subclassed": ["block/d1", "block/d2", "block", "out"]}
+#: The nested model's output is its last layer's (stored once, as "inner"); the subclassed model's block adds
+#: its input to its last layer's output (both stored).
+EXPECTED_OUTPUT_LAYERS = {"nested": ["inner/a", "inner", "out"], "subclassed": ["block/d1", "block/d2", "block", "out"]}
+EXPECTED_OUTPUT_ALIASES = {"nested": {"inner/b": "inner"}, "subclassed": {}}
 
 #: Cases fitted with sample weights (also given to ReplayData), and their metrics compiled as weighted_metrics,
 #: as Keras logs them: evaluated with the weights.
@@ -367,6 +372,7 @@ def run_case(case: str, directory: str) -> dict:
         assert list(replay.epochs) == list(range(EPOCHS + 1)), replay.epochs
         result["layers"] = replay.layer_names
         result["output_layers"] = replay.reader.output_layers()
+        result["output_aliases"] = replay.reader.output_aliases
         for k in range(EPOCHS + 1):
             model.set_weights(snapshots[k])
             want = _to_numpy(forward(model))
@@ -386,7 +392,7 @@ def run_case(case: str, directory: str) -> dict:
             for r, w in checks:
                 result["max_loss_diff"] = max(result["max_loss_diff"], float(np.max(np.abs(r - w) / (1 + np.abs(w)))))
             if case in LAYER_OUTPUT_CASES:  # recorded layer outputs against Keras' own, at the weights of epoch k
-                for name in result["output_layers"]:
+                for name in result["output_layers"] + list(result["output_aliases"]):
                     want = _keras_layer_output(model, name, X)
                     # The replayed model's layer function (grid lines of the feature space) too.
                     for got in (replay.outputs_at(k, name), replay.layer_function(name)(X)):
@@ -425,6 +431,7 @@ def check(result: dict) -> None:
     assert result["max_layer_output_diff"] <= tol, result
     if result["case"] in EXPECTED_OUTPUT_LAYERS:
         assert result["output_layers"] == EXPECTED_OUTPUT_LAYERS[result["case"]], result
+        assert result["output_aliases"] == EXPECTED_OUTPUT_ALIASES[result["case"]], result
     assert result["max_prediction_diff"] <= tol, result
     assert result["max_loss_diff"] <= 10 * tol, result
     assert result["max_evaluate_diff"] <= 10 * tol, result
