@@ -27,6 +27,13 @@ for a moment, or write to it, applies it in memory).  Readers take a shared ``fl
 see a half-applied write) and open the file with HDF5's own locking off (our
 lock does that job, also where ``HDF5_USE_FILE_LOCKING=FALSE``).
 
+A writer of many records (:class:`KeptFile`, used by ``RecordingWriter``)
+keeps its h5py file open over the in-memory view between its sessions (no
+descriptor, no lock held meanwhile), so that HDF5 does not open the file and
+its datasets again for every record; each session is committed exactly as
+above.  It reuses that state only when the file is exactly as its last
+session left it (see :class:`KeptFile` for how it knows), else opens afresh.
+
 Durability (power cuts, OS crashes): with :data:`FSYNC` on (the default) the
 journal is flushed to the disk (``fdatasync``) before it is renamed into
 place, the directory after the rename (so the journal is there after a
