@@ -435,6 +435,72 @@ def _grads_to_numpy(grads: Sequence[object], variables: Sequence[keras.Variable]
     return out
 
 
+#: Rows per forward pass of the samples a recording step computes no gradient on (see :class:`CompiledStep`).
+FORWARD_CHUNK = 2048
+
+
+class _Split(NamedTuple):
+    """A recorded batch split for a step whose gradients come from some of its samples only.
+
+    ``x``/``y`` hold the gradient rows (one pass with gradients); ``rest``
+    the other rows in chunks of at most :data:`FORWARD_CHUNK` (forward passes
+    only); ``order`` puts the concatenated results back in the batch's order.
+    """
+
+    x: Any
+    y: Any
+    rest: list[tuple[Any, Any]]
+    order: np.ndarray
+
+
+def _split_batch(x: Any, y: Any, rows: np.ndarray | None) -> _Split | None:
+    """The :class:`_Split` of ``(x, y)`` for gradients on ``rows`` (positions), or None: all the rows."""
+    from deepreplay import structure
+
+    n = structure.n_samples(x)
+    if rows is None:
+        return None
+    rows = np.unique(np.asarray(rows, dtype=np.int64))
+    if len(rows) >= n:
+        return None
+    rest = np.setdiff1d(np.arange(n), rows)
+    chunks = [rest[i:i + FORWARD_CHUNK] for i in range(0, len(rest), FORWARD_CHUNK)]
+    order = np.argsort(np.concatenate([rows, rest]), kind="stable")
+    return _Split(structure.take(x, rows), structure.take(y, rows),
+                  [(structure.take(x, c), structure.take(y, c)) for c in chunks], order)
+
+
+def _restore_order(parts: Sequence[Any], order: np.ndarray) -> Any:
+    """Leaf by leaf, the parts (same structure, rows split) concatenated and put back in the batch's order."""
+    flat = [_flatten(part) for part in parts]
+    joined = [keras.ops.take(keras.ops.concatenate(list(leaves), axis=0), order, axis=0) for leaves in zip(*flat)]
+    return _rebuild(parts[0], iter(joined))
+
+
+@contextlib.contextmanager
+def _no_gradients() -> Iterator[None]:
+    """No autograd graph is recorded inside (PyTorch's ``no_grad``); elsewhere nothing to do."""
+    if backend_name() == "torch":
+        import torch
+
+        with torch.no_grad():
+            yield
+    else:
+        yield
+
+
+def _forward_rest(split: _Split, predict: Callable[[Any], Any], loss_fn: LossFn, y_pred: Any,
+                  per_sample: Any) -> tuple[Any, Any]:
+    """Predictions and per-sample losses of the whole batch: the gradient rows' (given) and the others'."""
+    preds, losses = [y_pred], [per_sample]
+    with _no_gradients():
+        for x, y in split.rest:
+            pred = predict(x)
+            preds.append(pred)
+            losses.append(loss_fn(y, pred))
+    return _restore_order(preds, split.order), _restore_order(losses, split.order)
+
+
 # -- compiled once per recording ------------------------------------------------------------------------
 class _Compiled:
     """Runs a computation compiled for its backend, or eagerly when it cannot be compiled.
@@ -540,13 +606,15 @@ class CompiledStep(_Compiled):
                  with_gradients: bool,
                  metrics: Sequence[keras.metrics.Metric | tuple[keras.metrics.Metric, MetricSelect | None]
                                    | tuple[keras.metrics.Metric, MetricSelect | None, np.ndarray | None]] = (),
-                 read: Sequence[keras.Variable] = (), also: CompiledCall | None = None) -> None:
+                 read: Sequence[keras.Variable] = (), also: CompiledCall | None = None,
+                 gradient_rows: np.ndarray | None = None) -> None:
         super().__init__(model)
         self.also = also
         self._fused_also = False
         self.loss_fn, self.x, self.y = loss_fn, x, y
         self._trainable = list(model.trainable_variables)  # the gradients' order
         self.with_gradients = bool(with_gradients) and bool(self._trainable)
+        self._split = _split_batch(x, y, gradient_rows) if self.with_gradients else None
         self._empty_grads = [] if with_gradients else None
         self.read = list(read)
         self._metrics = []
@@ -571,7 +639,13 @@ class CompiledStep(_Compiled):
         return _Compiled.__call__(self)
 
     def _eager(self) -> StepOutputs:
-        out = forward_with_gradients(self.model, self.loss_fn, self.x, self.y, with_gradients=self.with_gradients)
+        split = self._split
+        out = forward_with_gradients(self.model, self.loss_fn, split.x if split else self.x,
+                                     split.y if split else self.y, with_gradients=self.with_gradients)
+        if split is not None:
+            model = self.model
+            y_pred, per_sample = _forward_rest(split, lambda x: model(x, training=False), self.loss_fn, *out[:2])
+            out = (_np(y_pred), _np(per_sample), out[2])
         grads = out[2] if self.with_gradients else self._empty_grads
         return StepOutputs(out[0], out[1], grads, None, [variable_to_numpy(v) for v in self.read])
 
@@ -580,6 +654,10 @@ class CompiledStep(_Compiled):
 
         model, loss_fn, with_gradients, read = self.model, self.loss_fn, self.with_gradients, self.read
         x, y = tf.nest.map_structure(tf.convert_to_tensor, (self.x, self.y))
+        split = self._split
+        if split is not None:
+            split = split._replace(**dict(zip(("x", "y", "rest"), tf.nest.map_structure(
+                tf.convert_to_tensor, (split.x, split.y, split.rest)))))
 
         also = self.also if self.also is not None and not getattr(self.also.model, "run_eagerly", False) else None
 
@@ -588,7 +666,12 @@ class CompiledStep(_Compiled):
             flat = _FlatOutputs()
 
             def step():
-                y_pred, per_sample, grads = _tensorflow_step(model, loss_fn, x, y, with_gradients=with_gradients)
+                if split is None:
+                    y_pred, per_sample, grads = _tensorflow_step(model, loss_fn, x, y, with_gradients=with_gradients)
+                else:
+                    y_pred, per_sample, grads = _tensorflow_step(model, loss_fn, split.x, split.y)
+                    y_pred, per_sample = _forward_rest(split, lambda rows: model(rows, training=False), loss_fn,
+                                                       y_pred, per_sample)
                 extra = body() if body is not None else []
                 return flat.pack((y_pred, per_sample, grads, _metric_results(metrics, y, y_pred),
                                   [v.value for v in read], extra))
@@ -615,16 +698,20 @@ class CompiledStep(_Compiled):
     def _compile_jax(self):
         import jax
 
-        model, metrics, y = self.model, self._metrics, self.y
-        total_loss = _jax_total_loss(model, self.loss_fn, self.x, y)
+        model, metrics, y, split, loss_fn = self.model, self._metrics, self.y, self._split, self.loss_fn
+        total_loss = _jax_total_loss(model, loss_fn, split.x if split else self.x, split.y if split else y)
         if self.with_gradients:
             grad = jax.grad(total_loss, has_aux=True)
         else:
             grad = lambda t, n: (None, total_loss(t, n)[1])  # noqa: E731
+        kwargs = _call_kwargs(model)
 
         def build(metrics):
             def fused(t, n):
                 grads, (y_pred, per_sample) = grad(t, n)
+                if split is not None:
+                    y_pred, per_sample = _forward_rest(
+                        split, lambda rows: model.stateless_call(t, n, rows, **kwargs)[0], loss_fn, y_pred, per_sample)
                 return grads, (y_pred, per_sample), _metric_results(metrics, y, y_pred)
 
             return jax.jit(fused)

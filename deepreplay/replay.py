@@ -552,6 +552,17 @@ class Replay:
         """
         return self._reader.probe_samples
 
+    @property
+    def gradient_indices(self) -> np.ndarray | None:
+        """Rows of :attr:`inputs` the recorded gradients were computed on, or None when on all of them.
+
+        ``ReplayData(gradient_samples=k)`` (default 2,048) computes the
+        gradients of a recording of more than ``k`` samples on a stratified
+        subset of ``k`` of them: the gradient of the mean loss (plus
+        regularisation) over these rows.
+        """
+        return self._reader.gradient_samples
+
     def output_rows(self, layer_name: str) -> np.ndarray:
         """Which recorded samples :meth:`outputs_at` covers for ``layer_name``: rows of :attr:`inputs`.
 

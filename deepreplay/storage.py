@@ -22,6 +22,8 @@ Layout of one group (see ``docs/format.md`` for the user-facing description)::
                                   each record (2.5 = half-way through the third)
         probe_samples             rows of inputs whose feature maps are
                                   recorded (outputs of rank 4 or more)
+        gradient_samples          rows of inputs the gradients are computed on,
+                                  when not all of them (``gradient_samples=``)
         logs/<name>  (E,)         Keras logs of the epoch (NaN where unknown)
         evaluation/<name> (E,)    loss and metrics on the recorded samples,
                                   inference mode
@@ -99,6 +101,7 @@ _INPUTS = "inputs"
 _TARGETS = "targets"
 _SAMPLE_INDICES = "sample_indices"
 _PROBE_SAMPLES = "probe_samples"
+_GRADIENT_SAMPLES = "gradient_samples"
 _EPOCHS = "epochs"
 _STEPS = "steps"
 _EPOCH_FRACTIONS = "epoch_fractions"
@@ -365,6 +368,7 @@ class RecordingWriter:
         probe_samples: np.ndarray | None = None,
         layer_classes: Mapping[str, str] | None = None,
         output_aliases: Mapping[str, str] | None = None,
+        gradient_samples: np.ndarray | None = None,
     ) -> None:
         """Create the group with its static content (replacing it if ``overwrite``).
 
@@ -381,7 +385,9 @@ class RecordingWriter:
         readers know the kinds of layers without rebuilding the model;
         ``output_aliases`` maps a layer whose activations are another
         layer's (a nested model's last layer to the nested model) to that
-        layer: they are stored once, under the latter.
+        layer: they are stored once, under the latter;
+        ``gradient_samples`` the rows of ``inputs`` the gradients are
+        computed on, when they are not all of them.
         """
         check_writable_target(self.filename, self.group_name, overwrite=overwrite)
         token = secrets.token_hex(8)
@@ -420,6 +426,8 @@ class RecordingWriter:
             g.create_dataset(_SAMPLE_INDICES, data=sample_indices)
             if probe_samples is not None:
                 g.create_dataset(_PROBE_SAMPLES, data=np.asarray(probe_samples, dtype=np.int64))
+            if gradient_samples is not None:
+                g.create_dataset(_GRADIENT_SAMPLES, data=np.asarray(gradient_samples, dtype=np.int64))
             g.create_dataset(_EPOCHS, shape=(0,), maxshape=(None,), dtype="i8", chunks=(1024,))
             if step_based:
                 g.create_dataset(_STEPS, shape=(0,), maxshape=(None,), dtype="i8", chunks=(1024,))
@@ -1080,6 +1088,12 @@ class RecordingReader:
         """Rows of ``inputs`` chosen as probe samples (their feature maps are recorded), or None."""
         with self._open() as g:
             return self._bounded(g[_PROBE_SAMPLES])[()] if _PROBE_SAMPLES in g else None
+
+    @property
+    def gradient_samples(self) -> np.ndarray | None:
+        """Rows of ``inputs`` the gradients were computed on, or None (all of them)."""
+        with self._open() as g:
+            return self._bounded(g[_GRADIENT_SAMPLES])[()] if _GRADIENT_SAMPLES in g else None
 
     @property
     def epochs(self) -> np.ndarray:

@@ -1001,3 +1001,141 @@ def test_metrics_of_several_outputs_are_recorded_per_output_as_keras_logs_them(t
         grid = region_grid(d.xlim, d.ylim, 6)
         p_cls = np.asarray(model.predict(grid, verbose=0)[0]).reshape(6, 6)
         np.testing.assert_allclose(d.probabilities[-1].reshape(6, 6), p_cls, rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------
+# gradient_samples: gradients on a stratified subset of many recorded samples
+# --------------------------------------------------------------------------
+
+_GRADIENT_CHILD = """
+import os, sys
+import keras
+import numpy as np
+from deepreplay.callbacks import ReplayData
+from deepreplay.storage import RecordingReader
+
+filename = sys.argv[1]
+rng = np.random.default_rng(0)
+X = rng.normal(size=(300, 4)).astype("float32")
+y = np.argmax(X[:, :3], axis=1).astype("int64")
+keras.utils.set_random_seed(0)
+model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="tanh", name="hidden"),
+                          keras.layers.Dense(3, activation="softmax", name="output")])
+model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+sub = ReplayData(X, y, filename, "sub", model=model, gradient_samples=60)
+rows = sub.gradient_rows
+ReplayData(X[rows], y[rows], filename, "rows", model=model, gradient_samples=None)
+ReplayData(X, y, filename, "full", model=model, gradient_samples=None)
+with RecordingReader(filename, "sub") as s, RecordingReader(filename, "rows") as r, \\
+        RecordingReader(filename, "full") as f:
+    np.testing.assert_array_equal(s.gradient_samples, rows)
+    assert f.gradient_samples is None
+    differs = False
+    for layer, variables in r.gradients(0).items():
+        for name, expected in variables.items():
+            np.testing.assert_allclose(s.gradients(0)[layer][name], expected, rtol=1e-5, atol=1e-6)
+            differs |= not np.allclose(f.gradients(0)[layer][name], expected, rtol=1e-5, atol=1e-6)
+    assert differs, "the subset's gradient should differ from the full batch's"
+    np.testing.assert_allclose(s.predictions(0), f.predictions(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(s.losses(0), f.losses(0), rtol=1e-5, atol=1e-6)
+    assert s.evaluation("loss")[0] == f.evaluation("loss")[0] or \\
+        abs(s.evaluation("loss")[0] - f.evaluation("loss")[0]) < 1e-6
+print("GRADIENT-SUBSET-OK", keras.backend.backend())
+"""
+
+
+def _labelled_data(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4)).astype("float32")
+    return X, np.argmax(X[:, :3], axis=1).astype("int64")
+
+
+def _softmax_model():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="tanh", name="hidden"),
+                              keras.layers.Dense(3, activation="softmax", name="output")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_gradient_samples_default_keeps_full_batch_gradients(run, tmp_path):
+    from deepreplay.callbacks import DEFAULT_GRADIENT_SAMPLES
+    from deepreplay.replay import Replay
+
+    # The posts' networks (Part 1: 2,000 samples; BLOCK: 1,000) keep exact full-batch gradients.
+    assert DEFAULT_GRADIENT_SAMPLES >= 2000
+    X, y = _labelled_data(2000)
+    assert ReplayData(X, y, tmp_path / "a.h5", "a").gradient_rows is None
+    with RecordingReader(run.filename, "run") as r:
+        assert r.gradient_samples is None
+    assert Replay(run.filename, "run").gradient_indices is None
+    with pytest.raises(ValueError, match="gradient_samples"):
+        ReplayData(X, y, tmp_path / "a.h5", "a", gradient_samples=0)
+    with pytest.raises(TypeError, match="gradient_samples"):
+        ReplayData(X, y, tmp_path / "a.h5", "a", gradient_samples=2.5)
+
+
+def test_gradient_samples_stratified_and_deterministic(tmp_path):
+    X, y = _labelled_data(300)
+    rows = ReplayData(X, y, tmp_path / "a.h5", "a", gradient_samples=60).gradient_rows
+    np.testing.assert_array_equal(rows, ReplayData(X, y, tmp_path / "a.h5", "a", gradient_samples=60).gradient_rows)
+    assert not np.array_equal(rows, ReplayData(X, y, tmp_path / "a.h5", "a", gradient_samples=60,
+                                               seed=1).gradient_rows)
+    assert len(rows) == 60 and np.all(np.diff(rows) > 0)
+    shares = np.bincount(y[rows], minlength=3) / 60
+    np.testing.assert_allclose(shares, np.bincount(y, minlength=3) / 300, atol=1 / 60 + 1e-9)
+    # Among the recorded samples (max_samples): positions in the recorded inputs.
+    callback = ReplayData(X, y, tmp_path / "a.h5", "a", max_samples=200, gradient_samples=50)
+    assert callback.gradient_rows.max() < 200 and len(callback.gradient_rows) == 50
+
+
+def test_gradient_samples_equal_keras_gradient_on_those_samples(tmp_path):
+    """Trained 2 epochs: each record's gradients are Keras' gradient of the mean loss over exactly the
+    stored rows; predictions, per-sample losses and the loss stay those of every recorded sample."""
+    from deepreplay.replay import Replay
+
+    keras.utils.set_random_seed(0)
+    X, y = _labelled_data(300)
+    model = _softmax_model()
+    snapshots = [model.get_weights()]
+    filename = str(tmp_path / "g.h5")
+    model.fit(X, y, epochs=2, batch_size=32, verbose=0,
+              callbacks=[ReplayData(X, y, filename, "g", gradient_samples=60), _snapshotter(model, snapshots)])
+    clone = keras.models.clone_model(model)
+    replay = Replay(filename, "g")
+    rows = replay.gradient_indices
+    assert rows is not None and len(rows) == 60
+    loss = keras.losses.SparseCategoricalCrossentropy(reduction=None)
+    with RecordingReader(filename, "g") as r:
+        for k, snapshot in enumerate(snapshots):
+            clone.set_weights(snapshot)
+            with tf.GradientTape() as tape:
+                mean_loss = tf.reduce_mean(loss(y[rows], clone(X[rows], training=False)))
+            variables = [(layer.name, name, v) for layer in clone.layers for name, v in
+                         (("kernel", layer.kernel), ("bias", layer.bias))]
+            expected = tape.gradient(mean_loss, [v.value for _, _, v in variables])
+            for (layer, name, _), g in zip(variables, expected):
+                np.testing.assert_allclose(r.gradients(k)[layer][name], g.numpy(), **TOL,
+                                           err_msg=f"record {k} {layer}/{name}")
+            predictions = clone(X, training=False).numpy()
+            np.testing.assert_allclose(r.predictions(k), predictions, **TOL)
+            np.testing.assert_allclose(r.losses(k), loss(y, predictions).numpy(), **TOL)
+            assert r.evaluation("loss")[k] == pytest.approx(float(np.mean(loss(y, predictions))), rel=1e-5)
+
+
+def test_gradient_samples_on_other_backends(tmp_path):
+    """On JAX and PyTorch too (one child process each, side by side): the subset's gradients equal a
+    full-batch recording of only those rows, and the predictions and losses equal a recording without a
+    subset."""
+    import importlib.util
+
+    backends = [b for b in ("jax", "torch") if importlib.util.find_spec(b) is not None]
+    if not backends:
+        pytest.skip("neither JAX nor PyTorch is installed")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
+               PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p))
+    children = {b: subprocess.Popen([sys.executable, "-c", _GRADIENT_CHILD, str(tmp_path / f"{b}.h5")],
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                    env={**env, "KERAS_BACKEND": b}) for b in backends}
+    for backend, child in children.items():
+        output, _ = child.communicate(timeout=300)
+        assert child.returncode == 0 and f"GRADIENT-SUBSET-OK {backend}" in output, output
