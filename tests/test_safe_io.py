@@ -328,8 +328,10 @@ def test_a_failed_write_stops_fit_in_the_epoch_it_failed(tmp_path, file_size_lim
     # The epoch training when the write failed did not finish (no epoch trained after the failure)...
     in_progress = failure["iterations"] // steps
     assert _iterations(model) < (in_progress + 1) * steps
-    # ... it stopped a few batches after it (the batch in progress, plus thread scheduling on a busy machine).
-    assert _iterations(model) - failure["iterations"] <= 5
+    # ... it stopped a few batches after it: the batch in progress, plus the batches that run before the
+    # writer thread gets the GIL back to set stop_training (6 were seen once at a load of 7 on 2 cores;
+    # each batch here takes about 1 ms, Python switches threads every 5 ms).
+    assert _iterations(model) - failure["iterations"] <= 12
     with RecordingReader(path, "g") as r:
         assert not r.complete
         np.testing.assert_array_equal(r.epochs, np.arange(r.n_records) * every)
