@@ -299,10 +299,14 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
             skipped.append(f"the regions of the feature space of {layer_name!r}: the model is subclassed (no layer "
                            "graph), so what the layers after it make of its outputs cannot be computed alone")
     elif layer_name is not None and storage.NESTED_LAYER_SEPARATOR in layer_name:  # inside a nested model
-        display_regions = False
-        if widths[layer_name] == 2:
-            skipped.append(f"the regions of the feature space of {layer_name!r}: it is inside a nested model, so "
-                           "what the layers after it make of its outputs cannot be computed alone")
+        try:  # the layers after it, inside the nested model and around it, must form a chain
+            replay.tail_function(layer_name)
+        except ValueError:
+            display_regions = False
+            if widths[layer_name] == 2:
+                skipped.append(f"the regions of the feature space of {layer_name!r}: it is inside a nested model "
+                               "whose layers after it do not form a chain, so what they make of its outputs cannot "
+                               "be computed alone")
     kinds = _layer_kinds(replay)
     if not kinds:
         needs_model.append("feature maps, filters and layer distributions (this recording predates the "

@@ -746,39 +746,22 @@ class Replay:
         head = keras.Model(model.inputs[0], model.get_layer(layer_name).output)
         return lambda X: compute.to_numpy(head(np.asarray(X, dtype=np.float32), training=False))
 
-    def tail_function(self, layer_name: str) -> Callable[[np.ndarray], np.ndarray]:
-        """``g(H)`` giving the model output from the output ``H`` of ``layer_name``.
-
-        Needs the layers after ``layer_name`` to form a chain (each fed by the one
-        before), as in Sequential models.
-        """
-        self._check_layer(layer_name)
-        if storage.NESTED_LAYER_SEPARATOR in layer_name:
-            container = layer_name.split(storage.NESTED_LAYER_SEPARATOR)[0]
-            raise ValueError(
-                f"layer_name={layer_name!r} is inside the nested model {container!r}, so the rest of the network "
-                f"cannot be evaluated from its outputs alone; choose a layer of the outer model, such as "
-                f"{container!r}."
-            )
-        if not has_layer_graph(self.model):
-            raise ValueError(
-                f"layer_name={layer_name!r}: the model is subclassed (no layer graph), so the layers after it "
-                "cannot be evaluated from its outputs alone; build it as a functional or Sequential model to "
-                "draw what the rest of the network makes of a layer's outputs."
-            )
-        layers = self._chain()
+    @staticmethod
+    def _chain_after(graph: keras.Model, name: str, layer_name: str) -> list[keras.layers.Layer]:
+        """The layers of ``graph`` after its layer ``name``, checked to form a chain (each fed by the one before)."""
+        layers = model_layers(graph)
         names = [layer.name for layer in layers]
-        rest = layers[names.index(layer_name) + 1:]
-        previous = self.model.get_layer(layer_name)
+        rest = layers[names.index(name) + 1:]
+        previous = graph.get_layer(name)
         # A Sequential model applies its layers in order, so they form a chain by
         # construction. (Its layers are not checked through ``layer.input``: a
         # Sequential rebuilt from its config has called its layers once per
         # ``add``, and ``layer.input``/``layer.output`` then refer to stale graphs.)
-        sequential = isinstance(self.model, keras.Sequential)
+        sequential = isinstance(graph, keras.Sequential)
         for layer in [] if sequential else rest:
             try:
-                fed_by = layer.input
-                ok = not isinstance(fed_by, (list, tuple)) and fed_by is previous.output
+                fed_by = keras.Operation.input.fget(layer)
+                ok = not isinstance(fed_by, (list, tuple)) and fed_by is keras.Operation.output.fget(previous)
             except (AttributeError, ValueError):
                 ok = False
             if not ok:
@@ -788,6 +771,41 @@ class Replay:
                     "from this layer alone. Choose a layer of the model's final chain."
                 )
             previous = layer
+        if not sequential and graph.outputs and len(graph.outputs) == 1 \
+                and keras.Operation.output.fget(previous) is not graph.outputs[0]:
+            raise ValueError(
+                f"layer_name={layer_name!r}: the chain after it does not end at {graph.name!r}'s output, so the "
+                "rest of the network cannot be evaluated from this layer alone."
+            )
+        return rest
+
+    def tail_function(self, layer_name: str) -> Callable[[np.ndarray], np.ndarray]:
+        """``g(H)`` giving the model output from the output ``H`` of ``layer_name``.
+
+        Needs the layers after ``layer_name`` to form a chain (each fed by the one
+        before), as in Sequential models.  For a layer inside a nested model
+        (``inner/a``), the layers after it inside ``inner`` must form such a
+        chain up to ``inner``'s output, and so must those after ``inner``.
+        """
+        self._check_layer(layer_name)
+        if not has_layer_graph(self.model):
+            raise ValueError(
+                f"layer_name={layer_name!r}: the model is subclassed (no layer graph), so the layers after it "
+                "cannot be evaluated from its outputs alone; build it as a functional or Sequential model to "
+                "draw what the rest of the network makes of a layer's outputs."
+            )
+        *holders, _ = layer_name.split(storage.NESTED_LAYER_SEPARATOR)
+        rest: list[keras.layers.Layer] = []
+        # Innermost first: the rest of each nested model after the layer, then the rest around it.
+        for depth in range(len(holders), -1, -1):
+            path = storage.NESTED_LAYER_SEPARATOR.join(holders[:depth])
+            graph = find_layer(self.model, path) if path else self.model
+            name = layer_name.split(storage.NESTED_LAYER_SEPARATOR)[depth]
+            if not has_layer_graph(graph):
+                raise ValueError(
+                    f"layer_name={layer_name!r} is inside {path!r}, which has no layer graph (a subclassed "
+                    "layer), so the rest of the network cannot be evaluated from its outputs alone.")
+            rest += self._chain_after(graph, name, layer_name)
 
         fast = numpy_forward(rest)
         if fast is not None:

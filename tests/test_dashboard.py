@@ -301,3 +301,40 @@ def test_default_png_is_readable_on_a_projector(replay, tmp_path):
     assert min(ticks) >= 12
     assert min(legends) >= 11
     assert min(notes) >= 11
+
+
+def test_a_layer_inside_a_nested_model_gets_the_regions_of_its_feature_space(tmp_path):
+    """inner/b (2 units) is followed by inner/c, then by the outer model's layer: a chain, so regions are drawn."""
+    keras.utils.set_random_seed(0)
+    X = np.random.default_rng(0).normal(size=(40, 2)).astype(np.float32)
+    y = (X[:, 0] * X[:, 1] > 0).astype(np.float32)
+    inner = keras.Sequential([keras.Input((2,)), keras.layers.Dense(4, activation="relu", name="a"),
+                              keras.layers.Dense(2, activation="tanh", name="b"),
+                              keras.layers.Dense(3, activation="relu", name="c")], name="inner")
+    inp = keras.Input((2,))
+    model = keras.Model(inp, keras.layers.Dense(1, activation="sigmoid", name="out")(inner(inp)))
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    filename = str(tmp_path / "nested.h5")
+    ReplayData(X, y, filename, "nested", model=model)
+    with Replay(filename, "nested") as replay:
+        plan = plan_dashboard(replay)
+        assert plan.layer_name == "inner/b" and plan.display_regions is None, plan
+        assert not any("regions" in line for line in plan.skipped), plan.skipped
+        replay.model_at(0)
+        tail = replay.tail_function("inner/b")
+        np.testing.assert_allclose(tail(replay.outputs_at(0, "inner/b")), keras.ops.convert_to_numpy(model(X)),
+                                   rtol=1e-5, atol=1e-6)
+    # A residual inner model: what follows its 2-unit layer is no chain; the regions are left out and said.
+    x = keras.Input((2,))
+    h = keras.layers.Dense(4, activation="relu", name="a")(x)
+    b = keras.layers.Dense(2, activation="tanh", name="b")(h)
+    res = keras.Model(x, keras.layers.Add(name="add")([b, keras.layers.Dense(2, name="skip")(h)]), name="res")
+    model = keras.Model(inp, keras.layers.Dense(1, activation="sigmoid", name="out")(res(inp)))
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    ReplayData(X, y, filename, "residual", model=model)
+    with Replay(filename, "residual") as replay:
+        with pytest.raises(ValueError, match="do not form a chain"):
+            replay.tail_function("res/b")
+        plan = plan_dashboard(replay, layer_name="res/b")
+        assert plan.display_regions is False
+        assert any("regions of the feature space of 'res/b'" in line for line in plan.skipped), plan.skipped

@@ -26,7 +26,8 @@ each epoch.  Then, against Keras itself:
   output is the nested model's, stored once as ``inner`` and read back as
   ``inner/b``; those held by the
   subclassed model's own block layer as ``block/d1``), and the replay's
-  ``layer_function`` of each, equal Keras' own outputs of those layers;
+  ``layer_function`` of each, equal Keras' own outputs of those layers (and
+  the nested model's ``tail_function`` of each gives the model's output);
 * the standard dashboard renders a PNG (``deepreplay render``).
 
 Every case runs on every backend.  TensorFlow runs in this process.  JAX and
@@ -395,8 +396,12 @@ def run_case(case: str, directory: str) -> dict:
                 for name in result["output_layers"] + list(result["output_aliases"]):
                     want = _keras_layer_output(model, name, X)
                     # The replayed model's layer function (grid lines of the feature space) too.
-                    for got in (replay.outputs_at(k, name), replay.layer_function(name)(X)):
-                        diff = float(np.max(np.abs(got - want)))
+                    got = [replay.outputs_at(k, name), replay.layer_function(name)(X)]
+                    if case == "nested":  # the rest of the network from the layer's outputs (feature-space regions)
+                        got.append(replay.tail_function(name)(want))
+                        want = [want, want, want_list[0]]
+                    for g, w in zip(got, want if isinstance(want, list) else [want] * len(got)):
+                        diff = float(np.max(np.abs(g - w)))
                         result["max_layer_output_diff"] = max(result["max_layer_output_diff"], diff)
         cpu["replay"] = time.process_time()
         # Keras' own evaluation of the final model (loss plus regularisation) on the recorded samples.
