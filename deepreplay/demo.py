@@ -119,10 +119,12 @@ def run_demo(output_dir: str = "out", *, epochs: int = PART1_EPOCHS, activation:
         result.seconds["build_visuals"] = time.perf_counter() - t
         title = f"Part 1 - {activation.capitalize()}"
         if png_epoch is not None:
+            t = time.perf_counter()
             png_epoch = int(replay.epochs[np.argmin(np.abs(replay.epochs - png_epoch))])
             png = os.path.join(output_dir, f"part1_{activation}_epoch{png_epoch:03d}.png")
             compose_plots(visuals, png_epoch, title=title).savefig(png, dpi=dpi)
             result.files["png"] = png
+            result.seconds["png"] = time.perf_counter() - t
         anim = compose_animations(visuals, title=title)
         if formats:
             # One rendering of the frames for every format asked for.

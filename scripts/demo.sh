@@ -7,9 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pip_install=(python -m pip install --quiet --disable-pip-version-check)
+TIMEFORMAT="installed in %1R s"
 case "$(python scripts/install_check.py 2>/dev/null || true)" in
-  installed) ;;
-  no-isolation) "${pip_install[@]}" --no-build-isolation -e . ;;
-  *) "${pip_install[@]}" -e . ;;
+  installed) echo "deepreplay is installed from this checkout with its dependencies: nothing to install" ;;
+  no-isolation) echo "installing deepreplay (pip install -e .)"; time "${pip_install[@]}" --no-build-isolation -e . ;;
+  *) echo "installing deepreplay and its dependencies (pip install -e .)"; time "${pip_install[@]}" -e . ;;
 esac
 python -m deepreplay demo --output out "$@"

@@ -1,5 +1,8 @@
 """The canonical demo: steps_per_execution changes the speed of the Part 1 fit, not the recording."""
 
+import os
+from pathlib import Path
+
 import numpy as np
 
 from deepreplay.demo import PART1_STEPS_PER_EXECUTION, record_part1
@@ -45,3 +48,72 @@ def test_the_demo_fit_makes_the_updates_of_a_plain_keras_fit(tmp_path):
         kernel, bias = model.get_layer(layer).get_weights()
         np.testing.assert_allclose(recorded[layer]["kernel"], kernel, rtol=1e-6, atol=1e-7)
         np.testing.assert_allclose(recorded[layer]["bias"], bias, rtol=1e-6, atol=1e-7)
+
+
+def _install_check():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "install_check.py"
+    spec = importlib.util.spec_from_file_location("install_check", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _FakeDistribution:
+    """An editable install of ``root`` whose metadata was written at ``installed_at``."""
+
+    def __init__(self, root, tmp_path, installed_at, requires):
+        import json
+        from pathlib import PurePosixPath
+
+        self.url = json.dumps({"dir_info": {"editable": True}, "url": Path(root).as_uri()})
+        self.base = tmp_path / "site-packages"
+        (self.base / "deepreplay-0.2.0.dist-info").mkdir(parents=True)
+        metadata = self.base / "deepreplay-0.2.0.dist-info" / "METADATA"
+        metadata.write_text("Name: deepreplay\n")
+        os.utime(metadata, (installed_at, installed_at))
+        self.files = [PurePosixPath("deepreplay-0.2.0.dist-info/METADATA")]
+        self.requires = requires
+
+    def read_text(self, name):
+        return self.url if name == "direct_url.json" else None
+
+    def locate_file(self, path):
+        return self.base / path
+
+
+def test_demo_sh_installs_unless_this_checkout_is_installed_with_its_requirements(tmp_path, monkeypatch):
+    """scripts/install_check.py: 'installed' only for the installed checkout itself, up to date, with every
+    requirement met; any other checkout gets pip install -e . (without build isolation when it can)."""
+    import importlib.metadata
+    import shutil
+
+    check = _install_check()
+    numpy = importlib.metadata.version("numpy")
+    assert check._met([f"numpy=={numpy}", "numpy>=1; python_version < '3'", 'pytest>=1; extra == "test"'])
+    assert not check._met(["numpy>=9999"])
+    assert not check._met(["no-such-distribution-deepreplay"])
+
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    for name in ("setup.py", "pyproject.toml"):
+        shutil.copy(Path(check.ROOT) / name, clone / name)
+        os.utime(clone / name, (1_000_000, 1_000_000))
+    other = tmp_path / "elsewhere"
+    monkeypatch.setattr(check, "ROOT", os.path.realpath(clone))
+    cases = [
+        (_FakeDistribution(clone, tmp_path / "a", 2_000_000, [f"numpy=={numpy}"]), "installed"),
+        (_FakeDistribution(other, tmp_path / "b", 2_000_000, [f"numpy=={numpy}"]), None),  # another checkout
+        (_FakeDistribution(clone, tmp_path / "c", 500_000, [f"numpy=={numpy}"]), None),  # setup.py newer
+        (_FakeDistribution(clone, tmp_path / "d", 2_000_000, ["numpy>=9999"]), None),  # a requirement unmet
+    ]
+    not_installed = "no-isolation" if check._build_requirements_met() else "full"
+    real = importlib.metadata.distribution
+    for fake, expected in cases:
+        monkeypatch.setattr(check.metadata, "distribution",
+                            lambda name, fake=fake: fake if name == "deepreplay" else real(name))
+        if expected == "installed":
+            assert check._installed_here(), fake.url
+        assert check.main() == (expected or not_installed), fake.url
