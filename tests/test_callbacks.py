@@ -1139,3 +1139,37 @@ def test_gradient_samples_on_other_backends(tmp_path):
     for backend, child in children.items():
         output, _ = child.communicate(timeout=300)
         assert child.returncode == 0 and f"GRADIENT-SUBSET-OK {backend}" in output, output
+
+
+def test_gradient_samples_with_several_inputs_and_outputs(tmp_path):
+    """Dict inputs and outputs, BatchNormalization, an L2 penalty and loss_weights: the subset's gradients
+    equal a full-batch recording of only those rows; each output's predictions and losses, and the
+    evaluation, equal a recording without a subset."""
+    rng = np.random.default_rng(0)
+    n = 400
+    X = {"a": rng.normal(size=(n, 3)).astype("float32"), "b": rng.normal(size=(n, 2)).astype("float32")}
+    Y = {"cls": (X["a"][:, 0] > 0).astype("int64"), "reg": (X["a"][:, :1] + X["b"][:, :1]).astype("float32")}
+    a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
+    h = keras.layers.Dense(6, activation="relu", name="h")(keras.layers.Concatenate(name="cat")([a, b]))
+    h = keras.layers.BatchNormalization(name="bn")(h)
+    model = keras.Model({"a": a, "b": b}, {"cls": keras.layers.Dense(2, activation="softmax", name="cls")(h),
+                                           "reg": keras.layers.Dense(1, name="reg", kernel_regularizer="l2")(h)})
+    model.compile("adam", loss={"cls": "sparse_categorical_crossentropy", "reg": "mse"},
+                  loss_weights={"cls": 1.0, "reg": 0.5}, metrics={"cls": ["accuracy"]})
+    filename = tmp_path / "m.h5"
+    rows = ReplayData(X, Y, filename, "sub", model=model, gradient_samples=100).gradient_rows
+    np.testing.assert_allclose(np.bincount(Y["cls"][rows]) / 100, np.bincount(Y["cls"]) / n, atol=0.01)
+    ReplayData({k: v[rows] for k, v in X.items()}, {k: v[rows] for k, v in Y.items()}, filename, "rows",
+               model=model, gradient_samples=None)
+    ReplayData(X, Y, filename, "full", model=model, gradient_samples=None)
+    with RecordingReader(filename, "sub") as s, RecordingReader(filename, "rows") as r, \
+            RecordingReader(filename, "full") as full:
+        for layer, variables in r.gradients(0).items():
+            for name, expected in variables.items():
+                np.testing.assert_allclose(s.gradients(0)[layer][name], expected, **TOL)
+        for output in ("cls", "reg"):
+            np.testing.assert_allclose(s.predictions(0, output), full.predictions(0, output), **TOL)
+            np.testing.assert_allclose(s.losses(0, output), full.losses(0, output), **TOL)
+        np.testing.assert_allclose(s.losses(0), full.losses(0), **TOL)
+        for name in ("loss", "cls_loss", "reg_loss", "cls_accuracy"):
+            assert s.evaluation(name)[0] == pytest.approx(full.evaluation(name)[0], rel=1e-5)
