@@ -304,9 +304,10 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
         except ValueError:
             display_regions = False
             if widths[layer_name] == 2:
-                skipped.append(f"the regions of the feature space of {layer_name!r}: it is inside a nested model "
-                               "whose layers after it do not form a chain, so what they make of its outputs cannot "
-                               "be computed alone")
+                container = layer_name.split(storage.NESTED_LAYER_SEPARATOR)[0]
+                skipped.append(f"the regions of the feature space of {layer_name!r}: the layers after it (inside "
+                               f"{container!r} and after it) do not form a chain of layers, so what they make of "
+                               "its outputs cannot be computed alone")
     kinds = _layer_kinds(replay)
     if not kinds:
         needs_model.append("feature maps, filters and layer distributions (this recording predates the "

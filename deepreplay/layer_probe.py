@@ -123,7 +123,7 @@ def find_layer(model: keras.Model, recorded_name: str) -> keras.layers.Layer:
     return layer
 
 
-def _held_layers(model: keras.Model) -> list[tuple[str, keras.layers.Layer]]:
+def _held_layers(model: keras.layers.Layer, prefix: str | None = None) -> list[tuple[str, keras.layers.Layer]]:
     """``(recorded name, layer)`` of a subclassed model's sublayers and of the layers they hold.
 
     The layers held by a user-defined sublayer without a layer graph (a
@@ -146,8 +146,13 @@ def _held_layers(model: keras.Model) -> list[tuple[str, keras.layers.Layer]]:
             if depth < MAX_DEPTH and is_user_defined(layer) and not has_layer_graph(layer):
                 walk(sublayers(layer), name, depth + 1)
 
-    walk(model_layers(model), None, 1)
+    walk(sublayers(model), prefix, 1)
     return found
+
+
+def holds_layers(layer: keras.layers.Layer) -> bool:
+    """Whether ``layer`` is a user-defined layer without a layer graph that holds layers (opened by the probe)."""
+    return is_user_defined(layer) and not has_layer_graph(layer) and bool(sublayers(layer))
 
 
 def _first_call(layer: keras.layers.Layer) -> tuple[object, object]:
@@ -242,8 +247,8 @@ class _Capture(keras.Model):
     tied to the layers' weights by :class:`deepreplay._backend.CompiledCall`).
     """
 
-    def __init__(self, model: keras.Model, items: list[_CaptureItem]) -> None:
-        super().__init__(name="deepreplay_capture")
+    def __init__(self, model: keras.layers.Layer, items: list[_CaptureItem], name: str = "deepreplay_capture") -> None:
+        super().__init__(name=name)
         self.recorded_model = model
         self.twins = [item.plan.linear_twin for item in items if item.plan.linear_twin is not None]
         self.probes = [item.probe for item in items if item.probe is not None]
@@ -381,8 +386,22 @@ class LayerProbe:
                 stacklevel=4,
             )
             return
+        items = self._plan_captured(held, calls, {}, want_outputs, want_z, skipped)
+        if items:
+            self._extractor = _Capture(model, items)
+            self._slots = [slot for item in items for slot in item.slots]
+
+    def _plan_captured(self, held: list[tuple[str, keras.layers.Layer]], calls: dict[int, list[tuple[object, object]]],
+                       holders: dict[str, keras.layers.Layer], want_outputs: bool, want_z: bool,
+                       skipped: list[str]) -> list[_CaptureItem]:
+        """Plan the ``held`` layers from their ``calls`` counted in one call of what holds them.
+
+        ``holders`` adds layers (by recorded name) whose calls were counted too
+        but which are planned elsewhere: a held layer whose output such a
+        holder returns as it is shares the holder's recorded output.
+        """
         ended = list(calls)
-        by_name = dict(held)
+        by_name = {**dict(held), **holders}
         order = sorted(held, key=lambda item: (id(item[1]) not in calls,
                                                ended.index(id(item[1])) if id(item[1]) in calls else 0))
         items: list[_CaptureItem] = []
@@ -422,9 +441,40 @@ class LayerProbe:
             item = _CaptureItem(plan, probe, [(p.name, kind) for p, kind, _ in inner])
             if item.slots:
                 items.append(item)
-        if items:
-            self._extractor = _Capture(model, items)
-            self._slots = [slot for item in items for slot in item.slots]
+        return items
+
+    def _plan_held(self, layer: keras.layers.Layer, name: str, inp: object, want_outputs: bool, want_z: bool,
+                   skipped: list[str]) -> list[_Entry]:
+        """The tensors of the layers held by a user-defined ``layer`` of a graph, computed from ``inp`` (its input).
+
+        A call of ``layer`` on zeros of its input's shape (two rows) counts
+        the calls of the layers it holds (a symbolic call may trace it more
+        than once); a :class:`_Capture` of ``layer``, called on ``inp`` in the
+        outer graph, gives their outputs and z-values there.
+        """
+        held = _held_layers(layer, name)
+        calls: dict[int, list[tuple[object, object]]] = {}
+        try:
+            zeros = keras.ops.zeros((2, *[2 if n is None else n for n in inp.shape[1:]]), dtype=inp.dtype)
+            with capturing_calls([inner for _, inner in held] + [layer], calls):
+                layer(zeros, training=False)
+        except Exception:  # noqa: BLE001 - its own output is still recorded
+            self.plans += [LayerPlan(inner, record_output=False, record_z=False, name=n) for n, inner in held]
+            skipped += [n for n, _ in held]
+            return []
+        items = self._plan_captured(held, calls, {name: layer}, want_outputs, want_z, skipped)
+        if not items:
+            return []
+        slots = [slot for item in items for slot in item.slots]
+        plans = {plan.name: plan for plan in self.plans}
+        try:
+            values = _Capture(layer, items, name=f"deepreplay_capture_{len(self.plans)}_{layer.name}")(inp)
+            values = list(values) if isinstance(values, (list, tuple)) else [values]
+            return [(plans[n], kind, value) for (n, kind), value in zip(slots, values, strict=True)]
+        except Exception:  # noqa: BLE001 - an input structure the capture does not take here
+            for n, kind in slots:
+                self._turn_off(plans[n], kind, skipped)
+            return []
 
     def _plan_graph(self, graph: keras.Model, prefix: str | None, want_outputs: bool, want_z: bool,
                     skipped: list[str]) -> tuple[list[_Entry], keras.Model | None]:
@@ -451,6 +501,8 @@ class LayerProbe:
                 continue
             if has_layer_graph(layer):
                 entries += self._plan_nested(layer, name, inp, want_outputs, want_z, skipped)
+            elif (want_outputs or want_z) and _is_tensor(inp) and holds_layers(layer):
+                entries += self._plan_held(layer, name, inp, want_outputs, want_z, skipped)
             self.plans.append(plan)
             if want_outputs and prefix is not None and len(graph.outputs) == 1 and out is graph.outputs[0]:
                 plan.output_of = prefix  # the nested model's output: recorded once, as the nested model's

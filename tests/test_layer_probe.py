@@ -327,3 +327,36 @@ def test_probe_records_once_a_user_defined_layers_output_that_is_its_last_layers
     h = keras.ops.convert_to_numpy(model.block.d1(X))
     np.testing.assert_allclose(activations["block"], keras.ops.convert_to_numpy(model.block.d2(h)), rtol=1e-5,
                                atol=1e-6)
+
+
+def test_probe_of_a_functional_model_records_the_layers_held_by_its_user_defined_layers():
+    """A graph layer of the user's own class holding layers: they are captured in the extractor's one call."""
+    inp = keras.Input((2,))
+    unused = keras.layers.Dense(2, name="unused")
+    unused.build((None, 2))  # (held by 'inner' and never called: built, so that Keras can trace 'outer')
+    chain, outer = _ChainBlock(name="block"), _Outer(unused, name="outer")
+    model = keras.Model(inp, keras.layers.Dense(1, name="top")(outer(chain(inp))))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", category=UserWarning)
+        probe = LayerProbe.build(model, want_outputs=True, want_z=True)
+    # (A held layer never called, 'unused', comes last among its holder's layers, with nothing recorded.)
+    assert probe.layer_names == ["block/d1", "block/d2", "block", "outer/inner/d", "outer/inner", "outer/attention",
+                                 "outer/inner/unused", "outer", "top"]
+    assert probe.output_aliases == {"block/d2": "block"}
+    activations, z = probe.run(X)
+    assert list(activations) == ["block/d1", "block", "outer/inner/d", "outer/inner", "outer/attention", "outer",
+                                 "top"]
+    assert list(z) == ["block/d1", "block/d2", "outer/inner/d"]
+    h = keras.ops.convert_to_numpy(chain.d1(X))
+    b = keras.ops.convert_to_numpy(chain(X))
+    w, bias = outer.inner.parts["d"].get_weights()
+    np.testing.assert_allclose(activations["block/d1"], h, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(activations["block"], b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(z["outer/inner/d"], b @ w + bias, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(activations["top"], keras.ops.convert_to_numpy(model(X)), rtol=1e-5, atol=1e-6)
+    # New weights are picked up; the model is left as it was.
+    chain.d1.set_weights([-v for v in chain.d1.get_weights()])
+    activations, _ = probe.run(X)
+    np.testing.assert_allclose(activations["block/d1"], keras.ops.convert_to_numpy(chain.d1(X)), rtol=1e-5, atol=1e-6)
+    assert [layer.name for layer in model.layers][1:] == ["block", "outer", "top"]
+    assert not any("call" in vars(layer) for layer in (chain, chain.d1, chain.d2, outer, outer.inner))
