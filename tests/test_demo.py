@@ -109,7 +109,10 @@ def test_demo_sh_installs_unless_this_checkout_is_installed_with_its_requirement
         (_FakeDistribution(clone, tmp_path / "c", 500_000, [f"numpy=={numpy}"]), None),  # setup.py newer
         (_FakeDistribution(clone, tmp_path / "d", 2_000_000, ["numpy>=9999"]), None),  # a requirement unmet
     ]
-    not_installed = "no-isolation" if check._build_requirements_met() else "full"
+    requirements = check._checkout_requirements()
+    assert "numpy>=1.26" in requirements  # setup.py's literal install_requires
+    not_installed = ("full" if not check._build_requirements_met()
+                     else "no-deps" if check._met(requirements) else "no-isolation")
     real = importlib.metadata.distribution
     for fake, expected in cases:
         monkeypatch.setattr(check.metadata, "distribution",
@@ -117,3 +120,25 @@ def test_demo_sh_installs_unless_this_checkout_is_installed_with_its_requirement
         if expected == "installed":
             assert check._installed_here(), fake.url
         assert check.main() == (expected or not_installed), fake.url
+
+
+def test_install_check_follows_requirements_down_with_their_extras(monkeypatch):
+    """A requirement counts as met only if its own requirements are (with the extras asked for), as pip's."""
+    import importlib.metadata
+    from types import SimpleNamespace
+
+    check = _install_check()
+    installed = {"a": SimpleNamespace(version="1.0", requires=["b[x]>=1"]),
+                 "b": SimpleNamespace(version="2.0", requires=['c; extra == "x"', 'd; extra == "y"'])}
+
+    def distribution(name):
+        if name not in installed:
+            raise importlib.metadata.PackageNotFoundError(name)
+        return installed[name]
+
+    monkeypatch.setattr(check.metadata, "distribution", distribution)
+    assert not check._met(["a"])  # b[x] needs c, which is missing
+    assert check._met(["b"])  # without the extra, c is not needed (nor d)
+    installed["c"] = SimpleNamespace(version="0.1", requires=None)
+    assert check._met(["a"])
+    assert not check._met(["a>=2"])
