@@ -119,7 +119,7 @@ def _layer_kinds(replay) -> dict[str, str]:
 
 
 def _has_layer_graph(replay) -> bool:
-    from .layer_probe import has_layer_graph
+    from .layer_tree import has_layer_graph
 
     return has_layer_graph(replay.model)
 

@@ -19,10 +19,8 @@ import keras
 import numpy as np
 
 from deepreplay import _backend, storage, structure
-from deepreplay.model_inspection import is_linear, is_user_defined, model_layers, sublayers
-
-#: How deep the layers held by a subclassed model's user-defined sublayers are looked for.
-MAX_DEPTH = 8
+from deepreplay.layer_tree import capturing_calls, has_layer_graph, held_layers, holds_layers
+from deepreplay.model_inspection import is_linear, model_layers
 
 
 def _model_input(model: keras.Model) -> object:
@@ -95,66 +93,6 @@ class LayerPlan:
 _Entry = tuple[LayerPlan, str, object]
 
 
-def has_layer_graph(model: keras.layers.Layer) -> bool:
-    """Whether ``model`` is a model with a symbolic layer graph (functional or Sequential, built)."""
-    if not isinstance(model, keras.Model):
-        return False
-    try:
-        return bool(model.inputs)
-    except (AttributeError, ValueError):
-        return False
-
-
-def find_layer(model: keras.Model, recorded_name: str) -> keras.layers.Layer:
-    """The layer of ``model`` recorded as ``recorded_name``.
-
-    A name joined by :func:`deepreplay.storage.nested_layer_name`
-    (``block/d1``) is looked up part by part: ``d1`` among the layers held by
-    ``block`` (:func:`deepreplay.model_inspection.sublayers`).  Raises
-    ``ValueError`` naming the part that is not found.
-    """
-    layer: keras.layers.Layer = model
-    for part in recorded_name.split(storage.NESTED_LAYER_SEPARATOR):
-        match = [inner for inner in sublayers(layer) if inner.name == part]
-        if not match:
-            raise ValueError(f"layer_name={recorded_name!r}: {layer.name!r} holds no layer named {part!r}; "
-                             "see Replay.layer_names for the recorded layers.")
-        layer = match[0]
-    return layer
-
-
-def _held_layers(model: keras.layers.Layer, prefix: str | None = None) -> list[tuple[str, keras.layers.Layer]]:
-    """``(recorded name, layer)`` of a subclassed model's sublayers and of the layers they hold.
-
-    The layers held by a user-defined sublayer without a layer graph (a
-    ``Layer`` or ``Model`` subclass of the user's) are named under it
-    (``block/d1``), down to :data:`MAX_DEPTH` levels; Keras' own layers
-    (``Bidirectional``, ``MultiHeadAttention``, ...) and models with a layer
-    graph (probed through their graph) are not opened.  Each layer is listed
-    once, under the first name found.
-    """
-    found: list[tuple[str, keras.layers.Layer]] = []
-    seen = {id(model)}
-
-    def walk(layers: list[keras.layers.Layer], prefix: str | None, depth: int) -> None:
-        for layer in layers:
-            if id(layer) in seen:
-                continue
-            seen.add(id(layer))
-            name = layer.name if prefix is None else storage.nested_layer_name(prefix, layer.name)
-            found.append((name, layer))
-            if depth < MAX_DEPTH and is_user_defined(layer) and not has_layer_graph(layer):
-                walk(sublayers(layer), name, depth + 1)
-
-    walk(sublayers(model), prefix, 1)
-    return found
-
-
-def holds_layers(layer: keras.layers.Layer) -> bool:
-    """Whether ``layer`` is a user-defined layer without a layer graph that holds layers (opened by the probe)."""
-    return is_user_defined(layer) and not has_layer_graph(layer) and bool(sublayers(layer))
-
-
 def _first_call(layer: keras.layers.Layer) -> tuple[object, object]:
     """``(output, input)`` tensors of the first call of ``layer`` (``layer.output``, ``layer.input``).
 
@@ -182,42 +120,6 @@ def _linear_twin(layer: keras.layers.Layer) -> keras.layers.Layer | None:
 def _is_tensor(value: object) -> bool:
     """Whether ``value`` is one tensor (not a list, tuple or dict of them)."""
     return not isinstance(value, (list, tuple, dict)) and hasattr(value, "shape") and hasattr(value, "dtype")
-
-
-@contextlib.contextmanager
-def capturing_calls(layers: list[keras.layers.Layer],
-                    calls: dict[int, list[tuple[object, object]]]) -> Iterator[None]:
-    """While inside, each call of one of ``layers`` appends ``(first input, output)`` to ``calls[id(layer)]``.
-
-    ``Layer.__call__`` (Keras 3) runs the layer's ``call`` looked up on the
-    instance at call time, so an instance attribute ``call`` wrapping the
-    bound method sees every call (eager, traced by ``tf.function`` or
-    ``jax.jit``, or under ``stateless_call``), after Keras has cast the
-    inputs and set the training flag.  The attributes are removed on exit
-    (an instance ``call`` the user set is put back): the layers are left as
-    they were.
-    """
-    installed = []
-    try:
-        for layer in layers:
-            previous = vars(layer).get("call")
-            original = layer.call
-
-            def wrapper(*args, _original=original, _key=id(layer), **kwargs):
-                out = _original(*args, **kwargs)
-                first = args[0] if args else next(iter(kwargs.values()), None)
-                calls.setdefault(_key, []).append((first, out))
-                return out
-
-            object.__setattr__(layer, "call", wrapper)
-            installed.append((layer, previous))
-        yield
-    finally:
-        for layer, previous in installed:
-            if previous is None:
-                object.__delattr__(layer, "call")
-            else:
-                object.__setattr__(layer, "call", previous)
 
 
 @dataclass
@@ -288,7 +190,7 @@ class LayerProbe:
     model, so every recorded value still comes from one compiled call.
 
     A subclassed model (no layer graph) has the outputs of its sublayers
-    captured while it is called (see :func:`capturing_calls`), again in one
+    captured while it is called (see :func:`deepreplay.layer_tree.capturing_calls`), again in one
     compiled call.  A functional or Sequential sublayer has its layers
     recorded too, by a probe of its graph on what it is given; a
     user-defined sublayer (a ``Layer`` subclass of the user's holding
@@ -363,14 +265,14 @@ class LayerProbe:
         """Plan the sublayers of a model without a layer graph; their outputs are captured in its call.
 
         The layers held by its user-defined sublayers are planned too, under
-        ``<sublayer>/<layer>`` (see :func:`_held_layers`).  A forward pass in
+        ``<sublayer>/<layer>`` (see :func:`deepreplay.layer_tree.held_layers`).  A forward pass in
         inference mode on two recorded samples counts the calls of each: one
         called once is recorded (in the order its calls end: the layers held
         by a sublayer just before it), one called several times is ambiguous
         and skipped, one not called in inference has nothing to record.
         """
         model = self.model
-        held = _held_layers(model)
+        held = held_layers(model)
         calls: dict[int, list[tuple[object, object]]] = {}
         try:
             with capturing_calls([layer for _, layer in held], calls):
@@ -452,7 +354,7 @@ class LayerProbe:
         than once); a :class:`_Capture` of ``layer``, called on ``inp`` in the
         outer graph, gives their outputs and z-values there.
         """
-        held = _held_layers(layer, name)
+        held = held_layers(layer, name)
         calls: dict[int, list[tuple[object, object]]] = {}
         try:
             zeros = keras.ops.zeros((2, *[2 if n is None else n for n in inp.shape[1:]]), dtype=inp.dtype)

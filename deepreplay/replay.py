@@ -32,7 +32,7 @@ import numpy as np
 
 from . import compute, storage, structure
 from ._backend import declared_variable_values
-from .layer_probe import capturing_calls, find_layer, has_layer_graph
+from .layer_tree import capturing_calls, find_layer, has_layer_graph
 from .model_inspection import model_layers, variable_keys
 from .numpy_forward import numpy_forward
 

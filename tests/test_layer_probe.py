@@ -9,8 +9,9 @@ import keras
 import numpy as np
 import pytest
 
-from deepreplay import layer_probe
-from deepreplay.layer_probe import LayerProbe, find_layer
+from deepreplay import layer_tree
+from deepreplay.layer_probe import LayerProbe
+from deepreplay.layer_tree import find_layer
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(12, 2)).astype(np.float32)
@@ -286,7 +287,7 @@ def test_probe_of_a_subclassed_model_records_the_layers_held_by_its_own_layers_r
 
 
 def test_probe_opens_user_defined_layers_down_to_the_depth_bound(monkeypatch):
-    monkeypatch.setattr(layer_probe, "MAX_DEPTH", 2)
+    monkeypatch.setattr(layer_tree, "MAX_DEPTH", 2)
     model = _SubclassedWithLayers()
     model(X[:2])
     with pytest.warns(UserWarning):

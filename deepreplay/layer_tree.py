@@ -1,0 +1,118 @@
+"""Which layers a model holds, under which recorded names, and capturing their calls.
+
+A model with a layer graph (functional or Sequential) lists its layers; a
+user-defined layer or subclassed model holds its layers as Python attributes
+(:func:`deepreplay.model_inspection.sublayers`) and has no graph to read their
+outputs from, so they are captured while it is called
+(:func:`capturing_calls`).  Recorded names join the holders' names with
+:func:`deepreplay.storage.nested_layer_name` (``block/d1``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import keras
+
+from deepreplay import storage
+from deepreplay.model_inspection import is_user_defined, sublayers
+
+#: How deep the layers held by a subclassed model's user-defined sublayers are looked for.
+MAX_DEPTH = 8
+
+
+def has_layer_graph(model: keras.layers.Layer) -> bool:
+    """Whether ``model`` is a model with a symbolic layer graph (functional or Sequential, built)."""
+    if not isinstance(model, keras.Model):
+        return False
+    try:
+        return bool(model.inputs)
+    except (AttributeError, ValueError):
+        return False
+
+
+def find_layer(model: keras.Model, recorded_name: str) -> keras.layers.Layer:
+    """The layer of ``model`` recorded as ``recorded_name``.
+
+    A name joined by :func:`deepreplay.storage.nested_layer_name`
+    (``block/d1``) is looked up part by part: ``d1`` among the layers held by
+    ``block`` (:func:`deepreplay.model_inspection.sublayers`).  Raises
+    ``ValueError`` naming the part that is not found.
+    """
+    layer: keras.layers.Layer = model
+    for part in recorded_name.split(storage.NESTED_LAYER_SEPARATOR):
+        match = [inner for inner in sublayers(layer) if inner.name == part]
+        if not match:
+            raise ValueError(f"layer_name={recorded_name!r}: {layer.name!r} holds no layer named {part!r}; "
+                             "see Replay.layer_names for the recorded layers.")
+        layer = match[0]
+    return layer
+
+
+def held_layers(model: keras.layers.Layer, prefix: str | None = None) -> list[tuple[str, keras.layers.Layer]]:
+    """``(recorded name, layer)`` of a subclassed model's sublayers and of the layers they hold.
+
+    The layers held by a user-defined sublayer without a layer graph (a
+    ``Layer`` or ``Model`` subclass of the user's) are named under it
+    (``block/d1``), down to :data:`MAX_DEPTH` levels; Keras' own layers
+    (``Bidirectional``, ``MultiHeadAttention``, ...) and models with a layer
+    graph (probed through their graph) are not opened.  Each layer is listed
+    once, under the first name found.
+    """
+    found: list[tuple[str, keras.layers.Layer]] = []
+    seen = {id(model)}
+
+    def walk(layers: list[keras.layers.Layer], prefix: str | None, depth: int) -> None:
+        for layer in layers:
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            name = layer.name if prefix is None else storage.nested_layer_name(prefix, layer.name)
+            found.append((name, layer))
+            if depth < MAX_DEPTH and is_user_defined(layer) and not has_layer_graph(layer):
+                walk(sublayers(layer), name, depth + 1)
+
+    walk(sublayers(model), prefix, 1)
+    return found
+
+
+def holds_layers(layer: keras.layers.Layer) -> bool:
+    """Whether ``layer`` is a user-defined layer without a layer graph that holds layers (opened by the probe)."""
+    return is_user_defined(layer) and not has_layer_graph(layer) and bool(sublayers(layer))
+
+
+@contextlib.contextmanager
+def capturing_calls(layers: list[keras.layers.Layer],
+                    calls: dict[int, list[tuple[object, object]]]) -> Iterator[None]:
+    """While inside, each call of one of ``layers`` appends ``(first input, output)`` to ``calls[id(layer)]``.
+
+    ``Layer.__call__`` (Keras 3) runs the layer's ``call`` looked up on the
+    instance at call time, so an instance attribute ``call`` wrapping the
+    bound method sees every call (eager, traced by ``tf.function`` or
+    ``jax.jit``, or under ``stateless_call``), after Keras has cast the
+    inputs and set the training flag.  The attributes are removed on exit
+    (an instance ``call`` the user set is put back): the layers are left as
+    they were.
+    """
+    installed = []
+    try:
+        for layer in layers:
+            previous = vars(layer).get("call")
+            original = layer.call
+
+            def wrapper(*args, _original=original, _key=id(layer), **kwargs):
+                out = _original(*args, **kwargs)
+                first = args[0] if args else next(iter(kwargs.values()), None)
+                calls.setdefault(_key, []).append((first, out))
+                return out
+
+            object.__setattr__(layer, "call", wrapper)
+            installed.append((layer, previous))
+        yield
+    finally:
+        for layer, previous in installed:
+            if previous is None:
+                object.__delattr__(layer, "call")
+            else:
+                object.__setattr__(layer, "call", previous)
