@@ -97,6 +97,9 @@ FSYNC = os.environ.get("DEEPREPLAY_FSYNC", "1").strip().lower() not in ("0", "fa
 #: writing while the same process has it open (and ReplayData writes from a background thread).
 FILE_LOCK = threading.RLock()
 
+# Our own generator: the lock backoff and the mtime stamp must not draw from (and so change) the
+# user's global `random` state, which seeded training runs rely on.
+_RANDOM = random.Random()
 _PAGE = 4096
 _KEPT_PAGES = 1024  # pages a KeptFile's view remembers between sessions (4 MiB)
 _MAGIC = b"DRJRNL02"
@@ -188,7 +191,7 @@ def _flock(fd: int, exclusive: bool, wait: float, filename: str) -> None:
                     "close it?); could not write to it. Close the other program, or record into another file."
                 )
             raise RecordingError(f"{filename!r} is being written by another process; try again in a moment.")
-        time.sleep(delay * (0.5 + random.random()))
+        time.sleep(delay * (0.5 + _RANDOM.random()))
         delay = min(delay * 2, 0.05)
 
 
@@ -627,7 +630,7 @@ def _stamp(fd: int) -> tuple[int, ...] | None:
     """
     try:
         st = os.fstat(fd)
-        stamp = time.time_ns() // 1000 * 1000 + random.randrange(1, 1000)
+        stamp = time.time_ns() // 1000 * 1000 + _RANDOM.randrange(1, 1000)
         os.utime(fd, ns=(st.st_atime_ns, stamp))
         st = os.fstat(fd)
     except (OSError, NotImplementedError):  # not the owner, a file system without utimes, ...
