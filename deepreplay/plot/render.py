@@ -465,7 +465,10 @@ class FrameRenderer:
         if seen is not None:
             if not _finite(seen):
                 return None
-            room = _PREPARED_ROOM * seen.width  # for the frames that were not looked at
+            # Room for the frames that were not looked at, for a text (its width follows what it says).
+            # Another artist gets none: its frames between those seen stay within them when it moves
+            # one way, and a frame where it does not is caught by _texts_fit (the background is set up again).
+            room = _PREPARED_ROOM * seen.width if isinstance(unit, Text) else 0.0
             return Bbox.from_extents(seen.x0 - room - _PAD, seen.y0 - _PAD, seen.x1 + room + _PAD, seen.y1 + _PAD)
         region = _extent(unit, renderer, everything)
         if region is None:
