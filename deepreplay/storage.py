@@ -716,6 +716,19 @@ def _one_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _str_mapping_attr(g: h5py.Group, name: str) -> dict[str, str]:
+    """The attribute ``name`` of ``g``, a JSON object of strings to strings; ``{}`` if absent or malformed."""
+    value = g.attrs.get(name)
+    try:
+        mapping = json.loads(_text(value)) if value is not None else {}
+    except (TypeError, ValueError, RecursionError):
+        return {}
+    if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                for k, v in mapping.items()):
+        return {}
+    return mapping
+
+
 class RecordingReader:
     """Read one recording group, one record at a time.
 
@@ -959,15 +972,7 @@ class RecordingReader:
     def layer_classes(self) -> dict[str, str]:
         """Keras class name of each recorded layer (``{}`` for recordings that predate them, or unreadable)."""
         with self._open() as g:
-            value = g.attrs.get(_ATTR_LAYER_CLASSES)
-        try:
-            classes = json.loads(_text(value)) if value is not None else {}
-        except (TypeError, ValueError, RecursionError):
-            return {}
-        if not isinstance(classes, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                    for k, v in classes.items()):
-            return {}
-        return classes
+            return _str_mapping_attr(g, _ATTR_LAYER_CLASSES)
 
     @property
     def output_aliases(self) -> dict[str, str]:
@@ -982,15 +987,7 @@ class RecordingReader:
 
     @staticmethod
     def _aliases(g: h5py.Group) -> dict[str, str]:
-        value = g.attrs.get(_ATTR_OUTPUT_ALIASES)
-        try:
-            aliases = json.loads(_text(value)) if value is not None else {}
-        except (TypeError, ValueError, RecursionError):
-            return {}
-        if not isinstance(aliases, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                    for k, v in aliases.items()):
-            return {}
-        return aliases
+        return _str_mapping_attr(g, _ATTR_OUTPUT_ALIASES)
 
     def _stored_layer(self, g: h5py.Group, layer: str, kind: str) -> str:
         """The layer whose stored ``kind`` outputs are ``layer``'s: itself, or the one it is an alias of."""
