@@ -289,26 +289,6 @@ def _np(value: object) -> Any:
     return np.asarray(keras.ops.convert_to_numpy(value))
 
 
-def _flatten(value: Any) -> list:
-    """The leaves of nested lists, tuples and dicts (dicts by sorted key, as ``tf.nest``), in order."""
-    if isinstance(value, dict):
-        return [leaf for key in sorted(value) for leaf in _flatten(value[key])]
-    if isinstance(value, (list, tuple)):
-        return [leaf for item in value for leaf in _flatten(item)]
-    return [value]
-
-
-def _rebuild(like: Any, leaves: Iterator) -> Any:
-    """``like``'s structure with its leaves taken in turn from ``leaves`` (the inverse of :func:`_flatten`)."""
-    if isinstance(like, dict):
-        values = {key: _rebuild(like[key], leaves) for key in sorted(like)}
-        return {key: values[key] for key in like}
-    if isinstance(like, (list, tuple)):
-        items = [_rebuild(item, leaves) for item in like]
-        return type(like)(items) if type(like) in (list, tuple) else type(like)(*items)
-    return next(leaves)
-
-
 class _FlatOutputs:
     """A traced function's outputs handed back in one transfer instead of one per tensor.
 
@@ -330,7 +310,7 @@ class _FlatOutputs:
         import tensorflow as tf
 
         plan, packed, others, offset = [], [], [], 0
-        for leaf in _flatten(out):
+        for leaf in keras.tree.flatten(out):
             shape = getattr(leaf, "shape", None)
             if leaf is None:
                 plan.append(("none",))
@@ -357,7 +337,7 @@ class _FlatOutputs:
                 leaves.append(_np(others[entry[1]]))
             else:
                 leaves.append(None)
-        return _rebuild(self.structure, iter(leaves))
+        return keras.tree.pack_sequence_as(self.structure, leaves)
 
 
 def _tensorflow_step(model, loss_fn, x, y, *, with_gradients=True):
@@ -472,9 +452,9 @@ def _split_batch(x: Any, y: Any, rows: np.ndarray | None) -> _Split | None:
 
 def _restore_order(parts: Sequence[Any], order: np.ndarray) -> Any:
     """Leaf by leaf, the parts (same structure, rows split) concatenated and put back in the batch's order."""
-    flat = [_flatten(part) for part in parts]
+    flat = [keras.tree.flatten(part) for part in parts]
     joined = [keras.ops.take(keras.ops.concatenate(list(leaves), axis=0), order, axis=0) for leaves in zip(*flat)]
-    return _rebuild(parts[0], iter(joined))
+    return keras.tree.pack_sequence_as(parts[0], joined)
 
 
 @contextlib.contextmanager
