@@ -1083,14 +1083,24 @@ class RecordingReader:
     @property
     def probe_samples(self) -> np.ndarray | None:
         """Rows of ``inputs`` chosen as probe samples (their feature maps are recorded), or None."""
-        with self._open() as g:
-            return self._bounded(g[_PROBE_SAMPLES])[()] if _PROBE_SAMPLES in g else None
+        return self._rows(_PROBE_SAMPLES)
 
     @property
     def gradient_samples(self) -> np.ndarray | None:
         """Rows of ``inputs`` the gradients were computed on, or None (all of them)."""
+        return self._rows(_GRADIENT_SAMPLES)
+
+    def _rows(self, name: str) -> np.ndarray | None:
+        """The dataset ``name``: positions of recorded samples, checked (1-D integers within the rows); None if absent."""
         with self._open() as g:
-            return self._bounded(g[_GRADIENT_SAMPLES])[()] if _GRADIENT_SAMPLES in g else None
+            if name not in g:
+                return None
+            rows = self._bounded(g[name])[()]
+            n = int(g[_SAMPLE_INDICES].shape[0])
+        if rows.ndim != 1 or rows.dtype.kind not in "iu" or (rows.size and (rows.min() < 0 or rows.max() >= n)):
+            raise self._damaged(f"{name!r} ({rows.dtype}, shape {rows.shape}) must list positions among the "
+                                f"{n} recorded samples")
+        return rows
 
     @property
     def epochs(self) -> np.ndarray:

@@ -483,3 +483,32 @@ def test_a_writer_with_a_kept_file_can_be_copied_and_pickled(tmp_path):
     _append(writer, 2)  # and the original sees the copy's record
     with RecordingReader(filename, "g") as r:
         np.testing.assert_array_equal(r.epochs, np.arange(3))
+
+
+@pytest.mark.parametrize("name", ["probe_samples", "gradient_samples"])
+@pytest.mark.parametrize("rows", [[0, 100_000], [-1], [[0, 1]], [0.5]])
+def test_sample_positions_outside_the_recorded_rows_are_refused(tmp_path, tiny_recording, name, rows):
+    filename, group = tiny_recording[:2]
+    copy = tmp_path / "copy.h5"
+    copy.write_bytes(open(filename, "rb").read())
+    with h5py.File(copy, "a") as f:
+        if name in f[group]:
+            del f[group][name]
+        f[group].create_dataset(name, data=np.asarray(rows))
+    with RecordingReader(copy, group) as r:
+        n = r.n_samples
+        with pytest.raises(RecordingError, match=rf"damaged: '{name}' .* must list positions among the {n} recorded"):
+            getattr(r, name)
+
+
+def test_sample_positions_within_the_recorded_rows_are_read(tmp_path, tiny_recording):
+    filename, group = tiny_recording[:2]
+    copy = tmp_path / "copy.h5"
+    copy.write_bytes(open(filename, "rb").read())
+    with h5py.File(copy, "a") as f:
+        if "probe_samples" in f[group]:
+            del f[group]["probe_samples"]
+        f[group].create_dataset("probe_samples", data=np.array([0, 39], dtype=np.int64))
+    with RecordingReader(copy, group) as r:
+        np.testing.assert_array_equal(r.probe_samples, [0, 39])
+        assert r.gradient_samples is None
