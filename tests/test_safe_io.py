@@ -58,17 +58,7 @@ def test_a_write_session_that_raises_changes_nothing(tmp_path):
 def test_a_journal_left_by_a_killed_writer_is_read_and_then_replayed(tmp_path):
     """Killed half-way through writing its pages: readers see the new state, the next writer completes it."""
     path = str(tmp_path / "f.h5")
-    reliability.write_synthetic(path, "other", 2)
-    progress = tmp_path / "progress"
-    env = dict(ENV, DEEPREPLAY_PAUSE_AT="mid-apply:3", DEEPREPLAY_PAUSE_SIGNAL=str(tmp_path / "sig"))
-    proc = subprocess.Popen([sys.executable, "-c", reliability.SYNTHETIC_WRITER, path, "g", "5", str(progress)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while not (tmp_path / "sig").exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert os.path.exists(path + safe_io.JOURNAL_SUFFIX)  # the pages of record 2 were being written
+    _kill_mid_apply(tmp_path, path)  # the pages of record 2 were being written
     n, _, problems = reliability.check_synthetic(path, "g")
     assert problems == [] and n == 2  # record 2 counts: its journal was complete
     assert reliability.check_synthetic(path, "other")[:2] == (2, True)
