@@ -577,6 +577,18 @@ def reader_trials(workdir: str, fits: int, epochs: int, *, time_limit: float | N
 # ------------------------------------------------------------------------------------------------
 # 4. Hostile files
 # ------------------------------------------------------------------------------------------------
+def config_dicts(node):
+    """Every dict in a JSON tree (a stored ``model_config``), each yielded before its values are visited,
+    so that the caller may change it (drop or add keys) as it comes."""
+    if isinstance(node, dict):
+        yield node
+        for value in list(node.values()):
+            yield from config_dicts(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from config_dicts(value)
+
+
 def make_base_recording(filename: str) -> None:
     """A small real recording (Keras fit) to damage."""
     proc = _python(r"""
@@ -681,18 +693,10 @@ def hostile_corpus(base: str, outdir: str, marker: str, count: int) -> list[tupl
     with h5py.File(base, "r") as f:  # the genuine config, its Dense layers made huge (4e10 values: 160 GB)
         huge = json.loads(f["g/model_config"][()])
 
-    def make_huge(node):
-        if isinstance(node, dict):
-            node.pop("build_config", None)
-            if node.get("class_name") == "Dense":
-                node["config"]["units"] = 200_000
-            for value in node.values():
-                make_huge(value)
-        elif isinstance(node, list):
-            for value in node:
-                make_huge(value)
-
-    make_huge(huge)
+    for node in config_dicts(huge):
+        node.pop("build_config", None)  # built from the config, not from the recorded shapes
+        if node.get("class_name") == "Dense":
+            node["config"]["units"] = 200_000
     variant("model_config asking for huge layers", replace("model_config", data=json.dumps(huge)))
     variant("model_config deeply nested", replace("model_config", data="[" * 100000 + "]" * 100000))
     variant("pickle payload attribute", set_attr("keras_version", np.void(b"cos\nsystem\n(S'touch " +

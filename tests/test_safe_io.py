@@ -425,16 +425,8 @@ def test_a_model_config_asking_for_huge_layers_is_refused_before_building(tmp_pa
     with h5py.File(path, "a") as f:
         config = json.loads(f["tiny/model_config"][()])
 
-        def drop_build_configs(node):
-            if isinstance(node, dict):
-                node.pop("build_config", None)
-                for value in node.values():
-                    drop_build_configs(value)
-            elif isinstance(node, list):
-                for value in node:
-                    drop_build_configs(value)
-
-        drop_build_configs(config)
+        for node in reliability.config_dicts(config):
+            node.pop("build_config", None)
         hidden = next(layer for layer in config["config"]["layers"] if layer["config"].get("name") == "hidden")
         hidden["config"]["units"] = 5_000_000  # 20 million values (80 MB), for a recording of 9 per record
         del f["tiny/model_config"]
