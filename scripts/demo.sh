@@ -7,7 +7,8 @@
 # installed (scripts/install_check.py says which); else `pip install -e .`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pip_install=(python -m pip install --quiet --disable-pip-version-check)
+# PIP_ROOT_USER_ACTION: pip's "running as root" warning is noise in the containers this runs in.
+pip_install=(env PIP_ROOT_USER_ACTION=ignore python -m pip install --quiet --disable-pip-version-check)
 TIMEFORMAT="installed in %1R s"
 case "$(python scripts/install_check.py 2>/dev/null || true)" in
   installed) echo "deepreplay is installed from this checkout with its dependencies: nothing to install" ;;

@@ -7,5 +7,5 @@
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh -n 0 tests/test_cli.py`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python -m pip install --quiet --disable-pip-version-check -e ".[test,jax,torch]"
+PIP_ROOT_USER_ACTION=ignore python -m pip install --quiet --disable-pip-version-check -e ".[test,jax,torch]"
 python -m pytest -q -p no:cacheprovider -n auto tests "$@"
