@@ -69,6 +69,13 @@ class HookTimer:
     writer) so that the CPU time it takes in that thread (``time.thread_time``)
     adds to :attr:`background_cpu`: that thread competes with training for
     the cores and the GIL, so it is counted as the callback's time too.
+
+    ``waiting(fn)`` wraps the function a hook calls to wait for that thread
+    (ReplayData's ``_finish_writes``): the wall time a hook spends inside it
+    is left out of the hook's time (kept in :attr:`waited`), because the
+    writer's work in that time is already counted as its CPU.  Without this,
+    ``on_train_end``, which waits for the fit's last write, counted that
+    write twice.
     """
 
     def __init__(self, callback) -> None:
@@ -77,6 +84,7 @@ class HookTimer:
         self.calls = 0
         self.by_hook: dict[str, list[float]] = {}  # each call's wall time, per hook
         self.background_calls: list[float] = []  # each background call's CPU time
+        self.waited = 0.0  # wall time hooks spent waiting for the background thread (not in seconds)
         for name in HOOKS:
             method = getattr(callback, name, None)
             # Keras marks its base class's no-op hooks so (keras.src.utils.python_utils.default).
@@ -88,11 +96,11 @@ class HookTimer:
         calls = self.by_hook.setdefault(name, [])
 
         def hook(*args, **kwargs):
-            start = time.perf_counter()
+            start, waited = time.perf_counter(), self.waited
             try:
                 return method(*args, **kwargs)
             finally:
-                took = time.perf_counter() - start
+                took = time.perf_counter() - start - (self.waited - waited)
                 self.seconds += took
                 self.calls += 1
                 calls.append(took)
@@ -111,6 +119,16 @@ class HookTimer:
 
         return run
 
+    def waiting(self, fn):
+        def run(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.waited += time.perf_counter() - start
+
+        return run
+
     def steady_epoch(self, epochs: int) -> float:
         """Own time per epoch once training runs: the hooks of the epochs and batches (not those of the
         start and end of training, which hold the set-up, the first record and the wait for the last
@@ -126,10 +144,16 @@ class HookTimer:
 
 
 def timed_replaydata(callback) -> HookTimer:
-    """A :class:`HookTimer` on a ``ReplayData``, with its background writer's CPU time counted."""
+    """A :class:`HookTimer` on a ``ReplayData``, with its background writer's CPU time counted once.
+
+    The benchmark reaches in: the writer thread calls ``writer.append`` (its
+    CPU time is counted), and the hooks wait for it in ``_finish_writes``
+    (that wall time is not counted again as hook time).
+    """
     timer = HookTimer(callback)
-    writer = callback._writer  # the benchmark reaches in: the writer thread calls writer.append
+    writer = callback._writer
     writer.append = timer.background(writer.append)
+    callback._finish_writes = timer.waiting(callback._finish_writes)
     return timer
 
 
