@@ -22,7 +22,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from . import _backend, sampling, storage, structure
+from . import _backend, sampling, storage, structure, weighting
 from .layer_probe import LayerProbe
 from .model_inspection import (
     MetricSpec,
@@ -82,23 +82,6 @@ def _describe_arrays(value: Any) -> str:
     """'shape (n, k), dtype float32' of an array, or of each array of a list/dict."""
     arrays = structure.leaves(value)
     return "; ".join(f"shape {a.shape}, dtype {a.dtype}" for a in arrays)
-
-
-def _sample_weights(sample_weight: Any, n: int) -> np.ndarray:
-    """``sample_weight`` checked: one finite, non-negative number per given sample, as float32."""
-    try:
-        weights = np.asarray(sample_weight, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise TypeError(f"sample_weight must be an array of numbers, one per sample of inputs; got "
-                        f"{type(sample_weight).__name__}.") from None
-    if weights.ndim == 2 and weights.shape[1] == 1:
-        weights = weights[:, 0]
-    if weights.shape != (n,):
-        raise ValueError(f"sample_weight has shape {weights.shape}; give one weight per sample of inputs, "
-                         f"shape ({n},), as given to fit(sample_weight=...).")
-    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
-        raise ValueError("sample_weight has negative or non-finite values; give finite weights >= 0.")
-    return weights
 
 
 def _metric_select(metric: MetricSpec) -> _backend.MetricSelect | None:
@@ -296,6 +279,15 @@ class ReplayData(keras.callbacks.Callback):
         backward pass costs about twice a forward pass, so on 10,000
         recorded samples the record's compute drops by about half.
         ``None`` always computes full-batch gradients.
+    class_weight : dict {int: float}, optional
+        The ``class_weight`` given to ``fit``: each recorded sample's
+        ``weighted_metrics`` weight is that of its class (its integer label,
+        or the position of the largest value of a one-hot or probability
+        row, as Keras derives it; 1 for a class not in the dict).  Only the
+        ``weighted_metrics`` change; the per-sample losses, the loss and the
+        other metrics stay unweighted.  For a model with one output only,
+        and not together with ``sample_weight`` (Keras 3's ``fit`` refuses
+        both as well).
 
     Raises
     ------
@@ -346,6 +338,7 @@ class ReplayData(keras.callbacks.Callback):
         max_bytes: int | None = DEFAULT_MAX_BYTES,
         sample_weight: Any = None,
         gradient_samples: int | None = DEFAULT_GRADIENT_SAMPLES,
+        class_weight: dict[int, float] | None = None,
     ) -> None:
         super().__init__()
         x = structure.as_structure("inputs", inputs)
@@ -441,7 +434,10 @@ class ReplayData(keras.callbacks.Callback):
                                                  None if labels is None else labels[indices], int(seed))
         self.inputs = structure.take(x, indices)
         self.targets = structure.take(y, indices)
-        self.sample_weight = None if sample_weight is None else _sample_weights(sample_weight, n)[indices]
+        self.sample_weight = None if sample_weight is None else weighting.check_sample_weight(sample_weight, n)[indices]
+        self.class_weight = None if class_weight is None else self._class_weight(class_weight, y, sample_weight)
+        if self.class_weight is not None:
+            self.sample_weight = weighting.class_sample_weights(self.class_weight, self.targets)
         n_recorded = len(indices)
         # The samples whose outputs are kept for wide layers (positions among the recorded ones).
         if self.output_samples is not None and self.output_samples < n_recorded:
@@ -628,6 +624,28 @@ class ReplayData(keras.callbacks.Callback):
                     f"(input shape {tuple(inputs[0].shape)}); give inputs that fit the model."
                 )
 
+    @staticmethod
+    def _class_weight(class_weight: Any, targets: Any, sample_weight: Any) -> dict[int, float]:
+        """``class_weight`` checked against the targets, as Keras 3's ``fit`` checks it."""
+        if sample_weight is not None:
+            raise ValueError(
+                "sample_weight and class_weight are both given; Keras 3's fit refuses them together, so no fit "
+                "logs metrics weighted by both. Give one of them (for their product, give "
+                "sample_weight=w * [class_weight[c] for c in classes])."
+            )
+        checked = weighting.check_class_weight(class_weight)
+        if len(structure.leaves(targets)) > 1:
+            raise ValueError(
+                f"class_weight={class_weight!r} is given for targets of {len(structure.leaves(targets))} outputs; "
+                "Keras supports class_weight for models with a single output only. Give the weights of the "
+                "samples as sample_weight= instead."
+            )
+        y = structure.leaves(targets)[0]
+        weighting.classes_of(y)  # refuses targets that are not classes
+        if y.ndim == 2 and y.shape[1] > 1:
+            weighting.check_class_range(checked, y.shape[1])
+        return checked
+
     def _start(self, *, planned_epochs: int) -> None:
         with _backend.local_computation():
             self._start_here(planned_epochs=planned_epochs)
@@ -735,6 +753,9 @@ class ReplayData(keras.callbacks.Callback):
             raise self._targets_error(model, exc) from exc
         if np.ndim(losses) < 1 or np.shape(losses)[0] != structure.n_samples(self.targets):
             raise self._targets_error(model, ValueError(f"per-sample losses have shape {np.shape(losses)}"))
+        if self.class_weight is not None and np.ndim(predictions) == 2:
+            # Integer labels: the classes are the model's outputs (one sigmoid unit: classes 0 and 1).
+            weighting.check_class_range(self.class_weight, max(2, np.shape(predictions)[1]))
 
     def _learning_rate(self, logs: dict) -> float:
         for key in ("learning_rate", "lr"):

@@ -960,6 +960,84 @@ def test_weighted_metrics_are_evaluated_with_the_given_sample_weights_under_kera
         ReplayData(X, y, tmp_path / "x.h5", "x", sample_weight=-w)
 
 
+@pytest.mark.parametrize("encoding", ["labels", "one_hot"])
+def test_class_weight_weights_the_weighted_metrics_as_keras_fit_does(tmp_path, encoding):
+    """The weights Keras derives from class_weight: the metric Keras logs for a one-batch fit, and evaluate's."""
+    from keras.src.trainers.data_adapters.data_adapter_utils import class_weight_to_sample_weights
+
+    from deepreplay.replay import Replay
+
+    keras.utils.set_random_seed(0)
+    X, y = tiny_data()
+    labels = (np.arange(len(X)) % 3).astype("int64")
+    y = labels if encoding == "labels" else keras.utils.to_categorical(labels, 3)
+    class_weight = {0: 1.0, 1: 4.0, 2: 0.25}
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(8, activation="tanh"),
+                              keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(0.5), metrics=["accuracy"], weighted_metrics=["accuracy"],
+                  loss="sparse_categorical_crossentropy" if encoding == "labels" else "categorical_crossentropy")
+    cb = ReplayData(X, y, tmp_path / "c.h5", "c", class_weight=class_weight)
+    history = model.fit(X, y, class_weight=class_weight, epochs=2, batch_size=len(X), shuffle=False, verbose=0,
+                        callbacks=[cb]).history
+    derived = class_weight_to_sample_weights(y, class_weight)
+    np.testing.assert_array_equal(cb.sample_weight, derived)
+    with Replay(tmp_path / "c.h5", "c") as replay:
+        weighted = replay.get_training_metric("weighted_accuracy")
+        plain = replay.get_training_metric("accuracy")
+        # One batch per epoch: the metrics Keras logs for epoch k+1 are those of the weights of record k.
+        np.testing.assert_allclose(weighted[:2], history["weighted_accuracy"], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(plain[:2], history["accuracy"], rtol=1e-5, atol=1e-6)
+        assert weighted[-1] == pytest.approx(model.evaluate(X, y, sample_weight=derived, verbose=0,
+                                                            return_dict=True)["weighted_accuracy"], rel=1e-5)
+        assert not np.allclose(weighted, plain)
+        # The per-sample losses stay unweighted: Keras' unreduced loss.
+        loss = keras.losses.SparseCategoricalCrossentropy if encoding == "labels" else \
+            keras.losses.CategoricalCrossentropy
+        unreduced = keras.ops.convert_to_numpy(loss(reduction=None)(y, model.predict(X, verbose=0)))
+        np.testing.assert_allclose(replay.losses_at(replay.epochs[-1]), unreduced, rtol=1e-5, atol=1e-6)
+
+
+def test_class_weight_with_max_samples_a_sigmoid_output_and_bad_values(tmp_path):
+    from deepreplay.replay import Replay
+
+    keras.utils.set_random_seed(0)
+    X, y = tiny_data()
+    model = make_tiny_model()
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="binary_crossentropy", weighted_metrics=["accuracy"])
+    class_weight = {0: 0.2, 1: 3.0}
+    cb = ReplayData(X, y, tmp_path / "b.h5", "b", max_samples=30, class_weight=class_weight)
+    model.fit(X, y, class_weight=class_weight, epochs=1, batch_size=16, verbose=0, callbacks=[cb])
+    rows = cb.sample_indices
+    expected = model.evaluate(X[rows], y[rows], sample_weight=np.where(y[rows] > 0.5, 3.0, 0.2), verbose=0,
+                              return_dict=True)["accuracy"]
+    with Replay(tmp_path / "b.h5", "b") as replay:
+        assert replay.get_training_metric("accuracy")[-1] == pytest.approx(expected, rel=1e-5)
+
+    def refused(error, match, class_weight, targets=y, **kwargs):
+        with pytest.raises(error, match=match):
+            ReplayData(X, targets, tmp_path / "x.h5", "x", class_weight=class_weight, **kwargs)
+
+    refused(TypeError, r"class_weight=\[1, 2\] \(list\) must be a dict \{class index: weight\}", [1, 2])
+    refused(TypeError, r"class_weight has the key '1' \(str\); its keys must be integer class indices", {"1": 2.0})
+    refused(TypeError, r"class_weight has the key 1.0 \(float\)", {1.0: 2.0})
+    refused(ValueError, r"class_weight\[1\]=-2.0; give finite weights >= 0", {0: 1.0, 1: -2.0})
+    refused(ValueError, r"class_weight has the key -1; class indices are 0 or more", {-1: 1.0})
+    refused(ValueError, r"class_weight has the class indices \[3\], but the model has 3 classes",
+            {0: 1.0, 3: 2.0}, targets=keras.utils.to_categorical(np.arange(len(X)) % 3, 3))
+    refused(ValueError, r"Keras supports class_weight for models with a single output only", {0: 1.0},
+            targets=[y, y])
+    refused(ValueError, r"sample_weight and class_weight are both given; Keras 3's fit refuses them together",
+            {0: 1.0}, sample_weight=np.ones(len(X)))
+    refused(ValueError, rf"class_weight needs targets that are class labels.*shape \({len(X)}, 2, 2\)", {0: 1.0},
+            targets=np.zeros((len(X), 2, 2)))
+    # Integer labels: the classes are known once the model is: refused before the group is created.
+    model = make_tiny_model()
+    with pytest.raises(ValueError, match=r"class_weight has the class indices \[2, 5\], but the model has 2 classes"):
+        ReplayData(X, y, tmp_path / "x.h5", "x", model=model, class_weight={0: 1.0, 2: 1.0, 5: 1.0})
+    import deepreplay.storage as storage
+    assert not os.path.exists(tmp_path / "x.h5") or "x" not in storage.list_groups(tmp_path / "x.h5")
+
+
 def test_metrics_of_several_outputs_are_recorded_per_output_as_keras_logs_them(tmp_path):
     """One batch per epoch and no dropout: Keras' logged metrics of epoch k+1 are those of the weights of record k."""
     from deepreplay.replay import Replay
