@@ -374,16 +374,13 @@ class LossEvaluator:
         import keras
 
         from . import _backend
-        from .model_inspection import model_layers, variable_keys
+        from .model_inspection import assign_recorded_weights
 
         _check_replay(replay)
         epoch = _resolve_epoch(replay, epoch, "epoch")
         model = keras.models.clone_model(replay.model)
         recorded = replay.weights_at(epoch)
-        for layer in model_layers(model):
-            for key, var in variable_keys(layer):
-                if layer.name in recorded and key in recorded[layer.name]:
-                    var.assign(recorded[layer.name][key])
+        assign_recorded_weights(model, recorded)
         self.model: keras.Model = model
         self._batched = _backend.BatchedLoss(model, recorded_loss_function(replay), replay.inputs,
                                              replay.targets, chunk_size=chunk_size)

@@ -33,7 +33,7 @@ import numpy as np
 from . import compute, storage, structure
 from ._backend import declared_variable_values
 from .layer_tree import capturing_calls, find_layer, has_layer_graph
-from .model_inspection import model_layers, variable_keys
+from .model_inspection import assign_recorded_weights, model_layers
 from .numpy_forward import numpy_forward
 
 __all__ = ["LayerStd", "Replay"]
@@ -647,10 +647,7 @@ class Replay:
             recorded = self._nested_record_of("weights", record)
             if not recorded:
                 raise ValueError("weights were not recorded (ReplayData(record=...)), so the model cannot be rebuilt.")
-            for layer in model_layers(model):
-                for key, var in variable_keys(layer):
-                    if layer.name in recorded and key in recorded[layer.name]:
-                        var.assign(recorded[layer.name][key])
+            assign_recorded_weights(model, recorded)
             self._model_record = record
         return model
 

@@ -195,6 +195,28 @@ def test_layer_and_tail_functions_follow_model_at(run):
 # --------------------------------------------------------------------------
 # Opening: missing files and groups, foreign files, newer formats
 # --------------------------------------------------------------------------
+def test_preprocessing_layers_adapted_to_data_replay_as_trained(tmp_path):
+    """An adapted Normalization derives its mean and variance from its variables (finalize_state): model_at
+    and the loss landscape's model must refresh them, or every replayed output is off."""
+    from deepreplay.landscape import LossEvaluator
+
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(40, 3)) * 3 + 1).astype(np.float32)
+    y = (X[:, :1] > 1).astype(np.float32)
+    norm = keras.layers.Normalization(name="norm")
+    norm.adapt(X)
+    model = keras.Sequential([keras.Input((3,)), norm, keras.layers.Dense(1, activation="sigmoid", name="out")])
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    filename = str(tmp_path / "norm.h5")
+    ReplayData(X, y, filename, "norm", model=model)
+    with Replay(filename, "norm") as replay:
+        want = keras.ops.convert_to_numpy(model(X))
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(replay.model_at(0)(X)), want, rtol=1e-6)
+        np.testing.assert_allclose(replay.predict_proba(X=X, epoch=0), want, rtol=1e-6)
+        surface = LossEvaluator(replay, epoch=0)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(surface.model(X)), want, rtol=1e-6)
+
+
 def test_missing_file_is_named(tmp_path):
     missing = tmp_path / "no_such_recording.h5"
     with pytest.raises(FileNotFoundError, match=r"replay_filename=.*no_such_recording\.h5.*does not exist"):
