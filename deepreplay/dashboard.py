@@ -159,7 +159,12 @@ def _conv_plan(replay, kinds: dict[str, str], skipped: list[str]) -> tuple[str |
     if not any("Conv" in kind for kind in kinds.values()):
         return None, None
     maps = image_layers(replay)
-    if not maps:
+    recorded = set(replay.reader.output_layers("activations"))
+    conv_recorded = sorted({kind for name, kind in kinds.items() if "Conv" in kind and name in recorded})
+    if not maps and conv_recorded:  # e.g. Conv3D: volumes per sample, not images
+        skipped.append(f"feature maps: the outputs of {', '.join(conv_recorded)} layers are not images (the "
+                       "feature-map visual draws 1-D and 2-D maps with channels)")
+    elif not maps:
         skipped.append("feature maps: the outputs of the convolution layers were not recorded "
                        "(ReplayData(record=...) without 'activations')")
     convs = conv_layers(replay)  # the kernels it can draw (not those of separable convolutions)

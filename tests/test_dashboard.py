@@ -273,6 +273,23 @@ def test_a_convolution_whose_kernels_are_not_drawn_is_said(tmp_path):
         assert FeatureMaps in visual_types(visuals)
 
 
+def test_a_convolution_whose_outputs_are_not_images_is_said_so(tmp_path):
+    """Conv3D outputs are recorded but are volumes: the note says so, not that they were not recorded."""
+    from deepreplay.dashboard import DashboardNote
+
+    X = RNG.normal(size=(12, 4, 4, 4, 1)).astype(np.float32)
+    model = keras.Sequential([keras.Input((4, 4, 4, 1)), keras.layers.Conv3D(2, 3, padding="same", name="c3"),
+                              keras.layers.Flatten(name="flat"), keras.layers.Dense(2, activation="softmax", name="output")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    filename = str(tmp_path / "c3.h5")
+    ReplayData(X, np.arange(12) % 2, filename, "c3", model=model)
+    with Replay(filename, "c3") as replay:
+        with pytest.warns(DashboardNote) as notes:
+            build_dashboard(replay)
+        text = str(notes[0].message)
+        assert "feature maps: the outputs of Conv3D layers are not images" in text and "not recorded" not in text
+
+
 def test_default_png_is_readable_on_a_projector(replay, tmp_path):
     """At the default size: 1280+ pixels wide, tick labels 12+ px and legends/notes 11+ px tall."""
     import io
