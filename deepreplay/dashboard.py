@@ -300,9 +300,15 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
                                   "(its points are drawn)")
     elif layer_name is not None and not _has_layer_graph(replay):
         display_regions = False
-        if widths[layer_name] == 2:
-            skipped.append(f"the regions of the feature space of {layer_name!r}: the model is subclassed (no layer "
-                           "graph), so what the layers after it make of its outputs cannot be computed alone")
+        if widths[layer_name] == 2:  # a subclassed model: regions when the layers it calls after this one
+            try:                     # verifiably give its outputs (see Replay.tail_function)
+                replay.tail_function(layer_name)
+                display_regions = None
+            except ValueError:
+                skipped.append(f"the regions of the feature space of {layer_name!r}: the model is subclassed (no "
+                               "layer graph), and the layers it calls after this one, applied to its outputs, do "
+                               "not give the model's outputs on the recorded samples (tail not verified), so what "
+                               "the rest of the network makes of its outputs cannot be computed alone")
     elif layer_name is not None and storage.NESTED_LAYER_SEPARATOR in layer_name:  # inside a nested model
         try:  # the layers after it, inside the nested model and around it, must form a chain
             replay.tail_function(layer_name)

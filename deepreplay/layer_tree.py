@@ -84,8 +84,12 @@ def holds_layers(layer: keras.layers.Layer) -> bool:
 
 @contextlib.contextmanager
 def capturing_calls(layers: list[keras.layers.Layer],
-                    calls: dict[int, list[tuple[object, object]]]) -> Iterator[None]:
+                    calls: dict[int, list[tuple[object, object]]],
+                    events: list[tuple[int, bool]] | None = None) -> Iterator[None]:
     """While inside, each call of one of ``layers`` appends ``(first input, output)`` to ``calls[id(layer)]``.
+
+    With ``events``, each call also appends ``(id(layer), True)`` when it starts and
+    ``(id(layer), False)`` when it returns: the order and nesting of the calls.
 
     ``Layer.__call__`` (Keras 3) runs the layer's ``call`` looked up on the
     instance at call time, so an instance attribute ``call`` wrapping the
@@ -102,7 +106,11 @@ def capturing_calls(layers: list[keras.layers.Layer],
             original = layer.call
 
             def wrapper(*args, _original=original, _key=id(layer), **kwargs):
+                if events is not None:
+                    events.append((_key, True))
                 out = _original(*args, **kwargs)
+                if events is not None:
+                    events.append((_key, False))
                 first = args[0] if args else next(iter(kwargs.values()), None)
                 calls.setdefault(_key, []).append((first, out))
                 return out
@@ -116,3 +124,35 @@ def capturing_calls(layers: list[keras.layers.Layer],
                 object.__delattr__(layer, "call")
             else:
                 object.__setattr__(layer, "call", previous)
+
+
+def layers_called_after(model: keras.Model, layer: keras.layers.Layer, x: object) -> list[keras.layers.Layer]:
+    """The layers ``model(x)`` calls after ``layer`` has returned, in call order: the candidate rest of the network.
+
+    Among the layers ``model`` holds (:func:`held_layers`), those whose call
+    starts once ``layer``'s call has returned, outermost only (a held layer's
+    own layers run inside its call).  Whether applying them one after the other
+    to ``layer``'s output gives the model's output is NOT checked here: code
+    between the calls (a skip connection, an operation on tensors) is invisible
+    to this order, so the caller verifies the result.  Raises ``ValueError``
+    when ``layer`` is not called exactly once.
+    """
+    layers = [held for _, held in held_layers(model)]
+    calls: dict[int, list[tuple[object, object]]] = {}
+    events: list[tuple[int, bool]] = []
+    with capturing_calls(layers, calls, events):
+        model(x, training=False)
+    if len(calls.get(id(layer), [])) != 1:
+        raise ValueError(f"layer {layer.name!r} is called {len(calls.get(id(layer), []))} times in one call of "
+                         "the model, so the layers after it are not one sequence.")
+    by_id = {id(held): held for held in layers}
+    after = events.index((id(layer), False)) + 1
+    rest, depth = [], 0
+    for key, entering in events[after:]:
+        if entering:
+            if depth == 0:
+                rest.append(by_id[key])
+            depth += 1
+        else:  # a call returns; below depth 0 it is one of the layers holding ``layer``
+            depth = max(depth - 1, 0)
+    return rest

@@ -32,7 +32,7 @@ import numpy as np
 
 from . import compute, storage, structure
 from ._backend import declared_variable_values
-from .layer_tree import capturing_calls, find_layer, has_layer_graph
+from .layer_tree import capturing_calls, find_layer, has_layer_graph, held_layers, layers_called_after
 from .model_inspection import assign_recorded_weights, model_layers
 from .numpy_forward import numpy_forward
 
@@ -203,6 +203,8 @@ class Replay:
         self._model: keras.Model | None = None
         self._layer_kinds: dict[str, str] | None = None
         self._model_record: int | None = None
+        # A subclassed model's verified rest of the network after a layer (or why it is not), by layer name.
+        self._subclassed_tails: dict[str, list[keras.layers.Layer] | str] = {}
         # Whole histories of per-record arrays, read in one go the first time a
         # record of a small enough dataset is asked for (see _history).
         self._histories: dict[tuple, Any] = {}
@@ -783,14 +785,21 @@ class Replay:
         before), as in Sequential models.  For a layer inside a nested model
         (``inner/a``), the layers after it inside ``inner`` must form such a
         chain up to ``inner``'s output, and so must those after ``inner``.
+
+        A subclassed model has no layer graph: the layers it calls after
+        ``layer_name`` (in call order) are taken, and only when they are
+        verified on the recording to give the model's outputs from the
+        layer's (see :meth:`_subclassed_tail`).
+
+        Raises
+        ------
+        ValueError
+            When the rest of the network cannot be evaluated from the layer's
+            outputs alone (no chain; for a subclassed model, not verified).
         """
         self._check_layer(layer_name)
         if not has_layer_graph(self.model):
-            raise ValueError(
-                f"layer_name={layer_name!r}: the model is subclassed (no layer graph), so the layers after it "
-                "cannot be evaluated from its outputs alone; build it as a functional or Sequential model to "
-                "draw what the rest of the network makes of a layer's outputs."
-            )
+            return self._apply(self._subclassed_tail(layer_name))
         *holders, _ = layer_name.split(storage.NESTED_LAYER_SEPARATOR)
         rest: list[keras.layers.Layer] = []
         # Innermost first: the rest of each nested model after the layer, then the rest around it.
@@ -803,7 +812,11 @@ class Replay:
                     f"layer_name={layer_name!r} is inside {path!r}, which has no layer graph (a subclassed "
                     "layer), so the rest of the network cannot be evaluated from its outputs alone.")
             rest += self._chain_after(graph, name, layer_name)
+        return self._apply(rest)
 
+    @staticmethod
+    def _apply(rest: list[keras.layers.Layer]) -> Callable[[np.ndarray], np.ndarray]:
+        """``g(H)``: the layers ``rest`` applied one after the other (in NumPy when they are plain Dense layers)."""
         fast = numpy_forward(rest)
         if fast is not None:
             return fast
@@ -815,6 +828,79 @@ class Replay:
             return compute.to_numpy(out)
 
         return tail
+
+    def _subclassed_tail(self, layer_name: str) -> list[keras.layers.Layer]:
+        """The layers a subclassed model calls after ``layer_name``, verified to give its output from that layer's.
+
+        A subclassed model has no layer graph to tell what depends on what, so
+        the candidate (:func:`deepreplay.layer_tree.layers_called_after`: the
+        layers called after it, in call order) is checked on the recording: at
+        the first, middle and last records, with the weights of that record,
+        applied to the layer's output on (up to 256 of) the recorded inputs, it
+        must give the model's own output on them within ``rtol`` 1e-4 and
+        ``atol`` 1e-5.  Both come from one call of the model at that record
+        rather than from the recorded outputs, which wide layers keep rounded
+        (``significant_bits``) and for some samples only.  Code between the calls that the order cannot see (a
+        skip connection from the inputs, an operation on tensors) fails the
+        check.  The verdict is kept for the next call.
+        """
+        if layer_name not in self._subclassed_tails:
+            try:
+                self._subclassed_tails[layer_name] = self._verify_subclassed_tail(layer_name)
+            except ValueError as exc:
+                self._subclassed_tails[layer_name] = str(exc)
+            except Exception as exc:  # the model's own call failed on the recorded inputs: nothing is verified
+                self._subclassed_tails[layer_name] = (
+                    f"layer_name={layer_name!r}: the model is subclassed (no layer graph) and calling it on the "
+                    f"recorded inputs to check the layers after it failed ({type(exc).__name__}: {exc}), so the "
+                    "rest of the network cannot be evaluated from this layer's outputs alone (tail not verified).")
+        verdict = self._subclassed_tails[layer_name]
+        if isinstance(verdict, str):
+            raise ValueError(verdict)
+        return verdict
+
+    def _verify_subclassed_tail(self, layer_name: str) -> list[keras.layers.Layer]:
+        def refused(why: str) -> ValueError:
+            return ValueError(
+                f"layer_name={layer_name!r}: the model is subclassed (no layer graph) and {why}, so the rest of the "
+                "network cannot be evaluated from this layer's outputs alone (tail not verified). Build the model "
+                "as a functional or Sequential model, or choose a layer the rest of its call only chains after."
+            )
+
+        model = self.model
+        layer = dict(held_layers(model)).get(layer_name)
+        if layer is None:
+            raise refused(f"{layer_name!r} is not one of the layers it holds in sequence")
+        rows = np.arange(min(len(self._inputs), 256))
+        x = structure.take(self._inputs, rows)
+        previous = self._model_record
+        records = sorted({0, (len(self._epochs) - 1) // 2, len(self._epochs) - 1})
+        try:
+            rest = layers_called_after(self.model_at(int(self._epochs[records[0]])), layer, x)
+            tail = self._apply(rest)
+            for record in records:
+                epoch = int(self._epochs[record])
+                calls: dict[int, list] = {}
+                with capturing_calls([layer], calls):
+                    want = self.model_at(epoch)(x, training=False)
+                if isinstance(want, (list, tuple, dict)):
+                    raise refused("it has several outputs")
+                want = compute.to_numpy(want)
+                try:
+                    got = tail(compute.to_numpy(calls[id(layer)][0][1]))
+                except Exception as exc:  # the layers do not even fit one after the other
+                    raise refused(f"the layers it calls after it ({[t.name for t in rest]}) cannot be applied one "
+                                  f"after the other ({type(exc).__name__}: {exc})") from None
+                if np.shape(got) != np.shape(want) or not np.allclose(got, want, rtol=1e-4, atol=1e-5):
+                    gap = f"{np.max(np.abs(got - want)):.3g}" if np.shape(got) == np.shape(want) else \
+                        f"shape {np.shape(got)} against {np.shape(want)}"
+                    raise refused(f"the layers it calls after it ({[t.name for t in rest]}), applied to its "
+                                  f"outputs, do not give the model's outputs at {self._record_unit} {epoch} "
+                                  f"(largest difference {gap})")
+        finally:
+            if previous is not None:
+                self.model_at(int(self._epochs[previous]))
+        return rest
 
     def _named(self, visual: Any) -> Any:
         """``visual`` labelled with this run's name (its group), for visuals of several runs composed together."""

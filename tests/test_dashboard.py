@@ -355,3 +355,71 @@ def test_a_layer_inside_a_nested_model_gets_the_regions_of_its_feature_space(tmp
         plan = plan_dashboard(replay, layer_name="res/b")
         assert plan.display_regions is False
         assert any("regions of the feature space of 'res/b'" in line for line in plan.skipped), plan.skipped
+
+
+class _ChainNet(keras.Model):
+    """A subclassed model whose call is a plain chain: a -> hidden (2 units) -> c -> out."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.a = keras.layers.Dense(6, activation="relu", name="a")
+        self.hidden = keras.layers.Dense(2, activation="tanh", name="hidden")
+        self.c = keras.layers.Dense(4, activation="relu", name="c")
+        self.out = keras.layers.Dense(1, activation="sigmoid", name="out")
+
+    def call(self, x, training=False):
+        return self.out(self.c(self.hidden(self.a(x))))
+
+
+class _SkipNet(_ChainNet):
+    """The same layers, but the inputs are added again after 'hidden': its outputs alone do not give the model's."""
+
+    def call(self, x, training=False):
+        return self.out(self.c(self.hidden(self.a(x)) + x))
+
+
+def test_a_subclassed_model_gets_the_regions_of_its_feature_space_when_its_tail_is_verified(tmp_path):
+    from deepreplay.plot.common import region_grid
+
+    keras.utils.set_random_seed(0)
+    X = np.random.default_rng(0).normal(size=(60, 2)).astype(np.float32)
+    y = (X[:, 0] * X[:, 1] > 0).astype(np.float32)
+    filename = str(tmp_path / "sub.h5")
+    models = {}
+    for cls in (_ChainNet, _SkipNet):
+        model = models[cls.__name__] = cls(name=cls.__name__.lower())
+        model.compile(optimizer=keras.optimizers.Adam(0.05), loss="binary_crossentropy", metrics=["accuracy"])
+        model.fit(X, y, epochs=4, batch_size=20, verbose=0, callbacks=[ReplayData(X, y, filename, cls.__name__)])
+    objects = {"_ChainNet": _ChainNet, "_SkipNet": _SkipNet}
+    with Replay(filename, "_ChainNet", custom_objects=objects) as replay:
+        plan = plan_dashboard(replay)
+        assert plan.layer_name == "hidden" and plan.display_regions is None, plan
+        assert not any("regions" in line for line in plan.skipped), plan.skipped
+        tail = replay.tail_function("hidden")
+        for epoch in replay.epochs:  # the recorded layer outputs give the recorded predictions
+            replay.model_at(int(epoch))
+            np.testing.assert_allclose(tail(replay.outputs_at(int(epoch), "hidden")), replay.predictions_at(int(epoch)),
+                                       rtol=1e-5, atol=1e-6)
+        fig, ax = plt.subplots()
+        fs = replay.build_feature_space(ax, "hidden")
+        data = fs.data
+        assert data.probabilities is not None
+        # The last epoch's regions are what the trained model's own layers after 'hidden' give on the grid.
+        trained = models["_ChainNet"]
+        grid = region_grid(data.xlims[-1], data.ylims[-1], data.probabilities.shape[1])
+        want = keras.ops.convert_to_numpy(trained.out(trained.c(grid)))[:, 0]
+        np.testing.assert_allclose(data.probabilities[-1].reshape(-1), want, rtol=1e-5, atol=1e-6)
+    with Replay(filename, "_SkipNet", custom_objects=objects) as replay:
+        replay.model_at(2)
+        with pytest.raises(ValueError, match=r"applied to its outputs, do not give the model's outputs at epoch 0 "
+                                             r".*\(tail not verified\)"):
+            replay.tail_function("hidden")
+        plan = plan_dashboard(replay)
+        assert plan.display_regions is False
+        notes = [line for line in plan.skipped if "regions of the feature space of 'hidden'" in line]
+        assert len(notes) == 1 and "tail not verified" in notes[0], plan.skipped
+        # The check went through other records' weights and put those of epoch 2 back.
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(replay.model(X)), replay.predictions_at(2),
+                                   rtol=1e-5, atol=1e-6)
+        fig, ax = plt.subplots()
+        assert replay.build_feature_space(ax, "hidden", display_regions=False).data.probabilities is None

@@ -359,7 +359,7 @@ def run_case(case: str, directory: str) -> dict:
     cpu["fit"] = time.process_time()
     said = [str(w.message) for w in caught if str(w.message).startswith("deepreplay")]
     result = {"case": case, "warnings": said, "max_output_diff": 0.0, "max_prediction_diff": 0.0, "max_loss_diff": 0.0,
-              "max_evaluate_diff": 0.0, "max_layer_output_diff": 0.0}
+              "max_evaluate_diff": 0.0, "max_layer_output_diff": 0.0, "verified_tails": {}}
     names = list(model.output_names) if len(getattr(model, "output_names", None) or []) > 1 else None
     if keras.backend.backend() == "jax":
         # Each eager call of a recurrent model compiles its scan anew on JAX: Keras' own compiled predict
@@ -400,6 +400,13 @@ def run_case(case: str, directory: str) -> dict:
                     if case == "nested":  # the rest of the network from the layer's outputs (feature-space regions)
                         got.append(replay.tail_function(name)(want))
                         want = [want, want, want_list[0]]
+                    elif case == "subclassed":  # the layers called after it, where verified on the recording
+                        try:
+                            got.append(replay.tail_function(name)(want))
+                            want = [want, want, want_list[0]]
+                            result["verified_tails"][name] = "verified"
+                        except ValueError as exc:
+                            result["verified_tails"][name] = "refused" if "tail not verified" in str(exc) else str(exc)
                     for g, w in zip(got, want if isinstance(want, list) else [want] * len(got)):
                         diff = float(np.max(np.abs(g - w)))
                         result["max_layer_output_diff"] = max(result["max_layer_output_diff"], diff)
@@ -437,6 +444,9 @@ def check(result: dict) -> None:
     if result["case"] in EXPECTED_OUTPUT_LAYERS:
         assert result["output_layers"] == EXPECTED_OUTPUT_LAYERS[result["case"]], result
         assert result["output_aliases"] == EXPECTED_OUTPUT_ALIASES[result["case"]], result
+    if result["case"] == "subclassed":  # "block" then "out": a chain; inside the residual block: none
+        assert result["verified_tails"] == {"block/d1": "refused", "block/d2": "refused", "block": "verified",
+                                            "out": "verified"}, result
     assert result["max_prediction_diff"] <= tol, result
     assert result["max_loss_diff"] <= 10 * tol, result
     assert result["max_evaluate_diff"] <= 10 * tol, result
