@@ -28,6 +28,7 @@ from .model_inspection import (
     MetricSpec,
     compiled_metrics,
     loss_name,
+    may_add_call_losses,
     model_layers,
     output_names,
     per_sample_loss,
@@ -1073,6 +1074,16 @@ class ReplayData(keras.callbacks.Callback):
             thinned.append(out)
         return thinned[0], thinned[1], kept or None
 
-    @staticmethod
-    def _regularization(model: keras.Model) -> float:
-        return float(sum(float(keras.ops.convert_to_numpy(v)) for v in model.losses))
+    def _regularization(self, model: keras.Model) -> float:
+        """The model's added losses: weight regularisers, and ``add_loss`` terms (activity regularisers)."""
+        if not may_add_call_losses(model):  # weight regularisers only: computed from the variables
+            return float(sum(float(keras.ops.convert_to_numpy(v)) for v in model.losses))
+        # The added losses' values on the recorded samples, as evaluate computes them: per batch, averaged
+        # over rows (Keras keeps those of the last call only: symbolic after fit traced it, none on JAX).
+        n, total = structure.n_samples(self.inputs), 0.0
+        for start in range(0, n, 1024):
+            rows = slice(start, min(n, start + 1024))
+            model(structure.take(self.inputs, rows), training=False)
+            batch = sum(float(keras.ops.convert_to_numpy(v)) for v in model.losses)
+            total += batch * (rows.stop - rows.start) / n
+        return total

@@ -147,6 +147,25 @@ def assign_recorded_weights(model: keras.Model, recorded: dict[str, dict[str, An
         pending.extend(sublayers(layer))
 
 
+def may_add_call_losses(model: keras.Model) -> bool:
+    """Whether calling ``model`` may add losses (``add_loss``): a layer with an activity regulariser, or a
+    layer or model class of the user's own, whose ``call`` may add any.
+
+    Keras keeps such losses from the model's last call only (symbolic after
+    ``fit`` traced it, on JAX not kept at all), so they are read by calling it.
+    """
+    pending, seen = [model], set()
+    while pending:
+        layer = pending.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        if getattr(layer, "activity_regularizer", None) is not None or is_user_defined(layer):
+            return True
+        pending.extend(sublayers(layer))
+    return False
+
+
 def _is_binary_or_sparse(y_true: object, y_pred: object) -> tuple[bool, bool]:
     """Keras' rule for 'crossentropy'/'accuracy': binary when the output has one unit;
     sparse when the targets have a lower rank than the outputs, or one column against several."""

@@ -133,6 +133,43 @@ def test_recorded_weights_equal_get_weights_after_each_epoch(run):
     assert not np.array_equal(run.snapshots[0][0], run.snapshots[-1][0])
 
 
+@keras.saving.register_keras_serializable(package="test_callbacks")
+class _AddsLoss(keras.layers.Layer):
+    """Adds a loss on its inputs with ``add_loss`` (as a VAE's KL term would)."""
+
+    def call(self, x):
+        self.add_loss(0.1 * keras.ops.mean(keras.ops.square(x)))
+        return x
+
+
+@pytest.mark.parametrize("kind", ["activity_regularizer", "add_loss"])
+def test_added_losses_of_a_traced_model_are_recorded_in_its_loss_and_gradients(kind, tmp_path):
+    """Activity regularisers and add_loss terms are symbolic after fit traces the model: the recorded loss
+    is still Keras' evaluate (loss plus added losses), and the gradients include them."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(32, 3)).astype(np.float32)
+    y = (X[:, :1] > 0).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((3,))
+    if kind == "add_loss":
+        hidden = _AddsLoss(name="adds")(keras.layers.Dense(4, activation="relu", name="hidden")(inputs))
+    else:
+        hidden = keras.layers.Dense(4, activation="relu", name="hidden",
+                                    activity_regularizer=keras.regularizers.L2(0.05))(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", name="output")(hidden))
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    filename = str(tmp_path / "added.h5")
+    model.fit(X, y, epochs=1, batch_size=8, verbose=0, callbacks=[ReplayData(X, y, filename, "g")])
+    with RecordingReader(filename, "g") as r:
+        evaluated = model.evaluate(X, y, batch_size=len(X), verbose=0)
+        assert r.evaluation("loss")[-1] == pytest.approx(evaluated, rel=1e-5)
+        with tf.GradientTape() as tape:
+            loss = keras.ops.mean(keras.losses.binary_crossentropy(y, model(X, training=False)))
+            loss = loss + sum(model.losses)
+        want = tape.gradient(loss, model.get_layer("hidden").kernel)
+        np.testing.assert_allclose(r.gradients(1)["hidden"]["kernel"], want.numpy(), rtol=1e-4, atol=1e-6)
+
+
 def test_recorded_outputs_predictions_losses_match_keras(run):
     clone = run.clone
     hidden = keras.Model(clone.inputs[0], clone.get_layer("hidden").output)
