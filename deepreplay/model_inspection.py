@@ -191,7 +191,7 @@ class _Unreduced(keras.losses.Loss):
         self.loss = loss
 
     def call(self, y_true: object, y_pred: object) -> object:
-        return self.loss.call(y_true, y_pred)
+        return self.loss.call(*_samples_as_rows(y_true, y_pred))
 
 
 def _unreduced(loss: keras.losses.Loss) -> keras.losses.Loss:
@@ -220,6 +220,18 @@ def _match_ranks(y_true: object, y_pred: object) -> tuple[object, object]:
     return y_true, y_pred
 
 
+def _samples_as_rows(y_true: object, y_pred: object) -> tuple[object, object]:
+    """An output of shape ``(n,)`` (one value per sample, no last axis) and its targets as ``(n, 1)``.
+
+    Keras' losses average over the last axis, which there is the samples':
+    ``fit`` trains on that mean, and it is the mean of the per-sample losses
+    computed on one column each.
+    """
+    if len(y_pred.shape) == 1 and len(y_true.shape) == 1:
+        return keras.ops.expand_dims(y_true, -1), keras.ops.expand_dims(y_pred, -1)
+    return y_true, y_pred
+
+
 class _FunctionLoss(keras.losses.Loss):
     """A loss function (``fn(y_true, y_pred)``) as a ``Loss`` with no reduction.
 
@@ -239,6 +251,7 @@ class _FunctionLoss(keras.losses.Loss):
 
     def call(self, y_true: object, y_pred: object) -> object:
         fn = self.fn
+        y_true, y_pred = _samples_as_rows(y_true, y_pred)
         if fn is None:
             binary, sparse = _is_binary_or_sparse(y_true, y_pred)
             fn = (keras.losses.binary_crossentropy if binary else

@@ -238,3 +238,21 @@ def test_known_categorical_cross_entropy_values(tmp_path, loss, labels):
         np.testing.assert_array_equal(ce.data.classes[0], [0, 2, 2, 0])
         assert ce.data.mean[0] == pytest.approx(np.mean(CATEGORICAL_LOSSES), rel=2e-6)
         assert ce.data.loss[0] == pytest.approx(ce.data.mean[0], rel=1e-6)
+
+
+@pytest.mark.parametrize("loss", ["binary_crossentropy", "mse", keras.losses.BinaryCrossentropy()])
+def test_an_output_of_shape_n_has_one_loss_per_sample_averaging_to_keras_loss(tmp_path, loss):
+    """An output with no last axis ((n,), e.g. after Reshape(())) and targets (n,): Keras' loss averages over
+    that axis; the recorded per-sample losses are one per sample, and their mean is Keras' evaluate."""
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, activation="sigmoid", name="d"),
+                              keras.layers.Reshape((), name="flat")])
+    model.compile(optimizer="sgd", loss=loss)
+    filename = str(tmp_path / "flat.h5")
+    ReplayData(X, LABELS2, filename, "flat", model=model)
+    with Replay(filename, "flat") as replay:
+        losses = replay.losses_at(0)
+        assert losses.shape == (N,)
+        assert float(np.mean(losses)) == pytest.approx(model.evaluate(X, LABELS2, batch_size=N, verbose=0), rel=1e-5)
+        p = keras.ops.convert_to_numpy(model(X))[:, None]
+        want = keras.ops.convert_to_numpy(keras.losses.get(getattr(loss, "name", loss))(LABELS2[:, None], p))
+        np.testing.assert_allclose(losses, want, rtol=1e-5)
