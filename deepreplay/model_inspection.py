@@ -362,6 +362,13 @@ def per_sample_loss(model: keras.Model) -> LossFn:
     ``(n, 1 + k)``: the weighted total per sample, then each output's loss.
     """
     loss = getattr(model, "loss", None)
+    if loss is None and getattr(model, "compiled", False):
+        raise ValueError(
+            "model is compiled with loss=None (it trains on the losses its layers add with add_loss): "
+            "deepreplay records the per-sample losses of a compiled loss, so it cannot record this model. "
+            "Give model.compile(loss=...) the per-sample part (e.g. a VAE's reconstruction loss) and keep "
+            "the rest in add_loss: both are recorded."
+        )
     if loss is None:
         raise ValueError(
             "model is not compiled with a loss; call model.compile(optimizer=..., loss=...) "

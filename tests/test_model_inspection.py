@@ -127,6 +127,13 @@ def test_per_sample_loss_refuses_uncompiled_models():
         per_sample_loss(_dense_model(compile_with=None))
 
 
+def test_per_sample_loss_refuses_a_model_trained_on_add_loss_only_and_says_what_to_compile():
+    model = _dense_model(compile_with=None)
+    model.compile(optimizer="sgd")  # loss=None: it would train on add_loss terms only
+    with pytest.raises(ValueError, match=r"compiled with loss=None .*add_loss.*model.compile\(loss=...\)"):
+        per_sample_loss(model)
+
+
 def test_per_sample_loss_of_several_outputs_is_the_weighted_total_then_each_output():
     inp = keras.Input((2,))
     two = keras.Model(inp, [keras.layers.Dense(1, name="a")(inp), keras.layers.Dense(2, name="b")(inp)])
