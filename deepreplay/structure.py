@@ -25,6 +25,12 @@ def _as_array(name: str, value: object) -> np.ndarray:
         array = np.asarray(value)
     except Exception as exc:
         raise TypeError(f"{name} must be an array of numbers, got {type(value).__name__}: {exc}") from None
+    if array.dtype.kind in "USO":
+        raise TypeError(
+            f"{name} holds strings or objects (dtype {array.dtype}): deepreplay records arrays of numbers, the "
+            "inputs its visuals draw. For text or categories, record the model after its preprocessing: apply "
+            "the StringLookup/TextVectorization layer in a tf.data map (dataset.map(lookup)) or in a separate "
+            "preprocessing model, and give fit and ReplayData the encoded numbers.")
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold numbers, got an array of dtype {array.dtype}.")
     if array.ndim == 0:

@@ -299,8 +299,12 @@ def test_inputs_and_targets_of_different_lengths(tmp_path):
     X, y = tiny_data(10)
     with pytest.raises(ValueError, match=r"inputs has 20 samples but targets has 19; give one target per input"):
         ReplayData(X, y[:-1], tmp_path / "r.h5", "g")
-    with pytest.raises(TypeError, match=r"inputs must hold numbers"):
+    with pytest.raises(TypeError, match=r"inputs holds strings or objects \(dtype <U1\).*StringLookup.*encoded numbers"):
         ReplayData(np.array([["a", "b"]]), y[:1], tmp_path / "r.h5", "g")
+    with pytest.raises(TypeError, match=r"inputs holds strings or objects \(dtype object\)"):
+        ReplayData(np.array([["good film"]], dtype=object), y[:1], tmp_path / "r.h5", "g")
+    with pytest.raises(TypeError, match=r"inputs must hold numbers, got an array of dtype complex"):
+        ReplayData(np.ones((1, 2), dtype=complex), y[:1], tmp_path / "r.h5", "g")
 
 
 def test_inputs_that_do_not_fit_the_model_are_refused_at_fit_start(tmp_path):
