@@ -25,6 +25,13 @@ Run ``python benchmarks/durability.py`` (about 2-4 min on 2 shared cores).
    path before), interleaved file by file, ``--rounds`` rounds, fsync on.
    Printed: the writer thread's CPU per record (``time.thread_time``
    median) and wall time of each, and how many times each opened the file.
+4. **Small arrays packed into one dataset** (layout version 2, issue 12).
+   The same records appended by the writer as it is (file kept open) into
+   groups of the packed layout (``storage.PACK_SMALL_ARRAYS``: a record's
+   small float32 arrays in one ``packed`` dataset) and of the version 1
+   layout (one dataset per array), interleaved file by file, ``--rounds``
+   rounds, fsync on.  Printed: the writer thread's CPU per record (median)
+   and wall time of each, and the file sizes.
 """
 
 from __future__ import annotations
@@ -143,6 +150,32 @@ def kept_costs(created: dict, records: list[dict], rounds: int, workdir: str) ->
     return out
 
 
+def packed_costs(created: dict, records: list[dict], rounds: int, workdir: str) -> dict[str, dict[str, list]]:
+    """CPU and wall seconds per appended record and file sizes: packed vs version 1 layout (interleaved)."""
+    from deepreplay import storage
+
+    out: dict[str, dict[str, list]] = {k: {"cpu": [], "wall": [], "bytes": []} for k in ("packed", "unpacked")}
+    before = storage.PACK_SMALL_ARRAYS
+    try:
+        for r in range(rounds):
+            for kind in out:
+                storage.PACK_SMALL_ARRAYS = kind == "packed"
+                path = os.path.join(workdir, f"packed-{r}-{kind}.h5")
+                writer = storage.RecordingWriter(path, "g")
+                writer.create(**created)
+                for record in records:
+                    start, start_cpu = time.perf_counter(), time.thread_time()
+                    writer.append(**record)
+                    out[kind]["cpu"].append(time.thread_time() - start_cpu)
+                    out[kind]["wall"].append(time.perf_counter() - start)
+                writer.mark_complete()
+                out[kind]["bytes"].append(os.path.getsize(path))
+                os.unlink(path)
+    finally:
+        storage.PACK_SMALL_ARRAYS = before
+    return out
+
+
 def fit_times(epochs: int, repeats: int, workdir: str) -> dict[str, list[float]]:
     """Wall seconds of the Part 1 fit: bare, ReplayData, ReplayData waiting for each write."""
     import keras
@@ -179,7 +212,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=40, help="epochs of each Part 1 fit (trial 2)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", choices=("fsync", "wait", "kept"))
+    parser.add_argument("--only", choices=("fsync", "wait", "kept", "packed"))
     args = parser.parse_args(argv)
     print(load())
     ms = lambda values: statistics.median(values) * 1000  # noqa: E731
@@ -207,6 +240,17 @@ def main(argv=None) -> int:
                       f"{ms(reopened['cpu']):.2f} ms ({ms(kept['cpu']) / ms(reopened['cpu']):.2f} x); wall "
                       f"{ms(kept['wall']):.1f} vs {ms(reopened['wall']):.1f} ms; file opens per file "
                       f"{statistics.median(kept['opens']):.0f} vs {statistics.median(reopened['opens']):.0f}")
+        if args.only in (None, "packed"):
+            for kind in ("part1", "block"):
+                created, records = capture_records(kind, args.records - 1)
+                costs = packed_costs(created, records[1:], args.rounds, workdir)
+                packed, unpacked = costs["packed"], costs["unpacked"]
+                print(f"{kind}: {len(records) - 1} records x {args.rounds} rounds, writer CPU per record (median, "
+                      f"file kept open): small arrays packed {ms(packed['cpu']):.2f} ms, one dataset per array "
+                      f"(layout 1) {ms(unpacked['cpu']):.2f} ms ({ms(packed['cpu']) / ms(unpacked['cpu']):.2f} x); "
+                      f"wall {ms(packed['wall']):.1f} vs {ms(unpacked['wall']):.1f} ms; file "
+                      f"{statistics.median(packed['bytes']) / 1024:.0f} vs "
+                      f"{statistics.median(unpacked['bytes']) / 1024:.0f} KiB")
         if args.only in (None, "wait"):
             times = fit_times(args.epochs, args.repeats, workdir)
             bare, background, waited = (statistics.median(times[k]) for k in ("bare", "background", "waited"))

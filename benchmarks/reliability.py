@@ -51,6 +51,7 @@ import argparse
 import contextlib
 import hashlib
 import json
+import math
 import os
 import random
 import signal
@@ -605,8 +606,32 @@ def make_base_recording(filename: str) -> None:
         raise RuntimeError(err)
 
 
+def unpacked_copy(base: str, path: str) -> None:
+    """A copy of ``base`` whose group ``g`` has the version 1 layout (one dataset per array): a packed
+    recording's ``packed`` dataset split back into the datasets it replaces (a version 1 base is copied)."""
+    import shutil
+
+    import h5py
+
+    shutil.copyfile(base, path)
+    with h5py.File(path, "a") as f:
+        g = f["g"]
+        if "packed" not in g:
+            return
+        rows = g["packed"][()]
+        for name, (offset, shape) in json.loads(g["packed"].attrs["index"]).items():
+            values = rows[:, offset:offset + math.prod(shape)].reshape((len(rows), *shape))
+            g.create_dataset(name, data=values, maxshape=(None, *shape), chunks=(1, *shape))
+        del g["packed"]
+        g.attrs["format_version"] = 1
+
+
 def hostile_corpus(base: str, outdir: str, marker: str, count: int) -> list[tuple[str, str]]:
-    """``count`` (at least 50) damaged or hostile variants of ``base``: ``[(label, path)]``."""
+    """``count`` (at least 50) damaged or hostile variants of ``base``: ``[(label, path)]``.
+
+    Most variants damage the version 1 layout (a dataset per array: an unpacked copy of ``base``);
+    those labelled ``packed ...`` damage the packed dataset of a version 2 ``base``.
+    """
     import shutil
 
     import h5py
@@ -614,6 +639,9 @@ def hostile_corpus(base: str, outdir: str, marker: str, count: int) -> list[tupl
 
     files: list[tuple[str, str]] = []
     os.makedirs(outdir, exist_ok=True)
+    packed_base = base
+    base = os.path.join(outdir, "base-v1.h5")
+    unpacked_copy(packed_base, base)
     fifo = os.path.join(outdir, "fifo")
     if not os.path.exists(fifo):
         os.mkfifo(fifo)
@@ -622,9 +650,9 @@ def hostile_corpus(base: str, outdir: str, marker: str, count: int) -> list[tupl
         f.create_dataset("epochs", data=np.arange(3))
         f.create_group("g").attrs["format"] = "deepreplay"
 
-    def variant(label: str, edit) -> None:
+    def variant(label: str, edit, source: str | None = None) -> None:
         path = os.path.join(outdir, f"{len(files):03d}.h5")
-        shutil.copyfile(base, path)
+        shutil.copyfile(source or base, path)
         with h5py.File(path, "a") as f:
             edit(f["g"], f)
         files.append((label, path))
@@ -713,17 +741,61 @@ def hostile_corpus(base: str, outdir: str, marker: str, count: int) -> list[tupl
                                                         g["weights"].create_dataset("hidden", data=np.arange(3))))
     variant("gzip bomb declared (4, 5000000) zeros", lambda g, f: (g.__delitem__("losses"), g.create_dataset(
         "losses", shape=(4, 5_000_000), chunks=(1, 5_000_000), dtype="f4", compression="gzip", fillvalue=0)))
+    # The packed dataset of a version 2 group (small arrays of every record in one dataset, with an index).
+    with h5py.File(packed_base, "r") as f:
+        packed = "packed" in f["g"]
+        index = f["g/packed"].attrs["index"] if packed else "{}"
+        width = f["g/packed"].shape[1] if packed else 1
+
+    def packed_variant(label, edit):
+        variant(f"packed: {label}", edit, packed_base)
+
+    def set_index(value):
+        return lambda g, f: g["packed"].attrs.__setitem__("index", value)
+
+    def packed_as(**kw):
+        def edit(g, f):
+            del g["packed"]
+            ds = g.create_dataset("packed", **kw)
+            ds.attrs["index"] = index
+        return edit
+
+    if packed:
+        packed_variant("-> external link to a FIFO", replace("packed", link=h5py.ExternalLink(fifo, "/p")))
+        packed_variant("-> soft link", replace("packed", link=h5py.SoftLink("/g/epochs")))
+        packed_variant("external raw storage (a FIFO)", packed_as(shape=(4, width), dtype="f4",
+                                                                  external=[(fifo, 0, h5py.h5f.UNLIMITED)]))
+        packed_variant("declared (4, 10**11)", packed_as(shape=(4, 10**11), maxshape=(None, None),
+                                                         chunks=(1, 10**6), dtype="f4"))
+        packed_variant("gzip bomb declared (4, 5000000) zeros", packed_as(
+            shape=(4, 5_000_000), chunks=(1, 5_000_000), dtype="f4", compression="gzip", fillvalue=0))
+        packed_variant("as float64", packed_as(data=np.zeros((4, width), "f8")))
+        packed_variant("as strings", packed_as(data=np.array([b"x"] * 4)))
+        packed_variant("1-D", packed_as(data=np.zeros(4 * width, "f4")))
+        packed_variant("narrower than its index", packed_as(data=np.zeros((4, 3), "f4")))
+        packed_variant("shorter than epochs", packed_as(data=np.zeros((1, width), "f4")))
+        packed_variant("index missing", lambda g, f: g["packed"].attrs.__delitem__("index"))
+        for label, value in (("not JSON", "{{{"), ("a list", json.dumps(["losses"])), ("deeply nested", "[" * 100000),
+                             ("offset beyond the row", json.dumps({"losses": [width, [40]]})),
+                             ("huge shape", json.dumps({"losses": [0, [2**62, 2**62]]})),
+                             ("negative offset", json.dumps({"losses": [-40, [40]]})),
+                             ("overlapping arrays", json.dumps({"losses": [0, [40]], "predictions": [20, [40, 1]]})),
+                             ("a path out of the group", json.dumps({"../../other": [0, [1]]})),
+                             ("a number", np.arange(3))):
+            packed_variant(f"index {label}", set_index(value))
+        packed_variant("an array both packed and in its own dataset", lambda g, f: g.create_dataset(
+            "losses", data=np.zeros((4, 40), "f4")))
     # Raw damage: truncations and flipped bytes.
-    size = os.path.getsize(base)
+    size = os.path.getsize(packed_base)
     for fraction in (0.05, 0.2, 0.4, 0.6, 0.8, 0.95, 0.99):
         path = os.path.join(outdir, f"{len(files):03d}.h5")
-        with open(base, "rb") as src, open(path, "wb") as dst:
+        with open(packed_base, "rb") as src, open(path, "wb") as dst:
             dst.write(src.read(int(size * fraction)))
         files.append((f"truncated to {fraction:.0%}", path))
     rng = random.Random(13)
     while len(files) < count:
         path = os.path.join(outdir, f"{len(files):03d}.h5")
-        data = bytearray(Path(base).read_bytes())
+        data = bytearray(Path(packed_base).read_bytes())
         spots = [rng.randrange(0, min(len(data), 4096)) for _ in range(rng.randint(1, 12))]
         for spot in spots:
             data[spot] ^= 1 << rng.randrange(8)

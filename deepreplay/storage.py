@@ -1,4 +1,4 @@
-"""The HDF5 layout of a recording (schema version 1).
+"""The HDF5 layout of a recording (schema versions 1 and 2).
 
 This module is the only code in deepreplay that knows dataset and attribute
 names.  Everything else goes through :class:`RecordingWriter` (used by the
@@ -37,6 +37,29 @@ Layout of one group (see ``docs/format.md`` for the user-facing description)::
         losses       (E, n)       per-sample loss (several outputs: the
                                   weighted total)
         output_losses/<output> (E, n)  several outputs: each output's loss
+        packed       (E, W)       version 2: the record's small arrays, one row
+                                  per record (attr index: {path: [offset, shape]})
+
+Version 2 packs a record's small arrays into one dataset.  In a version 2
+group the per-record arrays above that are float32, uncompressed and at most
+:data:`PACK_MAX_BYTES` are columns of the one dataset ``packed`` instead of
+datasets of their own: ``index`` maps the path each would have in version 1
+(``weights/hidden/kernel``) to its first column and shape.  Why: every
+dataset costs every record an extent change, a write, and an object header
+and chunk-index nodes that HDF5 flushes into the write session and that the
+session journals, flushes to the disk and writes back.  A Part 1 record was
+20 datasets for 80 KiB of data: cProfile of the writer found ~0.9 ms in the
+20 resizes and writes and ~0.9 ms in HDF5's flush of their metadata, against
+~1 ms for the flushes to the disk; with its 14 arrays in one dataset the
+writer's CPU per record drops by about a quarter (``benchmarks/durability.py
+--only packed``).  Larger, compressed or float64 arrays, and arrays that
+first appear after ``packed`` was created (its index never changes), keep
+their own datasets; scalar series (``epochs``, ``logs``, ``evaluation``)
+too.  Readers take an array from wherever it is (:meth:`RecordingReader._array`),
+read a record's row once for all its arrays, and the whole ``packed``
+dataset once when a history is asked for (kept while it is small).  Version 1
+groups (one dataset per array) are read as before, and a writer appending to
+one continues it in version 1.
 
 Every dataset with a record axis is resizable along it and chunked one record
 per chunk, so appending never rewrites earlier records and reading one record
@@ -76,10 +99,14 @@ __all__ = [
     "FORMAT_VERSION",
     "LEGACY_FORMAT",
     "LegacyRecording",
+    "PACK_CACHE_BYTES",
+    "PACK_MAX_BYTES",
+    "PACK_SMALL_ARRAYS",
     "QUANTITIES",
     "RecordingError",
     "RecordingReader",
     "RecordingWriter",
+    "UNPACKED_FORMAT_VERSION",
     "check_group_name",
     "check_writable_target",
     "is_legacy_recording",
@@ -90,7 +117,18 @@ __all__ = [
 ]
 
 FORMAT = "deepreplay"
-FORMAT_VERSION = 1
+#: Newest schema version: 2 packs a record's small arrays into one dataset (see the module docstring).
+FORMAT_VERSION = 2
+#: Schema version of groups with one dataset per array (still read, and appended to as they are).
+UNPACKED_FORMAT_VERSION = 1
+#: Per-record float32 arrays stored uncompressed and at most this many bytes share the ``packed``
+#: dataset in a version 2 group; larger or compressed arrays keep a dataset of their own.
+PACK_MAX_BYTES = 64 * 1024
+#: Whether :class:`RecordingWriter` creates new groups in the packed layout (version 2); False
+#: writes version 1 groups (one dataset per array), as deepreplay did before.
+PACK_SMALL_ARRAYS = True
+#: A reader keeps the whole ``packed`` dataset in memory when it holds at most this many bytes.
+PACK_CACHE_BYTES = 64 * 2**20
 
 #: Quantities that can be recorded per record, in the order they are stored.
 QUANTITIES = ("weights", "gradients", "activations", "z", "predictions", "losses")
@@ -115,6 +153,8 @@ _Z = "z"
 _PREDICTIONS = "predictions"
 _LOSSES = "losses"
 _OUTPUT_LOSSES = "output_losses"
+_PACKED = "packed"
+_ATTR_INDEX = "index"
 _ATTR_STRUCTURE = "structure"
 _ATTR_ORDER = "order"
 _ATTR_OUTPUTS = "outputs"
@@ -351,6 +391,9 @@ class RecordingWriter:
         self._ids: dict[str, h5py.h5d.DatasetID] = {}
         self._next: tuple[h5py.Group, int] | None = None  # the group and the next record's index
         self._ids_generation = -1
+        # Where the packed arrays go (version 2 groups; None: one dataset per array), read from the
+        # file with the group whenever ``_next`` is None.
+        self._plan: _PackPlan | None = None
 
     def create(
         self,
@@ -406,7 +449,7 @@ class RecordingWriter:
                     del f[self.group_name]
             g = f.create_group(self.group_name)
             g.attrs["format"] = FORMAT
-            g.attrs["format_version"] = FORMAT_VERSION
+            g.attrs["format_version"] = FORMAT_VERSION if PACK_SMALL_ARRAYS else UNPACKED_FORMAT_VERSION
             g.attrs[_ATTR_COMPLETE] = False
             g.attrs[_ATTR_RECORDS] = np.int64(0)
             g.attrs[_ATTR_WRITER] = token
@@ -485,6 +528,7 @@ class RecordingWriter:
                                     predictions, losses, output_samples, step, epoch_fraction, output_losses)
         except BaseException:
             self._shapes = shapes  # datasets created by the failed session are not in the file
+            self._next = None  # nor its packed dataset: read the plan from the file again
             raise
 
     def _append_record(self, f: h5py.File, epoch: int, logs: Mapping[str, float], evaluation: Mapping[str, float],
@@ -498,6 +542,7 @@ class RecordingWriter:
         if self._next is None:
             g = self._group(f)
             index = _n_records(g)
+            self._plan = _PackPlan.of(g)
         else:  # the same kept file, that no one else wrote since this writer's last record
             g, index = self._next
         for sub, values in ((_LOGS, logs), (_EVALUATION, evaluation)):
@@ -511,27 +556,29 @@ class RecordingWriter:
             for path in known:
                 if path[len(sub) + 1:] not in encoded:
                     self._append(g, path, index, np.float64(np.nan), compress=False)
+        packed: dict[str, np.ndarray] = {}  # the arrays that go into the packed dataset, by path
         for sub, nested in ((_WEIGHTS, weights), (_GRADIENTS, gradients)):
             for layer, variables in (nested or {}).items():
                 for var, value in variables.items():
                     self._append(g, f"{sub}/{_encode(layer)}/{_encode(var)}", index, value,
-                                 auto=sub == _GRADIENTS)
+                                 auto=sub == _GRADIENTS, packed=packed)
         for kind, per_layer in ((_ACTIVATIONS, activations), (_Z, z)):
             for layer, value in (per_layer or {}).items():
                 rows = (output_samples or {}).get(layer)
                 base = f"{_OUTPUTS}/{_encode(layer)}"
                 if rows is not None and f"{base}/{_SAMPLES}" not in g:
                     g.create_dataset(f"{base}/{_SAMPLES}", data=np.asarray(rows, dtype=np.int64))
-                self._append(g, f"{base}/{kind}", index, value, auto=True)
+                self._append(g, f"{base}/{kind}", index, value, auto=True, packed=packed)
         if isinstance(predictions, Mapping):
             for name, value in predictions.items():
-                self._append(g, f"{_PREDICTIONS}/{_encode(name)}", index, value)
+                self._append(g, f"{_PREDICTIONS}/{_encode(name)}", index, value, packed=packed)
         elif predictions is not None:
-            self._append(g, _PREDICTIONS, index, predictions)
+            self._append(g, _PREDICTIONS, index, predictions, packed=packed)
         for name, value in (output_losses or {}).items():
-            self._append(g, f"{_OUTPUT_LOSSES}/{_encode(name)}", index, value)
+            self._append(g, f"{_OUTPUT_LOSSES}/{_encode(name)}", index, value, packed=packed)
         if losses is not None:
-            self._append(g, _LOSSES, index, losses)
+            self._append(g, _LOSSES, index, losses, packed=packed)
+        self._append_packed(g, index, packed)
         if _STEPS in g:
             if step is None:
                 raise ValueError(f"{_describe(self.filename, self.group_name)} is step-based: give step=.")
@@ -605,11 +652,51 @@ class RecordingWriter:
             return {"compression": "gzip", "compression_opts": 4, "shuffle": True}
         return {"compression": self.compression, "shuffle": True}
 
+    def _packs(self, g: h5py.Group, path: str, value: np.ndarray, compress: bool, auto: bool) -> bool:
+        """Whether ``value`` (of the dataset ``path``) goes into the packed dataset of this record."""
+        plan = self._plan
+        if plan is None:  # a version 1 group: one dataset per array
+            return False
+        if plan.index is not None:  # the packed dataset exists: it holds the arrays of its index only
+            entry = plan.index.get(path)
+            if entry is not None and entry[1] != value.shape:
+                raise ValueError(f"cannot append to {path!r}: a record has shape {value.shape}, earlier "
+                                 f"records have shape {entry[1]}.")
+            return entry is not None
+        return (path not in self._shapes and value.ndim > 0 and value.size > 0 and value.dtype == np.float32
+                and value.nbytes <= PACK_MAX_BYTES and not self._filters(value, compress, auto)
+                and path not in g)
+
+    def _append_packed(self, g: h5py.Group, index: int, packed: Mapping[str, np.ndarray]) -> None:
+        """Write this record's row of the packed dataset (created, with its index, by its first record)."""
+        plan = self._plan
+        if plan is None or (plan.index is None and not packed):
+            return
+        if plan.index is None:
+            offsets: dict[str, tuple[int, tuple[int, ...]]] = {}
+            width = 0
+            for path, value in packed.items():
+                offsets[path] = (width, tuple(value.shape))
+                width += int(value.size)
+            ds = g.create_dataset(_PACKED, shape=(0, width), maxshape=(None, None), dtype="f4",
+                                  chunks=(1, width), fillvalue=np.nan)
+            ds.attrs[_ATTR_INDEX] = json.dumps({path: [offset, list(shape)]
+                                                for path, (offset, shape) in offsets.items()})
+            plan.index, plan.width = offsets, width
+        row = np.full(plan.width, np.nan, dtype=np.float32)  # arrays missing from this record stay NaN
+        for path, value in packed.items():
+            offset = plan.index[path][0]
+            row[offset:offset + value.size] = value.reshape(-1)
+        self._append(g, _PACKED, index, row, compress=False)
+
     def _append(self, g: h5py.Group, path: str, index: int, value: Any, *, compress: bool = True,
-                auto: bool = False) -> None:
+                auto: bool = False, packed: dict[str, np.ndarray] | None = None) -> None:
         value = np.asarray(value)
         if value.dtype.kind == "f" and value.dtype != np.float64:
             value = value.astype(np.float32, copy=False)
+        if packed is not None and self._packs(g, path, value, compress, auto):
+            packed[path] = value
+            return
         shape = self._shapes.get(path)
         if shape is None:
             if path not in g:
@@ -649,12 +736,33 @@ class RecordingWriter:
 
     def __getstate__(self) -> dict:
         """Copies and pickles hold no HDF5 ids (their kept file, see KeptFile, is not kept either)."""
-        return {**self.__dict__, "_ids": {}, "_next": None, "_ids_generation": -1}
+        return {**self.__dict__, "_ids": {}, "_next": None, "_ids_generation": -1, "_plan": None}
 
     def close(self) -> None:
         """Forget the file kept open between records (nothing is written; the next write reopens it)."""
         self._ids, self._next = {}, None
         self._kept.discard()
+
+
+class _PackPlan:
+    """Where a version 2 group's writer puts its packed arrays: ``index`` {path: (offset, shape)} of the
+    ``packed`` dataset, None until its first record with such arrays creates it; ``width`` its row length."""
+
+    def __init__(self, index: dict[str, tuple[int, tuple[int, ...]]] | None, width: int) -> None:
+        self.index, self.width = index, width
+
+    @classmethod
+    def of(cls, g: h5py.Group) -> _PackPlan | None:
+        """The plan of the group ``g`` as the file holds it (None for a version 1 group)."""
+        version = g.attrs.get("format_version", UNPACKED_FORMAT_VERSION)
+        if int(version) < FORMAT_VERSION:
+            return None
+        ds = g.get(_PACKED)
+        if ds is None:
+            return cls(None, 0)
+        index = {path: (int(offset), tuple(int(d) for d in shape))
+                 for path, (offset, shape) in json.loads(_text(ds.attrs[_ATTR_INDEX])).items()}
+        return cls(index, int(ds.shape[1]))
 
 
 def list_groups(filename: str | os.PathLike) -> list[str]:
@@ -729,6 +837,90 @@ def _str_mapping_attr(g: h5py.Group, name: str) -> dict[str, str]:
     return mapping
 
 
+class _PackedArray(NamedTuple):
+    """One array of a version 2 group's ``packed`` dataset: its columns ``offset:offset + size``,
+    reshaped to ``shape`` per record.  Readers use it where they would use the array's own dataset."""
+
+    packed: h5py.Dataset
+    path: str
+    offset: int
+    record_shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.record_shape)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """``(records, *record_shape)``, as the array's own dataset would have."""
+        return (int(self.packed.shape[0]), *self.record_shape)
+
+    @property
+    def name(self) -> str:
+        return f"{self.packed.name}[{self.path}]"
+
+    @property
+    def ndim(self) -> int:
+        return 1 + len(self.record_shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(np.float32)
+
+
+#: A path of the index of a packed dataset: an array the writer could have stored in its own dataset.
+_PACKED_PATH = re.compile(r"(?:(?:weights|gradients)/[^/\0]+/[^/\0]+|outputs/[^/\0]+/(?:activations|z)"
+                          r"|predictions(?:/[^/\0]+)?|losses|output_losses/[^/\0]+)")
+
+
+def _packed_index(g: h5py.Group) -> dict[str, tuple[int, tuple[int, ...]]]:
+    """The index of the group's ``packed`` dataset, ``{path: (offset, shape)}`` (``{}`` without one).
+
+    Raises ValueError saying what is wrong when the dataset or its index is not one the writer makes:
+    a 2-D float32 dataset, a JSON object of valid paths to ``[offset, shape]`` whose columns lie
+    within the row and do not overlap, no path also stored as a dataset of its own.
+    """
+    if _PACKED not in g:
+        return {}
+    ds = g[_PACKED]
+    if not isinstance(ds, h5py.Dataset) or ds.ndim != 2 or ds.dtype != np.float32:
+        raise ValueError(f"{_PACKED!r} is not a 2-D float32 dataset")
+    width = int(ds.shape[1])
+    raw = ds.attrs.get(_ATTR_INDEX)
+    try:
+        index = json.loads(_text(raw)) if isinstance(_text(raw), str) else None
+    except (ValueError, RecursionError):
+        index = None
+    if not isinstance(index, dict):
+        raise ValueError(f"the {_ATTR_INDEX!r} attribute of {_PACKED!r} is missing or not a JSON object")
+    out: dict[str, tuple[int, tuple[int, ...]]] = {}
+    for path, entry in index.items():
+        if not _PACKED_PATH.fullmatch(path):
+            raise ValueError(f"the index of {_PACKED!r} names {path[:80]!r}, not a per-record array")
+        ok = isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], list) and len(entry[1]) <= 32
+        numbers = [entry[0], *entry[1]] if ok else []
+        if not ok or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in numbers):
+            raise ValueError(f"the index of {_PACKED!r} gives {path!r} as {str(entry)[:80]}, not "
+                             "[offset, shape]")
+        offset, shape = entry[0], tuple(entry[1])
+        if offset + math.prod(shape) > width:
+            raise ValueError(f"the index of {_PACKED!r} puts {path!r} (shape {shape}) at column {offset}, "
+                             f"beyond its {width} columns")
+        if path in g:
+            raise ValueError(f"{path!r} is both a dataset and in the index of {_PACKED!r}")
+        out[path] = (offset, shape)
+    end = 0
+    for offset, shape in sorted(out.values()):
+        if offset < end:
+            raise ValueError(f"arrays overlap in the index of {_PACKED!r}")
+        end = offset + math.prod(shape)
+    paths = set(out)
+    for name in (_PREDICTIONS, _LOSSES):
+        if name in paths and any(p.startswith(f"{name}/") for p in paths):
+            raise ValueError(f"the index of {_PACKED!r} has {name!r} both as an array and as a group")
+    return out
+
+
 class RecordingReader:
     """Read one recording group, one record at a time.
 
@@ -766,6 +958,14 @@ class RecordingReader:
         self.filename = os.fspath(filename)
         self.group_name = group_name
         self._closed = False
+        # The packed dataset's index (parsed and checked once) and its rows read so far, keyed by
+        # the group's writer and the index; the arrays of the group open now (see _packed).
+        self._index_key: tuple | None = None
+        self._index: dict[str, tuple[int, tuple[int, ...]]] = {}
+        self._rows_key: tuple | None = None
+        self._rows_cache = np.zeros((0, 0), np.float32)
+        self._last_row: tuple[int, np.ndarray] | None = None
+        self._arrays_of: tuple[h5py.Group | None, dict[str, _PackedArray]] = (None, {})
         _check_readable_file(self.filename)
         if not isinstance(group_name, str):
             raise TypeError(f"group_name={group_name!r} must be a string.")
@@ -885,6 +1085,88 @@ class RecordingReader:
             for name, ds in (g[sub].items() if sub in g else ()):
                 if not isinstance(ds, h5py.Dataset) or ds.ndim != 1:
                     raise self._damaged(f"'{sub}/{name}' is not a 1-D series")
+        self._packed(g)  # its index is checked
+
+    # -- the packed dataset of a version 2 group ---------------------------------
+    def _packed(self, g: h5py.Group) -> dict[str, _PackedArray]:
+        """The arrays of the group's ``packed`` dataset by path (``{}`` when it has none)."""
+        if self._arrays_of[0] is g:
+            return self._arrays_of[1]
+        node = g.get(_PACKED)
+        arrays: dict[str, _PackedArray] = {}
+        if node is not None:
+            raw = node.attrs.get(_ATTR_INDEX) if isinstance(node, h5py.Dataset) else None
+            key = (_text(g.attrs.get(_ATTR_WRITER)), _text(raw) if isinstance(raw, (str, bytes)) else None,
+                   node.shape[1:] if isinstance(node, h5py.Dataset) else None)
+            if key != self._index_key or key[1] is None:
+                try:
+                    self._index = _packed_index(g)
+                except ValueError as exc:
+                    raise self._damaged(str(exc)) from None
+                self._index_key = key
+            arrays = {path: _PackedArray(node, path, offset, shape) for path, (offset, shape) in self._index.items()}
+        self._arrays_of = (g, arrays)
+        return arrays
+
+    def _array(self, g: h5py.Group, path: str) -> h5py.Dataset | _PackedArray | None:
+        """The array stored at ``path``: its own dataset, or its columns of the packed dataset."""
+        view = self._packed(g).get(path)
+        if view is not None:
+            return view
+        node = g.get(path)
+        return node if isinstance(node, h5py.Dataset) else None
+
+    def _members(self, g: h5py.Group, path: str) -> dict[str, h5py.Dataset | _PackedArray]:
+        """The arrays right under the group ``path`` (own datasets and packed), by link name, sorted."""
+        out: dict[str, h5py.Dataset | _PackedArray] = {}
+        node = g.get(path)
+        if isinstance(node, h5py.Group):
+            out.update((name, item) for name, item in node.items() if isinstance(item, h5py.Dataset))
+        prefix = f"{path}/"
+        for name, view in self._packed(g).items():
+            if name.startswith(prefix) and "/" not in name[len(prefix):]:
+                out[name[len(prefix):]] = view
+        return dict(sorted(out.items()))
+
+    def _contains(self, g: h5py.Group, path: str) -> bool:
+        """Whether anything is stored at or under ``path``."""
+        return path in g or any(name == path or name.startswith(f"{path}/") for name in self._packed(g))
+
+    def _read_packed(self, view: _PackedArray, rows: slice | int) -> np.ndarray:
+        """``rows`` of one packed array.
+
+        One record reads that record's row only (one chunk; the last row read is kept, as the
+        arrays of a record are usually read together).  Several records read the packed dataset's
+        rows once when it is small (at most :data:`PACK_CACHE_BYTES`) and keep them, so the history
+        of every packed array costs one read; rows only ever get appended, so a reader kept while
+        a recording grows reads only the new ones.
+        """
+        ds = view.packed
+        total, width = int(ds.shape[0]), int(ds.shape[1])
+        columns = slice(view.offset, view.offset + view.size)
+        key = (self._index_key, width)
+        if key != self._rows_key:
+            self._rows_key, self._rows_cache, self._last_row = key, np.zeros((0, width), np.float32), None
+        if isinstance(rows, (int, np.integer)):
+            record = int(rows)
+            if record < len(self._rows_cache):
+                row = self._rows_cache[record]
+            elif self._last_row is not None and self._last_row[0] == record:
+                row = self._last_row[1]
+            else:
+                row = np.asarray(self._bounded(ds, 1)[record], dtype=np.float32)
+                self._last_row = (record, row)
+            return np.array(row[columns].reshape(view.record_shape), copy=True)
+        start, stop, _ = rows.indices(total)
+        if total * width * 4 <= PACK_CACHE_BYTES:
+            have = len(self._rows_cache)
+            if stop > have:
+                new = np.asarray(self._bounded(ds, stop - have)[have:stop], dtype=np.float32)
+                self._rows_cache = np.concatenate([self._rows_cache, new.reshape(-1, width)])
+            block = self._rows_cache[rows, columns]
+        else:
+            block = np.asarray(self._bounded(ds, len(range(start, stop)))[rows, columns], dtype=np.float32)
+        return np.array(block.reshape((len(block), *view.record_shape)), copy=True)
 
     # -- lifetime ---------------------------------------------------------
     @contextlib.contextmanager
@@ -901,11 +1183,13 @@ class RecordingReader:
             self._file_size = max(os.path.getsize(self.filename), 1)
             yield g
 
-    def _read(self, ds: h5py.Dataset, rows: slice | int, n: int) -> np.ndarray:
+    def _read(self, ds: h5py.Dataset | _PackedArray, rows: slice | int, n: int) -> np.ndarray:
         """``ds[rows]`` after checking that ``ds`` holds the ``n`` records and that the read is bounded."""
         if ds.ndim == 0 or ds.shape[0] < n:
             raise self._damaged(f"dataset {ds.name!r} has {ds.shape[0] if ds.ndim else 0} entries, "
                                 f"fewer than the {n} records")
+        if isinstance(ds, _PackedArray):
+            return self._read_packed(ds, rows)
         count = 1 if isinstance(rows, (int, np.integer)) else len(range(*rows.indices(ds.shape[0])))
         return self._bounded(ds, count)[rows]
 
@@ -1038,15 +1322,15 @@ class RecordingReader:
             names = g.attrs.get(_ATTR_OUTPUTS)
             if names is not None:
                 return list(json.loads(_text(names)))
-            if _PREDICTIONS in g and isinstance(g[_PREDICTIONS], h5py.Group):
-                return [_decode(k) for k in g[_PREDICTIONS]]
+            if self._contains(g, _PREDICTIONS) and self._array(g, _PREDICTIONS) is None:
+                return [_decode(k) for k in self._members(g, _PREDICTIONS)]
         return []
 
     @property
     def output_loss_names(self) -> list[str]:
         """Outputs whose per-sample losses were recorded separately (models with several outputs)."""
         with self._open() as g:
-            return [_decode(k) for k in g[_OUTPUT_LOSSES]] if _OUTPUT_LOSSES in g else []
+            return [_decode(k) for k in self._members(g, _OUTPUT_LOSSES)]
 
     @property
     def sample_indices(self) -> np.ndarray:
@@ -1187,13 +1471,13 @@ class RecordingReader:
         out: dict[str, dict[str, np.ndarray]] = {}
         with self._open() as g:
             record = self._check_record(g, record)
-            if sub not in g:
+            if not self._contains(g, sub):
                 return out
             for layer in _layers(g):
-                key = _encode(layer)
-                if key in g[sub]:
+                path = f"{sub}/{_encode(layer)}"
+                if self._contains(g, path):
                     out[layer] = {_decode(var): self._read(ds, record, record + 1)
-                                  for var, ds in g[sub][key].items()}
+                                  for var, ds in self._members(g, path).items()}
         return out
 
     def variable_names(self, kind: str = _WEIGHTS) -> dict[str, list[str]]:
@@ -1201,19 +1485,19 @@ class RecordingReader:
         if kind not in (_WEIGHTS, _GRADIENTS):
             raise ValueError(f"kind={kind!r} must be 'weights' or 'gradients'.")
         with self._open() as g:
-            if kind not in g:
+            if not self._contains(g, kind):
                 return {}
-            return {layer: [_decode(v) for v in g[kind][_encode(layer)]]
-                    for layer in _layers(g) if _encode(layer) in g[kind]}
+            return {layer: [_decode(v) for v in self._members(g, f"{kind}/{_encode(layer)}")]
+                    for layer in _layers(g) if self._contains(g, f"{kind}/{_encode(layer)}")}
 
     @property
     def weight_values(self) -> int:
         """How many values one record of weights holds, over every recorded variable (metadata only)."""
         with self._open() as g:
+            sizes = [view.size for path, view in self._packed(g).items() if path.startswith(f"{_WEIGHTS}/")]
             node = g.get(_WEIGHTS, getlink=True)
             if not isinstance(node, h5py.HardLink) or not isinstance(g[_WEIGHTS], h5py.Group):
-                return 0
-            sizes: list[int] = []
+                return int(sum(sizes))
 
             def visit(name: str, link: object) -> None:
                 obj = g[_WEIGHTS].get(name) if isinstance(link, h5py.HardLink) else None
@@ -1231,14 +1515,12 @@ class RecordingReader:
         """Full-batch gradients at a record: ``{layer: {variable: array}}``."""
         return self._nested(_GRADIENTS, record)
 
-    @staticmethod
-    def _output_layers(g: h5py.Group, kind: str) -> list[str]:
+    def _output_layers(self, g: h5py.Group, kind: str) -> list[str]:
         if kind not in (_ACTIVATIONS, _Z):
             raise ValueError(f"kind={kind!r} must be 'activations' or 'z'.")
-        if _OUTPUTS not in g:
+        if not self._contains(g, _OUTPUTS):
             return []
-        return [layer for layer in _layers(g)
-                if _encode(layer) in g[_OUTPUTS] and kind in g[_OUTPUTS][_encode(layer)]]
+        return [layer for layer in _layers(g) if self._array(g, f"{_OUTPUTS}/{_encode(layer)}/{kind}") is not None]
 
     def output_layers(self, kind: str = _ACTIVATIONS) -> list[str]:
         """Layers whose outputs of ``kind`` ('activations' or 'z') were recorded."""
@@ -1253,7 +1535,7 @@ class RecordingReader:
             layer = self._stored_layer(g, layer, kind)
             if layer not in available:
                 raise KeyError(f"no recorded {kind} for layer {layer!r}; layers with recorded {kind}: {available}.")
-            return self._read(g[_OUTPUTS][_encode(layer)][kind], record, record + 1)
+            return self._read(self._array(g, f"{_OUTPUTS}/{_encode(layer)}/{kind}"), record, record + 1)
 
     def output_samples(self, layer: str) -> np.ndarray | None:
         """Rows of ``inputs`` whose outputs were recorded for ``layer``; None when all of them were.
@@ -1264,10 +1546,11 @@ class RecordingReader:
         """
         with self._open() as g:
             key = _encode(layer)
-            if _OUTPUTS in g and key not in g[_OUTPUTS]:
+            if not self._contains(g, f"{_OUTPUTS}/{key}"):
                 key = _encode(self._stored_layer(g, layer, _ACTIVATIONS))
-            if _OUTPUTS in g and key in g[_OUTPUTS] and _SAMPLES in g[_OUTPUTS][key]:
-                return self._bounded(g[_OUTPUTS][key][_SAMPLES])[()]
+            samples = g.get(f"{_OUTPUTS}/{key}/{_SAMPLES}") if self._contains(g, f"{_OUTPUTS}/{key}") else None
+            if isinstance(samples, h5py.Dataset):
+                return self._bounded(samples)[()]
             return None
 
     def has(self, quantity: str) -> bool:
@@ -1277,32 +1560,34 @@ class RecordingReader:
         if quantity in (_ACTIVATIONS, _Z):
             return bool(self.output_layers(quantity))
         with self._open() as g:
-            return quantity in g
+            return self._contains(g, quantity)
 
-    @staticmethod
-    def _output_dataset(g: h5py.Group, quantity: str, output: str | None) -> h5py.Dataset:
-        """The dataset of predictions or losses (of one output, or the first/total when None)."""
+    def _output_dataset(self, g: h5py.Group, quantity: str, output: str | None) -> h5py.Dataset | _PackedArray:
+        """The array of predictions or losses (of one output, or the first/total when None)."""
         what = "predictions" if quantity == _PREDICTIONS else "per-sample losses"
         if quantity == _LOSSES and output is not None:
-            if _OUTPUT_LOSSES in g and _encode(output) in g[_OUTPUT_LOSSES]:
-                return g[_OUTPUT_LOSSES][_encode(output)]
-            if _OUTPUT_LOSSES not in g and _LOSSES in g:  # one output: its loss is the total
-                return g[_LOSSES]
-            names = [_decode(k) for k in g[_OUTPUT_LOSSES]] if _OUTPUT_LOSSES in g else []
+            per_output = self._members(g, _OUTPUT_LOSSES)
+            if _encode(output) in per_output:
+                return per_output[_encode(output)]
+            total = self._array(g, _LOSSES)
+            if not self._contains(g, _OUTPUT_LOSSES) and total is not None:  # one output: its loss is the total
+                return total
+            names = [_decode(k) for k in per_output]
             raise KeyError(f"output={output!r} has no recorded losses; outputs with losses: {names}.")
-        if quantity not in g:
+        if not self._contains(g, quantity):
             raise KeyError(f"{what} were not recorded (see ReplayData(record=...)).")
-        node = g[quantity]
-        if isinstance(node, h5py.Dataset):
-            return node
+        single = self._array(g, quantity)
+        if single is not None:
+            return single
+        members = self._members(g, quantity)
         names = json.loads(_text(g.attrs[_ATTR_OUTPUTS])) if _ATTR_OUTPUTS in g.attrs else \
-            [_decode(k) for k in node]
-        names = [name for name in names if _encode(name) in node]
+            [_decode(k) for k in members]
+        names = [name for name in names if _encode(name) in members]
         if output is None and names:
             output = names[0]
-        if output is None or _encode(output) not in node:
+        if output is None or _encode(output) not in members:
             raise KeyError(f"output={output!r} is not an output of this model; outputs: {names}.")
-        return node[_encode(output)]
+        return members[_encode(output)]
 
     def predictions(self, record: int, output: str | None = None) -> np.ndarray:
         """Model outputs on the recorded samples at a record (of ``output``; default the first)."""
@@ -1320,16 +1605,16 @@ class RecordingReader:
     def _history_datasets(self, g: h5py.Group, quantity: str, layer: str | None) -> dict[str, h5py.Dataset]:
         """The datasets holding ``quantity`` (a flat ``{('<layer>', '<var>') or '': dataset}``)."""
         if quantity in (_WEIGHTS, _GRADIENTS):
-            if quantity not in g:
+            if not self._contains(g, quantity):
                 return {}
-            return {(lay, _decode(var)): ds for lay in _layers(g) if _encode(lay) in g[quantity]
-                    for var, ds in g[quantity][_encode(lay)].items()}
+            return {(lay, _decode(var)): ds for lay in _layers(g)
+                    for var, ds in self._members(g, f"{quantity}/{_encode(lay)}").items()}
         if quantity in (_ACTIVATIONS, _Z):
             layer = self._stored_layer(g, layer, quantity)
             if layer not in self._output_layers(g, quantity):
                 raise KeyError(f"no recorded {quantity} for layer {layer!r}; layers with recorded {quantity}: "
                                f"{self._output_layers(g, quantity)}.")
-            return {"": g[_OUTPUTS][_encode(layer)][quantity]}
+            return {"": self._array(g, f"{_OUTPUTS}/{_encode(layer)}/{quantity}")}
         if quantity in (_PREDICTIONS, _LOSSES):
             # ``layer`` names the output here (None: the first output's predictions, the total loss).
             return {"": self._output_dataset(g, quantity, layer)}
@@ -1372,12 +1657,18 @@ class RecordingReader:
         sizes: dict[str, int] = {}
 
         def visit(name: str, obj: Any) -> None:
-            if isinstance(obj, h5py.Dataset):
+            if isinstance(obj, h5py.Dataset) and name != _PACKED:
                 top = name.split("/")[0]
                 sizes[top] = sizes.get(top, 0) + int(obj.id.get_storage_size())
 
         with self._open() as g:
             g.visititems(visit)
+            packed = self._packed(g)
+            if packed:  # the packed dataset's bytes, shared among its arrays by their columns
+                stored, width = int(g[_PACKED].id.get_storage_size()), max(int(g[_PACKED].shape[1]), 1)
+                for path, view in packed.items():
+                    top = path.split("/")[0]
+                    sizes[top] = sizes.get(top, 0) + stored * view.size // width
         return sizes
 
 
@@ -1390,6 +1681,9 @@ def _n_records(g: h5py.Group) -> int:
     n = int(g[_EPOCHS].shape[0])
     if _ATTR_RECORDS in g.attrs:
         n = min(n, int(g.attrs[_ATTR_RECORDS]))
+    packed = g.get(_PACKED)
+    if isinstance(packed, h5py.Dataset) and packed.ndim:  # version 2: one more dataset with a record axis
+        n = min(n, int(packed.shape[0]))
     return n
 
 

@@ -173,7 +173,7 @@ def test_cli_convert_writes_a_current_recording(tmp_path, capsys):
     new = tmp_path / "new.h5"
     args = ["convert", str(OLD), GROUP, "--model", str(MODEL), "-o", str(new)]
     assert cli.main(args) == 0
-    assert "format version 1" in capsys.readouterr().out
+    assert f"format version {storage.FORMAT_VERSION}" in capsys.readouterr().out
     assert storage.list_groups(new) == [GROUP]
     assert cli.main(args) == 1  # never overwrites silently
     assert "already exists" in capsys.readouterr().err

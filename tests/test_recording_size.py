@@ -1,5 +1,7 @@
 """Recording size defaults (wide layers, rounding, compression) and the replay fast paths."""
 
+import json
+
 import h5py
 import keras
 import numpy as np
@@ -93,10 +95,15 @@ def test_auto_compression_compresses_large_rounded_records_only(wide_run):
         g = f["default"]
         assert g["gradients/b/kernel"].compression == "gzip" and g["gradients/b/kernel"].shuffle  # 19 KiB
         assert g["outputs/b/activations"].compression == "gzip"  # 64 x 120 values: 30 KiB
-        assert g["weights/b/kernel"].compression is None  # float32 weights barely compress
-        assert g["gradients/a/kernel"].compression is None  # 1 KiB
-        assert g["predictions"].compression is None
-        assert all(ds.compression is None for ds in (f["full/weights/b/kernel"], f["full/outputs/b/z"]))
+        # Uncompressed float32 arrays of at most storage.PACK_MAX_BYTES share the packed dataset.
+        packed = json.loads(g["packed"].attrs["index"])
+        assert g["packed"].compression is None
+        assert "weights/b/kernel" in packed  # float32 weights barely compress
+        assert "gradients/a/kernel" in packed  # 1 KiB
+        assert "predictions" in packed
+        full = json.loads(f["full/packed"].attrs["index"])
+        assert "weights/b/kernel" in full and f["full/packed"].compression is None
+        assert "outputs/b/z" in full or f["full/outputs/b/z"].compression is None
         assert g["outputs/a/samples"].shape == (64,) and "samples" not in f["full/outputs/a"]
 
 
@@ -129,16 +136,19 @@ def test_one_record_reads_one_record_and_a_walk_reads_the_history_once(wide_run,
         reads.append((self.name.rsplit("/", 1)[-1], args))
         return original(self, args, *rest, **kwargs)
 
+    with h5py.File(filename, "r") as f:  # the small arrays of a record share the packed dataset
+        packed = json.loads(f["full/packed"].attrs["index"])
+    assert "losses" in packed
     monkeypatch.setattr(h5py.Dataset, "__getitem__", logged)
     with Replay(filename, "full") as replay:
         reads.clear()
         replay.losses_at(1)
-        assert reads == [("losses", 1)]
+        assert reads == [("packed", 1)]
         replay.losses_at(1)
-        assert len(reads) == 2  # the same record again: still one record
+        assert reads == [("packed", 1)]  # the same record again: the reader kept its row
         reads.clear()
         replay.losses_at(2)  # a second record: the whole history, once
-        assert reads == [("losses", slice(0, 3, None))]  # records 0..2, read in one call
+        assert reads == [("packed", slice(0, 3, None))]  # records 0..2, read in one call
         reads.clear()
         for epoch in (0, 1, 2):
             replay.losses_at(epoch)
@@ -148,7 +158,10 @@ def test_one_record_reads_one_record_and_a_walk_reads_the_history_once(wide_run,
         reads.clear()
         for epoch in (0, 1, 2):
             replay.outputs_at(epoch, "b")
-        assert [index for _, index in reads] == [0, 1, 2]
+        if "outputs/b/activations" in packed:  # the packed rows of every record were read above
+            assert reads == []
+        else:
+            assert [index for _, index in reads] == [0, 1, 2]
 
 
 def test_numpy_forward_equals_keras(wide_run):

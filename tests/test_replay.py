@@ -250,8 +250,9 @@ def test_newer_format_version_says_to_upgrade(tiny_recording, tmp_path):
     shutil.copy(tiny_recording[0], filename)
     group = tiny_recording[1]
     with h5py.File(filename, "a") as f:
-        f[group].attrs["format_version"] = 2
-    with pytest.raises(storage.RecordingError, match=r"format version 2.*up to 1.*Upgrade deepreplay"):
+        f[group].attrs["format_version"] = storage.FORMAT_VERSION + 1
+    with pytest.raises(storage.RecordingError, match=rf"format version {storage.FORMAT_VERSION + 1}.*up to "
+                                                     rf"{storage.FORMAT_VERSION}.*Upgrade deepreplay"):
         Replay(filename, group)
     assert issubclass(storage.RecordingError, ValueError)
 
@@ -514,13 +515,15 @@ def test_per_record_datasets_hold_one_record_per_chunk(tiny_recording):
             if isinstance(obj, h5py.Dataset) and obj.ndim >= 2 and name.split("/")[0] not in ("inputs", "targets"):
                 per_record[name] = obj
         f[group].visititems(visit)
+        # The Part 1 arrays are small: all of them share the packed dataset, one row per record.
+        index = json.loads(f[group]["packed"].attrs["index"])
         for kind in ("weights/hidden/kernel", "gradients/output/bias", "outputs/hidden/activations",
                      "outputs/hidden/z", "predictions", "losses"):
-            assert kind in per_record
+            assert kind in index
         for name, ds in per_record.items():
             assert ds.shape[0] == n_records, name
             assert ds.chunks == (1, *ds.shape[1:]), f"{name} has chunks {ds.chunks}"
-        assert f[group]["predictions"].shape == (n_records, len(X), 1)
+        assert index["predictions"][1] == [len(X), 1]
 
 
 def test_reading_one_record_reads_only_that_record(tiny_recording, monkeypatch):
@@ -542,16 +545,16 @@ def test_reading_one_record_reads_only_that_record(tiny_recording, monkeypatch):
         reads.clear()
         predictions = replay.predictions_at(2)
         assert predictions.shape == (len(X), 1)
-        assert reads == [("predictions", 2)]
+        assert reads == [("packed", 2)]  # the row of record 2 of the packed small arrays: one chunk
 
         reads.clear()
         replay.outputs_at(3, "hidden")
-        assert reads == [("outputs/hidden/activations", 3)]
+        assert reads == [("packed", 3)]
 
         reads.clear()
         weights = replay.weights_at(1)
-        assert {index for _, index in reads} == {1}
-        assert {name for name, _ in reads} == {f"weights/{layer}/{var}" for layer in weights for var in weights[layer]}
+        assert reads == [("packed", 1)]  # every variable from one read of that record's row
+        assert set(weights) == {"hidden", "output"}
 
 
 def test_in_a_notebook_a_built_visual_shows_its_last_epoch_not_an_empty_axes(replay, monkeypatch):
@@ -566,3 +569,36 @@ def test_in_a_notebook_a_built_visual_shows_its_last_epoch_not_an_empty_axes(rep
     on = replay.build_loss_and_metric(ax_on, "accuracy")
     assert on.current_epoch == int(replay.epochs[-1])
     assert len(on.loss_line.get_xdata()) == len(replay.epochs)  # the figure shown at the cell's end is drawn
+
+
+def test_a_recording_in_the_unpacked_layout_replays_like_a_packed_one(tmp_path, monkeypatch):
+    """Version 1 groups (a dataset per array, written before small arrays were packed) read as before."""
+    from conftest import make_tiny_model, tiny_data
+
+    X, y = tiny_data()
+    filename = str(tmp_path / "layouts.h5")
+    for group, packed in (("v1", False), ("v2", True)):
+        monkeypatch.setattr(storage, "PACK_SMALL_ARRAYS", packed)
+        keras.utils.set_random_seed(0)
+        make_tiny_model().fit(X, y, epochs=2, batch_size=16, verbose=0, shuffle=False,
+                              callbacks=[ReplayData(X, y, filename, group)])
+    with h5py.File(filename, "r") as f:  # the old layout really is the old one
+        assert "packed" not in f["v1"] and "weights/hidden/kernel" in f["v1"] and f["v1"].attrs["format_version"] == 1
+        assert "packed" in f["v2"] and "weights" not in f["v2"] and f["v2"].attrs["format_version"] == 2
+    with Replay(filename, "v1") as old, Replay(filename, "v2") as new:
+        assert old.n_epochs == new.n_epochs == 2
+        np.testing.assert_array_equal(old.training_loss, new.training_loss)
+        for epoch in (0, 1, 2):
+            np.testing.assert_array_equal(old.predictions_at(epoch), new.predictions_at(epoch))
+            np.testing.assert_array_equal(old.losses_at(epoch), new.losses_at(epoch))
+            np.testing.assert_array_equal(old.outputs_at(epoch, "hidden"), new.outputs_at(epoch, "hidden"))
+            np.testing.assert_array_equal(old.outputs_at(epoch, "hidden", before_activation=True),
+                                          new.outputs_at(epoch, "hidden", before_activation=True))
+            for layer, variables in old.gradients_at(epoch).items():
+                for var, value in variables.items():
+                    np.testing.assert_array_equal(value, new.gradients_at(epoch)[layer][var])
+            np.testing.assert_array_equal(old.predict_proba(epoch, epoch), new.predict_proba(epoch, epoch))
+        for quantity in ("weights", "gradients"):
+            assert old.reader.variable_names(quantity) == new.reader.variable_names(quantity)
+        assert old.reader.weight_values == new.reader.weight_values == 9
+        assert set(old.reader.nbytes()) == set(new.reader.nbytes())

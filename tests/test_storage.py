@@ -17,7 +17,7 @@ from deepreplay.storage import RecordingError, RecordingReader, RecordingWriter
 N = 5  # recorded samples
 
 
-def _create(filename, group="g", *, compression=None, overwrite=False, attrs=None):
+def _create(filename, group="g", *, compression=None, overwrite=False, attrs=None, layers=("dense", "out")):
     writer = RecordingWriter(filename, group, compression=compression)
     writer.create(
         attrs=attrs if attrs is not None else {"loss": "mse", "metrics": ["mae"], "batch_size": 4},
@@ -25,7 +25,7 @@ def _create(filename, group="g", *, compression=None, overwrite=False, attrs=Non
         inputs=np.arange(2 * N, dtype=np.float32).reshape(N, 2),
         targets=np.arange(N, dtype=np.float32).reshape(N, 1),
         sample_indices=np.arange(N),
-        layers=["dense", "out"],
+        layers=list(layers),
         quantities=("weights", "gradients", "activations", "z", "predictions", "losses"),
         overwrite=overwrite,
     )
@@ -54,8 +54,15 @@ def _append(writer, k, *, logs=None, evaluation=None):
     )
 
 
+@pytest.fixture(params=["packed", "unpacked"])
+def layout(request, monkeypatch):
+    """Both layouts: version 2 (small arrays packed into one dataset) and version 1 (a dataset per array)."""
+    monkeypatch.setattr(storage, "PACK_SMALL_ARRAYS", request.param == "packed")
+    return request.param
+
+
 @pytest.fixture
-def two_records(tmp_path):
+def two_records(tmp_path, layout):
     filename = tmp_path / "rec.h5"
     writer = _create(filename)
     _append(writer, 0)
@@ -94,7 +101,7 @@ def test_newer_format_version_asks_to_upgrade(two_records):
     filename, _ = two_records
     with h5py.File(filename, "a") as f:
         f["g"].attrs["format_version"] = 99
-    with pytest.raises(RecordingError, match=r"format version 99.*reads versions up to 1\. Upgrade deepreplay"):
+    with pytest.raises(RecordingError, match=r"format version 99.*reads versions up to 2\. Upgrade deepreplay"):
         RecordingReader(filename, "g")
 
 
@@ -147,8 +154,11 @@ def test_closed_reader_says_so(two_records):
 # --------------------------------------------------------------------------
 
 
-def test_round_trip_of_every_quantity(two_records):
+def test_round_trip_of_every_quantity(two_records, layout):
     filename, _ = two_records
+    with h5py.File(filename, "r") as f:  # the layout asked for is the one written
+        assert ("packed" in f["g"]) == (layout == "packed")
+        assert ("weights" in f["g"]) == (layout == "unpacked")
     with RecordingReader(filename, "g") as reader:
         assert reader.n_records == 2
         np.testing.assert_array_equal(reader.epochs, [0, 1])
@@ -156,7 +166,8 @@ def test_round_trip_of_every_quantity(two_records):
         assert reader.layers == ["dense", "out"]
         assert reader.attrs["metrics"] == ["mae"]  # JSON-encoded list decoded
         assert reader.attrs["batch_size"] == 4
-        assert reader.attrs["format"] == "deepreplay" and reader.attrs["format_version"] == 1
+        assert reader.attrs["format"] == "deepreplay" and reader.attrs["format_version"] == (
+            2 if layout == "packed" else 1)
         assert json.loads(reader.model_config) == {"class_name": "Sequential"}
         np.testing.assert_array_equal(reader.inputs, np.arange(10).reshape(5, 2))
         np.testing.assert_array_equal(reader.sample_indices, np.arange(N))
@@ -178,7 +189,7 @@ def test_round_trip_of_every_quantity(two_records):
         np.testing.assert_array_equal(reader.evaluation("loss"), [0.0, 2.0])
 
 
-def test_scalars_missing_from_a_record_are_nan(tmp_path):
+def test_scalars_missing_from_a_record_are_nan(tmp_path, layout):
     filename = tmp_path / "nan.h5"
     writer = _create(filename)
     _append(writer, 0, logs={"learning_rate": 0.1})               # no loss yet
@@ -204,7 +215,7 @@ def test_per_record_arrays_are_chunked_one_record_per_chunk(tiny_recording):
 
     def visit(name, obj):
         if isinstance(obj, h5py.Dataset) and name.split("/")[0] in (
-            "weights", "gradients", "outputs", "predictions", "losses"
+            "weights", "gradients", "outputs", "predictions", "losses", "packed"
         ):
             assert obj.chunks is not None, name
             assert obj.chunks[0] == 1, (name, obj.chunks)
@@ -216,8 +227,11 @@ def test_per_record_arrays_are_chunked_one_record_per_chunk(tiny_recording):
     with h5py.File(filename, "r") as f:
         f[group].visititems(visit)
         assert f[group]["epochs"].maxshape == (None,)
+        # the small arrays of a record share the packed dataset (one row per record, NaN where missing)
+        index = json.loads(f[group]["packed"].attrs["index"])
+        assert f[group]["packed"].fillvalue != f[group]["packed"].fillvalue
     # every kind of per-record array was seen
-    tops = {name.split("/")[0] for name in checked}
+    tops = {name.split("/")[0] for name in checked + list(index)} - {"packed"}
     assert tops == {"weights", "gradients", "outputs", "predictions", "losses"}
 
 
@@ -256,8 +270,8 @@ def test_unfinished_record_is_not_counted(two_records):
     """Data written past the last complete record (a killed writer) is ignored by the reader."""
     filename, _ = two_records
     with h5py.File(filename, "a") as f:
-        ds = f["g/losses"]
-        ds.resize((3, N))  # record 2 started, but 'epochs' never grew
+        ds = f["g/packed"] if "packed" in f["g"] else f["g/losses"]
+        ds.resize((3, *ds.shape[1:]))  # record 2 started, but 'epochs' never grew
         ds[2] = 99.0
         f["g/evaluation/loss"].resize((3,))
     with RecordingReader(filename, "g") as reader:
@@ -292,8 +306,8 @@ def test_overwrite_sets_a_damaged_group_aside_and_creates_a_fresh_one(two_record
     filename, _ = two_records
     _append(_create(filename, "keep"), 7)
     with h5py.File(filename, "r") as f:
-        address = h5py.h5o.get_info(f["g/weights"].id).addr  # the object header of g/weights
-        keep = {name: f["keep"][name][()] for name in ("epochs", "losses")}
+        address = h5py.h5o.get_info(f["g/evaluation"].id).addr  # the object header of g/evaluation
+        keep = {name: f["keep"][name][()] for name in ("epochs", "evaluation/loss")}
     with open(filename, "r+b") as raw:
         raw.seek(address)
         raw.write(b"\xff" * 16)  # version and flags of that header: HDF5 cannot open it any more
@@ -512,3 +526,176 @@ def test_sample_positions_within_the_recorded_rows_are_read(tmp_path, tiny_recor
     with RecordingReader(copy, group) as r:
         np.testing.assert_array_equal(r.probe_samples, [0, 39])
         assert r.gradient_samples is None
+
+
+# --------------------------------------------------------------------------
+# Layout version 2: the small arrays of a record packed into one dataset
+# --------------------------------------------------------------------------
+
+
+def test_a_log_that_first_appears_at_record_1_is_nan_at_record_0(two_records, layout):
+    filename, _ = two_records  # record 0 has no logs (made before training), record 1 has 'loss'
+    with RecordingReader(filename, "g") as reader:
+        np.testing.assert_array_equal(reader.log("loss"), [np.nan, 1.0])
+        np.testing.assert_array_equal(reader.evaluation("loss"), [0.0, 2.0])
+
+
+def test_packed_layout_keeps_large_compressed_and_late_arrays_in_their_own_datasets(tmp_path, layout):
+    filename = tmp_path / "mixed.h5"
+    writer = _create(filename, compression="auto", layers=("dense", "out", "big", "wide"))
+    big = np.full((storage.PACK_MAX_BYTES // 4 + 1,), 3.0, np.float32)  # one value more than the threshold
+    wide = np.full((N, 1000), 0.5, np.float32)  # 20 KB of outputs: auto-compressed
+    double = np.full((2,), 1.0, np.float64)  # float64 variables stay float64
+    for k in range(3):
+        record = _record(k)
+        record["weights"]["big"] = {"kernel": big + k, "double": double * k}
+        record["activations"]["wide"] = wide + k
+        if k >= 1:  # a variable that first appears after the packed dataset exists
+            record["gradients"]["out"] = {"kernel": np.full((3, 1), 7.0, np.float32)}
+        if k == 2 and layout == "packed":  # a packed array missing from a later record: NaN there
+            del record["z"]["dense"]
+        writer.append(epoch=k, logs={}, evaluation={"loss": float(k)}, **record)
+    with h5py.File(filename, "r") as f:
+        g = f["g"]
+        if layout == "packed":
+            index = json.loads(g["packed"].attrs["index"])
+            assert set(index) == {"weights/dense/kernel", "weights/dense/bias", "weights/out/kernel",
+                                  "gradients/dense/kernel", "outputs/dense/activations", "outputs/out/activations",
+                                  "outputs/dense/z", "predictions", "losses"}
+            assert g["packed"].chunks == (1, g["packed"].shape[1]) and g["packed"].dtype == np.float32
+        own = {"weights/big/kernel", "weights/big/double", "outputs/wide/activations", "gradients/out/kernel"}
+        assert all(isinstance(g.get(path), h5py.Dataset) for path in own)
+        assert g["outputs/wide/activations"].compression == "gzip"
+    with RecordingReader(filename, "g") as reader:
+        assert reader.n_records == 3
+        for k in range(3):
+            np.testing.assert_array_equal(reader.weights(k)["big"]["kernel"], big + k)
+            assert reader.weights(k)["big"]["double"].dtype == np.float64
+            np.testing.assert_array_equal(reader.weights(k)["dense"]["kernel"], _record(k)["weights"]["dense"]["kernel"])
+            np.testing.assert_array_equal(reader.outputs(k, "wide"), wide + k)
+        np.testing.assert_array_equal(reader.outputs(1, "dense", "z"), _record(1)["z"]["dense"])
+        if layout == "packed":
+            assert np.isnan(reader.outputs(2, "dense", "z")).all()
+        grads = reader.history("gradients")
+        np.testing.assert_array_equal(grads["out"]["kernel"][0], np.full((3, 1), np.nan))
+        np.testing.assert_array_equal(grads["out"]["kernel"][1:], np.full((2, 3, 1), 7.0))
+        np.testing.assert_array_equal(grads["dense"]["kernel"], np.stack([_record(k)["gradients"]["dense"]["kernel"]
+                                                                          for k in range(3)]))
+        assert reader.variable_names() == {"dense": ["bias", "kernel"], "out": ["kernel"],
+                                           "big": ["double", "kernel"]}
+        assert reader.variable_names("gradients") == {"dense": ["kernel"], "out": ["kernel"]}
+        assert reader.weight_values == 6 + 3 + 3 + big.size + 2
+        assert reader.history_nbytes("losses") == 3 * N * 4
+        assert reader.has("predictions") and reader.has("losses") and reader.has("z")
+        assert reader.output_layers() == ["dense", "out", "wide"]
+        sizes = reader.nbytes()
+        assert {"weights", "gradients", "outputs", "predictions", "losses"} <= set(sizes) and "packed" not in sizes
+    with pytest.raises(ValueError, match=r"cannot append to 'weights/dense/kernel': a record has shape \(3, 3\)"):
+        record = _record(3)
+        record["weights"]["dense"]["kernel"] = np.zeros((3, 3), np.float32)
+        writer.append(epoch=3, logs={}, evaluation={}, **record)
+
+
+def test_appending_to_a_group_continues_in_its_own_layout(tmp_path, monkeypatch):
+    for first in (False, True):
+        filename = tmp_path / f"continue-{first}.h5"
+        monkeypatch.setattr(storage, "PACK_SMALL_ARRAYS", first)
+        writer = _create(filename)
+        _append(writer, 0)
+        monkeypatch.setattr(storage, "PACK_SMALL_ARRAYS", not first)
+        writer.close()  # the next record opens the file afresh and reads the layout from the group
+        _append(writer, 1)
+        _append(writer, 2)
+        with h5py.File(filename, "r") as f:
+            assert ("packed" in f["g"]) is first and ("losses" in f["g"]) is not first
+            assert f["g"].attrs["format_version"] == (2 if first else 1)
+            if first:
+                assert len(f["g/packed"]) == 3
+        with RecordingReader(filename, "g") as reader:
+            assert reader.n_records == 3
+            for k in range(3):
+                np.testing.assert_array_equal(reader.losses(k), _record(k)["losses"])
+                np.testing.assert_array_equal(reader.weights(k)["out"]["kernel"], _record(k)["weights"]["out"]["kernel"])
+
+
+def test_reading_a_packed_history_reads_the_packed_dataset_once(two_records, layout, monkeypatch):
+    filename, writer = two_records
+    reads = []
+    original = RecordingReader._bounded
+
+    def counting(self, ds, count=None):
+        reads.append(ds.name)
+        return original(self, ds, count)
+
+    monkeypatch.setattr(RecordingReader, "_bounded", counting)
+    with RecordingReader(filename, "g") as reader:
+        for quantity in ("weights", "gradients", "predictions", "losses"):
+            reader.history(quantity)
+        for k in (0, 1):
+            reader.weights(k), reader.losses(k), reader.outputs(k, "dense")
+        _append(writer, 2)  # a record appended meanwhile: only its row is read, once by each
+        np.testing.assert_array_equal(reader.losses(2), _record(2)["losses"])
+        np.testing.assert_array_equal(reader.weights(2)["dense"]["kernel"], _record(2)["weights"]["dense"]["kernel"])
+        np.testing.assert_array_equal(reader.history("losses"), [_record(k)["losses"] for k in range(3)])
+    if layout == "packed":
+        assert reads == ["/g/packed"] * 3
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda ds: ds.attrs.__setitem__("index", "not json"), "'index' attribute of 'packed' is missing or not a JSON"),
+    (lambda ds: ds.attrs.__delitem__("index"), "'index' attribute of 'packed' is missing"),
+    (lambda ds: ds.attrs.__setitem__("index", json.dumps(["losses"])), "not a JSON object"),
+    (lambda ds: ds.attrs.__setitem__("index", json.dumps({"losses": [10**9, [5]]})), "beyond its"),
+    (lambda ds: ds.attrs.__setitem__("index", json.dumps({"losses": [-1, [5]]})), r"not \[offset, shape\]"),
+    (lambda ds: ds.attrs.__setitem__("index", json.dumps({"losses": [0, [2**40, 2**40]]})), "beyond its"),
+    (lambda ds: ds.attrs.__setitem__("index", json.dumps({"losses": [0, "5"]})), r"not \[offset, shape\]"),
+    (lambda ds: ds.attrs.__setitem__("index", json.dumps({"losses": [True, [5]]})), r"not \[offset, shape\]"),
+    (lambda ds: ds.attrs.__setitem__("index", json.dumps({"../../etc": [0, [5]]})), "not a per-record array"),
+    (lambda ds: ds.attrs.__setitem__("index", json.dumps({"losses": [0, [5]], "predictions": [3, [5, 1]]})),
+     "overlap"),
+    (lambda ds: ds.attrs.__setitem__("index", json.dumps({"predictions": [0, [5]], "predictions/a": [5, [5]]})),
+     "both as an array and as a group"),
+    (lambda ds: ds.attrs.__setitem__("index", "[" * 100000 + "]" * 100000), "not a JSON object"),
+    (lambda ds: ds.attrs.__setitem__("index", np.arange(3)), "missing or not a JSON object"),
+])
+def test_a_damaged_packed_index_is_a_recording_error(tmp_path, monkeypatch, damage, message):
+    monkeypatch.setattr(storage, "PACK_SMALL_ARRAYS", True)
+    filename = tmp_path / "bad.h5"
+    writer = _create(filename)
+    _append(writer, 0)
+    _append(writer, 1)
+    with h5py.File(filename, "a") as f:
+        damage(f["g/packed"])
+    with pytest.raises(RecordingError, match=message):
+        with RecordingReader(filename, "g") as reader:
+            reader.losses(1)
+
+
+@pytest.mark.parametrize("replace", [
+    dict(data=np.zeros((2, 40), "f8")),          # float64
+    dict(data=np.zeros((2, 2, 40), "f4")),       # 3-D
+    dict(data=np.zeros((2, 5), "f4")),           # narrower than its index
+])
+def test_a_packed_dataset_of_another_shape_or_dtype_is_a_recording_error(tmp_path, monkeypatch, replace):
+    monkeypatch.setattr(storage, "PACK_SMALL_ARRAYS", True)
+    filename = tmp_path / "bad.h5"
+    writer = _create(filename)
+    _append(writer, 0)
+    _append(writer, 1)
+    with h5py.File(filename, "a") as f:
+        index = f["g/packed"].attrs["index"]
+        del f["g/packed"]
+        f["g"].create_dataset("packed", **replace).attrs["index"] = index
+    with pytest.raises(RecordingError, match="damaged"):
+        with RecordingReader(filename, "g") as reader:
+            reader.losses(1)
+
+
+def test_an_array_both_packed_and_in_its_own_dataset_is_a_recording_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(storage, "PACK_SMALL_ARRAYS", True)
+    filename = tmp_path / "bad.h5"
+    _append(_create(filename), 0)
+    with h5py.File(filename, "a") as f:
+        f["g"].create_dataset("losses", data=np.zeros((1, N), "f4"))
+    with pytest.raises(RecordingError, match="'losses' is both a dataset and in the index of 'packed'"):
+        RecordingReader(filename, "g")
