@@ -311,6 +311,7 @@ class _FlatOutputs:
         import tensorflow as tf
 
         plan, packed, others, offset = [], [], [], 0
+        flat_shape = None  # one constant [-1] for every reshape (fewer ops to create while tracing)
         for leaf in keras.tree.flatten(out):
             shape = getattr(leaf, "shape", None)
             if leaf is None:
@@ -318,7 +319,11 @@ class _FlatOutputs:
             elif getattr(leaf, "dtype", None) == tf.float32 and shape is not None and shape.is_fully_defined():
                 size = int(shape.num_elements())
                 plan.append(("packed", offset, size, tuple(int(d) for d in shape)))
-                packed.append(tf.reshape(leaf, [-1]))
+                if shape.rank != 1:
+                    if flat_shape is None:
+                        flat_shape = tf.constant([-1], dtype=tf.int32)
+                    leaf = tf.raw_ops.Reshape(tensor=leaf, shape=flat_shape)
+                packed.append(leaf)
                 offset += size
             else:
                 plan.append(("other", len(others)))
