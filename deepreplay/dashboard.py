@@ -62,6 +62,7 @@ class DashboardPlan:
     feature_maps: str | None = None    # convolutional: feature maps of this layer
     filters: str | None = None         # convolutional: kernels of this layer
     distributions: str | None = None   # 'activations' or 'weights': per-layer distributions (non-Dense models)
+    distribution_layers: tuple[str, ...] | None = None  # the layers of those distributions (None: every layer)
     display_grid: bool = True          # grid lines of the feature space (False: the model cannot be rebuilt)
     display_regions: bool | None = None  # regions of the feature space (None: its default; False: cannot be drawn)
     skipped: tuple[str, ...] = ()      # one line per visual left out, and why
@@ -178,19 +179,35 @@ def _conv_plan(replay, kinds: dict[str, str], skipped: list[str]) -> tuple[str |
     return (maps[0] if maps else None), (convs[0] if convs and weights else None)
 
 
-def _distributions_plan(replay, kinds: dict[str, str]) -> str | None:
-    """'activations' (else 'weights') for models with layers other than Dense; None for Dense networks."""
+#: At most this many layers in the dashboard's layer distributions (one violin each: more would not be read).
+MAX_DISTRIBUTION_LAYERS = 8
+
+
+def _distributions_plan(replay, kinds: dict[str, str],
+                        skipped: list[str]) -> tuple[str | None, tuple[str, ...] | None]:
+    """``('activations' (else 'weights'), layers)`` for models with layers other than Dense; ``(None, None)``
+    for Dense networks.  ``layers`` is None for every layer, or :data:`MAX_DISTRIBUTION_LAYERS` of them
+    evenly spaced (the first and last kept) for a deeper model, which ``skipped`` then says."""
     from . import diagnostics
 
     if not kinds or set(kinds.values()) <= DENSE_KINDS:
-        return None
+        return None, None
     for quantity in ("activations", "weights"):
         try:
-            if diagnostics.select_layers(replay, quantity):
-                return quantity
+            layers = diagnostics.select_layers(replay, quantity)
         except ValueError:
             continue
-    return None
+        if not layers:
+            continue
+        if len(layers) <= MAX_DISTRIBUTION_LAYERS:
+            return quantity, None
+        picked = tuple(layers[int(i)] for i in np.linspace(0, len(layers) - 1, MAX_DISTRIBUTION_LAYERS).round())
+        build = "build_outputs" if quantity == "activations" else "build_weights"
+        skipped.append(f"layer distributions of {len(layers) - len(picked)} of the {len(layers)} layers: "
+                       f"{len(picked)} evenly spaced ones are drawn (replay.{build}(ax, layer_names=[...]) draws "
+                       "the others)")
+        return quantity, picked
+    return None, None
 
 
 def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | None = None,
@@ -329,6 +346,7 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
     loss_histogram = replay.reader.has("losses")
     if not loss_histogram:
         skipped.append("loss histogram: the per-sample losses were not recorded")
+    distributions, distribution_layers = _distributions_plan(replay, kinds, skipped)
     return DashboardPlan(
         layer_name=layer_name,
         decision_boundary=decision_boundary,
@@ -341,7 +359,8 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
         confusion_matrix=task.kind == "multiclass" and replay.reader.has("predictions"),
         feature_maps=feature_maps,
         filters=filters,
-        distributions=_distributions_plan(replay, kinds),
+        distributions=distributions,
+        distribution_layers=distribution_layers,
         display_grid=display_grid,
         display_regions=display_regions,
         skipped=tuple(skipped),
@@ -434,7 +453,8 @@ def build_dashboard(replay, *, layer_name: str | None = None, metric_name: str |
     if plan.distributions is not None:
         distributions = replay.build_outputs if plan.distributions == "activations" else replay.build_weights
         builders.append(("distributions", f"layer distributions ({plan.distributions})",
-                         lambda ax: distributions(ax, **span)))
+                         lambda ax: distributions(ax, layer_names=plan.distribution_layers and
+                                                  list(plan.distribution_layers), **span)))
     if plan.confusion_matrix:
         builders.append(("confusion", "confusion matrix",
                          lambda ax: replay.build_confusion_matrix(ax, normalize=True, **span)))

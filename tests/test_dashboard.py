@@ -1,5 +1,7 @@
 """The standard dashboard picks the visuals a recording can show (binary, multiclass, regression, wide, high-D)."""
 
+import warnings
+
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
@@ -288,6 +290,40 @@ def test_a_convolution_whose_outputs_are_not_images_is_said_so(tmp_path):
             build_dashboard(replay)
         text = str(notes[0].message)
         assert "feature maps: the outputs of Conv3D layers are not images" in text and "not recorded" not in text
+
+
+def test_a_deep_model_gets_the_distributions_of_a_few_evenly_spaced_layers_with_short_labels(tmp_path):
+    """A deep model (MobileNet has 162 layers with names like 'expanded_conv_3_squeeze_excite_conv_1'): the
+    dashboard draws 8 layers' distributions, first and last included, says so, and shortens long names, so the
+    figure keeps its layout (constrained layout collapsed, with a warning, on every layer's long name)."""
+    from deepreplay.dashboard import MAX_DISTRIBUTION_LAYERS, DashboardNote
+
+    layers = [keras.Input((4,))]
+    for i in range(14):
+        layers.append(keras.layers.Dense(4, activation="tanh", name=f"expanded_conv_{i}_squeeze_excite_dense"))
+        layers.append(keras.layers.LayerNormalization(name=f"expanded_conv_{i}_norm"))
+    model = keras.Sequential(layers + [keras.layers.Dense(3, activation="softmax", name="output")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    filename = str(tmp_path / "deep.h5")
+    ReplayData(RNG.normal(size=(12, 4)).astype(np.float32), np.arange(12) % 3, filename, "deep", model=model)
+    with Replay(filename, "deep") as replay:
+        plan = plan_dashboard(replay)
+        every = [layer.name for layer in model.layers[:-1]]
+        assert plan.distribution_layers is not None and len(plan.distribution_layers) == MAX_DISTRIBUTION_LAYERS
+        assert plan.distribution_layers[0] == every[0] and plan.distribution_layers[-1] == every[-1]
+        assert f"layer distributions of {len(every) - MAX_DISTRIBUTION_LAYERS} of the {len(every)} layers" in \
+            " | ".join(plan.skipped)
+        with pytest.warns(DashboardNote):
+            fig, visuals = build_dashboard(replay)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no "constrained_layout not applied"
+            compose_plots(visuals, 0)
+            fig.savefig(tmp_path / "deep.png")
+        ax = next(v for v in visuals if type(v).__name__ == "LayerDistributions").ax
+        labels = [t.get_text() for t in ax.get_xticklabels()]
+        assert len(labels) == MAX_DISTRIBUTION_LAYERS + 1  # the inputs first
+        assert len(set(labels)) == len(labels) and max(len(t) for t in labels) <= 16  # short, yet told apart
+        assert "expande\u2026v_7_norm" in labels and "expande\u20260_squeez" in labels
 
 
 def test_default_png_is_readable_on_a_projector(replay, tmp_path):

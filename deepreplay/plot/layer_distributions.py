@@ -60,6 +60,50 @@ def _crowded(ax: Axes, texts: Sequence[str], fontsize: float) -> bool:
     return max(len(t) for t in texts) * _CHAR_WIDTH * fontsize > 0.95 * slot
 
 
+#: Tick labels longer than this many characters are shortened in the middle (a deep model's layer names).
+_MAX_LABEL = 16
+
+
+def _tick_labels(names: Sequence[str]) -> list[str]:
+    """``names``, those longer than :data:`_MAX_LABEL` as their start and end around an ellipsis.
+
+    Where two would read the same (``expande…te_dense`` for ``expanded_conv_0_...`` and
+    ``expanded_conv_2_...``), their second part starts where their names differ instead
+    (``expande…0_squeeze``), and is lengthened if they still read the same.
+    """
+    head = (_MAX_LABEL - 1) // 2
+    size = _MAX_LABEL - 1 - head
+    starts: list[int | None] = [None] * len(names)  # None: the end of the name
+    extra = [0] * len(names)
+
+    def label(i: int) -> str:
+        name, n = names[i], size + extra[i]
+        if len(name) <= max(_MAX_LABEL, head + n + 1):
+            return name
+        part = name[-n:] if starts[i] is None else name[starts[i]:starts[i] + n]
+        return f"{name[:head]}\u2026{part}"
+
+    labels = [label(i) for i in range(len(names))]
+    for _ in range(max((len(name) for name in names), default=0)):
+        groups: dict[str, list[int]] = {}
+        for i, text in enumerate(labels):
+            groups.setdefault(text, []).append(i)
+        clashes = [[i for i in group if labels[i] != names[i]] for group in groups.values() if len(group) > 1]
+        clashes = [group for group in clashes if group]
+        if not clashes:
+            break
+        for group in clashes:
+            first = next((k for k in range(min(len(names[i]) for i in group))
+                          if len({names[i][k] for i in group}) > 1), None)
+            for i in group:
+                if first is not None and starts[i] is None and first >= head:
+                    starts[i] = first
+                else:
+                    extra[i] += 1
+                labels[i] = label(i)
+    return labels
+
+
 def _std_text(value: float) -> str:
     if not np.isfinite(value):
         return "std n/a"
@@ -212,10 +256,11 @@ class LayerDistributions(Plotter):
         ax.set_ylim(low, top)
         ax.set_xticks(np.arange(n))
         tick_size = FontProperties(size=mpl.rcParams["xtick.labelsize"]).get_size_in_points()
-        if n > 6 or _crowded(ax, d.layers, tick_size):
-            ax.set_xticklabels(d.layers, rotation=30, ha="right", rotation_mode="anchor")
+        labels = _tick_labels(d.layers)
+        if n > 6 or _crowded(ax, labels, tick_size):
+            ax.set_xticklabels(labels, rotation=30, ha="right", rotation_mode="anchor")
         else:
-            ax.set_xticklabels(d.layers)
+            ax.set_xticklabels(labels)
         ax.set_xlabel("Layers")
         ax.set_title(self.title)
         self.std_texts = []
