@@ -23,6 +23,9 @@ import numpy as np
 
 LossFn = Callable[[object, object], object]
 
+#: The names Keras gives variables created without one (``keras.Variable(...)``, ``add_weight(shape=...)``).
+_UNNAMED = re.compile(r"variable(_\d+)?")
+
 
 def is_linear(activation: object) -> bool:
     """Whether a Keras activation is the identity."""
@@ -103,16 +106,28 @@ def variable_keys(layer: keras.layers.Layer) -> list[tuple[str, keras.Variable]]
 
     The key is the variable's path below the layer (``kernel``, ``bias``,
     ``gamma``, ``dense.kernel`` for a nested model), with ``/`` written as ``.``.
+
+    A variable created without a name (``add_weight(shape=...)``, or the
+    parameters ``TorchModuleWrapper`` tracks) is named by Keras from one
+    counter per process (``variable``, ``variable_1``, ... ``variable_7``), so
+    its name depends on what the process built before; its key is its rank
+    among such variables of the same holder instead (``variable``,
+    ``variable_1``, ...): the same when the model is rebuilt to replay it.
     """
     # ``layer.path`` is None for a layer that owns no variables of its own.
     prefix = (getattr(layer, "path", None) or layer.name) + "/"
     keys: list[tuple[str, keras.Variable]] = []
     seen: set[str] = set()
+    unnamed: dict[str, int] = {}  # holder's key prefix -> unnamed variables met so far
     for var in layer.weights:
         path = getattr(var, "path", var.name)
         # A nested model's variables carry their inner layer's path ("dense/kernel").
         key = path[len(prefix):] if path.startswith(prefix) else path
         key = key.replace("/", ".")
+        holder, _, name = key.rpartition(".")
+        if _UNNAMED.fullmatch(name):
+            rank = unnamed[holder] = unnamed.get(holder, -1) + 1
+            key = (holder + "." if holder else "") + ("variable" if rank == 0 else f"variable_{rank}")
         base, n = key, 1
         while key in seen:
             n += 1

@@ -217,6 +217,35 @@ def test_preprocessing_layers_adapted_to_data_replay_as_trained(tmp_path):
         np.testing.assert_allclose(keras.ops.convert_to_numpy(surface.model(X)), want, rtol=1e-6)
 
 
+@keras.saving.register_keras_serializable(package="test_replay")
+class _Unnamed(keras.layers.Layer):
+    """A custom layer whose weights are made without names, as many tutorials write them."""
+
+    def build(self, shape):
+        self.w = self.add_weight(shape=(shape[-1], 2))
+        self.b = self.add_weight(shape=(2,), initializer="ones")
+
+    def call(self, x):
+        return keras.ops.tanh(keras.ops.matmul(x, self.w) + self.b)
+
+
+def test_weights_made_without_names_replay_in_the_process_that_recorded_them(tmp_path):
+    """Keras names unnamed variables from one counter per process ('variable_7'): rebuilt to replay, the same
+    weights get other names, and model_at left them at their initial values (silently wrong outputs)."""
+    X, y = parabola.load_data(n_points=20)
+    model = keras.Sequential([keras.Input((2,)), _Unnamed(name="custom"),
+                              keras.layers.Dense(1, activation="sigmoid", name="out")])
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="binary_crossentropy")
+    filename = str(tmp_path / "unnamed.h5")
+    model.fit(X, y, epochs=2, verbose=0, callbacks=[ReplayData(X, y, filename, "run")])
+    with Replay(filename, "run") as replay:
+        assert sorted(replay.weights_at(2)["custom"]) == ["variable", "variable_1"]
+        replayed = replay.model_at(2)
+        assert [v.name for v in replayed.weights[:2]] != [v.name for v in model.weights[:2]]  # renamed
+        np.testing.assert_allclose(_np(replayed(X)), _np(model(X)), atol=ATOL)
+        np.testing.assert_allclose(replay.predictions_at(2), _np(model(X)), atol=ATOL)
+
+
 def test_missing_file_is_named(tmp_path):
     missing = tmp_path / "no_such_recording.h5"
     with pytest.raises(FileNotFoundError, match=r"replay_filename=.*no_such_recording\.h5.*does not exist"):
