@@ -608,7 +608,8 @@ def make_base_recording(filename: str) -> None:
 
 def unpacked_copy(base: str, path: str) -> None:
     """A copy of ``base`` whose group ``g`` has the version 1 layout (one dataset per array): a packed
-    recording's ``packed`` dataset split back into the datasets it replaces (a version 1 base is copied)."""
+    recording's ``packed`` and ``scalars`` datasets split back into the datasets they replace (a version 1
+    base is copied)."""
     import shutil
 
     import h5py
@@ -616,13 +617,17 @@ def unpacked_copy(base: str, path: str) -> None:
     shutil.copyfile(base, path)
     with h5py.File(path, "a") as f:
         g = f["g"]
-        if "packed" not in g:
-            return
-        rows = g["packed"][()]
-        for name, (offset, shape) in json.loads(g["packed"].attrs["index"]).items():
-            values = rows[:, offset:offset + math.prod(shape)].reshape((len(rows), *shape))
-            g.create_dataset(name, data=values, maxshape=(None, *shape), chunks=(1, *shape))
-        del g["packed"]
+        if "packed" in g:
+            rows = g["packed"][()]
+            for name, (offset, shape) in json.loads(g["packed"].attrs["index"]).items():
+                values = rows[:, offset:offset + math.prod(shape)].reshape((len(rows), *shape))
+                g.create_dataset(name, data=values, maxshape=(None, *shape), chunks=(1, *shape))
+            del g["packed"]
+        if "scalars" in g:
+            rows = g["scalars"][()]
+            for name, column in json.loads(g["scalars"].attrs["index"]).items():
+                g.create_dataset(name, data=rows[:, column], maxshape=(None,), chunks=(1024,))
+            del g["scalars"]
         g.attrs["format_version"] = 1
 
 
@@ -785,6 +790,28 @@ def hostile_corpus(base: str, outdir: str, marker: str, count: int) -> list[tupl
             packed_variant(f"index {label}", set_index(value))
         packed_variant("an array both packed and in its own dataset", lambda g, f: g.create_dataset(
             "losses", data=np.zeros((4, 40), "f4")))
+    with h5py.File(packed_base, "r") as f:
+        scalars = "scalars" in f["g"]
+        scalar_index = f["g/scalars"].attrs["index"] if scalars else "{}"
+
+    def scalars_as(**kw):
+        def edit(g, f):
+            del g["scalars"]
+            g.create_dataset("scalars", **kw).attrs["index"] = scalar_index
+        return edit
+
+    if scalars:
+        packed_variant("scalars -> external link to a FIFO", replace("scalars", link=h5py.ExternalLink(fifo, "/s")))
+        packed_variant("scalars declared (4, 10**12)", scalars_as(shape=(4, 10**12), maxshape=(None, None),
+                                                                  chunks=(1, 64), dtype="f8"))
+        packed_variant("scalars as float32", scalars_as(data=np.zeros((4, 5), "f4")))
+        packed_variant("scalars 1-D", scalars_as(data=np.zeros(20)))
+        packed_variant("scalars shorter than epochs", scalars_as(data=np.zeros((1, 5))))
+        for label, value in (("missing", None), ("not JSON", "{{{"), ("column beyond the row", '{"logs/loss": 99}'),
+                             ("shared column", '{"logs/loss": 0, "logs/x": 0}'),
+                             ("a path out of the group", '{"../x": 0}'), ("a column as text", '{"logs/loss": "0"}')):
+            packed_variant(f"scalars index {label}", (lambda g, f: g["scalars"].attrs.__delitem__("index"))
+                           if value is None else lambda g, f, v=value: g["scalars"].attrs.__setitem__("index", v))
     # Raw damage: truncations and flipped bytes.
     size = os.path.getsize(packed_base)
     for fraction in (0.05, 0.2, 0.4, 0.6, 0.8, 0.95, 0.99):

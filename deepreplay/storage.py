@@ -39,6 +39,8 @@ Layout of one group (see ``docs/format.md`` for the user-facing description)::
         output_losses/<output> (E, n)  several outputs: each output's loss
         packed       (E, W)       version 2: the record's small arrays, one row
                                   per record (attr index: {path: [offset, shape]})
+        scalars      (E, S)       version 2: the logs/* and evaluation/* series,
+                                  one column each (attr index: {path: column})
 
 Version 2 packs a record's small arrays into one dataset.  In a version 2
 group the per-record arrays above that are float32, uncompressed and at most
@@ -54,8 +56,11 @@ session journals, flushes to the disk and writes back.  A Part 1 record was
 writer's CPU per record drops by about a quarter (``benchmarks/durability.py
 --only packed``).  Larger, compressed or float64 arrays, and arrays that
 first appear after ``packed`` was created (its index never changes), keep
-their own datasets; scalar series (``epochs``, ``logs``, ``evaluation``)
-too.  Readers take an array from wherever it is (:meth:`RecordingReader._array`),
+their own datasets.  The ``logs`` and ``evaluation`` series are likewise
+columns of one float64 dataset ``scalars`` (their version 1 datasets each
+rewrote a 1024-value chunk per record); a name seen for the first time adds
+a column, which reads NaN in earlier records, as a new series did.
+Readers take an array from wherever it is (:meth:`RecordingReader._array`),
 read a record's row once for all its arrays, and the whole ``packed``
 dataset once when a history is asked for (kept while it is small).  Version 1
 groups (one dataset per array) are read as before, and a writer appending to
@@ -154,7 +159,10 @@ _PREDICTIONS = "predictions"
 _LOSSES = "losses"
 _OUTPUT_LOSSES = "output_losses"
 _PACKED = "packed"
+_SCALARS = "scalars"
 _ATTR_INDEX = "index"
+#: Columns per chunk of the ``scalars`` dataset: a record's scalars are one chunk up to this many names.
+_SCALAR_CHUNK = 64
 _ATTR_STRUCTURE = "structure"
 _ATTR_ORDER = "order"
 _ATTR_OUTPUTS = "outputs"
@@ -543,9 +551,15 @@ class RecordingWriter:
             g = self._group(f)
             index = _n_records(g)
             self._plan = _PackPlan.of(g)
+            self._shapes.pop(_SCALARS, None)  # its width grows with new names, maybe by a copy of this writer
         else:  # the same kept file, that no one else wrote since this writer's last record
             g, index = self._next
+        plan = self._plan
+        scalars: dict[str, float] | None = {} if plan is not None and plan.pack_scalars else None
         for sub, values in ((_LOGS, logs), (_EVALUATION, evaluation)):
+            if scalars is not None:  # version 2: one row of the scalars dataset (names it lacks are NaN)
+                scalars.update((f"{sub}/{_encode(name)}", float(value)) for name, value in values.items())
+                continue
             for name, value in values.items():
                 self._append(g, f"{sub}/{_encode(name)}", index, np.float64(value), compress=False)
             # Scalars that are known from earlier records but not this one become NaN.
@@ -579,6 +593,8 @@ class RecordingWriter:
         if losses is not None:
             self._append(g, _LOSSES, index, losses, packed=packed)
         self._append_packed(g, index, packed)
+        if scalars is not None:
+            self._append_scalars(g, index, scalars)
         if _STEPS in g:
             if step is None:
                 raise ValueError(f"{_describe(self.filename, self.group_name)} is step-based: give step=.")
@@ -689,6 +705,26 @@ class RecordingWriter:
             row[offset:offset + value.size] = value.reshape(-1)
         self._append(g, _PACKED, index, row, compress=False)
 
+    def _append_scalars(self, g: h5py.Group, index: int, scalars: Mapping[str, float]) -> None:
+        """Write this record's row of the scalars dataset; a name seen for the first time gets a new column."""
+        plan = self._plan
+        if not plan.scalars and not scalars:
+            return
+        new = [path for path in scalars if path not in plan.scalars]
+        if new:
+            for path in new:
+                plan.scalars[path] = len(plan.scalars)
+            width = len(plan.scalars)
+            if _SCALARS not in self._shapes and _SCALARS not in g:
+                g.create_dataset(_SCALARS, shape=(0, width), maxshape=(None, None), dtype="f8",
+                                 chunks=(1, _SCALAR_CHUNK), fillvalue=np.nan)
+            self._shapes[_SCALARS] = (width,)  # the columns grow with the row below; earlier rows read NaN there
+            g[_SCALARS].attrs[_ATTR_INDEX] = json.dumps(plan.scalars)
+        row = np.full(len(plan.scalars), np.nan)
+        for path, value in scalars.items():
+            row[plan.scalars[path]] = value
+        self._append(g, _SCALARS, index, row, compress=False)
+
     def _append(self, g: h5py.Group, path: str, index: int, value: Any, *, compress: bool = True,
                 auto: bool = False, packed: dict[str, np.ndarray] | None = None) -> None:
         value = np.asarray(value)
@@ -748,8 +784,10 @@ class _PackPlan:
     """Where a version 2 group's writer puts its packed arrays: ``index`` {path: (offset, shape)} of the
     ``packed`` dataset, None until its first record with such arrays creates it; ``width`` its row length."""
 
-    def __init__(self, index: dict[str, tuple[int, tuple[int, ...]]] | None, width: int) -> None:
+    def __init__(self, index: dict[str, tuple[int, tuple[int, ...]]] | None, width: int,
+                 scalars: dict[str, int], pack_scalars: bool) -> None:
         self.index, self.width = index, width
+        self.scalars, self.pack_scalars = scalars, pack_scalars
 
     @classmethod
     def of(cls, g: h5py.Group) -> _PackPlan | None:
@@ -758,11 +796,17 @@ class _PackPlan:
         if int(version) < FORMAT_VERSION:
             return None
         ds = g.get(_PACKED)
-        if ds is None:
-            return cls(None, 0)
-        index = {path: (int(offset), tuple(int(d) for d in shape))
-                 for path, (offset, shape) in json.loads(_text(ds.attrs[_ATTR_INDEX])).items()}
-        return cls(index, int(ds.shape[1]))
+        index, width = None, 0
+        if ds is not None:
+            index = {path: (int(offset), tuple(int(d) for d in shape))
+                     for path, (offset, shape) in json.loads(_text(ds.attrs[_ATTR_INDEX])).items()}
+            width = int(ds.shape[1])
+        scalars = g.get(_SCALARS)
+        if scalars is not None:
+            return cls(index, width, {str(k): int(v) for k, v in json.loads(_text(scalars.attrs[_ATTR_INDEX])).items()},
+                       True)
+        # Scalars go into the scalars dataset from the group's first record on (never after own datasets).
+        return cls(index, width, {}, _LOGS not in g and _EVALUATION not in g)
 
 
 def list_groups(filename: str | os.PathLike) -> list[str]:
@@ -921,6 +965,42 @@ def _packed_index(g: h5py.Group) -> dict[str, tuple[int, tuple[int, ...]]]:
     return out
 
 
+_SCALAR_PATH = re.compile(r"(?:logs|evaluation)/[^/\0]+")
+
+
+def _scalars_index(g: h5py.Group) -> dict[str, int]:
+    """The index of the group's ``scalars`` dataset, ``{path: column}`` (``{}`` without one).
+
+    Raises ValueError saying what is wrong when it is not what the writer makes: a 2-D float64
+    dataset, a JSON object of ``logs/<name>`` and ``evaluation/<name>`` paths to distinct columns
+    within its width, none of them also a dataset of its own.
+    """
+    if _SCALARS not in g:
+        return {}
+    ds = g[_SCALARS]
+    if not isinstance(ds, h5py.Dataset) or ds.ndim != 2 or ds.dtype != np.float64:
+        raise ValueError(f"{_SCALARS!r} is not a 2-D float64 dataset")
+    width = int(ds.shape[1])
+    raw = _text(ds.attrs.get(_ATTR_INDEX))
+    try:
+        index = json.loads(raw) if isinstance(raw, str) else None
+    except (ValueError, RecursionError):
+        index = None
+    if not isinstance(index, dict):
+        raise ValueError(f"the {_ATTR_INDEX!r} attribute of {_SCALARS!r} is missing or not a JSON object")
+    for path, column in index.items():
+        if not _SCALAR_PATH.fullmatch(path):
+            raise ValueError(f"the index of {_SCALARS!r} names {path[:80]!r}, not a log or evaluation series")
+        if isinstance(column, bool) or not isinstance(column, int) or not 0 <= column < width:
+            raise ValueError(f"the index of {_SCALARS!r} puts {path!r} at column {str(column)[:40]}, not one of "
+                             f"its {width} columns")
+        if path in g:
+            raise ValueError(f"{path!r} is both a dataset and in the index of {_SCALARS!r}")
+    if len(set(index.values())) != len(index):
+        raise ValueError(f"two series share a column in the index of {_SCALARS!r}")
+    return dict(index)
+
+
 class RecordingReader:
     """Read one recording group, one record at a time.
 
@@ -966,6 +1046,10 @@ class RecordingReader:
         self._rows_cache = np.zeros((0, 0), np.float32)
         self._last_row: tuple[int, np.ndarray] | None = None
         self._arrays_of: tuple[h5py.Group | None, dict[str, _PackedArray]] = (None, {})
+        # The same for the scalars dataset: its index and its rows read so far.
+        self._scalars_key: tuple | None = None
+        self._scalars_index: dict[str, int] = {}
+        self._scalar_rows = np.zeros((0, 0))
         _check_readable_file(self.filename)
         if not isinstance(group_name, str):
             raise TypeError(f"group_name={group_name!r} must be a string.")
@@ -1086,6 +1170,35 @@ class RecordingReader:
                 if not isinstance(ds, h5py.Dataset) or ds.ndim != 1:
                     raise self._damaged(f"'{sub}/{name}' is not a 1-D series")
         self._packed(g)  # its index is checked
+        self._scalar_columns(g)
+
+    # -- the scalars dataset of a version 2 group -------------------------------
+    def _scalar_columns(self, g: h5py.Group) -> dict[str, int]:
+        """``{path: column}`` of the group's ``scalars`` dataset (``{}`` when it has none), checked once."""
+        node = g.get(_SCALARS)
+        if node is None:
+            return {}
+        raw = node.attrs.get(_ATTR_INDEX) if isinstance(node, h5py.Dataset) else None
+        key = (_text(g.attrs.get(_ATTR_WRITER)), _text(raw) if isinstance(raw, (str, bytes)) else None,
+               node.shape[1:] if isinstance(node, h5py.Dataset) else None)
+        if key != self._scalars_key or key[1] is None:
+            try:
+                self._scalars_index = _scalars_index(g)
+            except ValueError as exc:
+                raise self._damaged(str(exc)) from None
+            self._scalars_key, self._scalar_rows = key, np.zeros((0, int(node.shape[1])))
+        return self._scalars_index
+
+    def _scalar_column(self, g: h5py.Group, column: int, n: int) -> np.ndarray:
+        """The first ``n`` rows of one column of the scalars dataset (its rows are read once and kept)."""
+        ds = g[_SCALARS]
+        if ds.shape[0] < n:
+            raise self._damaged(f"dataset {ds.name!r} has {ds.shape[0]} entries, fewer than the {n} records")
+        have = len(self._scalar_rows)
+        if n > have:  # rows only ever get appended (a new name changes the index, and the rows are read again)
+            new = np.asarray(self._bounded(ds, n - have)[have:n], dtype=np.float64)
+            self._scalar_rows = np.concatenate([self._scalar_rows, new.reshape(n - have, -1)])
+        return self._scalar_rows[:n, column].copy()
 
     # -- the packed dataset of a version 2 group ---------------------------------
     def _packed(self, g: h5py.Group) -> dict[str, _PackedArray]:
@@ -1427,16 +1540,25 @@ class RecordingReader:
             return _n_records(g)
 
     # -- scalars per record ----------------------------------------------------
+    def _scalar_links(self, g: h5py.Group, sub: str) -> list[str]:
+        """The link names of the series under ``sub``: own datasets and columns of ``scalars``, sorted."""
+        own = list(g[sub]) if sub in g else []
+        packed = [path[len(sub) + 1:] for path in self._scalar_columns(g) if path.startswith(f"{sub}/")]
+        return sorted({*own, *packed})
+
     def _scalar_names(self, sub: str) -> list[str]:
         with self._open() as g:
-            return [_decode(n) for n in g[sub]] if sub in g else []
+            return [_decode(n) for n in self._scalar_links(g, sub)]
 
     def _scalar(self, sub: str, name: str) -> np.ndarray:
         with self._open() as g:
-            names = [_decode(n) for n in g[sub]] if sub in g else []
+            names = [_decode(n) for n in self._scalar_links(g, sub)]
             if name not in names:
                 raise KeyError(f"{name!r} was not recorded; recorded names: {names}.")
             n = _n_records(g)
+            column = self._scalar_columns(g).get(f"{sub}/{_encode(name)}")
+            if column is not None:
+                return self._scalar_column(g, column, n)
             return self._read(g[sub][_encode(name)], slice(0, n), n)
 
     @property
@@ -1657,7 +1779,7 @@ class RecordingReader:
         sizes: dict[str, int] = {}
 
         def visit(name: str, obj: Any) -> None:
-            if isinstance(obj, h5py.Dataset) and name != _PACKED:
+            if isinstance(obj, h5py.Dataset) and name not in (_PACKED, _SCALARS):
                 top = name.split("/")[0]
                 sizes[top] = sizes.get(top, 0) + int(obj.id.get_storage_size())
 
@@ -1669,6 +1791,12 @@ class RecordingReader:
                 for path, view in packed.items():
                     top = path.split("/")[0]
                     sizes[top] = sizes.get(top, 0) + stored * view.size // width
+            columns = self._scalar_columns(g)
+            if columns:  # likewise the scalars dataset's, among the series
+                stored = int(g[_SCALARS].id.get_storage_size())
+                for path in columns:
+                    top = path.split("/")[0]
+                    sizes[top] = sizes.get(top, 0) + stored // len(columns)
         return sizes
 
 
@@ -1681,9 +1809,10 @@ def _n_records(g: h5py.Group) -> int:
     n = int(g[_EPOCHS].shape[0])
     if _ATTR_RECORDS in g.attrs:
         n = min(n, int(g.attrs[_ATTR_RECORDS]))
-    packed = g.get(_PACKED)
-    if isinstance(packed, h5py.Dataset) and packed.ndim:  # version 2: one more dataset with a record axis
-        n = min(n, int(packed.shape[0]))
+    for name in (_PACKED, _SCALARS):  # version 2: datasets with a record axis too
+        ds = g.get(name)
+        if isinstance(ds, h5py.Dataset) and ds.ndim:
+            n = min(n, int(ds.shape[0]))
     return n
 
 

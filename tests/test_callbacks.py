@@ -683,7 +683,7 @@ def test_record_only_weights(tmp_path):
     ReplayData(X, y, tmp_path / "w.h5", "w", model=model, record=("weights",))
     with h5py.File(tmp_path / "w.h5", "r") as f:  # the small weights are packed (one dataset, see storage)
         assert set(f["w"]) == {"model_config", "inputs", "targets", "sample_indices", "epochs",
-                               "logs", "evaluation", "packed"}
+                               "scalars", "packed"}
         assert {name.split("/")[0] for name in json.loads(f["w/packed"].attrs["index"])} == {"weights"}
     with RecordingReader(tmp_path / "w.h5", "w") as r:
         assert r.quantities == ["weights"]
@@ -943,7 +943,7 @@ def test_layer_and_metric_names_with_slashes_and_dots_round_trip(tmp_path):
         np.testing.assert_array_equal(r.weights(2)["."]["kernel"], model.layers[0].get_weights()[0])
         assert "acc/train" in r.log_names and "acc/train" in r.evaluation_names
     with h5py.File(tmp_path / "r.h5", "r") as f:
-        assert isinstance(f["g/logs/acc%2Ftrain"], h5py.Dataset)  # one dataset, not a nested group
+        assert "logs/acc%2Ftrain" in json.loads(f["g/scalars"].attrs["index"])  # one series, not a nested group
     with Replay(tmp_path / "r.h5", "g") as replay:
         assert replay.get_training_metric("acc/train").shape == (3,)
 

@@ -242,7 +242,7 @@ def test_compression_applies_to_per_record_arrays(tmp_path):
     with h5py.File(filename, "r") as f:
         assert f["g/weights/dense/kernel"].compression == "gzip"
         assert f["g/losses"].compression == "gzip"
-        assert f["g/evaluation/loss"].compression is None  # scalars stay uncompressed
+        assert f["g/scalars"].compression is None  # scalars stay uncompressed
     with RecordingReader(filename, "g") as reader:
         np.testing.assert_array_equal(reader.weights(0)["dense"]["kernel"], _record(0)["weights"]["dense"]["kernel"])
 
@@ -273,7 +273,8 @@ def test_unfinished_record_is_not_counted(two_records):
         ds = f["g/packed"] if "packed" in f["g"] else f["g/losses"]
         ds.resize((3, *ds.shape[1:]))  # record 2 started, but 'epochs' never grew
         ds[2] = 99.0
-        f["g/evaluation/loss"].resize((3,))
+        series = f["g/scalars"] if "scalars" in f["g"] else f["g/evaluation/loss"]
+        series.resize((3, *series.shape[1:]))
     with RecordingReader(filename, "g") as reader:
         assert reader.n_records == 2
         assert reader.evaluation("loss").shape == (2,)
@@ -305,9 +306,11 @@ def test_overwrite_sets_a_damaged_group_aside_and_creates_a_fresh_one(two_record
     """A group HDF5 cannot walk (a subgroup's object header overwritten) is renamed, not deleted."""
     filename, _ = two_records
     _append(_create(filename, "keep"), 7)
+    with h5py.File(filename, "a") as f:  # a subgroup (the packed layout has none of its own)
+        f["g"].create_group("sub").create_group("deeper")
     with h5py.File(filename, "r") as f:
-        address = h5py.h5o.get_info(f["g/evaluation"].id).addr  # the object header of g/evaluation
-        keep = {name: f["keep"][name][()] for name in ("epochs", "evaluation/loss")}
+        address = h5py.h5o.get_info(f["g/sub"].id).addr  # the object header of g/sub
+        keep = {name: f["keep"][name][()] for name in ("epochs", "inputs")}
     with open(filename, "r+b") as raw:
         raw.seek(address)
         raw.write(b"\xff" * 16)  # version and flags of that header: HDF5 cannot open it any more
@@ -698,4 +701,83 @@ def test_an_array_both_packed_and_in_its_own_dataset_is_a_recording_error(tmp_pa
     with h5py.File(filename, "a") as f:
         f["g"].create_dataset("losses", data=np.zeros((1, N), "f4"))
     with pytest.raises(RecordingError, match="'losses' is both a dataset and in the index of 'packed'"):
+        RecordingReader(filename, "g")
+
+
+def test_packed_scalars_keep_the_nan_semantics_of_the_series(tmp_path, monkeypatch):
+    """Version 2: logs and evaluation are columns of one 'scalars' dataset; a name that appears later is NaN before."""
+    monkeypatch.setattr(storage, "PACK_SMALL_ARRAYS", True)
+    filename = tmp_path / "scalars.h5"
+    writer = _create(filename)
+    _append(writer, 0, logs={}, evaluation={"loss": 0.5})                             # record 0: no logs yet
+    _append(writer, 1, logs={"loss": 1.0, "learning_rate": 0.1}, evaluation={"loss": 0.25})
+    _append(writer, 2, logs={"learning_rate": 0.1, "val_loss": 3.0}, evaluation={"loss": 0.125})
+    _append(writer, 3, logs={"loss": 0.5}, evaluation={})
+    with h5py.File(filename, "r") as f:
+        g = f["g"]
+        assert "logs" not in g and "evaluation" not in g
+        assert json.loads(g["scalars"].attrs["index"]) == {"evaluation/loss": 0, "logs/loss": 1,
+                                                           "logs/learning_rate": 2, "logs/val_loss": 3}
+        assert g["scalars"].dtype == np.float64 and g["scalars"].shape == (4, 4)
+    with RecordingReader(filename, "g") as reader:
+        assert reader.log_names == ["learning_rate", "loss", "val_loss"]
+        assert reader.evaluation_names == ["loss"]
+        np.testing.assert_array_equal(reader.log("loss"), [np.nan, 1.0, np.nan, 0.5])
+        np.testing.assert_array_equal(reader.log("learning_rate"), [np.nan, 0.1, 0.1, np.nan])
+        np.testing.assert_array_equal(reader.log("val_loss"), [np.nan, np.nan, 3.0, np.nan])
+        np.testing.assert_array_equal(reader.evaluation("loss"), [0.5, 0.25, 0.125, np.nan])
+        assert reader.log("loss").dtype == np.float64
+        with pytest.raises(KeyError, match="'nope' was not recorded"):
+            reader.log("nope")
+        assert {"logs", "evaluation"} <= set(reader.nbytes())
+
+
+def test_a_version_2_group_with_series_of_their_own_keeps_them(tmp_path, monkeypatch):
+    """A version 2 group whose series are datasets of their own (written before 'scalars') continues so."""
+    monkeypatch.setattr(storage, "PACK_SMALL_ARRAYS", True)
+    filename = tmp_path / "own.h5"
+    writer = _create(filename)
+    with h5py.File(filename, "a") as f:
+        f["g"].create_dataset("evaluation/loss", shape=(0,), maxshape=(None,), dtype="f8", chunks=(1024,),
+                              fillvalue=np.nan)
+    _append(writer, 0)
+    _append(writer, 1)
+    with h5py.File(filename, "r") as f:
+        assert "scalars" not in f["g"] and "logs/loss" in f["g"] and "packed" in f["g"]
+    with RecordingReader(filename, "g") as reader:
+        np.testing.assert_array_equal(reader.log("loss"), [np.nan, 1.0])
+        np.testing.assert_array_equal(reader.evaluation("loss"), [0.0, 2.0])
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda ds: ds.attrs.__setitem__("index", "{{"), "'index' attribute of 'scalars' is missing or not a JSON"),
+    (lambda ds: ds.attrs.__delitem__("index"), "'index' attribute of 'scalars' is missing"),
+    (lambda ds: ds.attrs.__setitem__("index", json.dumps({"logs/loss": 99})), "not one of its"),
+    (lambda ds: ds.attrs.__setitem__("index", json.dumps({"logs/loss": -1})), "not one of its"),
+    (lambda ds: ds.attrs.__setitem__("index", json.dumps({"logs/loss": "0"})), "not one of its"),
+    (lambda ds: ds.attrs.__setitem__("index", json.dumps({"weights/a/b": 0})), "not a log or evaluation series"),
+    (lambda ds: ds.attrs.__setitem__("index", json.dumps({"logs/loss": 0, "logs/x": 0})), "share a column"),
+])
+def test_a_damaged_scalars_index_is_a_recording_error(tmp_path, monkeypatch, damage, message):
+    monkeypatch.setattr(storage, "PACK_SMALL_ARRAYS", True)
+    filename = tmp_path / "bad.h5"
+    writer = _create(filename)
+    _append(writer, 0)
+    _append(writer, 1)
+    with h5py.File(filename, "a") as f:
+        damage(f["g/scalars"])
+    with pytest.raises(RecordingError, match=message):
+        with RecordingReader(filename, "g") as reader:
+            reader.log("loss")
+
+
+def test_scalars_of_another_dtype_or_shape_are_a_recording_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(storage, "PACK_SMALL_ARRAYS", True)
+    filename = tmp_path / "bad.h5"
+    _append(_create(filename), 0)
+    with h5py.File(filename, "a") as f:
+        index = f["g/scalars"].attrs["index"]
+        del f["g/scalars"]
+        f["g"].create_dataset("scalars", data=np.zeros((1, 1), "f4")).attrs["index"] = index
+    with pytest.raises(RecordingError, match="'scalars' is not a 2-D float64 dataset"):
         RecordingReader(filename, "g")
