@@ -56,6 +56,10 @@ def _config_classes(config: Any) -> list[tuple[str, str | None]]:
     return [(node["class_name"], node.get("module")) for node in _serialized_objects(config)]
 
 
+#: The modules of ``keras`` that Keras finds a serialized plain function in by its name alone.
+_KERAS_FUNCTION_MODULES = ("activations", "losses", "initializers", "regularizers", "constraints", "optimizers")
+
+
 def _missing_custom_objects(config: Any, custom_objects: dict[str, Any]) -> list[str]:
     """Names of the non-Keras objects of a serialized config that Keras cannot find.
 
@@ -66,6 +70,14 @@ def _missing_custom_objects(config: Any, custom_objects: dict[str, Any]) -> list
     missing: set[str] = set()
     for node in _serialized_objects(config):
         module = node.get("module")
+        if module == "builtins" and node["class_name"] == "function" and isinstance(node["config"], str):
+            # A plain function (a custom activation, JaxLayer's call_fn): Keras looks it up by its name, in
+            # custom_objects and then among its own functions.
+            name = node["config"]
+            if keras.saving.get_registered_object(name, custom_objects=custom_objects) is None and not any(
+                    hasattr(getattr(keras, kind), name) for kind in _KERAS_FUNCTION_MODULES):
+                missing.add(name)
+            continue
         builtin = isinstance(module, str) and (module in ("keras", "builtins") or module.startswith("keras."))
         key = node.get("registered_name") or node["class_name"]
         if not builtin and isinstance(key, str) and \

@@ -363,6 +363,33 @@ def test_custom_layer_unknown_names_custom_objects(custom_recording, monkeypatch
         np.testing.assert_allclose(replay.predict_proba(X, epoch=1), replay.predictions_at(1), atol=ATOL)
 
 
+def scaled_tanh(x):
+    """A custom activation, not registered: stored by its name only (as JaxLayer's call_fn and init_fn)."""
+    return 1.5 * keras.ops.tanh(x)
+
+
+def test_unregistered_function_is_named_with_the_way_out(tmp_path):
+    """A plain function in the model (a custom activation, JaxLayer's call_fn) that Keras cannot find: the error
+    and the dashboard's note name it and the way out in a line, not Keras' message holding the whole config."""
+    from deepreplay.dashboard import model_problem
+
+    X, y = parabola.load_data(n_points=20)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, activation=scaled_tanh, name="hidden"),
+                              keras.layers.Dense(1, activation="sigmoid", name="output")])
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    filename = str(tmp_path / "function.h5")
+    model.fit(X, y, epochs=1, verbose=0, callbacks=[ReplayData(X, y, filename, "run")])
+    with Replay(filename, "run") as replay:
+        assert replay.missing_custom_objects() == ["scaled_tanh"]
+        with pytest.raises(ValueError, match=re.escape("custom_objects={'scaled_tanh': ...}")):
+            replay.model_at(0)
+        note = model_problem(replay)
+        assert "['scaled_tanh']" in note and "--import" in note and len(note) < 300, note
+    with Replay(filename, "run", custom_objects={"scaled_tanh": scaled_tanh}) as replay:
+        assert replay.missing_custom_objects() == []
+        np.testing.assert_allclose(replay.predict_proba(X, epoch=1), replay.predictions_at(1), atol=ATOL)
+
+
 def test_unknown_class_in_stored_config_names_it(tiny_recording, tmp_path):
     filename = str(tmp_path / "copy.h5")
     shutil.copy(tiny_recording[0], filename)
