@@ -24,11 +24,11 @@ import numpy as np
 
 from . import _backend, sampling, storage, structure, weighting
 from .layer_probe import LayerProbe
+from .layer_tree import may_add_call_losses
 from .model_inspection import (
     MetricSpec,
     compiled_metrics,
     loss_name,
-    may_add_call_losses,
     model_layers,
     output_names,
     per_sample_loss,

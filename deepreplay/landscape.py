@@ -374,7 +374,7 @@ class LossEvaluator:
         import keras
 
         from . import _backend
-        from .model_inspection import assign_recorded_weights
+        from .layer_tree import assign_recorded_weights
 
         _check_replay(replay)
         epoch = _resolve_epoch(replay, epoch, "epoch")

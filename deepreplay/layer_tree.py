@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import keras
 
 from deepreplay import storage
-from deepreplay.model_inspection import is_user_defined, sublayers
+from deepreplay.model_inspection import is_user_defined, model_layers, sublayers, variable_keys
 
 #: How deep the layers held by a subclassed model's user-defined sublayers are looked for.
 MAX_DEPTH = 8
@@ -156,3 +157,44 @@ def layers_called_after(model: keras.Model, layer: keras.layers.Layer, x: object
         else:  # a call returns; below depth 0 it is one of the layers holding ``layer``
             depth = max(depth - 1, 0)
     return rest
+
+
+def every_layer(model: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
+    """``model`` and every layer it holds, at any depth, each once (see ``sublayers``)."""
+    pending, seen = [model], set()
+    while pending:
+        layer = pending.pop()
+        if id(layer) not in seen:
+            seen.add(id(layer))
+            yield layer
+            pending.extend(sublayers(layer))
+
+
+def assign_recorded_weights(model: keras.Model, recorded: dict[str, dict[str, Any]]) -> None:
+    """Give ``model`` the recorded weights ``{layer name: {variable key: values}}`` (keys of ``variable_keys``).
+
+    Layers that derive constants from their variables (an adapted
+    ``Normalization``'s mean and variance, ``Discretization``, the lookup
+    layers) recompute them through their ``finalize_state``, as Keras does
+    when it loads weights; assigning the variables alone would leave them
+    as they were.
+    """
+    for layer in model_layers(model):
+        for key, var in variable_keys(layer):
+            if layer.name in recorded and key in recorded[layer.name]:
+                var.assign(recorded[layer.name][key])
+    for layer in every_layer(model):
+        finalize = getattr(layer, "finalize_state", None)
+        if callable(finalize) and layer.weights and layer.built:
+            finalize()
+
+
+def may_add_call_losses(model: keras.Model) -> bool:
+    """Whether calling ``model`` may add losses (``add_loss``): a layer with an activity regulariser, or a
+    layer or model class of the user's own, whose ``call`` may add any.
+
+    Keras keeps such losses from the model's last call only (symbolic after
+    ``fit`` traced it, on JAX not kept at all), so they are read by calling it.
+    """
+    return any(getattr(layer, "activity_regularizer", None) is not None or is_user_defined(layer)
+               for layer in every_layer(model))

@@ -15,7 +15,6 @@ import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import keras
 import numpy as np
@@ -135,50 +134,6 @@ def variable_keys(layer: keras.layers.Layer) -> list[tuple[str, keras.Variable]]
         seen.add(key)
         keys.append((key, var))
     return keys
-
-
-def assign_recorded_weights(model: keras.Model, recorded: dict[str, dict[str, Any]]) -> None:
-    """Give ``model`` the recorded weights ``{layer name: {variable key: values}}`` (keys of :func:`variable_keys`).
-
-    Layers that derive constants from their variables (an adapted
-    ``Normalization``'s mean and variance, ``Discretization``, the lookup
-    layers) recompute them through their ``finalize_state``, as Keras does
-    when it loads weights; assigning the variables alone would leave them
-    as they were.
-    """
-    for layer in model_layers(model):
-        for key, var in variable_keys(layer):
-            if layer.name in recorded and key in recorded[layer.name]:
-                var.assign(recorded[layer.name][key])
-    pending, seen = list(model_layers(model)), set()
-    while pending:
-        layer = pending.pop()
-        if id(layer) in seen:
-            continue
-        seen.add(id(layer))
-        finalize = getattr(layer, "finalize_state", None)
-        if callable(finalize) and layer.weights and layer.built:
-            finalize()
-        pending.extend(sublayers(layer))
-
-
-def may_add_call_losses(model: keras.Model) -> bool:
-    """Whether calling ``model`` may add losses (``add_loss``): a layer with an activity regulariser, or a
-    layer or model class of the user's own, whose ``call`` may add any.
-
-    Keras keeps such losses from the model's last call only (symbolic after
-    ``fit`` traced it, on JAX not kept at all), so they are read by calling it.
-    """
-    pending, seen = [model], set()
-    while pending:
-        layer = pending.pop()
-        if id(layer) in seen:
-            continue
-        seen.add(id(layer))
-        if getattr(layer, "activity_regularizer", None) is not None or is_user_defined(layer):
-            return True
-        pending.extend(sublayers(layer))
-    return False
 
 
 def _is_binary_or_sparse(y_true: object, y_pred: object) -> tuple[bool, bool]:

@@ -32,8 +32,15 @@ import numpy as np
 
 from . import compute, storage, structure
 from ._backend import declared_variable_values
-from .layer_tree import capturing_calls, find_layer, has_layer_graph, held_layers, layers_called_after
-from .model_inspection import assign_recorded_weights, model_layers
+from .layer_tree import (
+    assign_recorded_weights,
+    capturing_calls,
+    find_layer,
+    has_layer_graph,
+    held_layers,
+    layers_called_after,
+)
+from .model_inspection import model_layers
 from .numpy_forward import numpy_forward
 
 __all__ = ["LayerStd", "Replay"]
