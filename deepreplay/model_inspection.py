@@ -161,7 +161,7 @@ class _Unreduced(keras.losses.Loss):
         self.loss = loss
 
     def call(self, y_true: object, y_pred: object) -> object:
-        return self.loss.call(*_samples_as_rows(y_true, y_pred))
+        return _per_sample_mean(self.loss.call(*_samples_as_rows(y_true, y_pred)))
 
 
 def _unreduced(loss: keras.losses.Loss) -> keras.losses.Loss:
@@ -202,6 +202,13 @@ def _samples_as_rows(y_true: object, y_pred: object) -> tuple[object, object]:
     return y_true, y_pred
 
 
+def _per_sample_mean(values: object) -> object:
+    """One loss per sample: a loss per time step or per pixel (a sequence or a segmentation output, shape
+    ``(n, ...)``) averaged over the sample's values, so that their mean is still Keras' loss."""
+    rank = len(values.shape)
+    return keras.ops.mean(values, axis=tuple(range(1, rank))) if rank > 1 else values
+
+
 class _FunctionLoss(keras.losses.Loss):
     """A loss function (``fn(y_true, y_pred)``) as a ``Loss`` with no reduction.
 
@@ -227,7 +234,7 @@ class _FunctionLoss(keras.losses.Loss):
             fn = (keras.losses.binary_crossentropy if binary else
                   keras.losses.sparse_categorical_crossentropy if sparse else keras.losses.categorical_crossentropy)
         y_true, y_pred = _match_ranks(y_true, y_pred)
-        return fn(y_true, y_pred)
+        return _per_sample_mean(fn(y_true, y_pred))
 
 
 def output_names(model: keras.Model) -> list[str]:

@@ -256,3 +256,31 @@ def test_an_output_of_shape_n_has_one_loss_per_sample_averaging_to_keras_loss(tm
         p = keras.ops.convert_to_numpy(model(X))[:, None]
         want = keras.ops.convert_to_numpy(keras.losses.get(getattr(loss, "name", loss))(LABELS2[:, None], p))
         np.testing.assert_allclose(losses, want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["sequence", "segmentation"])
+def test_a_loss_per_time_step_or_pixel_is_averaged_to_one_per_sample(tmp_path, kind):
+    """A sequence output (n, T, 1) with MSE, or a segmentation output (n, H, W, 3) with sparse labels: Keras'
+    loss has one value per step or pixel; the recorded per-sample losses are their mean per sample (as for
+    several outputs), whose mean is Keras' evaluate."""
+    L = keras.layers
+    if kind == "sequence":
+        x = RNG.normal(size=(N, 5, 2)).astype(np.float32)
+        y = x.sum(-1, keepdims=True)
+        model = keras.Sequential([keras.Input((5, 2)), L.SimpleRNN(3, return_sequences=True, name="rnn"),
+                                  L.TimeDistributed(L.Dense(1), name="step")])
+        model.compile(optimizer="sgd", loss="mse")
+    else:
+        x = RNG.normal(size=(N, 4, 4, 1)).astype(np.float32)
+        y = (x[..., 0] > 0).astype(np.int64) + (x[..., 0] > 1)
+        model = keras.Sequential([keras.Input((4, 4, 1)), L.Conv2D(3, 1, activation="softmax", name="seg")])
+        model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy())
+    filename = str(tmp_path / "steps.h5")
+    ReplayData(x, y, filename, kind, model=model)
+    with Replay(filename, kind) as replay:
+        losses = replay.losses_at(0)
+        assert losses.shape == (N,)
+        assert float(np.mean(losses)) == pytest.approx(model.evaluate(x, y, batch_size=N, verbose=0), rel=1e-5)
+        fn = keras.losses.mean_squared_error if kind == "sequence" else keras.losses.sparse_categorical_crossentropy
+        want = keras.ops.convert_to_numpy(fn(y, model(x))).reshape(N, -1).mean(axis=1)
+        np.testing.assert_allclose(losses, want, rtol=1e-5)
