@@ -63,6 +63,11 @@ def _config_classes(config: Any) -> list[tuple[str, str | None]]:
     return [(node["class_name"], node.get("module")) for node in _serialized_objects(config)]
 
 
+#: Layers whose stored config holds code that loading runs, refused in safe mode: what they store.
+_STORES_CODE = {"Lambda": "a Lambda layer, which stores Python code",
+                "TorchModuleWrapper": "a TorchModuleWrapper, which stores its torch module pickled (loading it "
+                                      "runs code)"}
+
 #: The modules of ``keras`` that Keras finds a serialized plain function in by its name alone.
 _KERAS_FUNCTION_MODULES = ("activations", "losses", "initializers", "regularizers", "constraints", "optimizers")
 
@@ -87,6 +92,8 @@ def _missing_custom_objects(config: Any, custom_objects: dict[str, Any]) -> list
             continue
         builtin = isinstance(module, str) and (module in ("keras", "builtins") or module.startswith("keras."))
         key = node.get("registered_name") or node["class_name"]
+        if isinstance(key, str) and key.startswith("__") and key.endswith("__"):
+            continue  # Keras' own markers in a functional config ('__keras_tensor__'), not objects
         if not builtin and isinstance(key, str) and \
                 keras.saving.get_registered_object(key, custom_objects=custom_objects) is None:
             missing.add(key)
@@ -152,8 +159,9 @@ class Replay:
         as for ``keras.models.model_from_json``.
     safe_mode : bool, default True
         Keras safe mode when rebuilding the model.  A recording whose model has
-        a ``Lambda`` layer (which stores Python code) is refused unless you
-        pass ``safe_mode=False``: do that only for files you trust.
+        a ``Lambda`` layer (which stores Python code) or a ``TorchModuleWrapper``
+        (its torch module, pickled) is refused unless you pass
+        ``safe_mode=False``: do that only for files you trust.
     output : str, optional
         For a model with several outputs: the output whose targets,
         predictions and per-sample losses :attr:`targets`,
@@ -614,9 +622,11 @@ class Replay:
         if isinstance(config, dict):
             config.pop("compile_config", None)
         classes = _config_classes(config)
-        if self.safe_mode and any(name == "Lambda" for name, _ in classes):
+        stored_code = [_STORES_CODE[name] for name in dict.fromkeys(name for name, _ in classes)
+                       if name in _STORES_CODE]
+        if self.safe_mode and stored_code:
             raise ValueError(
-                f"the model in {self.group_name!r} has a Lambda layer, which stores Python code; deepreplay "
+                f"the model in {self.group_name!r} has {' and '.join(stored_code)}; deepreplay "
                 "does not load it by default. If you trust this file, pass Replay(..., safe_mode=False)."
             )
         self._check_model_size(config)
@@ -625,7 +635,7 @@ class Replay:
                 config, custom_objects=self.custom_objects, safe_mode=self.safe_mode
             )
         except (TypeError, ValueError) as exc:
-            custom = _missing_custom_objects(config, self.custom_objects)
+            custom = self.missing_custom_objects()  # on the stored config: Keras changed ``config`` in place
             if custom:
                 raise ValueError(
                     f"the model in {self.group_name!r} needs custom objects {custom}; pass them as "

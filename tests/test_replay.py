@@ -374,8 +374,9 @@ def test_unregistered_function_is_named_with_the_way_out(tmp_path):
     from deepreplay.dashboard import model_problem
 
     X, y = parabola.load_data(n_points=20)
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, activation=scaled_tanh, name="hidden"),
-                              keras.layers.Dense(1, activation="sigmoid", name="output")])
+    inputs = keras.Input((2,))  # functional: its config's '__keras_tensor__' markers are not objects either
+    hidden = keras.layers.Dense(3, activation=scaled_tanh, name="hidden")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", name="output")(hidden))
     model.compile(optimizer="sgd", loss="binary_crossentropy")
     filename = str(tmp_path / "function.h5")
     model.fit(X, y, epochs=1, verbose=0, callbacks=[ReplayData(X, y, filename, "run")])

@@ -30,7 +30,10 @@ each epoch.  Then, against Keras itself:
   the nested model's ``tail_function`` of each gives the model's output);
 * the standard dashboard renders a PNG (``deepreplay render``).
 
-Every case runs on every backend.  TensorFlow runs in this process.  JAX and
+Every case runs on every backend; PyTorch also runs a case of its own, a
+``TorchModuleWrapper`` (parameters Keras names from a per-process counter;
+a pickled module, so replayed with ``safe_mode=False`` after the default's
+refusal is checked).  TensorFlow runs in this process.  JAX and
 PyTorch run in one child process each (``python tests/test_zoo.py BACKEND DIR
 [CASE...]``), both started at the module's first test so that they work while
 the TensorFlow cases run here; each runs the cases and writes their results
@@ -241,6 +244,20 @@ def _mixed_float16():
     return model
 
 
+def _torch_module():
+    """A PyTorch module in a functional model (TorchModuleWrapper): its parameters are variables without names."""
+    import torch
+
+    keras = _keras()
+    L = keras.layers
+    x = keras.Input((3,))
+    h = L.TorchModuleWrapper(torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh()), name="torch_mlp",
+                             output_shape=(None, 4))(x)
+    model = keras.Model(x, L.Dense(1, activation="sigmoid", name="out")(h), name="torch_module")
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
 #: Cases whose recorded layer outputs are checked against Keras' own: nested and subclassed models.
 LAYER_OUTPUT_CASES = ("nested", "subclassed")
 #: Recorded layer names expected for those cases (a nested model's layers as "<nested>/<layer>").
@@ -264,6 +281,11 @@ ZOO = {
     "nested": (_nested, _dense_data, 1e-5),
     "mixed_float16": (_mixed_float16, _dense_data, 1e-2),
 }
+#: backend -> cases of layers only that backend has, run in its child besides the zoo
+BACKEND_ZOO = {"torch": {"torch_module_wrapper": (_torch_module, _dense_data, 1e-5)}}
+#: Cases whose model stores code (a pickled torch module): replayed with safe_mode=False after checking that the
+#: default refuses it with the way out.
+STORES_CODE = ("torch_module_wrapper",)
 
 
 # ==========================================================================
@@ -333,7 +355,7 @@ def run_case(case: str, directory: str) -> dict:
     from deepreplay.callbacks import ReplayData
     from deepreplay.replay import Replay
 
-    build, data, tol = ZOO[case]
+    build, data, tol = {**ZOO, **BACKEND_ZOO.get(keras.backend.backend(), {})}[case]
     cpu = {"start": time.process_time()}  # CPU seconds per phase, to see where the zoo's time goes
     keras.utils.set_random_seed(0)
     X, y = data()
@@ -369,7 +391,14 @@ def run_case(case: str, directory: str) -> dict:
     else:
         def forward(m):
             return m(X, training=False)
-    with Replay(filename, case) as replay:
+    if case in STORES_CODE:
+        with Replay(filename, case) as replay:
+            try:
+                replay.model_at(0)
+                result["safe_mode_refusal"] = "none"
+            except ValueError as exc:
+                result["safe_mode_refusal"] = str(exc)
+    with Replay(filename, case, safe_mode=case not in STORES_CODE) as replay:
         assert list(replay.epochs) == list(range(EPOCHS + 1)), replay.epochs
         result["layers"] = replay.layer_names
         result["output_layers"] = replay.reader.output_layers()
@@ -453,6 +482,9 @@ def check(result: dict) -> None:
     assert result["metrics"] == result["keras_metrics"] == result["logged_metrics"] and result["metrics"], result
     assert result["max_metric_diff"] <= 10 * tol, result
     assert result["render_code"] == 0 and result["png_bytes"] > 1000, result
+    if result["case"] in STORES_CODE:
+        assert "stores its torch module pickled" in result["safe_mode_refusal"], result
+        assert "Replay(..., safe_mode=False)" in result["safe_mode_refusal"], result
 
 
 # ==========================================================================
@@ -475,7 +507,7 @@ class _Children:
                 # within the child, so the flags change no check.
                 env["XLA_FLAGS"] = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
             self.processes[backend] = (directory, subprocess.Popen(
-                [sys.executable, __file__, backend, str(directory), *ZOO], env=env, cwd=str(REPO),
+                [sys.executable, __file__, backend, str(directory), *ZOO, *BACKEND_ZOO.get(backend, {})], env=env, cwd=str(REPO),
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
 
     def results(self) -> dict:
@@ -504,7 +536,8 @@ class _Children:
 def zoo_children(request, tmp_path_factory):
     """The JAX and PyTorch children, started at the module's first test so that they run while the
     TensorFlow cases run here; None when no test of theirs is selected."""
-    wanted = any(getattr(item, "originalname", None) == "test_zoo_on_other_backends" for item in request.session.items)
+    wanted = any(getattr(item, "originalname", None) in ("test_zoo_on_other_backends", "test_zoo_of_one_backend")
+                 for item in request.session.items)
     children = _Children(tmp_path_factory) if wanted else None
     yield children
     if children is not None:
@@ -524,11 +557,21 @@ def test_zoo_on_tensorflow(case, tmp_path, zoo_children):
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
 @pytest.mark.parametrize("case", list(ZOO))
 def test_zoo_on_other_backends(case, backend, zoo_children):
+    _check_child(case, backend, zoo_children)
+
+
+def _check_child(case, backend, zoo_children):
     results = zoo_children.results()[backend]
     assert case in results, results.get("_output", results)
     result = results[case]
     assert "error" not in result, result["error"]
     check(result)
+
+
+@pytest.mark.parametrize("backend, case", [(b, c) for b, cases in BACKEND_ZOO.items() for c in cases])
+def test_zoo_of_one_backend(case, backend, zoo_children):
+    """Layers of one backend only (PyTorch's TorchModuleWrapper), run in that backend's child."""
+    _check_child(case, backend, zoo_children)
 
 
 def _child(backend: str, directory: str, cases: list[str]) -> None:
