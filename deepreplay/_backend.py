@@ -771,9 +771,10 @@ class CompiledCall(_Compiled):
     ``ties`` pairs ``(variable, source)``: before each call ``variable``
     takes the value of ``source`` (the z-value twins of
     :class:`deepreplay.layer_probe.LayerProbe` follow their layers'
-    weights this way).  Compiled on TensorFlow, the assignments run inside
-    the compiled function; on JAX, the source values are passed in their
-    place and nothing is assigned.
+    weights this way).  Compiled (TensorFlow, JAX), the source values are
+    passed in their place to ``stateless_call`` and nothing is assigned (on
+    TensorFlow, a model ``stateless_call`` cannot run assigns inside the
+    compiled function instead); eagerly, the variables are assigned.
     """
 
     def __init__(self, model: keras.Model, x: np.ndarray, *,
@@ -798,11 +799,25 @@ class CompiledCall(_Compiled):
         import tensorflow as tf
 
         model, x, ties = self.model, tf.nest.map_structure(tf.convert_to_tensor, self.x), self.ties
+        source_of = {id(variable): source for variable, source in ties}
+        kwargs = _call_kwargs(model)
 
-        def call():
+        def assigned():
             for variable, source in ties:
                 variable.assign(source.value)
             return model(x, training=False)
+
+        def call():
+            if not ties:
+                return model(x, training=False)
+            # The twins read their sources' values in place of their own variables (each read apart, as
+            # their own variables were): no assignment, ~2 ops fewer per tied variable.
+            try:
+                values = [[source_of.get(id(v), v).value for v in variables]
+                          for variables in (model.trainable_variables, model.non_trainable_variables)]
+                return model.stateless_call(*values, x, **kwargs)[0]
+            except Exception:  # noqa: BLE001 - a model stateless_call cannot run: assign, as eagerly
+                return assigned()
 
         return call
 
