@@ -564,7 +564,11 @@ class ReplayData(keras.callbacks.Callback):
             return
         self._raise_failed_write()
         previous = self._steps_seen
-        self._steps_seen = self._steps_before_epoch + int(batch) + 1
+        # With steps_per_execution=k Keras reports the last execution of an epoch as ending at its k-th step
+        # even when the epoch ran out of batches before it: the steps done are at most the epoch's steps.
+        steps = self.params.get("steps") if self.params else None
+        done = int(batch) + 1
+        self._steps_seen = self._steps_before_epoch + (min(done, int(steps)) if steps else done)
         self._last_batch_logs = dict(logs or {})
         if self._steps_seen // self.every_steps > previous // self.every_steps:
             self._record(self._steps_seen, self._last_batch_logs)

@@ -99,6 +99,35 @@ def test_records_every_n_steps_equal_the_model_at_those_steps(step_recording):
                                snapshots.at[expected[-1]]["weights"]["hidden"][0])
 
 
+def test_steps_per_execution_records_are_labelled_with_the_steps_done(tmp_path):
+    """steps_per_execution=3 on 4 batches per epoch: Keras reports the epoch's last execution as ending at step
+    6 though 4 were done; the records carry the optimizer's true step count, and its weights."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    X, y = tiny_data(16)  # 32 samples: 4 batches of 8
+    model = make_tiny_model()
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="binary_crossentropy", steps_per_execution=3)
+    at = {}
+
+    class ByIteration(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            at[int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))] = self.model.get_weights()
+
+    filename = str(tmp_path / "spe.h5")
+    model.fit(X, y, epochs=2, batch_size=8, verbose=0, callbacks=[ReplayData(X, y, filename, "spe", every_steps=2),
+                                                                  ByIteration()])
+    assert sorted(at) == [3, 4, 7, 8]
+    with Replay(filename, "spe") as replay:
+        assert list(replay.epochs) == [0, 3, 4, 7, 8]
+        np.testing.assert_allclose(replay.epoch_fractions, [0, 0.75, 1, 1.75, 2])
+        for step in [3, 4, 7, 8]:
+            weights = replay.weights_at(step)
+            recorded = [weights[layer.name][key] for layer in model.layers for key in ("kernel", "bias")]
+            for got, want in zip(recorded, at[step], strict=True):
+                np.testing.assert_array_equal(got, want, err_msg=f"step {step}")
+
+
 def test_visuals_cli_and_slider_label_frames_by_step(step_recording, tmp_path, capsys):
     import matplotlib.pyplot as plt
 
