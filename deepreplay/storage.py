@@ -52,9 +52,10 @@ and chunk-index nodes that HDF5 flushes into the write session and that the
 session journals, flushes to the disk and writes back.  A Part 1 record was
 20 datasets for 80 KiB of data: cProfile of the writer found ~0.9 ms in the
 20 resizes and writes and ~0.9 ms in HDF5's flush of their metadata, against
-~1 ms for the flushes to the disk; with its 14 arrays in one dataset the
-writer's CPU per record drops by about a quarter (``benchmarks/durability.py
---only packed``).  Larger, compressed or float64 arrays, and arrays that
+~1 ms for the flushes to the disk; with its 14 arrays in ``packed`` and its
+5 series in ``scalars`` (below) a Part 1 record is 3 datasets, and the
+writer's CPU per record drops by 26-47% (``benchmarks/durability.py --only
+packed``, interleaved with version 1).  Larger, compressed or float64 arrays, and arrays that
 first appear after ``packed`` was created (its index never changes), keep
 their own datasets.  The ``logs`` and ``evaluation`` series are likewise
 columns of one float64 dataset ``scalars`` (their version 1 datasets each
@@ -791,7 +792,18 @@ class _PackPlan:
 
     @classmethod
     def of(cls, g: h5py.Group) -> _PackPlan | None:
-        """The plan of the group ``g`` as the file holds it (None for a version 1 group)."""
+        """The plan of the group ``g`` as the file holds it (None for a version 1 group).
+
+        Raises RecordingError when the indexes are damaged (the writer never appends to such a group).
+        """
+        try:
+            return cls._of(g)
+        except (KeyError, TypeError, ValueError, RecursionError, AttributeError) as exc:
+            raise RecordingError(f"the group {g.name!r} is damaged: its packed datasets' indexes cannot be "
+                                 f"read ({type(exc).__name__}: {_one_line(exc)}); stopping this recording.") from None
+
+    @classmethod
+    def _of(cls, g: h5py.Group) -> _PackPlan | None:
         version = g.attrs.get("format_version", UNPACKED_FORMAT_VERSION)
         if int(version) < FORMAT_VERSION:
             return None

@@ -781,3 +781,17 @@ def test_scalars_of_another_dtype_or_shape_are_a_recording_error(tmp_path, monke
         f["g"].create_dataset("scalars", data=np.zeros((1, 1), "f4")).attrs["index"] = index
     with pytest.raises(RecordingError, match="'scalars' is not a 2-D float64 dataset"):
         RecordingReader(filename, "g")
+
+
+@pytest.mark.parametrize("dataset", ["packed", "scalars"])
+def test_a_writer_stops_with_a_recording_error_when_an_index_was_damaged(tmp_path, monkeypatch, dataset):
+    monkeypatch.setattr(storage, "PACK_SMALL_ARRAYS", True)
+    filename = tmp_path / "w.h5"
+    writer = _create(filename)
+    _append(writer, 0)
+    with h5py.File(filename, "a") as f:  # another program changes the file: the writer opens it afresh
+        f["g"][dataset].attrs["index"] = "not json"
+    with pytest.raises(RecordingError, match="its packed datasets' indexes cannot be read"):
+        _append(writer, 1)
+    with h5py.File(filename, "r") as f:
+        assert len(f["g/epochs"]) == 1  # nothing of the refused record was written
