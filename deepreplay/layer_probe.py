@@ -180,8 +180,10 @@ class LayerProbe:
     """Computes recorded layers' activations and z-values in inference mode.
 
     Built once per model.  z-values are the output of a twin of the layer with
-    a linear activation, whose weights are copied from the layer before each
-    call, so the training model itself is never modified.
+    a linear activation that computes with the layer's current weights (in a
+    compiled call they are passed in place of the twin's own variables; run
+    eagerly, they are copied into them before each call), so the training
+    model itself is never modified.
 
     The layers of a nested model (a functional or Sequential model used as a
     layer) are recorded too, under ``<nested model>/<layer>``: inside the
@@ -478,7 +480,7 @@ class LayerProbe:
         """The compiled call computing every recorded tensor on ``x`` (None when nothing is recorded).
 
         Built the first time and kept for later calls on the same ``x`` (the
-        recorded samples).  Each call first gives the z-value twins their
+        recorded samples).  Each call gives the z-value twins their
         layers' current weights.  Its values, in order, go to :meth:`unpack`;
         the recording step may run it inside its own compiled call
         (:class:`deepreplay._backend.CompiledStep`).
