@@ -376,7 +376,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     custom_objects = _import_custom_objects(args.imports)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        replay = Replay(args.file, args.group, custom_objects=custom_objects)
+        replay = Replay(args.file, args.group, custom_objects=custom_objects, safe_mode=not args.unsafe)
     for warning in caught:
         print(f"deepreplay: warning: {warning.message}", file=sys.stderr)
     with replay:
@@ -410,7 +410,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            replays = [stack.enter_context(Replay(args.file, group, custom_objects=custom_objects))
+            replays = [stack.enter_context(Replay(args.file, group, custom_objects=custom_objects,
+                                                  safe_mode=not args.unsafe))
                        for group in args.groups]
         for warning in caught:
             print(f"deepreplay: warning: {warning.message}", file=sys.stderr)
@@ -480,6 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--import", dest="imports", action="append", default=None, metavar="MODULE",
                         help="import MODULE (a name, or a .py file) first: the custom layers or model classes "
                              "it defines are used to rebuild the model (repeat for several)")
+    render.add_argument("--unsafe", action="store_true",
+                        help="rebuild a model whose stored config holds Python code (a Lambda layer): only for a "
+                             "file you trust (Replay(..., safe_mode=False))")
     render.set_defaults(func=_cmd_render)
 
     compare = sub.add_parser("compare", help="draw several recordings side by side",
@@ -498,6 +502,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--title", default=None, help="figure title (default: the group names)")
     compare.add_argument("--import", dest="imports", action="append", default=None, metavar="MODULE",
                          help="import MODULE (a name, or a .py file) first, as for render")
+    compare.add_argument("--unsafe", action="store_true",
+                         help="rebuild models whose stored configs hold Python code, as for render")
     compare.set_defaults(func=_cmd_compare)
     return parser
 

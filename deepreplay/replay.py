@@ -627,7 +627,8 @@ class Replay:
         if self.safe_mode and stored_code:
             raise ValueError(
                 f"the model in {self.group_name!r} has {' and '.join(stored_code)}; deepreplay "
-                "does not load it by default. If you trust this file, pass Replay(..., safe_mode=False)."
+                "does not load it by default. If you trust this file, pass Replay(..., safe_mode=False) "
+                "('deepreplay render --unsafe' on the command line)."
             )
         self._check_model_size(config)
         try:

@@ -368,3 +368,25 @@ def test_render_a_subclassed_recording_whose_class_is_not_importable_then_with_i
     # verified on the recording), so nothing is left out.
     assert notes == [], done.stderr
     assert png.stat().st_size > 1000
+
+
+def test_render_unsafe_rebuilds_a_model_with_a_lambda_layer(capsys, tmp_path):
+    """A Lambda layer's code is not loaded by default: the note names the command line's way out, --unsafe,
+    which rebuilds the model (the feature space gets its regions)."""
+    import keras
+    import numpy as np
+
+    from deepreplay.callbacks import ReplayData
+
+    inputs = keras.Input((3,))
+    hidden = keras.layers.Dense(2, activation="tanh", name="h")(keras.layers.Lambda(lambda t: 2.0 * t, name="lam")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", name="out")(hidden))
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    X = np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32)
+    filename = str(tmp_path / "lambda.h5")
+    ReplayData(X, (X[:, :1] > 0).astype(np.float32), filename, "lam", model=model)
+    code, _, err = run(capsys, "render", filename, "lam", "-o", str(tmp_path / "safe.png"), "--dpi", "30")
+    assert code == 0 and "'deepreplay render --unsafe' on the command line" in err
+    code, _, err = run(capsys, "render", filename, "lam", "-o", str(tmp_path / "unsafe.png"), "--dpi", "30", "--unsafe")
+    assert code == 0 and "Lambda" not in err and "Traceback" not in err
+    assert (tmp_path / "unsafe.png").stat().st_size > 1000
