@@ -20,20 +20,30 @@ PART1_BATCH_SIZE = 16
 PART1_SEED = 42
 #: Training batches run per compiled call: the same updates, in the same order, as one call per
 #: batch, without paying Keras' per-step overhead 63 times an epoch (measured: 194 -> 77 ms of CPU
-#: per epoch of the Part 1 fit; the recording is unchanged, see tests/test_demo.py).
+#: per epoch of the Part 1 fit; the recording is unchanged, see tests/test_demo.py).  On PyTorch,
+#: which Keras runs one step per call (it refuses more), 1.
 PART1_STEPS_PER_EXECUTION = 32
 
 
+def part1_steps_per_execution(backend: str) -> int:
+    """The Part 1 fit's ``steps_per_execution`` on a Keras backend: 1 on PyTorch (Keras' only choice there)."""
+    return 1 if backend == "torch" else PART1_STEPS_PER_EXECUTION
+
+
 def build_part1_model(activation: str = "sigmoid", *, seed: int = PART1_SEED,
-                      steps_per_execution: int = PART1_STEPS_PER_EXECUTION):
+                      steps_per_execution: int | None = None):
     """The Part 1 network: ``Dense(2, activation, name='hidden')`` then ``Dense(1, sigmoid, name='output')``.
 
     Glorot normal initialisation for the hidden layer and random normal for
     the output layer, both seeded; SGD with learning rate 0.05; binary
     cross-entropy; accuracy.  ``steps_per_execution`` batches run per
-    compiled call (Keras' option: the same updates, less overhead).
+    compiled call (Keras' option: the same updates, less overhead); None:
+    :func:`part1_steps_per_execution` of the running backend.
     """
     import keras
+
+    if steps_per_execution is None:
+        steps_per_execution = part1_steps_per_execution(keras.backend.backend())
 
     model = keras.Sequential(
         [
@@ -52,7 +62,7 @@ def build_part1_model(activation: str = "sigmoid", *, seed: int = PART1_SEED,
 
 def record_part1(filename: str, group_name: str, *, activation: str = "sigmoid", epochs: int = PART1_EPOCHS,
                  overwrite: bool = False, verbose: int = 0, progress: bool | None = None,
-                 steps_per_execution: int = PART1_STEPS_PER_EXECUTION) -> None:
+                 steps_per_execution: int | None = None) -> None:
     """Train the Part 1 network on the parabola data with ``ReplayData`` attached.
 
     ``progress`` shows a per-epoch bar (default: in terminals and notebooks,

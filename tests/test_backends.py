@@ -346,6 +346,13 @@ def _child_record(backend, out):
             start += size
         np.testing.assert_allclose(surface.losses[3, 1], _numpy_total_loss(X, y, w), **TOL)
     report["png"] = str(out / f"feature_space_{backend}.png")
+
+    # -- the demo's Part 1 network ('deepreplay demo', the examples, benchmarks/backends.py) trains here
+    from deepreplay.demo import PART1_BATCH_SIZE, build_part1_model
+
+    part1 = build_part1_model()
+    part1.fit(X, y, epochs=1, batch_size=PART1_BATCH_SIZE, verbose=0)
+    report["part1_steps_per_execution"] = int(part1.steps_per_execution)
     return report
 
 
@@ -478,6 +485,8 @@ def test_recording_matches_independent_computation(backend_runs, backend):
 def test_records_replays_and_plots_without_tensorflow(backend_runs, backend):
     report = _child_result(backend_runs, "record", backend)
     assert report["tensorflow_blocked"] is True  # nothing managed to import it
+    # Keras refuses steps_per_execution > 1 on PyTorch: 'KERAS_BACKEND=torch deepreplay demo' failed with it
+    assert report["part1_steps_per_execution"] == (1 if backend == "torch" else 32)
     from PIL import Image
 
     with Image.open(report["png"]) as image:
