@@ -25,7 +25,8 @@ Four per-layer quantities can be examined:
 
 Layer selection is shared by every function: ``layer_names=None`` takes every
 layer that has the quantity recorded, in model order, without the model's last
-(output) layer when ``exclude_outputs=True``; a list of names takes exactly
+(output) layer, and every output layer of a model with several outputs, when
+``exclude_outputs=True``; a list of names takes exactly
 those layers, in that order (``exclude_outputs`` then does not apply).  For
 activations and z-values, ``include_inputs=True`` puts the recorded inputs
 first, labelled :data:`INPUTS_LABEL`.
@@ -151,7 +152,8 @@ def select_layers(
         Put :data:`INPUTS_LABEL` (the recorded inputs) first; activations and
         z-values only.
     exclude_outputs : bool, default True
-        Leave out the model's last (output) layer when ``layer_names`` is None.
+        Leave out the model's last (output) layer, and with several outputs
+        every output layer, when ``layer_names`` is None.
 
     Returns
     -------
@@ -185,13 +187,16 @@ def select_layers(
     all_layers = list(replay.layer_names)
     if layer_names is None:
         chosen = list(available)
-        output_layer = all_layers[-1] if all_layers else None
-        if exclude_outputs and output_layer in chosen:
-            chosen.remove(output_layer)
+        # The last layer; with several outputs, every output layer (the first one is not a hidden layer either).
+        outputs = all_layers[-1:]
+        if len(getattr(replay, "output_names", ())) > 1:
+            outputs += [name for name in replay.output_names if name in all_layers]
+        if exclude_outputs:
+            chosen = [name for name in chosen if name not in outputs]
         if not chosen:
             raise ValueError(
-                f"no layer left: the only layer with {_quantity_phrase(quantity)} is the output layer "
-                f"{output_layer!r}, and exclude_outputs=True leaves it out; pass exclude_outputs=False."
+                f"no layer left: the only layers with {_quantity_phrase(quantity)} are the output layers "
+                f"{sorted(set(outputs))}, and exclude_outputs=True leaves them out; pass exclude_outputs=False."
             )
     else:
         if isinstance(layer_names, str):

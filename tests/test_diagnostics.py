@@ -65,6 +65,26 @@ def test_default_selection_leaves_out_the_output_layer(replay):
     assert dg.select_layers(replay, "z") == HIDDEN
 
 
+def test_default_selection_leaves_out_every_output_layer_of_several_outputs(tmp_path):
+    """A two-output model: the first output ('bin') is not a hidden layer either (it was shown, 'cls' not)."""
+    import keras
+
+    from deepreplay.callbacks import ReplayData
+    from deepreplay.replay import Replay
+
+    X, y = deep_data()
+    inputs = keras.Input((X.shape[1],))
+    h = keras.layers.Dense(3, activation="tanh", name="h")(inputs)
+    model = keras.Model(inputs, [keras.layers.Dense(1, activation="sigmoid", name="bin")(h),
+                                 keras.layers.Dense(2, name="reg")(h)])
+    model.compile(optimizer="sgd", loss=["binary_crossentropy", "mse"])
+    targets = [y, np.zeros((len(X), 2), "float32")]
+    model.fit(X, targets, epochs=1, verbose=0, callbacks=[ReplayData(X, targets, tmp_path / "two.h5", "two")])
+    with Replay(tmp_path / "two.h5", "two") as two:
+        assert dg.select_layers(two, "activations") == ("h",)
+        assert dg.select_layers(two, "weights", exclude_outputs=False) == ("h", "bin", "reg")
+
+
 def test_include_inputs_puts_inputs_first(replay):
     assert dg.select_layers(replay, "activations", include_inputs=True) == ("Inputs", *HIDDEN)
     values = dg.layer_values(replay, "activations", 0, include_inputs=True)
