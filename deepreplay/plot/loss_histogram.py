@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,9 @@ from .. import compute
 from .base import Plotter
 from .common import MISCLASSIFIED_COLOR, check_title
 from .loss_and_metric import LOSS_COLOR
+
+#: Characters per line of the x-axis label (the loss's name).
+XLABEL_WIDTH = 40
 
 if TYPE_CHECKING:
     from ..replay import Replay
@@ -166,7 +170,9 @@ class LossHistogram(Plotter):
         ax.set_xlim(d.edges[0], d.edges[-1])
         ax.set_ylim(0.0, max(1, d.max_count) * HEADROOM)
         ax.set_title(self.title)
-        ax.set_xlabel(f"Loss ({d.loss_name})")
+        # Several outputs' losses ('binary_crossentropy+mse') on lines of their own: one line would run
+        # under the next axes of a dashboard.
+        ax.set_xlabel(textwrap.fill(f"Loss ({d.loss_name.replace('+', ' + ')})", XLABEL_WIDTH))
         ax.set_ylabel("Count")
 
     def _update(self, epoch: int) -> list[Artist]:

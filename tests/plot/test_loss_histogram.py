@@ -6,7 +6,7 @@ import pytest
 from matplotlib import pyplot as plt
 
 from deepreplay.callbacks import ReplayData
-from deepreplay.plot.loss_histogram import LossHistogram, loss_edges
+from deepreplay.plot.loss_histogram import LossHistogram, LossHistogramData, loss_edges
 from deepreplay.replay import Replay
 
 
@@ -65,6 +65,15 @@ def test_labels_limits_and_artists(replay, ax):
         assert (ax.get_xlim(), ax.get_ylim()) == (xlim, ylim)
     assert len(changed) == 12 + 1
     assert {id(a) for a in changed} == {id(a) for a in (*lh.bars, lh.note)}
+
+
+def test_the_loss_names_of_several_outputs_wrap_under_the_axes(ax):
+    """'binary_crossentropy+sparse_categorical_crossentropy' on one line ran under the next axes of a dashboard."""
+    data = LossHistogramData(np.array([0]), np.linspace(0, 1, 5), np.zeros((1, 4), int), np.zeros(1, int),
+                             "binary_crossentropy+sparse_categorical_crossentropy", 10)
+    LossHistogram(ax, data).set_epoch(0)
+    lines = ax.get_xlabel().split("\n")
+    assert lines == ["Loss (binary_crossentropy +", "sparse_categorical_crossentropy)"]
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
