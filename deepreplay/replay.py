@@ -635,14 +635,31 @@ class Replay:
             model = keras.saving.deserialize_keras_object(
                 config, custom_objects=self.custom_objects, safe_mode=self.safe_mode
             )
-        except (TypeError, ValueError) as exc:
-            custom = self.missing_custom_objects()  # on the stored config: Keras changed ``config`` in place
+        except Exception as exc:
+            keras_said = isinstance(exc, (TypeError, ValueError))
+            # Read from the stored config: Keras changed ``config`` in place.
+            custom = self.missing_custom_objects() if keras_said else []
             if custom:
                 raise ValueError(
                     f"the model in {self.group_name!r} needs custom objects {custom}; pass them as "
                     f"Replay(..., custom_objects={{{', '.join(repr(c) + ': ...' for c in custom)}}})."
                 ) from exc
-            raise ValueError(f"cannot rebuild the model of {self.group_name!r} from its stored config: {exc}") from exc
+            recorded_on = self.attrs.get("backend")
+            if recorded_on and recorded_on != keras.backend.backend():
+                # A layer of the recording's backend only (TorchModuleWrapper, JaxLayer) fails in its own way.
+                root = exc
+                while root.__cause__ is not None or root.__context__ is not None:
+                    root = root.__cause__ or root.__context__
+                raise ValueError(
+                    f"cannot rebuild the model of {self.group_name!r} on the {keras.backend.backend()} backend "
+                    f"({type(root).__name__}: {root}); it was recorded on {recorded_on}, and a layer that only "
+                    f"{recorded_on} runs (TorchModuleWrapper, JaxLayer) replays there only: "
+                    f"set KERAS_BACKEND={recorded_on}."
+                ) from exc
+            if keras_said:
+                raise ValueError(
+                    f"cannot rebuild the model of {self.group_name!r} from its stored config: {exc}") from exc
+            raise
         if not isinstance(model, keras.Model):
             raise ValueError(f"the stored config of {self.group_name!r} is not a Keras model.")
         return model

@@ -391,6 +391,36 @@ def test_unregistered_function_is_named_with_the_way_out(tmp_path):
         np.testing.assert_allclose(replay.predict_proba(X, epoch=1), replay.predictions_at(1), atol=ATOL)
 
 
+@keras.saving.register_keras_serializable(package="test_replay")
+class _RecordingBackendOnly(keras.layers.Dense):
+    """Stands for a layer only one backend runs (TorchModuleWrapper elsewhere fails with a RuntimeError)."""
+
+    refuse = False
+
+    def __init__(self, *args, **kwargs):
+        if _RecordingBackendOnly.refuse:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad.")
+        super().__init__(*args, **kwargs)
+
+
+def test_a_layer_of_the_recording_backend_only_says_where_to_replay(tmp_path, monkeypatch):
+    X, y = parabola.load_data(n_points=20)
+    model = keras.Sequential([keras.Input((2,)), _RecordingBackendOnly(2, name="hidden"),
+                              keras.layers.Dense(1, activation="sigmoid", name="output")])
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    filename = str(tmp_path / "other.h5")
+    ReplayData(X, y, filename, "run", model=model)
+    monkeypatch.setattr(_RecordingBackendOnly, "refuse", True)  # as on another backend
+    with Replay(filename, "run") as replay:  # on the recording's backend: the layer's own error
+        with pytest.raises(ValueError, match="(?s)cannot rebuild the model of 'run' from its stored config.*grad"):
+            replay.model_at(0)
+    with h5py.File(filename, "a") as f:
+        f["run"].attrs["backend"] = "torch"
+    with Replay(filename, "run") as replay:
+        with pytest.raises(ValueError, match=r"RuntimeError: Can't call.*recorded on torch.*KERAS_BACKEND=torch"):
+            replay.model_at(0)
+
+
 def test_unknown_class_in_stored_config_names_it(tiny_recording, tmp_path):
     filename = str(tmp_path / "copy.h5")
     shutil.copy(tiny_recording[0], filename)
