@@ -812,11 +812,18 @@ class CompiledCall(_Compiled):
                 return model(x, training=False)
             # The twins read their sources' values in place of their own variables (each read apart, as
             # their own variables were): no assignment, ~2 ops fewer per tied variable.
+            # Inside a name scope of ours: at the root, TensorFlow refuses a scope named after a model
+            # whose name starts with "_" (Keras names `class _Net` "__net"), after Keras pushed it on
+            # its own scope stack, which then stays there and prefixes every variable made later in
+            # this thread (their paths, so replay keys, change).
+            scopes = _keras_name_scopes()
             try:
-                values = [[source_of.get(id(v), v).value for v in variables]
-                          for variables in (model.trainable_variables, model.non_trainable_variables)]
-                return model.stateless_call(*values, x, **kwargs)[0]
+                with tf.name_scope("deepreplay"):
+                    values = [[source_of.get(id(v), v).value for v in variables]
+                              for variables in (model.trainable_variables, model.non_trainable_variables)]
+                    return model.stateless_call(*values, x, **kwargs)[0]
             except Exception:  # noqa: BLE001 - a model stateless_call cannot run: assign, as eagerly
+                _restore_keras_name_scopes(scopes)
                 return assigned()
 
         return call
@@ -839,6 +846,29 @@ class CompiledCall(_Compiled):
             return _values([source_of.get(id(v), v) for v in variables])
 
         return lambda: self._as_list(call(values(model.trainable_variables), values(model.non_trainable_variables)))
+
+
+def _keras_name_scopes() -> list | None:
+    """A copy of Keras' stack of open name scopes in this thread (None where Keras keeps none we know).
+
+    Keras 3 keeps it in its thread-local global state; no public API reads it.
+    A call that fails inside a scope's ``__enter__`` leaves that scope on the
+    stack, and only restoring the stack removes it.
+    """
+    try:
+        from keras.src.backend.common import global_state
+    except ImportError:  # pragma: no cover - another Keras layout
+        return None
+    return list(global_state.get_global_attribute("name_scope_stack") or [])
+
+
+def _restore_keras_name_scopes(scopes: list | None) -> None:
+    """Put back Keras' name-scope stack as :func:`_keras_name_scopes` copied it."""
+    if scopes is None:
+        return
+    from keras.src.backend.common import global_state
+
+    global_state.set_global_attribute("name_scope_stack", scopes)
 
 
 # -- the loss of many weight vectors at once (loss landscapes) -------------------------------------------

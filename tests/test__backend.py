@@ -124,6 +124,23 @@ def test_compiled_call_assigns_its_ties_before_each_call():
     np.testing.assert_allclose(twin_out, X + 1, rtol=1e-6)
 
 
+def test_compiled_call_of_a_model_named_with_an_underscore_leaves_no_name_scope_open():
+    # Keras names `class _Net` "__net"; TensorFlow refuses that name for a root scope. The tied call
+    # once failed there after Keras had pushed the scope, which then prefixed every variable made later
+    # in the thread ("__net/dense/kernel"): a model rebuilt to replay then found none of its weights.
+    inp = keras.Input((2,))
+    layer = keras.layers.Dense(2, name="d")
+    twin = keras.layers.Dense(2, name="twin")
+    model = keras.Model(inp, [layer(inp), twin(inp)], name="__net")
+    call = _backend.CompiledCall(model, X, ties=list(zip(twin.weights, layer.weights)))
+    out, twin_out = call()
+    assert call.compiled
+    np.testing.assert_allclose(twin_out, out, rtol=1e-6)
+    later = keras.layers.Dense(1, name="later")
+    later.build((None, 2))
+    assert later.kernel.path == "later/kernel"
+
+
 def _numpy_only_metric(y_true, y_pred):
     # Like _numpy_only_loss: runs eagerly, cannot be traced.
     return keras.ops.convert_to_tensor(np.mean(np.abs(np.asarray(y_true) - np.asarray(y_pred)), axis=-1))
