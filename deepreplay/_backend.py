@@ -685,7 +685,7 @@ class CompiledStep(_Compiled):
                 return flat.pack((y_pred, per_sample, grads, _metric_results(metrics, y, y_pred),
                                   [v.value for v in read], extra))
 
-            traced = tf.function(step, autograph=False)
+            traced = tf.function(_in_own_name_scope(step), autograph=False)
             traced.unpack = flat.unpack
             return traced
 
@@ -812,18 +812,11 @@ class CompiledCall(_Compiled):
                 return model(x, training=False)
             # The twins read their sources' values in place of their own variables (each read apart, as
             # their own variables were): no assignment, ~2 ops fewer per tied variable.
-            # Inside a name scope of ours: at the root, TensorFlow refuses a scope named after a model
-            # whose name starts with "_" (Keras names `class _Net` "__net"), after Keras pushed it on
-            # its own scope stack, which then stays there and prefixes every variable made later in
-            # this thread (their paths, so replay keys, change).
-            scopes = _keras_name_scopes()
             try:
-                with tf.name_scope("deepreplay"):
-                    values = [[source_of.get(id(v), v).value for v in variables]
-                              for variables in (model.trainable_variables, model.non_trainable_variables)]
-                    return model.stateless_call(*values, x, **kwargs)[0]
+                values = [[source_of.get(id(v), v).value for v in variables]
+                          for variables in (model.trainable_variables, model.non_trainable_variables)]
+                return _in_own_name_scope(model.stateless_call)(*values, x, **kwargs)[0]
             except Exception:  # noqa: BLE001 - a model stateless_call cannot run: assign, as eagerly
-                _restore_keras_name_scopes(scopes)
                 return assigned()
 
         return call
@@ -831,7 +824,7 @@ class CompiledCall(_Compiled):
     def _compile_tensorflow(self):
         import tensorflow as tf
 
-        call = tf.function(self.tensorflow_body(), autograph=False)
+        call = tf.function(_in_own_name_scope(self.tensorflow_body()), autograph=False)
         return lambda: self._as_list(call())
 
     def _compile_jax(self):
@@ -846,6 +839,31 @@ class CompiledCall(_Compiled):
             return _values([source_of.get(id(v), v) for v in variables])
 
         return lambda: self._as_list(call(values(model.trainable_variables), values(model.non_trainable_variables)))
+
+
+def _in_own_name_scope(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` run (traced, on TensorFlow) inside a name scope of ours; Keras' scope stack kept as it was.
+
+    At the root of a traced function TensorFlow refuses a scope named after a
+    model whose name starts with "_" (Keras names ``class _Net`` "__net"),
+    and it does so after Keras has pushed that scope on its own stack, where
+    it would stay for the thread, prefixing every variable made later (their
+    paths, so the keys a replay finds weights by).  Inside our scope the name
+    is valid; should a call fail anyway, the stack is put back.
+    """
+    import tensorflow as tf
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        scopes = _keras_name_scopes()
+        try:
+            with tf.name_scope("deepreplay"):
+                return fn(*args, **kwargs)
+        except BaseException:
+            _restore_keras_name_scopes(scopes)
+            raise
+
+    return run
 
 
 def _keras_name_scopes() -> list | None:
@@ -944,7 +962,7 @@ class BatchedLoss(_Compiled):
         import tensorflow as tf
 
         x, y = tf.convert_to_tensor(self.x), tf.convert_to_tensor(self.y)
-        fn = tf.function(lambda thetas: tf.vectorized_map(lambda t: self._one(t, x, y), thetas),
+        fn = tf.function(_in_own_name_scope(lambda thetas: tf.vectorized_map(lambda t: self._one(t, x, y), thetas)),
                          autograph=False, reduce_retracing=True)
         return lambda thetas: _np(fn(tf.convert_to_tensor(thetas)))
 

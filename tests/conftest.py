@@ -21,6 +21,25 @@ def _close_figures():
     plt.close("all")
 
 
+@pytest.fixture(autouse=True)
+def _no_keras_name_scope_left_open():
+    """A test that leaves a Keras name scope open fails (and the scope is closed for the next tests).
+
+    An open scope prefixes the path of every variable made later in the
+    thread, so replay keys change and later tests fail far from the cause.
+    Keras 3 keeps the stack in its global state (no public API reads it).
+    """
+    yield
+    try:
+        from keras.src.backend.common import global_state
+    except ImportError:  # pragma: no cover - another Keras layout
+        return
+    stack = global_state.get_global_attribute("name_scope_stack") or []
+    if stack:
+        global_state.set_global_attribute("name_scope_stack", [])
+        pytest.fail(f"Keras name scopes left open: {[getattr(s, 'name', s) for s in stack]}")
+
+
 def make_tiny_model(*, activation="tanh", seed=42):
     """2-2-1 network on 2-D inputs, compiled like the Part 1 demo."""
     import keras

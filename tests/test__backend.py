@@ -62,6 +62,22 @@ def test_compiled_step_equals_the_eager_step_and_follows_new_weights():
     np.testing.assert_array_equal(model.weights[0].numpy(), 2 * before[0])
 
 
+def test_a_model_named_with_an_underscore_is_recorded_by_the_compiled_step():
+    # Keras names `class _Net` "__net": at the root of a traced function TensorFlow refused that scope,
+    # so the step fell back on eager execution and left the scope open (see the conftest guard).
+    inp = keras.Input((2,))
+    out = keras.layers.Dense(1, activation="sigmoid", name="out")(keras.layers.Dense(2, name="h")(inp))
+    model = keras.Model(inp, out, name="__net")
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    loss_fn = per_sample_loss(model)
+    step = _backend.CompiledStep(model, loss_fn, X, Y, with_gradients=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "recording eagerly" warning
+        values = step()
+    assert step.compiled
+    _assert_same(values, _backend.forward_with_gradients(model, loss_fn, X, Y, with_gradients=True))
+
+
 def test_compiled_step_without_gradients():
     model = _model()
     loss_fn = per_sample_loss(model)
