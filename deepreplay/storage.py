@@ -1190,9 +1190,7 @@ class RecordingReader:
         node = g.get(_SCALARS)
         if node is None:
             return {}
-        raw = node.attrs.get(_ATTR_INDEX) if isinstance(node, h5py.Dataset) else None
-        key = (_text(g.attrs.get(_ATTR_WRITER)), _text(raw) if isinstance(raw, (str, bytes)) else None,
-               node.shape[1:] if isinstance(node, h5py.Dataset) else None)
+        key = _index_key(g, node)
         if key != self._scalars_key or key[1] is None:
             try:
                 self._scalars_index = _scalars_index(g)
@@ -1220,9 +1218,7 @@ class RecordingReader:
         node = g.get(_PACKED)
         arrays: dict[str, _PackedArray] = {}
         if node is not None:
-            raw = node.attrs.get(_ATTR_INDEX) if isinstance(node, h5py.Dataset) else None
-            key = (_text(g.attrs.get(_ATTR_WRITER)), _text(raw) if isinstance(raw, (str, bytes)) else None,
-                   node.shape[1:] if isinstance(node, h5py.Dataset) else None)
+            key = _index_key(g, node)
             if key != self._index_key or key[1] is None:
                 try:
                     self._index = _packed_index(g)
@@ -1810,6 +1806,17 @@ class RecordingReader:
                     top = path.split("/")[0]
                     sizes[top] = sizes.get(top, 0) + stored // len(columns)
         return sizes
+
+
+def _index_key(g: h5py.Group, node: object) -> tuple:
+    """What a reader's checked index of ``packed`` or ``scalars`` (``node``) stays valid for.
+
+    The group's writer, the index attribute's text (None when it is missing
+    or not text: checked again every time) and the dataset's row shape.
+    """
+    raw = node.attrs.get(_ATTR_INDEX) if isinstance(node, h5py.Dataset) else None
+    return (_text(g.attrs.get(_ATTR_WRITER)), _text(raw) if isinstance(raw, (str, bytes)) else None,
+            node.shape[1:] if isinstance(node, h5py.Dataset) else None)
 
 
 def _layers(g: h5py.Group) -> list[str]:

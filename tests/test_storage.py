@@ -662,16 +662,21 @@ def test_reading_a_packed_history_reads_the_packed_dataset_once(two_records, lay
     (lambda ds: ds.attrs.__setitem__("index", np.arange(3)), "missing or not a JSON object"),
 ])
 def test_a_damaged_packed_index_is_a_recording_error(tmp_path, monkeypatch, damage, message):
+    _assert_damage_refused(tmp_path, monkeypatch, "packed", damage, message, lambda reader: reader.losses(1))
+
+
+def _assert_damage_refused(tmp_path, monkeypatch, dataset, damage, message, read):
+    """Two records in a version 2 group, ``damage`` done to its dataset ``dataset``: ``read`` raises ``message``."""
     monkeypatch.setattr(storage, "PACK_SMALL_ARRAYS", True)
     filename = tmp_path / "bad.h5"
     writer = _create(filename)
     _append(writer, 0)
     _append(writer, 1)
     with h5py.File(filename, "a") as f:
-        damage(f["g/packed"])
+        damage(f[f"g/{dataset}"])
     with pytest.raises(RecordingError, match=message):
         with RecordingReader(filename, "g") as reader:
-            reader.losses(1)
+            read(reader)
 
 
 @pytest.mark.parametrize("replace", [
@@ -680,18 +685,12 @@ def test_a_damaged_packed_index_is_a_recording_error(tmp_path, monkeypatch, dama
     dict(data=np.zeros((2, 5), "f4")),           # narrower than its index
 ])
 def test_a_packed_dataset_of_another_shape_or_dtype_is_a_recording_error(tmp_path, monkeypatch, replace):
-    monkeypatch.setattr(storage, "PACK_SMALL_ARRAYS", True)
-    filename = tmp_path / "bad.h5"
-    writer = _create(filename)
-    _append(writer, 0)
-    _append(writer, 1)
-    with h5py.File(filename, "a") as f:
-        index = f["g/packed"].attrs["index"]
-        del f["g/packed"]
-        f["g"].create_dataset("packed", **replace).attrs["index"] = index
-    with pytest.raises(RecordingError, match="damaged"):
-        with RecordingReader(filename, "g") as reader:
-            reader.losses(1)
+    def swap(ds):
+        group, index = ds.parent, ds.attrs["index"]
+        del group["packed"]
+        group.create_dataset("packed", **replace).attrs["index"] = index
+
+    _assert_damage_refused(tmp_path, monkeypatch, "packed", swap, "damaged", lambda reader: reader.losses(1))
 
 
 def test_an_array_both_packed_and_in_its_own_dataset_is_a_recording_error(tmp_path, monkeypatch):
@@ -759,16 +758,7 @@ def test_a_version_2_group_with_series_of_their_own_keeps_them(tmp_path, monkeyp
     (lambda ds: ds.attrs.__setitem__("index", json.dumps({"logs/loss": 0, "logs/x": 0})), "share a column"),
 ])
 def test_a_damaged_scalars_index_is_a_recording_error(tmp_path, monkeypatch, damage, message):
-    monkeypatch.setattr(storage, "PACK_SMALL_ARRAYS", True)
-    filename = tmp_path / "bad.h5"
-    writer = _create(filename)
-    _append(writer, 0)
-    _append(writer, 1)
-    with h5py.File(filename, "a") as f:
-        damage(f["g/scalars"])
-    with pytest.raises(RecordingError, match=message):
-        with RecordingReader(filename, "g") as reader:
-            reader.log("loss")
+    _assert_damage_refused(tmp_path, monkeypatch, "scalars", damage, message, lambda reader: reader.log("loss"))
 
 
 def test_scalars_of_another_dtype_or_shape_are_a_recording_error(tmp_path, monkeypatch):
