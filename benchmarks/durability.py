@@ -127,6 +127,22 @@ class ReopeningFile:
         pass
 
 
+def ms(values: list[float]) -> float:
+    """The median of ``values`` (seconds) in milliseconds."""
+    return statistics.median(values) * 1000
+
+
+def timed_appends(writer, records: list[dict], costs: dict[str, list]) -> None:
+    """Append ``records`` one by one, each one's writer CPU (``time.thread_time``) and wall seconds
+    into ``costs["cpu"]`` and ``costs["wall"]``; then mark the group complete."""
+    for record in records:
+        start, start_cpu = time.perf_counter(), time.thread_time()
+        writer.append(**record)
+        costs["cpu"].append(time.thread_time() - start_cpu)
+        costs["wall"].append(time.perf_counter() - start)
+    writer.mark_complete()
+
+
 def kept_costs(created: dict, records: list[dict], rounds: int, workdir: str) -> dict[str, dict[str, list]]:
     """CPU and wall seconds per appended record: the file kept open vs reopened per record (interleaved)."""
     from deepreplay import storage
@@ -139,12 +155,7 @@ def kept_costs(created: dict, records: list[dict], rounds: int, workdir: str) ->
             writer.create(**created)
             if kind == "reopened":
                 writer._kept = ReopeningFile(path)
-            for record in records:
-                start, start_cpu = time.perf_counter(), time.thread_time()
-                writer.append(**record)
-                out[kind]["cpu"].append(time.thread_time() - start_cpu)
-                out[kind]["wall"].append(time.perf_counter() - start)
-            writer.mark_complete()
+            timed_appends(writer, records, out[kind])
             out[kind]["opens"].append(writer._kept.opens)
             os.unlink(path)
     return out
@@ -163,17 +174,31 @@ def packed_costs(created: dict, records: list[dict], rounds: int, workdir: str) 
                 path = os.path.join(workdir, f"packed-{r}-{kind}.h5")
                 writer = storage.RecordingWriter(path, "g")
                 writer.create(**created)
-                for record in records:
-                    start, start_cpu = time.perf_counter(), time.thread_time()
-                    writer.append(**record)
-                    out[kind]["cpu"].append(time.thread_time() - start_cpu)
-                    out[kind]["wall"].append(time.perf_counter() - start)
-                writer.mark_complete()
+                timed_appends(writer, records, out[kind])
                 out[kind]["bytes"].append(os.path.getsize(path))
                 os.unlink(path)
     finally:
         storage.PACK_SMALL_ARRAYS = before
     return out
+
+
+def kept_summary(costs: dict[str, dict[str, list]]) -> str:
+    """The line :func:`kept_costs` gives (after "<kind>: <n> records x <rounds> rounds, ")."""
+    kept, reopened = costs["kept"], costs["reopened"]
+    return (f"writer CPU per record (median): file kept open {ms(kept['cpu']):.2f} ms, reopened per record "
+            f"(before) {ms(reopened['cpu']):.2f} ms ({ms(kept['cpu']) / ms(reopened['cpu']):.2f} x); wall "
+            f"{ms(kept['wall']):.1f} vs {ms(reopened['wall']):.1f} ms; file opens per file "
+            f"{statistics.median(kept['opens']):.0f} vs {statistics.median(reopened['opens']):.0f}")
+
+
+def packed_summary(costs: dict[str, dict[str, list]]) -> str:
+    """The line :func:`packed_costs` gives (after "<kind>: <n> records x <rounds> rounds, ")."""
+    packed, unpacked = costs["packed"], costs["unpacked"]
+    return (f"writer CPU per record (median, file kept open): small arrays packed {ms(packed['cpu']):.2f} ms, "
+            f"one dataset per array (layout 1) {ms(unpacked['cpu']):.2f} ms "
+            f"({ms(packed['cpu']) / ms(unpacked['cpu']):.2f} x); wall {ms(packed['wall']):.1f} vs "
+            f"{ms(unpacked['wall']):.1f} ms; file {statistics.median(packed['bytes']) / 1024:.0f} vs "
+            f"{statistics.median(unpacked['bytes']) / 1024:.0f} KiB")
 
 
 def fit_times(epochs: int, repeats: int, workdir: str) -> dict[str, list[float]]:
@@ -215,7 +240,6 @@ def main(argv=None) -> int:
     parser.add_argument("--only", choices=("fsync", "wait", "kept", "packed"))
     args = parser.parse_args(argv)
     print(load())
-    ms = lambda values: statistics.median(values) * 1000  # noqa: E731
     with tempfile.TemporaryDirectory(dir=os.environ.get("DEEPREPLAY_BENCH_DIR")) as workdir:
         if args.only in (None, "fsync"):
             for kind in ("part1", "block"):
@@ -230,27 +254,12 @@ def main(argv=None) -> int:
                       f"fsync costs {on - off:+.1f} ms per record")
                 print(f"{kind}: CPU per record (the writer thread's share, median): fsync {ms(cpu[True]):.2f} ms, "
                       f"no fsync {ms(cpu[False]):.2f} ms")
-        if args.only in (None, "kept"):
-            for kind in ("part1", "block"):
-                created, records = capture_records(kind, args.records - 1)
-                costs = kept_costs(created, records[1:], args.rounds, workdir)
-                kept, reopened = costs["kept"], costs["reopened"]
-                print(f"{kind}: {len(records) - 1} records x {args.rounds} rounds, writer CPU per record (median): "
-                      f"file kept open {ms(kept['cpu']):.2f} ms, reopened per record (before) "
-                      f"{ms(reopened['cpu']):.2f} ms ({ms(kept['cpu']) / ms(reopened['cpu']):.2f} x); wall "
-                      f"{ms(kept['wall']):.1f} vs {ms(reopened['wall']):.1f} ms; file opens per file "
-                      f"{statistics.median(kept['opens']):.0f} vs {statistics.median(reopened['opens']):.0f}")
-        if args.only in (None, "packed"):
-            for kind in ("part1", "block"):
-                created, records = capture_records(kind, args.records - 1)
-                costs = packed_costs(created, records[1:], args.rounds, workdir)
-                packed, unpacked = costs["packed"], costs["unpacked"]
-                print(f"{kind}: {len(records) - 1} records x {args.rounds} rounds, writer CPU per record (median, "
-                      f"file kept open): small arrays packed {ms(packed['cpu']):.2f} ms, one dataset per array "
-                      f"(layout 1) {ms(unpacked['cpu']):.2f} ms ({ms(packed['cpu']) / ms(unpacked['cpu']):.2f} x); "
-                      f"wall {ms(packed['wall']):.1f} vs {ms(unpacked['wall']):.1f} ms; file "
-                      f"{statistics.median(packed['bytes']) / 1024:.0f} vs "
-                      f"{statistics.median(unpacked['bytes']) / 1024:.0f} KiB")
+        for trial, costs_of, summary in (("kept", kept_costs, kept_summary), ("packed", packed_costs, packed_summary)):
+            if args.only in (None, trial):
+                for kind in ("part1", "block"):
+                    created, records = capture_records(kind, args.records - 1)
+                    costs = costs_of(created, records[1:], args.rounds, workdir)
+                    print(f"{kind}: {len(records) - 1} records x {args.rounds} rounds, {summary(costs)}")
         if args.only in (None, "wait"):
             times = fit_times(args.epochs, args.repeats, workdir)
             bare, background, waited = (statistics.median(times[k]) for k in ("bare", "background", "waited"))
