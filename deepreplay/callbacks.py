@@ -850,8 +850,10 @@ class ReplayData(keras.callbacks.Callback):
             return 1 + steps // self.every_steps + (1 if steps % self.every_steps else 0)
         return 1 + epochs // self.every + (1 if epochs % self.every else 0)
 
-    def _size_report(self, record: dict[str, Any], epochs: int) -> dict[str, Any]:
-        by_quantity = self._writer.record_nbytes(**record)
+    def _size_report(self, record: dict[str, Any], epochs: int, *, upper_bound: bool = False) -> dict[str, Any]:
+        """The figures of :meth:`estimate` for ``record``; ``upper_bound``: compressed arrays at their
+        worst case (see ``RecordingWriter.record_nbytes``), without compressing them."""
+        by_quantity = self._writer.record_nbytes(**record, upper_bound=upper_bound)
         per_record = sum(sum(layers.values()) for layers in by_quantity.values())
         static = sum(int(a.nbytes) for a in structure.leaves(self.inputs) + structure.leaves(self.targets))
         if self._model_config is None:
@@ -911,6 +913,10 @@ class ReplayData(keras.callbacks.Callback):
             return self._size_report(self._compute_record(0, {}), epochs)
 
     def _warn_if_large(self, record: dict[str, Any]) -> None:
+        # Most recordings are far below the budget even at their compressed arrays' worst case: that
+        # is known without compressing the record (which the writer thread does anyway).
+        if self._size_report(record, self._planned_epochs, upper_bound=True)["total_bytes"] <= self.max_bytes:
+            return
         report = self._size_report(record, self._planned_epochs)
         if report["total_bytes"] <= self.max_bytes:
             return

@@ -130,3 +130,34 @@ def test_estimate_is_within_20_percent_of_the_file_and_the_budget_warns_before_r
     assert re.search(r"max_bytes=100,000.*every=.*max_samples=.*record=.*output_samples=.*compression=", budget[0])
     with Replay(tmp_path / "small.h5", "budget") as replay:  # warned, and recorded all the same
         assert list(replay.epochs) == [0, 1, 2, 3]
+
+
+def test_the_budget_check_compresses_a_record_only_when_its_worst_case_exceeds_the_budget(tmp_path, monkeypatch):
+    import zlib
+
+    calls = []
+    compress = zlib.compress
+    monkeypatch.setattr(zlib, "compress", lambda *a, **k: calls.append(1) or compress(*a, **k))
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 6, 6, 1)).astype(np.float32)
+    y = np.arange(300) % 3
+
+    def fit(name, max_bytes):
+        keras.utils.set_random_seed(0)
+        data = ReplayData(X, y, tmp_path / f"{name}.h5", name, compression="gzip", max_bytes=max_bytes)
+        calls.clear()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _cnn().fit(X, y, epochs=2, batch_size=100, verbose=0, callbacks=[data])
+        return len(calls), [w for w in caught if "max_bytes" in str(w.message)]
+
+    keras.utils.set_random_seed(0)
+    estimate = ReplayData(X, y, tmp_path / "e.h5", "e", compression="gzip").estimate(_cnn(), epochs=2)
+    # Far below the budget even uncompressed: decided without compressing anything, no warning.
+    assert fit("far", 10 * estimate["total_bytes"]) == (0, [])
+    # Below the budget compressed, above it at the worst case: compressed to decide, no warning.
+    compressed, warned = fit("close", estimate["total_bytes"] + 1)
+    assert compressed > 0 and warned == []
+    # Above the budget compressed: the warning.
+    compressed, warned = fit("over", estimate["total_bytes"] // 2)
+    assert compressed > 0 and len(warned) == 1

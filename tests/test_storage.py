@@ -785,3 +785,28 @@ def test_a_writer_stops_with_a_recording_error_when_an_index_was_damaged(tmp_pat
         _append(writer, 1)
     with h5py.File(filename, "r") as f:
         assert len(f["g/epochs"]) == 1  # nothing of the refused record was written
+
+
+@pytest.mark.parametrize("compression", ["gzip", "lzf", "auto"])
+def test_record_nbytes_upper_bound_is_at_least_the_compressed_size_and_the_file_size(tmp_path, compression):
+    # Random bytes do not compress: the worst case of every filter (arrays too large to be packed).
+    rng = np.random.default_rng(0)
+    record = dict(
+        weights={"dense": {"kernel": rng.integers(0, 2**32, size=(128, 256), dtype=np.uint32).view(np.float32)}},
+        gradients={"dense": {"kernel": rng.normal(size=(128, 256)).astype(np.float32)}},
+        predictions=np.zeros((500, 10), np.float32), losses=rng.normal(size=500).astype(np.float32),
+    )
+    writer = RecordingWriter(tmp_path / "r.h5", "g", compression=compression)
+    exact = writer.record_nbytes(**record)
+    bound = writer.record_nbytes(**record, upper_bound=True)
+    for quantity, layers in exact.items():
+        for layer, nbytes in layers.items():
+            assert bound[quantity][layer] >= nbytes, (quantity, layer)
+    assert storage.compressed_bound(10**6) < 1.2 * 10**6
+    writer.create(attrs={}, model_config="{}", inputs=np.zeros((500, 2)), targets=np.zeros(500),
+                  sample_indices=np.arange(500), layers=["dense"], quantities=("weights", "gradients"),
+                  overwrite=False)
+    writer.append(epoch=0, logs={}, evaluation={}, **record)
+    with h5py.File(tmp_path / "r.h5") as f:
+        stored = f["g/weights/dense/kernel"].id.get_storage_size() + f["g/gradients/dense/kernel"].id.get_storage_size()
+    assert stored <= bound["weights"]["dense"] + bound["gradients"]["dense"]
