@@ -32,6 +32,15 @@ Run ``python benchmarks/durability.py`` (about 2-4 min on 2 shared cores).
    layout (one dataset per array), interleaved file by file, ``--rounds``
    rounds, fsync on.  Printed: the writer thread's CPU per record (median)
    and wall time of each, and the file sizes.
+5. **The write protocol against an earlier revision's** (``--only protocol``).
+   ``deepreplay/safe_io.py`` of git revision ``--against`` (default:
+   :data:`PROTOCOL_BEFORE`, the last one before the journal was written in
+   place) is loaded as a second module; the same records (Part 1, and the 1M-parameter
+   MLP of ``zoo_overhead.py`` with its 10,000 recorded samples: ~6 MiB per
+   record) are appended by the writer with this version's ``KeptFile`` and
+   with that revision's, interleaved file by file, ``--rounds`` rounds,
+   fsync on (off too with ``--no-fsync``).  Printed: the writer thread's CPU
+   per record (median) and wall time of each.
 """
 
 from __future__ import annotations
@@ -58,6 +67,11 @@ def capture_records(kind: str, epochs: int) -> tuple[dict, list[dict]]:
     if kind == "part1":
         X, y = part1_data()
         model, batch = part1_model(), 16
+    elif kind == "mlp":  # zoo_overhead.py's 1M-parameter MLP, fitted on its 10,000 recorded samples
+        import zoo_overhead
+
+        X, y = zoo_overhead.mlp_data(10_000)
+        model, batch = zoo_overhead.mlp(), 256
     else:
         X, y = _common.block_data()
         model, batch = _common.block_model(), _common.BLOCK_BATCH_SIZE
@@ -201,6 +215,65 @@ def packed_summary(costs: dict[str, dict[str, list]]) -> str:
             f"{statistics.median(unpacked['bytes']) / 1024:.0f} KiB")
 
 
+#: The revision whose write protocol ``--only protocol`` compares against by default: the last one
+#: before the journal was written in place (and large records' new pages written once).
+PROTOCOL_BEFORE = "0c113e1"
+
+
+def load_safe_io(revision: str):
+    """``deepreplay/safe_io.py`` as it was at git ``revision``, loaded as a module of its own."""
+    import importlib.util
+    import subprocess
+
+    import deepreplay
+
+    source = subprocess.run(["git", "show", f"{revision}:deepreplay/safe_io.py"], cwd=_common.REPO, check=True, capture_output=True, text=True).stdout
+    name = f"deepreplay._safe_io_{revision.replace('/', '_').replace('-', '_')}"
+    spec = importlib.util.spec_from_loader(name, loader=None)
+    module = importlib.util.module_from_spec(spec)
+    module.__package__ = deepreplay.__name__
+    exec(compile(source, f"{revision}:deepreplay/safe_io.py", "exec"), module.__dict__)  # noqa: S102
+    return module
+
+
+def protocol_costs(created: dict, records: list[dict], rounds: int, workdir: str, before,
+                   fsyncs: tuple[bool, ...] = (True,)) -> dict[str, dict[str, list]]:
+    """CPU and wall seconds per appended record: this version's write protocol vs ``before``'s module
+    (interleaved file by file), for each FSYNC setting in ``fsyncs``."""
+    from deepreplay import safe_io, storage
+
+    out: dict[str, dict[str, list]] = {}
+    saved = safe_io.FSYNC, before.FSYNC
+    try:
+        for r in range(rounds):
+            for fsync in fsyncs:
+                for kind, module in (("new", safe_io), ("before", before)):
+                    safe_io.FSYNC = before.FSYNC = fsync
+                    path = os.path.join(workdir, f"protocol-{r}-{kind}-{int(fsync)}.h5")
+                    writer = storage.RecordingWriter(path, "g")
+                    writer.create(**created)
+                    writer._kept = module.KeptFile(path)
+                    timed_appends(writer, records, out.setdefault(f"{kind}-{int(fsync)}", {"cpu": [], "wall": []}))
+                    os.unlink(path)
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path + safe_io.JOURNAL_SUFFIX)
+    finally:
+        safe_io.FSYNC, before.FSYNC = saved
+    return out
+
+
+def protocol_summary(costs: dict[str, dict[str, list]]) -> str:
+    """The line :func:`protocol_costs` gives."""
+    parts = []
+    for fsync in (1, 0):
+        if f"new-{fsync}" in costs:
+            new, old = costs[f"new-{fsync}"], costs[f"before-{fsync}"]
+            parts.append(f"fsync {'on' if fsync else 'off'}: writer CPU per record (median) {ms(new['cpu']):.2f} ms "
+                         f"vs {ms(old['cpu']):.2f} ms before ({ms(new['cpu']) / ms(old['cpu']):.2f} x), wall "
+                         f"{ms(new['wall']):.1f} vs {ms(old['wall']):.1f} ms")
+    return "; ".join(parts)
+
+
 def fit_times(epochs: int, repeats: int, workdir: str) -> dict[str, list[float]]:
     """Wall seconds of the Part 1 fit: bare, ReplayData, ReplayData waiting for each write."""
     import keras
@@ -237,7 +310,10 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=40, help="epochs of each Part 1 fit (trial 2)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", choices=("fsync", "wait", "kept", "packed"))
+    parser.add_argument("--only", choices=("fsync", "wait", "kept", "packed", "protocol"))
+    parser.add_argument("--against", default=PROTOCOL_BEFORE,
+                        help="git revision whose safe_io.py trial 5 compares with (default: %(default)s)")
+    parser.add_argument("--no-fsync", action="store_true", help="trial 5: compare with fsync off too")
     args = parser.parse_args(argv)
     print(load())
     with tempfile.TemporaryDirectory(dir=os.environ.get("DEEPREPLAY_BENCH_DIR")) as workdir:
@@ -260,6 +336,15 @@ def main(argv=None) -> int:
                     created, records = capture_records(kind, args.records - 1)
                     costs = costs_of(created, records[1:], args.rounds, workdir)
                     print(f"{kind}: {len(records) - 1} records x {args.rounds} rounds, {summary(costs)}")
+        if args.only in (None, "protocol"):
+            before = load_safe_io(args.against)
+            for kind in ("part1", "mlp"):
+                n = args.records if kind == "part1" else max(4, args.records // 4)
+                created, records = capture_records(kind, n - 1)
+                costs = protocol_costs(created, records[1:], args.rounds, workdir, before,
+                                       (True, False) if args.no_fsync else (True,))
+                print(f"{kind}: {len(records) - 1} records x {args.rounds} rounds, this version vs {args.against}: "
+                      f"{protocol_summary(costs)}")
         if args.only in (None, "wait"):
             times = fit_times(args.epochs, args.repeats, workdir)
             bare, background, waited = (statistics.median(times[k]) for k in ("bare", "background", "waited"))

@@ -23,8 +23,11 @@ failures; the last lines are the table for ``benchmarks/README.md``.
 3. **Kills**: ``--kills`` child processes writing records (the storage layer,
    no Keras: the write path is the same) into one shared file, killed with
    SIGKILL while paused at a named moment of a write session (session open,
-   journal not yet written, journal written, file grown, half the pages
-   written, all written) or at a random time.  After each kill: every group
+   journal not yet written, new pages past the file's end written directly,
+   journal written, file grown, half the pages written, all written) or at a
+   random time; every other writer writes the pages past the file's end
+   directly (``safe_io.DIRECT_WRITE_BYTES = 0``, as large records do), the
+   others through the journal.  After each kill: every group
    is read whole; failures: an unreadable group, a record lost beyond the one
    in flight, a record with wrong values, a changed byte in the other group,
    a group that ``overwrite=True`` cannot replace.
@@ -33,7 +36,8 @@ failures; the last lines are the table for ``benchmarks/README.md``.
    first applies that journal) killed at each pause point in turn, at a
    random session, or at a random time; every group is then read whole with
    the journal read in memory only, after a deepreplay reader applied it,
-   and after a third writer ran.  Failures: as for the kills, plus a journal
+   and after a third writer ran (the writers alternate between direct and
+   journaled new pages).  Failures: as for the kills, plus a complete journal
    left after a reader could apply it.
 4. **Hostile files**: ``--hostile`` generated damaged or hostile files
    (links to FIFOs and other files, huge declared shapes, wrong dtypes, bad
@@ -67,7 +71,8 @@ import _common  # noqa: F401  (repository on sys.path, quiet TensorFlow)
 REPO = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2", KERAS_BACKEND="tensorflow",
            DEEPREPLAY_PROGRESS="0")
-PAUSE_POINTS = ("session-open", "before-journal", "journal-written", "file-grown", "mid-apply", "applied")
+PAUSE_POINTS = ("session-open", "before-journal", "fresh-written", "journal-written", "file-grown", "mid-apply",
+                "applied")
 
 
 def _python(code: str, *args: str, env: dict | None = None, **kw) -> subprocess.Popen:
@@ -104,8 +109,10 @@ def group_digest(filename: str, group: str) -> str:
 # The synthetic writer: deepreplay.storage without Keras (what the kill trials run)
 # ------------------------------------------------------------------------------------------------
 SYNTHETIC_WRITER = r"""
-import sys, numpy as np
-from deepreplay import storage
+import os, sys, numpy as np
+from deepreplay import safe_io, storage
+if os.environ.get("SYNTHETIC_DIRECT_WRITES"):  # every page past the file's end written directly (no journal)
+    safe_io.DIRECT_WRITE_BYTES = 0
 filename, group, n, progress = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 w = storage.RecordingWriter(filename, group)
 w.create(attrs={"loss": "mse", "metrics": []}, model_config="{}", inputs=np.ones((50, 3), "f4"),
@@ -176,7 +183,10 @@ def kill_trials(workdir: str, kills: int, *, records: int = 6, seed: int = 0, lo
         aimed = trial % 3 != 0
         # Sessions: 1 = create, 2..records+1 = appends, records+2 = the complete flag.
         pause = f"{PAUSE_POINTS[trial % len(PAUSE_POINTS)]}:{rng.randint(1, records + 2)}" if aimed else None
-        killed, lines = _killed_writer(filename, group, records, pause, workdir, str(trial), rng, delay=(0.05, 1.2))
+        # Every other trial writes the pages past the file's end directly (as large records do), so that
+        # each pause point is reached in both modes ("fresh-written" in this one only).
+        killed, lines = _killed_writer(filename, group, records, pause, workdir, str(trial), rng, delay=(0.05, 1.2),
+                                       direct=trial % 2 == 0)
         if not killed:
             result["no_kill"] += 1  # the point was not reached (or the writer ended first): no kill
             continue
@@ -237,14 +247,17 @@ def _readers_do_not_recover():
 
 
 def _killed_writer(filename: str, group: str, records: int, pause: str | None, workdir: str, tag: str,
-                   rng: random.Random, *, delay: tuple[float, float] = (0.02, 0.6)) -> tuple[bool, list[str]]:
+                   rng: random.Random, *, delay: tuple[float, float] = (0.02, 0.6),
+                   direct: bool = False) -> tuple[bool, list[str]]:
     """Run a synthetic writer, killed at ``pause`` ('point:n'), or after a random ``delay`` (s) when None.
+
+    ``direct``: the writer writes every page past the file's end directly (``DIRECT_WRITE_BYTES = 0``).
 
     Returns whether it was killed (it may end or fail to reach the point first) and the lines of
     its progress file (the records it acknowledged).
     """
     progress, sigfile = os.path.join(workdir, f"progress-{tag}"), os.path.join(workdir, f"signal-{tag}")
-    env = dict(ENV)
+    env = dict(ENV, SYNTHETIC_DIRECT_WRITES="1") if direct else dict(ENV)
     if pause:
         env.update(DEEPREPLAY_PAUSE_AT=pause, DEEPREPLAY_PAUSE_SIGNAL=sigfile)
     proc = _python(SYNTHETIC_WRITER, filename, group, str(records), progress, env=env)
@@ -281,14 +294,15 @@ def chained_kill_trials(workdir: str, trials: int, *, records: int = 4, seed: in
         other = group_digest(filename, "other")
         group_a = rng.choice(["g0", "g1"])
         killed, lines_a = _killed_writer(filename, group_a, records, f"mid-apply:{rng.randint(1, records + 2)}",
-                                         tdir, "a", rng)
-        if not killed or not os.path.exists(filename + safe_io.JOURNAL_SUFFIX):
+                                         tdir, "a", rng, direct=trial % 2 == 1)
+        if not killed or not safe_io.journal_pending(filename):
             result["a_not_mid_apply"] += 1
             continue
         point = points[trial % len(points)]
         group_b = rng.choice(["g0", "g1", "g2"])
         pause = None if point == "random" else f"{point}:{rng.randint(1, records + 2)}"
-        killed_b, lines_b = _killed_writer(filename, group_b, records, pause, tdir, "b", rng)
+        killed_b, lines_b = _killed_writer(filename, group_b, records, pause, tdir, "b", rng,
+                                           direct=trial // len(points) % 2 == 0)
         result["trials"] += 1
         result["b_not_killed"] += not killed_b
         acked = {g: max([int(x) for x in lines if x.isdigit()] or [0]) for g, lines in
@@ -316,7 +330,7 @@ def chained_kill_trials(workdir: str, trials: int, *, records: int = 4, seed: in
             with _readers_do_not_recover():
                 check("journal read in memory")
             check("journal applied by a reader")
-            if os.path.exists(filename + safe_io.JOURNAL_SUFFIX):
+            if safe_io.journal_pending(filename):
                 result["journal_left"] += 1
             write_synthetic(filename, "g3", 2)
             acked["g3"] = 2

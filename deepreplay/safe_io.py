@@ -15,17 +15,32 @@ session of deepreplay is made atomic here, as a database would do it:
    "fileobj" driver over :class:`_PageOverlay`): nothing reaches the disk
    while HDF5 works, so HDF5 never sees a write error;
 3. at the end, the changed pages go first into a side file, the *journal*
-   (``<file>.deepreplay-journal``, written whole, checksummed and renamed
-   into place), then the file is grown with ``posix_fallocate`` (a full disk
-   fails here, before any byte of the file changed) and the pages are
-   written; then the journal is removed.
+   (``<file>.deepreplay-journal``: written in place from its first byte,
+   checksummed, flushed), then the file is grown with ``posix_fallocate`` (a
+   full disk fails here, before any byte of the file changed) and the pages
+   are written and flushed; then the journal is *retired* (its magic
+   overwritten).  A one-off session (:func:`open_write`) then removes it; a
+   :class:`KeptFile` keeps it for its next session (no create, rename or
+   directory flush per record) and removes it at its last.  A large record's
+   pages past the file's old end (:data:`DIRECT_WRITE_BYTES` or more) skip
+   the journal: the file is grown and they are written and flushed *before*
+   the journal that makes HDF5 point to them, so they are written once.
 
-A process killed before the journal is renamed leaves the file as it was; a
+A process killed before the journal is complete leaves the file as it was
+(at most longer: directly written pages past the end of allocation that its
+superblock records, which nothing in the file points to and HDF5 opens as
+usual); a
 process killed after it leaves a journal that the next writer or deepreplay
 reader applies to the file (a reader that cannot lock the file exclusively
-for a moment, or write to it, applies it in memory).  Readers take a shared ``flock`` (so they never
+for a moment, or write to it, applies it in memory).  A journal cut short (a
+kill or a power cut while it is written in place over an older one) fails
+its checksum and is ignored: the file's own bytes were not touched yet.
+Applying a journal again (its retirement is not flushed, so a power cut can
+undo it) rewrites the bytes the file already holds.  Readers take a shared ``flock`` (so they never
 see a half-applied write) and open the file with HDF5's own locking off (our
-lock does that job, also where ``HDF5_USE_FILE_LOCKING=FALSE``).
+lock does that job, also where ``HDF5_USE_FILE_LOCKING=FALSE``).  Journals of
+an older version's layout (``DRJRNL02``, renamed into place) are still read
+and applied.
 
 A writer of many records (:class:`KeptFile`, used by ``RecordingWriter``)
 keeps its h5py file open over the in-memory view between its sessions (no
@@ -35,12 +50,12 @@ above.  It reuses that state only when the file is exactly as its last
 session left it (see :class:`KeptFile` for how it knows), else opens afresh.
 
 Durability (power cuts, OS crashes): with :data:`FSYNC` on (the default) the
-journal is flushed to the disk (``fdatasync``) before it is renamed into
-place, the directory after the rename (so the journal is there after a
-crash, and the previous one gone), and the file after its pages are written,
-before the journal is removed.  So after a crash the file is either as the
-last complete session left it, or its journal is there to finish it.
-``DEEPREPLAY_FSYNC=0`` (or ``safe_io.FSYNC = False``) skips the three flushes:
+journal is flushed to the disk (``fdatasync``) before any byte of the file
+changes (its directory too when the journal is created), directly written
+pages before the journal, and the file after its pages are written, before
+the journal is retired.  So after a crash the file is either as the last
+complete session left it, or its journal is there to finish it.
+``DEEPREPLAY_FSYNC=0`` (or ``safe_io.FSYNC = False``) skips the flushes:
 still safe against a killed process, not against a power cut.
 """
 
@@ -64,6 +79,7 @@ import h5py
 from .errors import RecordingError
 
 __all__ = [
+    "DIRECT_WRITE_BYTES",
     "FILE_LOCK",
     "FSYNC",
     "JOURNAL_SUFFIX",
@@ -73,6 +89,7 @@ __all__ = [
     "WRITE_WAIT_SECONDS",
     "describe_free_space",
     "is_hdf5_file",
+    "journal_pending",
     "looks_like_hdf5",
     "open_read",
     "open_write",
@@ -102,7 +119,17 @@ FILE_LOCK = threading.RLock()
 _RANDOM = random.Random()
 _PAGE = 4096
 _KEPT_PAGES = 1024  # pages a KeptFile's view remembers between sessions (4 MiB)
-_MAGIC = b"DRJRNL02"
+_MAGIC = b"DRJRNL03"  # a journal written in place (see _Journal)
+_MAGIC_V2 = b"DRJRNL02"  # an older version's journal (written whole, renamed into place): still applied
+_RETIRED = bytes(8)  # the magic of a journal whose pages are in the file
+_HEAD = struct.Struct("<8sQQQQ")  # magic, file size, page count, device, inode
+_INDEX = struct.Struct("<Q")  # before each page: its index in the file
+_CRC = struct.Struct("<I")  # after the pages: the CRC-32 of everything before it
+#: Pages past the file's old end are written straight into the file (flushed before the journal
+#: that makes HDF5 point to them) instead of through the journal when they make at least this many
+#: bytes (a large record: its bytes are written once, not twice); smaller ones go through the journal
+#: (one flush fewer).
+DIRECT_WRITE_BYTES = 256 * 1024
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 # -- a test hook: pause (to be killed) at a named point ------------------------------------
@@ -396,32 +423,75 @@ def _sync_directory(filename: str) -> None:
         os.close(fd)
 
 
-def _write_journal(filename: str, size: int, pages: dict[int, bytearray], identity: tuple[int, int]) -> None:
-    """Write the journal whole (temporary name, then renamed: it is complete or absent).
+class _Journal:
+    """The journal of one file during one write session (under the file's exclusive lock).
 
-    ``identity`` (device, inode) ties it to the file it belongs to: a journal
-    left next to a file that was since deleted and created again is ignored.
+    Opens the journal when there is one (a killed writer's, or the one this
+    file's :class:`KeptFile` writes in place at each session); see
+    :meth:`recover`, :meth:`write`, :meth:`retire` and :meth:`close`.
     """
-    path = _journal_path(filename)
-    tmp = path + ".tmp"
-    crc = 0
-    try:
-        parts = [_MAGIC + struct.pack("<QQQQ", size, len(pages), *identity)]
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self.path = _journal_path(filename)
+        try:
+            self.fd: int | None = os.open(self.path, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            self.fd = None
+
+    def recover(self, fd: int, identity: tuple[int, int]) -> bool:
+        """Finish a killed writer's session when the journal is complete (then retire it); whether it did."""
+        if self.fd is None:
+            return False
+        journal = _read_journal(self.filename, identity, self.fd)
+        if journal is None:
+            return False
+        _apply(fd, *journal)
+        self.retire()
+        return True
+
+    def write(self, size: int, pages: dict[int, bytearray], identity: tuple[int, int]) -> None:
+        """Write the journal in place (from byte 0, checksummed) and flush it to the disk.
+
+        A journal created here has its directory flushed too, so that it is on
+        the disk before any byte of the file changes.  ``identity`` (device,
+        inode) ties it to the file it belongs to: a journal left next to a file
+        that was since deleted and created again is ignored.  A journal cut
+        short (a kill or a power cut while it is written; bytes of an older,
+        longer journal may follow it) fails its checksum and is ignored.
+        """
+        created = self.fd is None
+        if created:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+        parts = [_HEAD.pack(_MAGIC, size, len(pages), *identity)]
         for index in sorted(pages):
-            parts.append(struct.pack("<Q", index))
+            parts.append(_INDEX.pack(index))
             parts.append(pages[index])
         body = b"".join(parts)  # built whole in memory: one write, one checksum
-        crc = zlib.crc32(body)
-        with open(tmp, "wb") as f:
-            f.write(body + struct.pack("<I", crc))
-            f.flush()
-            _sync_data(f.fileno())
-        os.replace(tmp, path)
-        _sync_directory(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        data = memoryview(body + _CRC.pack(zlib.crc32(body)))
+        done = 0
+        while done < len(data):  # a short write is continued, never ignored
+            done += os.pwrite(self.fd, data[done:], done)
+        _sync_data(self.fd)
+        if created:
+            _sync_directory(self.path)
+
+    def retire(self) -> None:
+        """Make the journal say nothing (its magic overwritten), once the file holds its pages, flushed.
+
+        Not flushed itself: should a power cut undo it, the journal is applied
+        again, which rewrites bytes the file already holds (see docs/format.md).
+        """
+        os.pwrite(self.fd, _RETIRED, 0)
+
+    def close(self, *, remove: bool = False) -> None:
+        """Close the journal; ``remove`` it too (only ever when it is retired or not valid)."""
+        if self.fd is not None:
+            if remove:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.path)
+            os.close(self.fd)
+            self.fd = None
 
 
 def _identity(fd: int) -> tuple[int, int]:
@@ -429,44 +499,90 @@ def _identity(fd: int) -> tuple[int, int]:
     return st.st_dev, st.st_ino
 
 
-def _read_journal(filename: str, identity: tuple[int, int]) -> tuple[int, dict[int, bytearray]] | None:
-    """``(size, pages)`` of a complete journal of this file; None when there is none or it is not valid."""
+def _journal_magic(filename: str) -> bytes | None:
+    """The first 8 bytes of the journal (None when there is none): a hint, read without any lock."""
     try:
         with open(_journal_path(filename), "rb") as f:
-            data = f.read()
+            return f.read(8)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        return None
+
+
+def journal_pending(filename: str | os.PathLike) -> bool:
+    """Whether ``filename`` has a complete journal waiting to be applied (a writer was killed).
+
+    A deepreplay reader or writer applies it (readers apply it in memory when
+    they cannot take the file's exclusive lock at once).
+    """
+    filename = os.fspath(filename)
+    if _journal_magic(filename) not in (_MAGIC, _MAGIC_V2):
+        return False
+    try:
+        st = os.stat(filename)
     except FileNotFoundError:
-        return None
-    head = 8 + 32
-    if len(data) < head + 4 or data[:8] != _MAGIC:
-        return None
-    size, count, dev, ino = struct.unpack("<QQQQ", data[8:head])
-    if (dev, ino) != tuple(identity):
-        return None
-    if len(data) != head + count * (8 + _PAGE) + 4 or zlib.crc32(data[:-4]) != struct.unpack("<I", data[-4:])[0]:
+        return False
+    return _read_journal(filename, (st.st_dev, st.st_ino)) is not None
+
+
+def _read_journal(filename: str, identity: tuple[int, int], jfd: int | None = None
+                  ) -> tuple[int, dict[int, bytearray]] | None:
+    """``(size, pages)`` of a complete journal of this file; None when there is none or it is not valid.
+
+    Reads the journal through ``jfd`` when given, else opens it.  Both
+    layouts are read: this version's (``DRJRNL03``, written in place: the
+    file may be longer than the journal) and the older ``DRJRNL02`` (written
+    whole and renamed into place: exactly as long as the journal).
+    """
+    if jfd is None:
+        try:
+            fd = os.open(_journal_path(filename), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            return None
+    else:
+        fd = jfd
+    try:
+        head = os.pread(fd, _HEAD.size, 0)
+        if len(head) < _HEAD.size or head[:8] not in (_MAGIC, _MAGIC_V2):
+            return None
+        magic, size, count, dev, ino = _HEAD.unpack(head)
+        if (dev, ino) != tuple(identity):
+            return None
+        length = _HEAD.size + count * (_INDEX.size + _PAGE) + _CRC.size
+        file_length = os.fstat(fd).st_size
+        if length > file_length or (magic == _MAGIC_V2 and length != file_length):
+            return None
+        data = os.pread(fd, length, 0)
+    finally:
+        if jfd is None:
+            os.close(fd)
+    if len(data) != length or zlib.crc32(memoryview(data)[:-_CRC.size]) != _CRC.unpack(data[-_CRC.size:])[0]:
         return None
     pages = {}
     for i in range(count):
-        start = head + i * (8 + _PAGE)
-        (index,) = struct.unpack("<Q", data[start:start + 8])
-        pages[index] = bytearray(data[start + 8:start + 8 + _PAGE])
+        start = _HEAD.size + i * (_INDEX.size + _PAGE)
+        (index,) = _INDEX.unpack_from(data, start)
+        pages[index] = bytearray(data[start + _INDEX.size:start + _INDEX.size + _PAGE])
     return size, pages
 
 
-def _apply(fd: int, filename: str, size: int, pages: dict[int, bytearray]) -> None:
-    """Write ``pages`` into the file (grown first, so that a full disk fails before any change)."""
-    old_size = os.fstat(fd).st_size
-    if size > old_size:
-        try:
-            os.posix_fallocate(fd, old_size, size - old_size)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, old_size)
-            raise
-    pause_point("file-grown")
-    # Consecutive pages go in one pwrite; a run is cut after the middle page (the test hook's
-    # "mid-apply" point, where about half of the pages are written).
+def _grow(fd: int, old_size: int, size: int) -> None:
+    """Grow the file to ``size`` bytes, reserved on the disk (a full disk fails here, changing nothing)."""
+    try:
+        os.posix_fallocate(fd, old_size, size - old_size)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, old_size)
+        raise
+
+
+def _write_pages(fd: int, pages: dict[int, bytearray], size: int, *, pause_in_middle: bool = False) -> None:
+    """``pwrite`` the pages (cut at ``size``), consecutive ones in one call.
+
+    With ``pause_in_middle`` a run is cut after the middle page, and the
+    test hook's "mid-apply" point is there (about half the pages written).
+    """
     indices = [index for index in sorted(pages) if index * _PAGE < size]
-    middle = len(indices) // 2
+    middle = len(indices) // 2 if pause_in_middle else -1
     n = 0
     while n < len(indices):
         end = n + 1
@@ -480,19 +596,33 @@ def _apply(fd: int, filename: str, size: int, pages: dict[int, bytearray]) -> No
         if n <= middle < end:
             pause_point("mid-apply")
         n = end
+
+
+def _apply(fd: int, size: int, pages: dict[int, bytearray], old_size: int | None = None) -> None:
+    """Write ``pages`` into the file (grown first, so that a full disk fails before any change), flushed."""
+    if old_size is None:
+        old_size = os.fstat(fd).st_size
+    if size > old_size:
+        _grow(fd, old_size, size)
+    pause_point("file-grown")
+    _write_pages(fd, pages, size, pause_in_middle=True)
     if size < old_size:
         os.ftruncate(fd, size)
     _sync_data(fd)  # the pages are on the disk before their journal goes
 
 
 def _recover(fd: int, filename: str) -> None:
-    """Finish the write session of a process killed after its journal was complete (under LOCK_EX)."""
-    journal = _read_journal(filename, _identity(fd))
-    if journal is not None:
-        _apply(fd, filename, *journal)
-    for path in (_journal_path(filename), _journal_path(filename) + ".tmp"):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+    """Finish the write session of a process killed after its journal was complete (under LOCK_EX).
+
+    The journal is then removed (and the temporary file of an older version's journal).
+    """
+    journal = _Journal(filename)
+    try:
+        journal.recover(fd, _identity(fd))
+    finally:
+        journal.close(remove=True)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(_journal_path(filename) + ".tmp")
 
 
 def _write_error(filename: str, exc: BaseException, what: str) -> RecordingError:
@@ -546,13 +676,23 @@ def _lock_for_writing(filename: str, what: str, wait: float | None) -> tuple[con
         raise _write_error(filename, exc, what) from None
 
 
-def _open_for_writing(fd: int, filename: str) -> tuple[int, _PageOverlay, h5py.File]:
-    """Finish an interrupted write, then open the file (under the exclusive lock) in an overlay."""
+def _begin_writing(fd: int, filename: str) -> tuple[_Journal, os.stat_result]:
+    """Open the file's journal and finish an interrupted write with it; the journal and the file's stat."""
+    journal = None
     try:
-        _recover(fd, filename)
+        journal = _Journal(filename)
+        st = os.fstat(fd)
+        if journal.recover(fd, (st.st_dev, st.st_ino)):
+            st = os.fstat(fd)
     except OSError as exc:
+        if journal is not None:
+            journal.close()
         raise _write_error(filename, exc, "the journal of an earlier interrupted write") from None
-    size = os.fstat(fd).st_size
+    return journal, st
+
+
+def _open_for_writing(fd: int, filename: str, size: int) -> tuple[_PageOverlay, h5py.File]:
+    """Open the file (under the exclusive lock, ``size`` bytes long) in an overlay."""
     if size and not looks_like_hdf5(fd, size):
         raise RecordingError(f"{filename!r} is not an HDF5 file; refusing to write into it. Choose another file.")
     overlay = _PageOverlay(fd, size)
@@ -560,30 +700,53 @@ def _open_for_writing(fd: int, filename: str) -> tuple[int, _PageOverlay, h5py.F
         h5 = h5py.File(overlay, "r+" if size else "w")
     except (OSError, RuntimeError, KeyError, ValueError) as exc:
         raise RecordingError(f"{filename!r} is damaged and cannot be written to: {exc}") from None
-    return size, overlay, h5
+    return overlay, h5
 
 
-def _commit(fd: int, filename: str, size: int, overlay: _PageOverlay, what: str) -> bool:
-    """Put the session's changed pages into the file (journal, grow, write, unlink); False if none."""
+def _commit(fd: int, st: os.stat_result, overlay: _PageOverlay, journal: _Journal, what: str) -> bool:
+    """Put the session's changed pages into the file; False if there are none.
+
+    ``st`` is the file's stat at the session's start.  The order: the pages
+    past the file's old end first when they are many (see
+    :data:`DIRECT_WRITE_BYTES`: the file grown, those pages written and
+    flushed), then the journal of the other pages (written, flushed), the
+    file grown, the pages written, the file flushed, the journal retired.
+    """
+    filename, size, new_size = journal.filename, st.st_size, overlay.size
     pages = overlay.changed_pages()
-    if not pages and overlay.size == size:
+    if not pages and new_size == size:
         return False
+    identity = (st.st_dev, st.st_ino)
     pause_point("before-journal")
+    direct = {}
+    if new_size > size:
+        first_fresh = -(-size // _PAGE)  # pages from here on hold nothing of the file yet
+        fresh = [index for index in pages if index >= first_fresh]
+        if fresh and len(fresh) * _PAGE >= DIRECT_WRITE_BYTES:
+            direct = {index: pages.pop(index) for index in fresh}
     try:
-        _write_journal(filename, overlay.size, pages, _identity(fd))
+        if direct:
+            _grow(fd, size, new_size)
+            _write_pages(fd, direct, new_size)
+            _sync_data(fd)  # on the disk before the journal that makes HDF5 point to them
+            pause_point("fresh-written")
+        journal.write(new_size, pages, identity)
     except OSError as exc:
+        with contextlib.suppress(OSError):
+            journal.close(remove=True)  # never valid: the file's old bytes are untouched
+            if direct:
+                os.ftruncate(fd, size)
         raise _write_error(filename, exc, what) from None
     pause_point("journal-written")
     try:
-        _apply(fd, filename, overlay.size, pages)
+        _apply(fd, new_size, pages, new_size if direct else size)
     except OSError as exc:
-        if os.fstat(fd).st_size == size:  # failed while growing: nothing of the file changed
+        if not direct and os.fstat(fd).st_size == size:  # failed while growing: nothing of the file changed
             with contextlib.suppress(OSError):
-                os.unlink(_journal_path(filename))
+                journal.close(remove=True)
         raise _write_error(filename, exc, what) from None
     pause_point("applied")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(_journal_path(filename))
+    journal.retire()
     return True
 
 
@@ -599,8 +762,10 @@ def open_write(filename: str, *, what: str = "a record", wait: float | None = No
     """
     filename = os.fspath(filename)
     lock, fd = _lock_for_writing(filename, what, wait)
+    journal = None
     try:
-        size, overlay, h5 = _open_for_writing(fd, filename)
+        journal, st = _begin_writing(fd, filename)
+        overlay, h5 = _open_for_writing(fd, filename, st.st_size)
         try:
             pause_point("session-open")
             yield h5
@@ -609,8 +774,11 @@ def open_write(filename: str, *, what: str = "a record", wait: float | None = No
                 h5.close()
             except (OSError, RuntimeError, ValueError) as exc:  # pragma: no cover - memory only
                 raise _write_error(filename, exc, what) from None
-        _commit(fd, filename, size, overlay, what)
+        _commit(fd, st, overlay, journal, what)
+        journal.close(remove=True)  # retired (or never written): no journal is left next to the file
     finally:
+        if journal is not None:
+            journal.close()
         lock.__exit__(None, None, None)
 
 
@@ -685,25 +853,21 @@ class KeptFile:
         filename = self.filename
         with FILE_LOCK:
             lock, fd = _lock_for_writing(filename, what, wait)
+            journal = None
             try:
-                try:
-                    _recover(fd, filename)
-                except OSError as exc:
-                    raise _write_error(filename, exc, "the journal of an earlier interrupted write") from None
-                if self._h5 is not None and (self._overlay.touched
-                                             or _file_state(os.fstat(fd)) != self._state):
+                journal, st = _begin_writing(fd, filename)
+                if self._h5 is not None and (self._overlay.touched or _file_state(st) != self._state):
                     self.discard()
                 if self._h5 is None:
-                    size, overlay, h5 = _open_for_writing(fd, filename)
-                    if not size:  # created here: not a kept session's job
-                        _quiet_close(h5)
+                    if not st.st_size:  # created here: not a kept session's job
                         raise RecordingError(f"{filename!r} is empty; it holds no recording to write to.")
+                    overlay, h5 = _open_for_writing(fd, filename, st.st_size)
                     self._h5, self._overlay = h5, overlay
                     self.generation += 1
                     self.opens += 1
                 else:
                     self._overlay.attach(fd)
-                h5, overlay, size = self._h5, self._overlay, self._overlay.size
+                h5, overlay = self._h5, self._overlay
                 try:
                     pause_point("session-open")
                     yield h5
@@ -719,12 +883,13 @@ class KeptFile:
                             overlay.size = max(overlay.size, h5.id.get_filesize())
                     except (OSError, RuntimeError, ValueError) as exc:  # pragma: no cover - memory only
                         raise _write_error(filename, exc, what) from None
-                    changed = _commit(fd, filename, size, overlay, what)
+                    changed = _commit(fd, st, overlay, journal, what)
                 except BaseException:
                     self.discard()  # the in-memory file may be ahead of the disk
                     raise
                 if final:
                     self.discard()
+                    journal.close(remove=True)  # the recording's last session: no journal is left
                     return
                 overlay.rebase()
                 overlay.detach()
@@ -733,6 +898,8 @@ class KeptFile:
                     if self._state is None:
                         self.discard()
             finally:
+                if journal is not None:
+                    journal.close()  # kept on the disk (retired): the next session writes it in place
                 if self._overlay is not None:
                     self._overlay.detach()
                 lock.__exit__(None, None, None)
@@ -813,7 +980,7 @@ def open_read(filename: str, *, wait: float | None = None) -> Iterator[h5py.File
     (see :func:`_finish_interrupted_write`), or else read in memory.
     """
     filename = os.fspath(filename)
-    if os.path.exists(_journal_path(filename)):
+    if _journal_magic(filename) in (_MAGIC, _MAGIC_V2):  # a journal that may be a killed writer's
         _finish_interrupted_write(filename)
     with _locked_fd(filename, exclusive=False, wait=READ_WAIT_SECONDS if wait is None else wait) as fd:
         size = os.fstat(fd).st_size

@@ -70,12 +70,11 @@ def test_a_journal_left_by_a_killed_writer_is_read_and_then_replayed(tmp_path):
         assert f["g/epochs"].shape == (2,)
 
 
-@pytest.mark.parametrize("fsync", [True, False])
-def test_a_write_session_is_flushed_to_disk_in_order(tmp_path, monkeypatch, fsync):
-    """Journal flushed, renamed, its directory flushed; then the pages, the file flushed, the journal removed."""
-    path = str(tmp_path / "f.h5")
-    with safe_io.open_write(path) as f:
-        f.create_dataset("x", data=np.arange(10))
+def _disk_steps(monkeypatch, fsync):
+    """Spy on the calls that reach the disk: ('sync' | 'pwrite' | 'unlink' | 'replace', file name) in order.
+
+    Consecutive pwrites to one file are listed once.
+    """
     events = []
 
     def name(fd):
@@ -86,7 +85,8 @@ def test_a_write_session_is_flushed_to_disk_in_order(tmp_path, monkeypatch, fsyn
         def call(*args, **kwargs):
             what = name(args[0]) if label in ("sync", "pwrite") else os.path.basename(args[-1])
             out = real(*args, **kwargs)  # calls that fail (removing a journal that is not there) are not listed
-            events.append((label, what))
+            if not (events and label == "pwrite" and events[-1] == (label, what)):
+                events.append((label, what))
             return out
         return call
 
@@ -96,17 +96,84 @@ def test_a_write_session_is_flushed_to_disk_in_order(tmp_path, monkeypatch, fsyn
     monkeypatch.setattr(os, "replace", spy("replace", os.replace))
     monkeypatch.setattr(os, "unlink", spy("unlink", os.unlink))
     monkeypatch.setattr(os, "pwrite", spy("pwrite", os.pwrite))
+    return events
+
+
+JOURNAL = "f.h5" + safe_io.JOURNAL_SUFFIX
+
+
+@pytest.mark.parametrize("fsync", [True, False])
+def test_a_write_session_is_flushed_to_disk_in_order(tmp_path, monkeypatch, fsync):
+    """Journal written and flushed, its directory flushed (created); the pages, the file flushed; the
+    journal retired and (a one-off session) removed."""
+    path = str(tmp_path / "f.h5")
+    with safe_io.open_write(path) as f:
+        f.create_dataset("x", data=np.arange(10))
+    steps = _disk_steps(monkeypatch, fsync)
     with safe_io.open_write(path) as f:
         f["x"][0] = 99
-    journal = "f.h5" + safe_io.JOURNAL_SUFFIX
-    steps = [e for i, e in enumerate(events) if e[0] != "pwrite" or events[i - 1][0] != "pwrite"]
-    if fsync:
-        assert steps == [("sync", journal + ".tmp"), ("replace", journal), ("sync", "dir"),
-                         ("pwrite", "f.h5"), ("sync", "f.h5"), ("unlink", journal)]
-    else:
-        assert [e for e in steps if e[0] == "sync"] == []
+    expected = [("pwrite", JOURNAL), ("sync", JOURNAL), ("sync", "dir"), ("pwrite", "f.h5"), ("sync", "f.h5"),
+                ("pwrite", JOURNAL), ("unlink", JOURNAL)]
+    assert steps == (expected if fsync else [e for e in expected if e[0] != "sync"])
     with h5py.File(path, "r") as f:
         assert f["x"][0] == 99
+    assert not os.path.exists(path + safe_io.JOURNAL_SUFFIX)
+
+
+def _kept_writer(path):
+    with safe_io.open_write(path) as f:
+        f.create_dataset("x", data=np.arange(10), maxshape=(None,), chunks=(1 << 16,))
+    return safe_io.KeptFile(path)
+
+
+def test_a_kept_files_journal_is_written_in_place_and_retired(tmp_path, monkeypatch):
+    """A KeptFile's sessions write one journal in place (no rename, no directory flush after the first)
+    and retire it (its magic overwritten, not flushed); its final session removes it."""
+    path = str(tmp_path / "f.h5")
+    kept = _kept_writer(path)
+    steps = _disk_steps(monkeypatch, True)
+    for value in (1, 2):
+        with kept.session() as f:
+            f["x"][0] = value
+        assert not safe_io.journal_pending(path)
+        with open(path + safe_io.JOURNAL_SUFFIX, "rb") as j:
+            assert j.read(8) == bytes(8)  # retired
+    first = [("pwrite", JOURNAL), ("sync", JOURNAL), ("sync", "dir"), ("pwrite", "f.h5"), ("sync", "f.h5"),
+             ("pwrite", JOURNAL)]
+    second = [e for e in first if e != ("sync", "dir")]
+    assert steps == first + second[1:]  # (the retiring pwrite and the next journal's are listed once)
+    del steps[:]
+    with kept.session(final=True) as f:
+        f["x"][1] = 3
+    assert steps[-2:] == [("pwrite", JOURNAL), ("unlink", JOURNAL)]
+    assert not os.path.exists(path + safe_io.JOURNAL_SUFFIX)
+    with safe_io.open_read(path) as f:
+        assert f["x"][:3].tolist() == [2, 3, 2]
+
+
+def test_a_large_records_new_pages_are_written_once_before_the_journal(tmp_path, monkeypatch):
+    """Pages past the file's old end (DIRECT_WRITE_BYTES or more) go straight into the file, flushed
+    before the journal, which holds only the pages of the old file that changed."""
+    path = str(tmp_path / "f.h5")
+    kept = _kept_writer(path)
+    with kept.session() as f:
+        f["x"][0] = 1  # the journal exists from here on
+    journals = []
+    monkeypatch.setattr(safe_io._Journal, "write", lambda self, size, pages, identity, real=safe_io._Journal.write:
+                        (journals.append(sorted(pages)), real(self, size, pages, identity))[1])
+    steps = _disk_steps(monkeypatch, True)
+    size = os.path.getsize(path)
+    big = np.arange(200_000, dtype="f8")  # 1.6 MB
+    with kept.session() as f:
+        f.create_dataset("big", data=big)
+    assert steps == [("pwrite", "f.h5"), ("sync", "f.h5"), ("pwrite", JOURNAL), ("sync", JOURNAL),
+                     ("pwrite", "f.h5"), ("sync", "f.h5"), ("pwrite", JOURNAL)]
+    assert journals[0] and max(journals[0]) * 4096 < size  # the journal: old pages only
+    assert os.path.getsize(path) > size + big.nbytes
+    kept.discard()
+    with safe_io.open_read(path) as f:
+        np.testing.assert_array_equal(f["big"][()], big)
+        assert f["x"][0] == 1
 
 
 def _kill_mid_apply(tmp_path, path):
@@ -152,6 +219,106 @@ def test_a_reader_that_cannot_lock_the_file_reads_through_the_journal(tmp_path):
     finally:
         os.close(other_reader)
     reliability.check_synthetic(path, "g")
+    assert not os.path.exists(path + safe_io.JOURNAL_SUFFIX)
+
+
+def _killed_at(tmp_path, path, point, *, direct=False):
+    """A writer of group 'g' (after a group 'other' of 2 records) killed at ``point`` of its third session
+    (record 1); the file's and the journal's bytes then."""
+    import random
+
+    reliability.write_synthetic(path, "other", 2)
+    killed, _ = reliability._killed_writer(path, "g", 4, f"{point}:3", str(tmp_path), point, random.Random(0),
+                                           direct=direct)
+    assert killed
+    journal = path + safe_io.JOURNAL_SUFFIX
+    return Path(path).read_bytes(), Path(journal).read_bytes() if os.path.exists(journal) else None
+
+
+def _check_whole(path, records_of_g):
+    assert reliability.check_synthetic(path, "g") == (records_of_g, False, [])
+    assert reliability.check_synthetic(path, "other") == (2, True, [])
+    reliability.write_synthetic(path, "next", 2)  # the next writer finishes or ignores what was left
+    assert reliability.check_synthetic(path, "next") == (2, True, [])
+    assert reliability.check_synthetic(path, "g")[:2] == (records_of_g, False)
+    with h5py.File(path, "r") as f:  # plain h5py sees the whole file
+        assert f["g/epochs"].shape == (records_of_g,) and f["next/epochs"].shape == (2,)
+
+
+def test_a_kill_after_new_pages_were_written_directly_loses_only_the_record_in_flight(tmp_path):
+    """Killed with the record's new pages in the file (past HDF5's end of allocation), before its journal."""
+    path = str(tmp_path / "f.h5")
+    data, journal = _killed_at(tmp_path, path, "fresh-written", direct=True)
+    assert not safe_io.journal_pending(path)
+    with h5py.File(path, "r") as f:  # the file is longer than HDF5's end of allocation: read as before
+        assert f["g/epochs"].shape == (1,) and f.id.get_filesize() == len(data)
+    _check_whole(path, 1)
+
+
+@pytest.mark.parametrize("direct", [False, True])
+def test_a_journal_cut_short_or_damaged_is_ignored(tmp_path, direct):
+    """A kill or a power cut while the journal is written in place leaves one that fails its checksum
+    (or its length): it is never applied, and the file is as the last complete session left it."""
+    path = str(tmp_path / "f.h5")
+    data, journal = _killed_at(tmp_path, path, "journal-written", direct=direct)
+    assert safe_io.journal_pending(path)
+    for damaged in (journal[:len(journal) // 2], journal[:100] + bytes([journal[100] ^ 1]) + journal[101:]):
+        Path(path + safe_io.JOURNAL_SUFFIX).write_bytes(damaged)
+        assert not safe_io.journal_pending(path)
+        assert reliability.check_synthetic(path, "g") == (1, False, [])  # record 1 was in flight: lost
+    # Bytes of an older, longer journal after a complete one do not matter.
+    Path(path + safe_io.JOURNAL_SUFFIX).write_bytes(journal + b"older journal" * 500)
+    assert safe_io.journal_pending(path)
+    Path(path + safe_io.JOURNAL_SUFFIX).write_bytes(journal[:50] + bytes([journal[50] ^ 1]) + journal[51:])
+    assert Path(path).read_bytes() == data
+    _check_whole(path, 1)
+
+
+def test_a_journal_applied_again_changes_nothing_and_one_of_another_file_is_ignored(tmp_path):
+    """A power cut may undo a journal's retirement (not flushed): applying it again rewrites the bytes the
+    file holds.  A journal whose device and inode are another file's (the file was replaced) is ignored."""
+    path = str(tmp_path / "f.h5")
+    kept = _kept_writer(path)
+    with kept.session() as f:
+        f["x"][0] = 7
+    before = Path(path).read_bytes()
+    journal = Path(path + safe_io.JOURNAL_SUFFIX)
+    journal.write_bytes(b"DRJRNL03" + journal.read_bytes()[8:])  # its retirement lost
+    assert safe_io.journal_pending(path)
+    with safe_io.open_read(path) as f:  # a reader applies it again (and removes it)
+        assert f["x"][0] == 7
+    assert Path(path).read_bytes() == before and not journal.exists()
+    kept.discard()
+    # The same journal next to a file created again (another inode) says nothing.
+    with kept.session() as f:
+        f["x"][1] = 8
+    valid = b"DRJRNL03" + journal.read_bytes()[8:]
+    os.replace(path, path + ".old")
+    Path(path).write_bytes(Path(path + ".old").read_bytes())
+    journal.write_bytes(valid)
+    assert not safe_io.journal_pending(path)
+
+
+def test_an_older_versions_journal_is_still_finished(tmp_path):
+    """A journal of the earlier layout (DRJRNL02: written whole, renamed into place, exactly as long as
+    its pages) left by a killed writer is applied by readers and writers, as before."""
+    import struct
+    import zlib
+
+    path = str(tmp_path / "f.h5")
+    data, journal = _killed_at(tmp_path, path, "mid-apply")
+    body = b"DRJRNL02" + journal[8:]
+    count = struct.unpack("<Q", body[16:24])[0]
+    body = body[:40 + count * (8 + 4096)]
+    old = body + struct.pack("<I", zlib.crc32(body))
+    Path(path + safe_io.JOURNAL_SUFFIX).write_bytes(old + b"x")  # not exactly its length: not valid
+    assert not safe_io.journal_pending(path)
+    Path(path + safe_io.JOURNAL_SUFFIX).write_bytes(old)
+    assert safe_io.journal_pending(path)
+    with reliability._readers_do_not_recover():  # read in memory
+        assert reliability.check_synthetic(path, "g") == (2, False, [])
+    assert Path(path).read_bytes() == data
+    _check_whole(path, 2)  # the next writer applied it (record 1 counts: its journal was complete)
     assert not os.path.exists(path + safe_io.JOURNAL_SUFFIX)
 
 
