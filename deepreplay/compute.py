@@ -184,11 +184,17 @@ class Task:
         2 for binary, k for k classes, None for regression.
     n_outputs : int
         Values the model outputs per sample.
+    multilabel : bool
+        Regression kind whose targets are 0/1 rows, one column per output,
+        some rows with several 1s (or none): independent labels (sigmoid
+        outputs with binary cross-entropy), not one class per sample, so the
+        classification visuals do not apply to them.
     """
 
     kind: str
     n_classes: int | None
     n_outputs: int
+    multilabel: bool = False
 
     @property
     def is_classification(self) -> bool:
@@ -201,6 +207,8 @@ class Task:
             return "a binary classifier"
         if self.kind == "multiclass":
             return f"a {self.n_classes}-class classifier"
+        if self.multilabel:
+            return f"a multi-label classifier ({self.n_outputs} independent 0/1 labels, several per sample)"
         return f"a regression ({self.n_outputs} output{'s' if self.n_outputs != 1 else ''})"
 
 
@@ -215,7 +223,8 @@ def infer_task(targets: np.ndarray, n_outputs: int) -> Task:
     * ``k >= 2`` outputs and one-hot targets of width ``k``, or integer labels
       in ``[0, k)`` (one per sample): classification with ``k`` classes
       (binary when ``k == 2``, the positive class being the second column);
-    * anything else: regression.
+    * anything else: regression; ``multilabel`` when the targets are 0/1 rows
+      of width ``k`` that are not one-hot (several labels per sample).
 
     Parameters
     ----------
@@ -244,7 +253,8 @@ def infer_task(targets: np.ndarray, n_outputs: int) -> Task:
         and np.all(values.sum(axis=1) == 1)
     labels = flat.shape[1] == 1 and _integer_valued(values) and values.min() >= 0 and values.max() < n_outputs
     if not (one_hot or labels):
-        return Task("regression", None, n_outputs)
+        multilabel = flat.shape[1] == n_outputs and bool(values.size) and bool(np.all(np.isin(values, (0.0, 1.0))))
+        return Task("regression", None, n_outputs, multilabel=multilabel)
     return Task("binary" if n_outputs == 2 else "multiclass", n_outputs, n_outputs)
 
 

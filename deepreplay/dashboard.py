@@ -240,6 +240,10 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
     skipped: list[str] = []
     task, from_logits = _task(replay)
     probabilities = _probability_outputs(replay, task, from_logits)
+    if task.multilabel:
+        skipped.append(f"probability histograms and confusion matrix: the targets are multi-label ({task.n_outputs} "
+                       "0/1 labels, several 1s in a row), and both visuals need one class per sample; the "
+                       "feature space colours the samples by the first label")
     if task.is_classification and replay.reader.has("predictions") and not probabilities:
         skipped.append("probability histograms: the outputs are not probabilities (no sigmoid or softmax output, "
                        "and the loss is not compiled with from_logits=True)")
@@ -421,19 +425,15 @@ def build_dashboard(replay, *, layer_name: str | None = None, metric_name: str |
     # 13 inches at 100 dpi: 1300 pixels wide, text readable on a projector (ticks ~14 px tall).
     fig = plt.figure(figsize=(13, height + (0.3 if plan.projected else 0.0)), dpi=DASHBOARD_DPI,
                      layout="constrained")
-    grid = fig.add_gridspec(len(rows), 12, height_ratios=heights if len(rows) > 1 else None)
+    grid = fig.add_gridspec(len(rows), 1, height_ratios=heights if len(rows) > 1 else None)
     axes = {}
     for r, row in enumerate(rows):
-        if any(kind in _PANEL_WEIGHTS for kind in row):
-            # The row of the convolution visuals has its own columns (its panels' widths do not
-            # line up with the rows above, which a shared grid would need).
-            sub = grid[r, :].subgridspec(1, len(row), width_ratios=[_PANEL_WEIGHTS.get(k, 1) for k in row])
-            for c, kind in enumerate(row):
-                axes[kind] = fig.add_subplot(sub[0, c])
-            continue
-        width = 12 // len(row)
+        # Each row has its own columns: a colour bar beside a panel (a regression's values, many classes)
+        # widens only its own row's column; on columns shared by rows whose panels span different numbers
+        # of them, it fell inside a panel of another row, and the constrained layout collapsed.
+        sub = grid[r, :].subgridspec(1, len(row), width_ratios=[_PANEL_WEIGHTS.get(k, 1) for k in row])
         for c, kind in enumerate(row):
-            axes[kind] = fig.add_subplot(grid[r, c * width:(c + 1) * width])
+            axes[kind] = fig.add_subplot(sub[0, c])
     builders = []
     if plan.layer_name is not None:
         plane = {"display_grid": plan.display_grid, "display_regions": plan.display_regions}

@@ -460,3 +460,63 @@ def test_a_subclassed_model_gets_the_regions_of_its_feature_space_when_its_tail_
                                    rtol=1e-5, atol=1e-6)
         fig, ax = plt.subplots()
         assert replay.build_feature_space(ax, "hidden", display_regions=False).data.probabilities is None
+
+
+def test_many_classes_get_a_colour_bar_of_the_classes_thinned_names_and_a_layout_that_fits(tmp_path):
+    """50 classes: no 50-line legend running over the next panels; the layout is applied (no collapse warning)."""
+    from deepreplay.plot.common import MAX_CLASS_TICKS
+    from deepreplay.plot.confusion_matrix import ConfusionMatrix
+
+    n_classes = 50
+    X = RNG.normal(size=(150, 5)).astype(np.float32)
+    filename = str(tmp_path / "many.h5")
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(8, activation="relu", name="hidden"),
+                              keras.layers.Dense(n_classes, activation="softmax", name="output")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    ReplayData(X, np.arange(150) % n_classes, filename, "many", model=model)
+    with Replay(filename, "many") as replay:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # matplotlib's "constrained_layout not applied" included
+            fig, visuals = build_dashboard(replay)
+            compose_plots(visuals, 0).savefig(tmp_path / "many.png", dpi=40)
+        assert fig.get_layout_engine() is not None
+        space = next(v for v in visuals if isinstance(v, FeatureSpace))
+        histogram = next(v for v in visuals if isinstance(v, MulticlassProbabilityHistogram))
+        matrix = next(v for v in visuals if isinstance(v, ConfusionMatrix))
+        assert space.ax.get_legend() is None
+        bars = [ax for ax in fig.axes if ax.get_ylabel() == f"class ({n_classes} classes)"]
+        assert len(bars) == 2  # beside the feature space and the other-classes histogram
+        for bar in bars:
+            names = [t.get_text() for t in bar.get_yticklabels()]
+            assert 1 < len(names) <= MAX_CLASS_TICKS and names[0] == "class 0", names
+        legend = histogram.ax_other.get_legend()
+        assert [t.get_text() for t in legend.get_texts()] == ["misclassified"]
+        assert 1 < len(matrix.ax.get_xticklabels()) <= MAX_CLASS_TICKS
+        assert matrix.image.get_array().shape == (n_classes, n_classes)  # one cell per class still
+        renderer = fig.canvas.get_renderer()  # the panels of one row do not overlap
+        boxes = sorted((ax.get_window_extent(renderer) for ax in (space.ax, *bars)), key=lambda b: b.x0)
+        assert all(a.x1 <= b.x0 + 1 for a, b in zip(boxes, boxes[1:]) if abs(a.y0 - b.y0) < 50)
+
+
+def test_a_multi_label_model_is_said_to_be_one_and_its_feature_space_names_the_label_it_colours(tmp_path):
+    """Sigmoid outputs with several 1s per row: no class visuals, said in words; the colour bar names label 1."""
+    from deepreplay import compute
+
+    X = RNG.normal(size=(40, 3)).astype(np.float32)
+    y = np.stack([X[:, 0] > 0, X[:, 1] > 0, X[:, 2] > 0.3], axis=1).astype(np.float32)
+    assert compute.infer_task(y, 3).multilabel and not compute.infer_task(np.eye(3)[np.arange(40) % 3], 3).multilabel
+    filename = str(tmp_path / "multilabel.h5")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="relu", name="hidden"),
+                              keras.layers.Dense(3, activation="sigmoid", name="output")])
+    model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy"])
+    ReplayData(X, y, filename, "multilabel", model=model, max_samples=30)
+    with Replay(filename, "multilabel") as replay:
+        plan = plan_dashboard(replay)
+        assert plan.task == "regression" and not plan.probability_histograms and not plan.confusion_matrix
+        assert any("the targets are multi-label (3 0/1 labels" in line for line in plan.skipped), plan.skipped
+        fig, ax = plt.subplots()
+        space = replay.build_feature_space(ax, "hidden")
+        space.plot(0)
+        assert space.colorbar.ax.get_ylabel() == "label 1 of 3"
+        with pytest.raises(ValueError, match="a multi-label classifier \\(3 independent 0/1 labels"):
+            replay.build_probability_histogram(*plt.subplots(1, 2)[1])

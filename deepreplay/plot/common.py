@@ -192,6 +192,14 @@ def target_values(replay: Replay) -> np.ndarray:
     return targets.reshape(len(targets), -1)[:, 0]
 
 
+def target_label(replay: Replay, task: compute.Task) -> str:
+    """What :func:`target_values` shows: "target", or its column among several ("label 1 of 3" when multi-label)."""
+    width = int(np.prod(np.shape(replay.targets)[1:]))
+    if width <= 1:
+        return "target"
+    return f"label 1 of {width}" if task.multilabel else f"target (column 1 of {width})"
+
+
 def value_limits(values: np.ndarray) -> tuple[float, float]:
     finite = values[np.isfinite(values)]
     if not finite.size:
@@ -291,7 +299,38 @@ def draw_points(ax: Axes, points: np.ndarray, data: Any):
                       s=size, edgecolors="0.15", linewidths=0.3, zorder=2)
 
 
-def class_legend(ax: Axes, names: Sequence[str], n_classes: int, loc: str = "upper right") -> Artist:
+#: Most classes a legend lists, one line each; more get a colour bar of the classes beside the axes
+#: (a legend of 50 lines runs off the axes and over the next visual).
+MAX_LEGEND_CLASSES = 12
+#: Most class names written along a colour bar of the classes or an axis of classes; more are thinned out.
+MAX_CLASS_TICKS = 12
+
+
+def class_ticks(n_classes: int) -> np.ndarray:
+    """The classes whose names are written when ``n_classes`` classes lie along an axis: all, or evenly thinned."""
+    step = max(1, int(np.ceil(n_classes / MAX_CLASS_TICKS)))
+    return np.arange(0, n_classes, step)
+
+
+def class_colorbar(ax: Axes, names: Sequence[str], n_classes: int) -> Any:
+    """A colour bar of the class colours beside ``ax``, some class names along it (for many classes)."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+
+    mappable = ScalarMappable(norm=BoundaryNorm(np.arange(n_classes + 1) - 0.5, n_classes),
+                              cmap=ListedColormap(class_colors(n_classes)))
+    ticks = class_ticks(n_classes)
+    colorbar = ax.figure.colorbar(mappable, ax=ax, fraction=0.046, pad=0.02, ticks=ticks)
+    colorbar.ax.set_yticklabels([names[t] for t in ticks])
+    colorbar.ax.tick_params(labelsize="x-small", length=2)
+    colorbar.set_label(f"class ({n_classes} classes)", fontsize="small")
+    return colorbar
+
+
+def class_legend(ax: Axes, names: Sequence[str], n_classes: int, loc: str = "upper right") -> Any:
+    """The class colours: a legend inside ``ax``, or beyond :data:`MAX_LEGEND_CLASSES` a colour bar beside it."""
+    if n_classes > MAX_LEGEND_CLASSES:
+        return class_colorbar(ax, names, n_classes)
     handles = [Line2D([], [], ls="", marker="o", ms=5, color=color, label=name)
                for color, name in zip(class_colors(n_classes), names)]
     return ax.legend(handles=handles, loc=loc, fontsize="small", framealpha=0.7,

@@ -28,6 +28,7 @@ from .common import (
     check_class_names,
     check_flag,
     check_title,
+    class_ticks,
     model_task,
     not_a_classifier,
     resolve_class_names,
@@ -206,13 +207,14 @@ class ConfusionMatrix(Plotter):
         values = d.values
         self.image = ax.imshow(values[0], cmap=CMAP, vmin=0.0, vmax=d.vmax, interpolation="nearest",
                                aspect="equal")
-        ticks = np.arange(k)
+        ticks = class_ticks(k)  # every class, or for many classes every n-th (the cells stay one per class)
+        names = [d.class_names[t] for t in ticks]
         ax.set_xticks(ticks)
         ax.set_yticks(ticks)
-        rotate = sum(len(n) + 1 for n in d.class_names) > 30
-        ax.set_xticklabels(d.class_names, rotation=45 if rotate else 0, ha="right" if rotate else "center",
+        rotate = sum(len(n) + 1 for n in names) > 30
+        ax.set_xticklabels(names, rotation=45 if rotate else 0, ha="right" if rotate else "center",
                            fontsize="small" if k <= 10 else "x-small")
-        ax.set_yticklabels(d.class_names, fontsize="small" if k <= 10 else "x-small")
+        ax.set_yticklabels(names, fontsize="small" if k <= 10 else "x-small")
         ax.set_xlabel("Predicted class")
         ax.set_ylabel("True class")
         ax.tick_params(length=0)

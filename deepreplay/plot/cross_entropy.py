@@ -32,10 +32,12 @@ from matplotlib.ticker import FixedFormatter, FixedLocator, MaxNLocator
 from .. import compute
 from .base import Plotter
 from .common import (
+    MAX_LEGEND_CLASSES,
     check_axes,
     check_class_names,
     check_probabilities,
     check_title,
+    class_colorbar,
     class_colors,
     model_task,
     not_a_classifier,
@@ -285,6 +287,9 @@ class CrossEntropy(Plotter):
         ax.set_xlabel("Samples, sorted by p (true class)")
         ax.set_title(self.title)
         handles = [Patch(color=color, label=name) for color, name in zip(self._rgba, d.class_names)]
+        if len(handles) > MAX_LEGEND_CLASSES:  # many classes: their colours on a bar beside the axes
+            class_colorbar(ax, d.class_names, len(handles))
+            handles = []
         handles.append(ax.plot([], [], color=LOSS_COLOR, linestyle="--", label="mean -log(p)")[0])
         # Sorted worst first, the -log(p) bars are deep on the left only: the bottom, right of the
         # first fifth, is where bars are shortest.

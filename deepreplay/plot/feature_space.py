@@ -58,6 +58,7 @@ from .common import (
     resolve_class_names,
     sample_classes,
     suggest_layers,
+    target_label,
     target_values,
     value_colorbar,
     value_limits,
@@ -141,6 +142,9 @@ class FeatureSpaceData:
         The regions are computed on the projection plane (through the mean
         activation), a slice of the layer's space, not the exact picture.
     class_names : tuple of str or None
+    target_label : str
+        Regression: what the points' colour shows ("target", or which of
+        several target columns).
     n_total_samples : int or None
         How many samples were recorded.  The points are fewer for a wide
         layer whose outputs were recorded for a subset of them
@@ -169,6 +173,7 @@ class FeatureSpaceData:
     regions_are_slice: bool = False
     class_names: tuple[str, ...] | None = BINARY_NAMES
     n_total_samples: int | None = None
+    target_label: str = "target"
 
     def __post_init__(self) -> None:
         n_epochs = len(self.epochs)
@@ -384,7 +389,7 @@ class FeatureSpace(Plotter):
             outputs=None if regions is None else regions.outputs, targets=targets,
             value_limits=None if targets is None else value_limits(targets), projection=plane,
             axis_labels=plane.axis_labels(("h1", "h2")), regions_are_slice=regions is not None and use_pca,
-            class_names=class_names, n_total_samples=len(inputs),
+            class_names=class_names, n_total_samples=len(inputs), target_label=target_label(replay, task),
         )
         return cls(ax, data, title=title)
 
@@ -408,8 +413,8 @@ class FeatureSpace(Plotter):
             self.colorbar = None
         else:
             self.legend = None
-            self.colorbar = value_colorbar(ax, self.points, "target (points), output (background)"
-                                            if self.regions is not None else "target")
+            self.colorbar = value_colorbar(ax, self.points, f"{d.target_label} (points), output (background)"
+                                            if self.regions is not None else d.target_label)
 
     def _update(self, epoch: int) -> list[Artist]:
         d = self.data

@@ -29,10 +29,12 @@ from .. import compute
 from .base import Plotter
 from .common import (
     CLASS_COLORS,
+    MAX_LEGEND_CLASSES,
     MISCLASSIFIED_COLOR,
     OTHER_VISUALS,
     check_class_names,
     check_probabilities,
+    class_colorbar,
     class_colors,
     model_task,
     not_a_classifier,
@@ -538,8 +540,13 @@ class MulticlassProbabilityHistogram(Plotter):
             ax.set_ylabel("Count")
         # Own-class bars gather near 1 and the others near 0: the legend and the
         # note go where the bars should not be.
-        self.ax_other.legend(loc="upper right", fontsize="small", framealpha=0.8, handlelength=1.2,
-                             borderpad=0.3, labelspacing=0.3)
+        if d.n_classes > MAX_LEGEND_CLASSES:  # the classes on a colour bar, the legend says only what red is
+            class_colorbar(self.ax_other, d.class_names, d.n_classes)
+            self.ax_other.legend(handles=[self.misclassified_bars[1]], loc="upper right", fontsize="small",
+                                 framealpha=0.8, handlelength=1.2, borderpad=0.3)
+        else:
+            self.ax_other.legend(loc="upper right", fontsize="small", framealpha=0.8, handlelength=1.2,
+                                 borderpad=0.3, labelspacing=0.3)
         self.note = self.ax_own.text(0.02, 0.98, "", transform=self.ax_own.transAxes, ha="left", va="top",
                                      zorder=5, fontsize="small", color=MISCLASSIFIED_COLOR,
                                      bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1})
