@@ -77,6 +77,16 @@ processes.  A record counts once ``epochs`` and then the ``records``
 attribute grew.  Readers refuse links, check attributes, structure, dtypes and
 shapes before reading, and bound every read by the file's size.
 
+Chunks compressed by ``compression="auto"`` (byte shuffle, then deflate
+level 1) are compressed here and written with HDF5's direct chunk write when
+ISA-L's deflate (the ``isal`` package) is installed, instead of passing
+through HDF5's filter pipeline, which calls zlib: the same two filters, the
+same standard zlib stream any HDF5 reads (the datasets declare the same
+filters), but ISA-L deflates about 5x faster at the same ratio (2.10 vs 2.11
+on a 1M-parameter MLP's rounded gradients, 5.4 vs 28 ms per 2 MiB chunk),
+and the writer thread that compresses competes with training for the CPU
+(see :func:`deflate_chunk`).  Without ``isal``, HDF5's filters do it.
+
 Layer, variable and metric names are escaped in link names (``/`` as
 ``%2F``...; see :func:`_encode`), so any name Keras allows can be stored.
 """
@@ -97,6 +107,11 @@ import numpy as np
 
 from . import safe_io
 from .errors import RecordingError
+
+try:  # ISA-L's deflate, used for the chunks compression="auto" compresses (see deflate_chunk)
+    from isal import isal_zlib as _isal_zlib
+except ImportError:  # pragma: no cover - depends on the platform's wheels; HDF5's own filter then
+    _isal_zlib = None
 
 __all__ = [
     "AUTO_COMPRESSION_BYTES",
@@ -196,6 +211,42 @@ _ATTR_WRITER = "writer_id"
 # an uncompressed dataset are in the file; gzip expands at most 1032:1.
 _READ_SLACK_BYTES = 16 * 2**20
 _MAX_EXPANSION = {False: 2, True: 1032}
+
+
+#: The deflate level of compression="auto" (HDF5's gzip filter option), written by deflate_chunk.
+AUTO_DEFLATE_LEVEL = 1
+
+
+def shuffle_bytes(value: np.ndarray) -> np.ndarray:
+    """The bytes of ``value`` as HDF5's shuffle filter orders them: byte 0 of every element, then byte 1..."""
+    raw = np.ascontiguousarray(value).view(np.uint8).reshape(-1, value.dtype.itemsize)
+    return np.ascontiguousarray(raw.T)
+
+
+def deflate_chunk(value: np.ndarray) -> bytes | None:
+    """One chunk holding ``value`` as HDF5's shuffle and deflate (level 1) filters store it, or None.
+
+    A zlib stream (what HDF5's deflate filter writes and reads) of the
+    shuffled bytes, compressed by ISA-L at its level 1 (the ratio of zlib's
+    level 1, about 5x faster); None when ``isal`` is not installed.
+    """
+    if _isal_zlib is None:
+        return None
+    return _isal_zlib.compress(shuffle_bytes(value), 1)
+
+
+def _writes_deflated(dataset: h5py.h5d.DatasetID) -> bool:
+    """Whether :func:`deflate_chunk` gives the chunks of ``dataset``: its filters are exactly byte
+    shuffle then deflate at :data:`AUTO_DEFLATE_LEVEL`, chunks of one record, and ISA-L is there."""
+    if _isal_zlib is None:
+        return False
+    plist = dataset.get_create_plist()
+    if plist.get_layout() != h5py.h5d.CHUNKED or tuple(plist.get_chunk())[1:] != dataset.shape[1:] \
+            or plist.get_chunk()[0] != 1:
+        return False
+    filters = [plist.get_filter(i) for i in range(plist.get_nfilters())]
+    return [f[0] for f in filters] == [h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_DEFLATE] \
+        and tuple(filters[1][2]) == (AUTO_DEFLATE_LEVEL,)
 
 
 def compressed_bound(nbytes: int) -> int:
@@ -409,6 +460,8 @@ class RecordingWriter:
         self._kept = safe_io.KeptFile(self.filename)
         # HDF5 ids of this writer's datasets in the kept file, valid for one of its generations.
         self._ids: dict[str, h5py.h5d.DatasetID] = {}
+        # Whether each dataset of _ids takes chunks compressed by deflate_chunk (see _writes_deflated).
+        self._deflated: dict[str, bool] = {}
         self._next: tuple[h5py.Group, int] | None = None  # the group and the next record's index
         self._ids_generation = -1
         # Where the packed arrays go (version 2 groups; None: one dataset per array), read from the
@@ -656,9 +709,13 @@ class RecordingWriter:
                 return int(value.nbytes)
             if upper_bound:
                 return compressed_bound(int(value.nbytes))
-            raw = np.ascontiguousarray(value).view(np.uint8).reshape(-1, value.dtype.itemsize)
-            shuffled = np.ascontiguousarray(raw.T).tobytes() if filters.get("shuffle") else raw.tobytes()
             level = filters.get("compression_opts", 1) if filters.get("compression") == "gzip" else 1
+            if filters.get("compression") == "gzip" and level == AUTO_DEFLATE_LEVEL and filters.get("shuffle"):
+                deflated = deflate_chunk(value)  # as append writes it
+                if deflated is not None:
+                    return len(deflated)
+            raw = np.ascontiguousarray(value).view(np.uint8).reshape(-1, value.dtype.itemsize)
+            shuffled = shuffle_bytes(value).tobytes() if filters.get("shuffle") else raw.tobytes()
             return len(zlib.compress(shuffled, level))
 
         out: dict[str, dict[str, int]] = {}
@@ -684,7 +741,7 @@ class RecordingWriter:
         if self.compression == "auto":
             if not auto or value.nbytes < AUTO_COMPRESSION_BYTES:
                 return {}
-            return {"compression": "gzip", "compression_opts": 1, "shuffle": True}
+            return {"compression": "gzip", "compression_opts": AUTO_DEFLATE_LEVEL, "shuffle": True}
         if self.compression == "gzip":
             return {"compression": "gzip", "compression_opts": 4, "shuffle": True}
         return {"compression": self.compression, "shuffle": True}
@@ -779,7 +836,12 @@ class RecordingWriter:
         dataset = self._ids.get(path)
         if dataset is None:
             dataset = self._ids[path] = h5py.h5d.open(g.id, path.encode())
+            self._deflated[path] = _writes_deflated(dataset)
         dataset.set_extent((index + 1, *shape))
+        if self._deflated[path] and value.dtype == dataset.dtype and value.size:
+            # Compressed here (ISA-L) and written as the chunk HDF5's filters would have made.
+            dataset.write_direct_chunk((index, *(0,) * len(shape)), deflate_chunk(value))
+            return
         file_space = dataset.get_space()
         file_space.select_hyperslab((index, *(0,) * len(shape)), (1, *shape))
         memory = np.ascontiguousarray(value.reshape((1, *shape)))

@@ -156,7 +156,8 @@ def test_the_budget_check_compresses_a_record_only_when_its_worst_case_exceeds_t
     # Far below the budget even uncompressed: decided without compressing anything, no warning.
     assert fit("far", 10 * estimate["total_bytes"]) == (0, [])
     # Below the budget compressed, above it at the worst case: compressed to decide, no warning.
-    compressed, warned = fit("close", estimate["total_bytes"] + 1)
+    # (A margin of 2,000 bytes: the models' generated names, in the model config, vary in length.)
+    compressed, warned = fit("close", estimate["total_bytes"] + 2000)
     assert compressed > 0 and warned == []
     # Above the budget compressed: the warning.
     compressed, warned = fit("over", estimate["total_bytes"] // 2)

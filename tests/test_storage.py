@@ -810,3 +810,72 @@ def test_record_nbytes_upper_bound_is_at_least_the_compressed_size_and_the_file_
     with h5py.File(tmp_path / "r.h5") as f:
         stored = f["g/weights/dense/kernel"].id.get_storage_size() + f["g/gradients/dense/kernel"].id.get_storage_size()
     assert stored <= bound["weights"]["dense"] + bound["gradients"]["dense"]
+
+
+def _auto_record(rng):
+    """A record whose gradients and wide outputs compression='auto' compresses (rounded, as ReplayData does)."""
+    from deepreplay.callbacks import round_significand
+
+    return dict(
+        weights={"dense": {"kernel": rng.normal(size=(128, 256)).astype(np.float32)}},
+        gradients={"dense": {"kernel": round_significand(rng.normal(size=(128, 256)).astype(np.float32) * 1e-3)}},
+        activations={"dense": round_significand(np.maximum(rng.normal(size=(64, 256)), 0).astype(np.float32))},
+        predictions=rng.random((300, 4)).astype(np.float32), losses=rng.random(300).astype(np.float32),
+    )
+
+
+def _write_records(path, records, compression="auto"):
+    writer = RecordingWriter(path, "g", compression=compression)
+    writer.create(attrs={}, model_config="{}", inputs=np.zeros((300, 2)), targets=np.zeros(300),
+                  sample_indices=np.arange(300), layers=["dense"], quantities=("weights", "gradients"),
+                  overwrite=False)
+    for epoch, record in enumerate(records):
+        writer.append(epoch=epoch, logs={}, evaluation={}, **record)
+    writer.mark_complete()
+    return writer
+
+
+def test_auto_compressed_chunks_are_deflated_by_isal_as_hdf5_filters_would_store_them(tmp_path, monkeypatch):
+    pytest.importorskip("isal")  # installed with the package where it has wheels (setup.py)
+    rng = np.random.default_rng(0)
+    records = [_auto_record(rng) for _ in range(3)]
+    deflated = []
+    monkeypatch.setattr(storage, "deflate_chunk", lambda v, f=storage.deflate_chunk: deflated.append(v.shape) or f(v))
+    writer = _write_records(tmp_path / "isal.h5", records)
+    assert sorted(set(deflated)) == [(64, 256), (128, 256)] and len(deflated) == 6  # gradients, activations
+    monkeypatch.setattr(storage, "_isal_zlib", None)  # HDF5's own filters (zlib), as without isal
+    _write_records(tmp_path / "zlib.h5", records)
+    assert len(deflated) == 6
+    with h5py.File(tmp_path / "isal.h5") as f, h5py.File(tmp_path / "zlib.h5") as ref:
+        for path in ("g/gradients/dense/kernel", "g/outputs/dense/activations"):
+            ds = f[path]
+            assert (ds.compression, ds.compression_opts, ds.shuffle) == ("gzip", 1, True)  # what any HDF5 reads
+            np.testing.assert_array_equal(ds[()], ref[path][()])
+            np.testing.assert_array_equal(ds[1], records[1]["gradients"]["dense"]["kernel"] if "gradients" in path
+                                          else records[1]["activations"]["dense"])
+            # The same ratio as zlib's level 1 (within 15%), and the estimate is the stored size exactly.
+            assert abs(ds.id.get_storage_size() / ref[path].id.get_storage_size() - 1) < 0.15
+        chunk = f["g/gradients/dense/kernel"].id.get_chunk_info(2).size
+    monkeypatch.undo()
+    assert writer.record_nbytes(**records[2])["gradients"]["dense"] == chunk
+    with RecordingReader(tmp_path / "isal.h5", "g") as reader:
+        np.testing.assert_array_equal(reader.gradients(2)["dense"]["kernel"], records[2]["gradients"]["dense"]["kernel"])
+
+
+def test_other_compressions_and_existing_datasets_keep_hdf5s_filters(tmp_path, monkeypatch):
+    rng = np.random.default_rng(1)
+    records = [_auto_record(rng) for _ in range(2)]
+    deflated = []
+    monkeypatch.setattr(storage, "deflate_chunk", lambda v, f=storage.deflate_chunk: deflated.append(v.shape) or f(v))
+    writer = _write_records(tmp_path / "gzip.h5", records, compression="gzip")  # level 4: HDF5's zlib filter
+    assert deflated == []
+    with h5py.File(tmp_path / "gzip.h5") as f:
+        assert f["g/gradients/dense/kernel"].compression_opts == 4
+        np.testing.assert_array_equal(f["g/gradients/dense/kernel"][1], records[1]["gradients"]["dense"]["kernel"])
+    # Set to 'auto', a writer appending to datasets that are gzip level 4 writes them through their filters:
+    # what a dataset declares decides, not the writer's setting.
+    writer.compression = "auto"
+    writer.append(epoch=2, logs={}, evaluation={}, **records[0])
+    assert deflated == []
+    with RecordingReader(tmp_path / "gzip.h5", "g") as reader:
+        np.testing.assert_array_equal(reader.gradients(2)["dense"]["kernel"], records[0]["gradients"]["dense"]["kernel"])
