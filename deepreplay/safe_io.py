@@ -121,7 +121,9 @@ _PAGE = 4096
 _KEPT_PAGES = 1024  # pages a KeptFile's view remembers between sessions (4 MiB)
 _MAGIC = b"DRJRNL03"  # a journal written in place (see _Journal)
 _MAGIC_V2 = b"DRJRNL02"  # an older version's journal (written whole, renamed into place): still applied
-_RETIRED = bytes(8)  # the magic of a journal whose pages are in the file
+_RETIRED = bytes(8)
+_ZERO_PAGE = bytes(_PAGE)
+_IOV_MAX = min(os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024, 1024)  # the magic of a journal whose pages are in the file
 _HEAD = struct.Struct("<8sQQQQ")  # magic, file size, page count, device, inode
 _INDEX = struct.Struct("<Q")  # before each page: its index in the file
 _CRC = struct.Struct("<I")  # after the pages: the CRC-32 of everything before it
@@ -262,7 +264,7 @@ class _PageOverlay(io.RawIOBase):
         for index, page in self.pages.items():
             start = index * _PAGE
             if start + _PAGE <= size:
-                original[index] = bytes(page)
+                original[index] = page  # no copy: the page leaves self.pages (and is never written again)
             elif start < size:  # the last page: the file ends inside it (what follows reads as zeros)
                 original[index] = bytes(page[:size - start]) + bytes(start + _PAGE - size)
         for index in [index for index in original if index * _PAGE >= size]:
@@ -353,8 +355,11 @@ class _PageOverlay(io.RawIOBase):
             k = min(_PAGE - offset, n - done)
             stored = self.pages.get(page)
             if stored is None:
-                if k == _PAGE:
-                    stored = self.pages[page] = bytearray(_PAGE)
+                if k == _PAGE:  # a whole page (the bulk of a large record): taken as it is
+                    self.pages[page] = bytearray(view[done:done + _PAGE])
+                    done += k
+                    pos += k
+                    continue
                 else:
                     original = self._original.get(page)
                     if original is None:
@@ -380,7 +385,7 @@ class _PageOverlay(io.RawIOBase):
                 continue
             original = self._original.get(index)
             if original is None:
-                original = self._base(start, _PAGE)
+                original = _ZERO_PAGE if start >= self.base_size else self._base(start, _PAGE)
             if page != original:
                 changed[index] = page
         return changed
