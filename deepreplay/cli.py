@@ -97,14 +97,6 @@ def _inputs_text(reader) -> str:
     return ", ".join(f"{name} {shape}" for name, shape in shapes.items())
 
 
-def _human_bytes(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
-
-
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip()
     message = text.splitlines()[0] if text else type(exc).__name__
@@ -123,7 +115,7 @@ def _describe_group(filename: str, name: str) -> list[str]:
         metrics = a.get("metrics", [])
         metrics = ", ".join(map(str, metrics)) if isinstance(metrics, list) else str(metrics)
         sizes = r.nbytes()
-        detail = ", ".join(f"{k} {_human_bytes(v)}" for k, v in sorted(sizes.items(), key=lambda kv: -kv[1])[:4])
+        detail = ", ".join(f"{k} {compute.human_bytes(v)}" for k, v in sorted(sizes.items(), key=lambda kv: -kv[1])[:4])
         keys = f"{r.n_records} ({compute.describe_epochs(r.epochs)}"
         if r.record_unit == "step":
             fractions = r.epoch_fractions
@@ -141,7 +133,7 @@ def _describe_group(filename: str, name: str) -> list[str]:
             f"  quantities      : {', '.join(q for q in storage.QUANTITIES if r.has(q))}",
             f"  keras / backend : {a.get('keras_version')} / {a.get('backend')}, "
             f"batch size {a.get('batch_size', 'unknown')}",
-            f"  size            : {_human_bytes(sum(sizes.values()))} ({detail})",
+            f"  size            : {compute.human_bytes(sum(sizes.values()))} ({detail})",
         ]
 
 

@@ -169,6 +169,16 @@ def histogram_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.histogram(np.clip(values, edges[0], edges[-1]), bins=edges)[0]
 
 
+# -- sizes ------------------------------------------------------------------------------------------------
+def human_bytes(n: float) -> str:
+    """A byte count in the unit that keeps it readable: '812 B', '3.4 KiB', '1.2 MiB', '2.0 GiB'."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
 # -- classification or regression -----------------------------------------------------------------
 TASK_KINDS = ("binary", "multiclass", "regression")
 

@@ -735,6 +735,49 @@ class RecordingWriter:
                 out[_LOSSES][k] = size(v, False)
         return out
 
+    def record_datasets(
+        self,
+        *,
+        weights: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+        gradients: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+        activations: Mapping[str, np.ndarray] | None = None,
+        z: Mapping[str, np.ndarray] | None = None,
+        predictions: np.ndarray | Mapping[str, np.ndarray] | None = None,
+        losses: np.ndarray | None = None,
+        output_losses: Mapping[str, np.ndarray] | None = None,
+        logs: Mapping[str, float] | None = None,
+        evaluation: Mapping[str, float] | None = None,
+        **_: Any,
+    ) -> int:
+        """How many datasets a new group's records (the arguments of :meth:`append`) make, nothing written.
+
+        Each dataset costs HDF5 a header and a chunk index whatever its size,
+        which a recording of a small model is mostly made of.  In the packed
+        layout (version 2) the small uncompressed float32 arrays share one
+        dataset and the scalars (logs and evaluation) another; in version 1
+        each array and each scalar has its own.
+        """
+        arrays = [v for nested in (weights, gradients) for variables in (nested or {}).values()
+                  for v in variables.values()]
+        arrays += [v for per_layer in (activations, z) for v in (per_layer or {}).values()]
+        arrays += list(predictions.values()) if isinstance(predictions, Mapping) else \
+            [] if predictions is None else [predictions]
+        arrays += list((output_losses or {}).values()) + ([] if losses is None else [losses])
+        auto = {id(v) for variables in (gradients or {}).values() for v in variables.values()}
+        auto |= {id(v) for per_layer in (activations, z) for v in (per_layer or {}).values()}
+        n_scalars = len(logs or {}) + len(evaluation or {})
+        if not PACK_SMALL_ARRAYS:
+            return len(arrays) + n_scalars
+        own = 0
+        for value in arrays:
+            array = np.asarray(value)
+            if array.dtype.kind == "f" and array.dtype != np.float64:
+                array = array.astype(np.float32, copy=False)
+            packs = (array.ndim > 0 and array.size > 0 and array.dtype == np.float32
+                     and array.nbytes <= PACK_MAX_BYTES and not self._filters(array, True, id(value) in auto))
+            own += not packs
+        return own + (own < len(arrays)) + (n_scalars > 0)
+
     def _filters(self, value: np.ndarray, compress: bool, auto: bool) -> dict[str, Any]:
         if not compress or not value.ndim or self.compression is None:
             return {}
