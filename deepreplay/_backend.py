@@ -636,6 +636,20 @@ class CompiledStep(_Compiled):
         self._fused_metrics = bool(self._metrics)
 
     @property
+    def fresh_values(self) -> bool:
+        """Whether the arrays of :meth:`record`'s ``values`` are new memory of that call (known once called).
+
+        On TensorFlow the compiled call hands its float32 outputs back in one
+        new buffer (see :class:`_FlatOutputs`), whose views they are; the
+        rest it returns are tensors that no training step changes
+        (TensorFlow copies a variable's buffer before updating it while a
+        value read from it is alive).  Elsewhere a value may share memory
+        with a variable that training updates in place (PyTorch tensors,
+        JAX buffers donated to the train step): copy it before keeping it.
+        """
+        return self.compiled and backend_name() == "tensorflow"
+
+    @property
     def runs_also(self) -> bool:
         """Whether the ``also`` call runs inside this step's compiled call (known once it was called)."""
         return self._fused_also

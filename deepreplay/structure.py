@@ -35,11 +35,15 @@ def _as_array(name: str, value: object) -> np.ndarray:
         raise TypeError(f"{name} must hold numbers, got an array of dtype {array.dtype}.")
     if array.ndim == 0:
         raise ValueError(f"{name} must have one row per sample, got a scalar.")
-    return array.astype(np.float32) if array.dtype.kind == "f" else array
+    # No copy of float32 arrays: callers take rows of them (a copy) or only read them.
+    return array.astype(np.float32, copy=False) if array.dtype.kind == "f" else array
 
 
 def as_structure(name: str, value: object) -> Structure:
     """``value`` as an array, a list of arrays or a dict of arrays (floats as float32), checked.
+
+    The arrays may be ``value``'s own (float32 and integer arrays are not copied): take rows of
+    them (:func:`take` copies) before changing them.
 
     A list or tuple of arrays of different shapes, or of arrays with more
     than one dimension, is a list of inputs (as ``model.fit`` reads it); a

@@ -1309,3 +1309,39 @@ def test_gradient_samples_with_several_inputs_and_outputs(tmp_path):
         np.testing.assert_allclose(s.losses(0), full.losses(0), **TOL)
         for name in ("loss", "cls_loss", "reg_loss", "cls_accuracy"):
             assert s.evaluation(name)[0] == pytest.approx(full.evaluation(name)[0], rel=1e-5)
+
+
+def test_recorded_weights_are_those_of_their_epoch_while_a_slow_write_lets_training_go_on(tmp_path, monkeypatch):
+    # Each record is written while the next epochs train (the writer is slowed down here): the arrays
+    # it holds must not follow the variables the optimizer updates (they are not copied on TensorFlow).
+    from deepreplay import storage
+
+    append = storage.RecordingWriter.append
+
+    def slow_append(self, **record):
+        time.sleep(0.2)
+        return append(self, **record)
+
+    monkeypatch.setattr(storage.RecordingWriter, "append", slow_append)
+    X, y = tiny_data()
+    model = make_tiny_model()
+    snapshots = [model.get_weights()]
+    snapshot = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: snapshots.append(model.get_weights()))
+    data = ReplayData(X, y, tmp_path / "slow.h5", "slow")
+    model.fit(X, y, epochs=4, batch_size=8, verbose=0, callbacks=[data, snapshot])
+    with RecordingReader(tmp_path / "slow.h5", "slow") as reader:
+        assert reader.n_records == 5
+        for record, expected in enumerate(snapshots):
+            weights = reader.weights(record)
+            for (layer, key), value in zip(TINY_VARIABLES, expected):
+                np.testing.assert_array_equal(weights[layer][key], value, err_msg=f"record {record} {layer}/{key}")
+    assert not np.array_equal(snapshots[0][0], snapshots[-1][0])  # training changed them
+
+
+def test_the_recorded_inputs_are_the_callbacks_own(tmp_path):
+    X, y = tiny_data()
+    X = X.astype(np.float32)
+    data = ReplayData(X, y, tmp_path / "own.h5", "own")
+    before = data.inputs.copy()
+    X[:] = 7.0  # the user's array changes after the callback was made
+    np.testing.assert_array_equal(data.inputs, before)
