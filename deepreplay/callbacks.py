@@ -845,14 +845,15 @@ class ReplayData(keras.callbacks.Callback):
         )
 
     # -- size ------------------------------------------------------------------------
-    def _planned_records(self, epochs: int) -> int:
+    def _planned_records(self, epochs: int, steps_per_epoch: int | None = None) -> int:
         """Records of a run of ``epochs`` epochs: epoch 0, every ``every``-th (or ``every_steps``-th step), the last."""
         if self.every_steps is not None:
-            steps = epochs * int((self.params or {}).get("steps") or 1)
+            steps = epochs * int(steps_per_epoch or (self.params or {}).get("steps") or 1)
             return 1 + steps // self.every_steps + (1 if steps % self.every_steps else 0)
         return 1 + epochs // self.every + (1 if epochs % self.every else 0)
 
-    def _size_report(self, record: dict[str, Any], epochs: int, *, upper_bound: bool = False) -> dict[str, Any]:
+    def _size_report(self, record: dict[str, Any], epochs: int, *, upper_bound: bool = False,
+                     steps_per_epoch: int | None = None) -> dict[str, Any]:
         """The figures of :meth:`estimate` for ``record``; ``upper_bound``: compressed arrays at their
         worst case (see ``RecordingWriter.record_nbytes``), without compressing them."""
         by_quantity = self._writer.record_nbytes(**record, upper_bound=upper_bound)
@@ -868,7 +869,7 @@ class ReplayData(keras.callbacks.Callback):
         n_datasets = self._writer.record_datasets(**record) + len(structure.leaves(self.inputs)) + \
             len(structure.leaves(self.targets)) + 4
         static += HDF5_BYTES_PER_DATASET * n_datasets
-        records = self._planned_records(epochs)
+        records = self._planned_records(epochs, steps_per_epoch)
         return {
             "bytes_per_record": per_record,
             "by_quantity": {name: sum(layers.values()) for name, layers in by_quantity.items()},
@@ -878,7 +879,8 @@ class ReplayData(keras.callbacks.Callback):
             "total_bytes": static + per_record * records,
         }
 
-    def estimate(self, model: keras.Model | None = None, *, epochs: int | None = None) -> dict[str, Any]:
+    def estimate(self, model: keras.Model | None = None, *, epochs: int | None = None,
+                 steps_per_epoch: int | None = None) -> dict[str, Any]:
         """The size of the recording, before training: bytes per record and for the planned epochs.
 
         One record is computed in memory, as the callback would compute
@@ -893,13 +895,18 @@ class ReplayData(keras.callbacks.Callback):
             was given).
         epochs : int, optional
             Planned epochs (default: those of the running ``fit``, else 0).
+        steps_per_epoch : int, optional
+            Training steps per epoch, needed with ``every_steps`` before
+            ``fit`` runs (for arrays: ``ceil(n_samples / batch_size)``);
+            default: those of the running ``fit``.
 
         Returns
         -------
         dict
             ``bytes_per_record``; ``by_quantity`` (``{'weights': bytes, ...}``);
             ``by_layer`` (``{quantity: {layer or output: bytes}}``);
-            ``records`` (epoch 0, every ``every``-th epoch and the last);
+            ``records`` (epoch 0, every ``every``-th epoch, or ``every_steps``-th
+            step, and the last);
             ``static_bytes`` (recorded inputs and targets); ``total_bytes``.
         """
         if model is not None:
@@ -911,10 +918,17 @@ class ReplayData(keras.callbacks.Callback):
         if epochs is None:
             epochs = int(self.params.get("epochs", 0)) if self.params else 0
         epochs = int(_positive_int("epochs", epochs) if epochs else 0)
+        steps_per_epoch = _positive_int("steps_per_epoch", steps_per_epoch, allow_none=True)
+        if self.every_steps is not None and epochs and steps_per_epoch is None and not (self.params or {}).get("steps"):
+            raise ValueError(
+                f"every_steps={self.every_steps} records every {self.every_steps} training steps, and the steps "
+                "of an epoch are not known before fit: give estimate(model, epochs=..., steps_per_epoch=...) "
+                "(for arrays, ceil(n_samples / batch_size))."
+            )
         with _backend.local_computation():
             if self._step is None:
                 self._prepare()
-            return self._size_report(self._compute_record(0, {}), epochs)
+            return self._size_report(self._compute_record(0, {}), epochs, steps_per_epoch=steps_per_epoch)
 
     def _warn_if_large(self, record: dict[str, Any]) -> None:
         # Most recordings are far below the budget even at their compressed arrays' worst case: that

@@ -747,6 +747,7 @@ class RecordingWriter:
         output_losses: Mapping[str, np.ndarray] | None = None,
         logs: Mapping[str, float] | None = None,
         evaluation: Mapping[str, float] | None = None,
+        step: int | None = None,
         **_: Any,
     ) -> int:
         """How many datasets a new group's records (the arguments of :meth:`append`) make, nothing written.
@@ -755,7 +756,8 @@ class RecordingWriter:
         which a recording of a small model is mostly made of.  In the packed
         layout (version 2) the small uncompressed float32 arrays share one
         dataset and the scalars (logs and evaluation) another; in version 1
-        each array and each scalar has its own.
+        each array and each scalar has its own.  A step-based recording (``step``
+        given) adds its steps and epoch fractions.
         """
         arrays = [v for nested in (weights, gradients) for variables in (nested or {}).values()
                   for v in variables.values()]
@@ -766,8 +768,9 @@ class RecordingWriter:
         auto = {id(v) for variables in (gradients or {}).values() for v in variables.values()}
         auto |= {id(v) for per_layer in (activations, z) for v in (per_layer or {}).values()}
         n_scalars = len(logs or {}) + len(evaluation or {})
+        steps = 0 if step is None else 2
         if not PACK_SMALL_ARRAYS:
-            return len(arrays) + n_scalars
+            return len(arrays) + n_scalars + steps
         own = 0
         for value in arrays:
             array = np.asarray(value)
@@ -776,7 +779,7 @@ class RecordingWriter:
             packs = (array.ndim > 0 and array.size > 0 and array.dtype == np.float32
                      and array.nbytes <= PACK_MAX_BYTES and not self._filters(array, True, id(value) in auto))
             own += not packs
-        return own + (own < len(arrays)) + (n_scalars > 0)
+        return own + (own < len(arrays)) + (n_scalars > 0) + steps
 
     def _filters(self, value: np.ndarray, compress: bool, auto: bool) -> dict[str, Any]:
         if not compress or not value.ndim or self.compression is None:

@@ -136,9 +136,7 @@ def test_estimate_is_within_20_percent_of_the_file_and_the_budget_warns_before_r
         assert list(replay.epochs) == [0, 1, 2, 3]
 
 
-@pytest.mark.parametrize("options", [{}, {"every": 3}, {"record": ["weights", "losses"]}, {"compression": "gzip"}])
-def test_the_estimate_of_a_small_model_with_two_outputs_is_within_20_percent_of_the_file(tmp_path, options):
-    """Small recordings are mostly HDF5's datasets: counted as the packed layout makes them (it was 3.5x over)."""
+def _two_outputs():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(48, 3)).astype(np.float32)
     y = {"p": (X[:, :1] > 0).astype(np.float32), "r": X[:, :2]}
@@ -148,10 +146,31 @@ def test_the_estimate_of_a_small_model_with_two_outputs_is_within_20_percent_of_
     model = keras.Model(x, {"p": keras.layers.Dense(1, activation="sigmoid", name="p")(h),
                             "r": keras.layers.Dense(2, name="r")(h)})
     model.compile(optimizer="adam", loss={"p": "binary_crossentropy", "r": "mse"}, metrics={"p": ["accuracy"]})
+    return X, y, model
+
+
+@pytest.mark.parametrize("options", [{}, {"every": 3}, {"record": ["weights", "losses"]}, {"compression": "gzip"}])
+def test_the_estimate_of_a_small_model_with_two_outputs_is_within_20_percent_of_the_file(tmp_path, options):
+    """Small recordings are mostly HDF5's datasets: counted as the packed layout makes them (it was 3.5x over)."""
+    X, y, model = _two_outputs()
     filename = tmp_path / "two.h5"
     data = ReplayData(X, y, filename, "two", **options)
     estimate = data.estimate(model, epochs=7)
     model.fit(X, y, epochs=7, batch_size=16, verbose=0, callbacks=[data])
+    assert 0.8 <= filename.stat().st_size / estimate["total_bytes"] <= 1.2, (filename.stat().st_size, estimate)
+
+
+def test_the_estimate_of_a_recording_by_steps_needs_the_steps_of_an_epoch_before_fit(tmp_path):
+    """every_steps: the records depend on the steps per epoch, which fit alone knows (one was assumed: 5, not 12)."""
+    X, y, model = _two_outputs()
+    filename = tmp_path / "steps.h5"
+    data = ReplayData(X, y, filename, "steps", every_steps=2)
+    with pytest.raises(ValueError, match=r"every_steps=2 .*estimate\(model, epochs=\.\.\., steps_per_epoch=\.\.\.\)"):
+        data.estimate(model, epochs=7)
+    estimate = data.estimate(model, epochs=7, steps_per_epoch=3)  # 48 samples in batches of 16
+    model.fit(X, y, epochs=7, batch_size=16, verbose=0, callbacks=[data])
+    with Replay(filename, "steps") as replay:
+        assert estimate["records"] == len(replay.epochs) == 12  # steps 0, 2, ..., 20 and the last, 21
     assert 0.8 <= filename.stat().st_size / estimate["total_bytes"] <= 1.2, (filename.stat().st_size, estimate)
 
 
