@@ -1345,3 +1345,28 @@ def test_the_recorded_inputs_are_the_callbacks_own(tmp_path):
     before = data.inputs.copy()
     X[:] = 7.0  # the user's array changes after the callback was made
     np.testing.assert_array_equal(data.inputs, before)
+
+
+def test_with_ema_the_records_hold_the_trained_weights_and_fit_returns_their_averages(tmp_path):
+    """use_ema=True: model_at(k) is the model training updated at epoch k; only after the last epoch does Keras
+    put the moving averages in the model (documented in the README), so the returned model differs from it."""
+    from deepreplay.replay import Replay
+
+    X, y = tiny_data(48)
+    keras.utils.set_random_seed(0)
+    model = make_tiny_model()
+    model.compile(optimizer=keras.optimizers.Adam(0.05, use_ema=True, ema_momentum=0.5), loss="binary_crossentropy")
+    snapshots = []
+
+    class Snapshot(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            snapshots.append([np.array(w) for w in self.model.get_weights()])
+
+    model.fit(X, y, epochs=2, batch_size=16, verbose=0,
+              callbacks=[ReplayData(X, y, tmp_path / "ema.h5", "ema"), Snapshot()])
+    with Replay(tmp_path / "ema.h5", "ema") as replay:
+        for k in (1, 2):
+            replayed = replay.model_at(k).get_weights()
+            assert all(np.array_equal(a, b) for a, b in zip(replayed, snapshots[k - 1]))
+        final = replay.model_at(2).get_weights()
+    assert max(float(np.max(np.abs(a - b))) for a, b in zip(final, model.get_weights())) > 1e-4
