@@ -71,6 +71,7 @@ import shutil
 import struct
 import threading
 import time
+import uuid
 import zlib
 from collections.abc import Iterator
 
@@ -119,12 +120,16 @@ FILE_LOCK = threading.RLock()
 _RANDOM = random.Random()
 _PAGE = 4096
 _KEPT_PAGES = 1024  # pages a KeptFile's view remembers between sessions (4 MiB)
-_MAGIC = b"DRJRNL03"  # a journal written in place (see _Journal)
-_MAGIC_V2 = b"DRJRNL02"  # an older version's journal (written whole, renamed into place): still applied
-_RETIRED = bytes(8)
+_MAGIC = b"DRJRNL04"  # an entry of the journal's chain (see _Journal)
+_MAGIC_V3 = b"DRJRNL03"  # older journals (one entry, written in place / renamed into place): still applied
+_MAGIC_V2 = b"DRJRNL02"
+_RETIRED = bytes(8)  # the magic of a chain's first entry once the file holds every entry, flushed
 _ZERO_PAGE = bytes(_PAGE)
-_IOV_MAX = min(os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024, 1024)  # the magic of a journal whose pages are in the file
-_HEAD = struct.Struct("<8sQQQQ")  # magic, file size, page count, device, inode
+_ENTRY = struct.Struct("<8sQQQQQQ")  # magic, chain id, index in the chain, file size, page count, device, inode
+_HEAD = struct.Struct("<8sQQQQ")  # an older journal's: magic, file size, page count, device, inode
+_MARK = struct.Struct("<16sQQ")  # after an entry: "applied in this boot" (boot id, chain id, index)
+_CHAIN_ENTRIES = 16  # entries of a chain before the file is flushed and a chain starts again
+_CHAIN_BYTES = 4 << 20  # ... or bytes
 _INDEX = struct.Struct("<Q")  # before each page: its index in the file
 _CRC = struct.Struct("<I")  # after the pages: the CRC-32 of everything before it
 #: Pages past the file's old end are written straight into the file (flushed before the journal
@@ -133,6 +138,20 @@ _CRC = struct.Struct("<I")  # after the pages: the CRC-32 of everything before i
 #: (one flush fewer).
 DIRECT_WRITE_BYTES = 256 * 1024
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _boot_id() -> bytes | None:
+    """This boot of the machine (Linux: 16 bytes, new at each boot); None where unknown."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return uuid.UUID(f.read().strip()).bytes
+    except (OSError, ValueError):
+        return None
+
+
+#: While the machine runs, what was written to a file is read back (from the page cache), flushed or
+#: not; a reboot (a power cut, an OS crash) changes this id.  None: every session flushes the file.
+_BOOT = _boot_id()
 
 # -- a test hook: pause (to be killed) at a named point ------------------------------------
 _PAUSE_ENV = "DEEPREPLAY_PAUSE_AT"  # "point" or "point:n" (the n-th time it is reached, from 1)
@@ -200,7 +219,7 @@ def is_hdf5_file(filename: str, *, wait: float | None = None) -> bool:
     """
     with _locked_fd(os.fspath(filename), exclusive=False,
                     wait=READ_WAIT_SECONDS if wait is None else wait) as fd:
-        return looks_like_hdf5(fd, os.fstat(fd).st_size) or _read_journal(filename, _identity(fd)) is not None
+        return looks_like_hdf5(fd, os.fstat(fd).st_size) or bool(_pending_entries(filename, _identity(fd)))
 
 
 def _flock(fd: int, exclusive: bool, wait: float, filename: str) -> None:
@@ -431,66 +450,140 @@ def _sync_directory(filename: str) -> None:
 class _Journal:
     """The journal of one file during one write session (under the file's exclusive lock).
 
-    Opens the journal when there is one (a killed writer's, or the one this
-    file's :class:`KeptFile` writes in place at each session); see
-    :meth:`recover`, :meth:`write`, :meth:`retire` and :meth:`close`.
+    The journal is a *chain* of entries written one after the other from its
+    first byte, one per write session (see docs/format.md, "The journal").
+    Each entry is flushed before the file changes; the file itself is
+    flushed only when a chain starts again from the journal's first byte
+    (after :data:`_CHAIN_ENTRIES` entries or :data:`_CHAIN_BYTES`, at a
+    one-off or last session, and before pages are written directly), so a
+    record costs one flush, not two.  An entry applied to the file gets a
+    mark naming this boot of the machine: in the same boot the page cache
+    holds what was applied, so a marked entry is never applied again; after
+    a reboot (a power cut, an OS crash) every entry of the chain is applied
+    again, in order, over the file as the chain's start left it (flushed).
     """
 
-    def __init__(self, filename: str) -> None:
+    def __init__(self, filename: str, *, writable: bool = True) -> None:
         self.filename = filename
         self.path = _journal_path(filename)
         try:
-            self.fd: int | None = os.open(self.path, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
+            self.fd: int | None = os.open(self.path, (os.O_RDWR if writable else os.O_RDONLY)
+                                          | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError:
             self.fd = None
+        self.chain = 0  # the chain's id (0: none, the next entry starts one)
+        self.index = 0  # the next entry's index in the chain
+        self.end = 0  # where the next entry goes
+        self.pending: list[tuple[int, dict[int, bytearray]]] = []  # entries to apply, in order
+
+    def scan(self, identity: tuple[int, int]) -> list[tuple[int, dict[int, bytearray]]]:
+        """Read the chain; the ``(size, pages)`` of its complete entries not known to be in the file.
+
+        An entry counts when its magic, chain id, index, device and inode
+        (``identity``), length and CRC all hold; the chain stops at the first
+        that does not (an entry cut short, or an older chain's).  From the
+        first complete entry without this boot's mark on, every entry is to
+        be applied (in order).  A journal of an older layout (``DRJRNL03``
+        or ``DRJRNL02``: one entry) is read too; the chain then starts again.
+        """
+        self.chain = self.index = self.end = 0
+        self.pending = pending = []
+        fd = self.fd
+        if fd is None:
+            return pending
+        head = os.pread(fd, _ENTRY.size, 0)
+        if head[:8] in (_MAGIC_V3, _MAGIC_V2):
+            old = _read_old_journal(fd, identity)
+            if old is not None:
+                pending.append(old)
+            return pending
+        offset, chain, index = 0, 0, 0
+        while len(head) == _ENTRY.size:
+            magic, entry_chain, entry_index, size, count, dev, ino = _ENTRY.unpack(head)
+            if (magic != _MAGIC or (dev, ino) != tuple(identity) or entry_index != index
+                    or (index and entry_chain != chain) or not entry_chain):
+                break
+            length = _ENTRY.size + count * (_INDEX.size + _PAGE) + _CRC.size
+            tail = os.pread(fd, _MARK.size + _ENTRY.size, offset + length)
+            if len(tail) < _MARK.size:
+                break
+            marked = _BOOT is not None and tail[:_MARK.size] == _MARK.pack(_BOOT, entry_chain, entry_index)
+            if pending or not marked:
+                data = os.pread(fd, length, offset)
+                if len(data) != length or zlib.crc32(memoryview(data)[:-_CRC.size]) != _CRC.unpack(data[-_CRC.size:])[0]:
+                    break
+                pending.append((size, _pages_of(data, _ENTRY.size, count)))
+            chain, index = entry_chain, index + 1
+            offset += length + _MARK.size
+            head = tail[_MARK.size:]
+        self.chain, self.index, self.end = chain, index, offset
+        return pending
 
     def recover(self, fd: int, identity: tuple[int, int]) -> bool:
-        """Finish a killed writer's session when the journal is complete (then retire it); whether it did."""
-        if self.fd is None:
+        """Apply the entries a killed writer (or a reboot) left unapplied, flush the file, and start the
+        chain again; whether there were any."""
+        if not self.scan(identity):
             return False
-        journal = _read_journal(self.filename, identity, self.fd)
-        if journal is None:
-            return False
-        _apply(fd, *journal)
-        self.retire()
+        for size, pages in self.pending:
+            _apply(fd, size, pages, sync=False)
+        _sync_data(fd)
+        self.restart()
         return True
 
-    def write(self, size: int, pages: dict[int, bytearray], identity: tuple[int, int]) -> None:
-        """Write the journal in place (from byte 0, checksummed) and flush it to the disk.
+    def restart(self) -> None:
+        """Start the chain again at the journal's first byte (the file holds every entry, flushed)."""
+        if self.fd is not None:
+            os.pwrite(self.fd, _RETIRED, 0)
+        self.chain = self.index = self.end = 0
 
-        A journal created here has its directory flushed too, so that it is on
-        the disk before any byte of the file changes.  ``identity`` (device,
-        inode) ties it to the file it belongs to: a journal left next to a file
-        that was since deleted and created again is ignored.  A journal cut
-        short (a kill or a power cut while it is written; bytes of an older,
-        longer journal may follow it) fails its checksum and is ignored.
+    def write(self, fd: int, size: int, pages: dict[int, bytearray], identity: tuple[int, int]) -> None:
+        """Add the session's entry to the chain and flush it.
+
+        A new chain is started (at the journal's first byte) when there is
+        none, when the chain is long, or when :data:`_BOOT` is unknown; the
+        file ``fd`` is flushed first when a chain was running (its entries
+        must be in the file on the disk before they are overwritten).
+        A journal created here has its directory flushed too.  ``identity``
+        (device, inode) ties the entry to the file: a journal left next to a
+        file that was since deleted and created again is ignored.
         """
         created = self.fd is None
         if created:
             self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
-        parts = [_HEAD.pack(_MAGIC, size, len(pages), *identity)]
+        length = _ENTRY.size + len(pages) * (_INDEX.size + _PAGE) + _CRC.size + _MARK.size
+        if (not self.chain or self.index >= _CHAIN_ENTRIES or self.end + length > _CHAIN_BYTES
+                or _BOOT is None):
+            if self.chain:
+                _sync_data(fd)
+            self.chain, self.index, self.end = _RANDOM.getrandbits(63) + 1, 0, 0
+        parts = [_ENTRY.pack(_MAGIC, self.chain, self.index, size, len(pages), *identity)]
         for index in sorted(pages):
             parts.append(_INDEX.pack(index))
             parts.append(pages[index])
         body = b"".join(parts)  # built whole in memory: one write, one checksum
-        data = memoryview(body + _CRC.pack(zlib.crc32(body)))
+        data = memoryview(body + _CRC.pack(zlib.crc32(body)) + bytes(_MARK.size))
         done = 0
         while done < len(data):  # a short write is continued, never ignored
-            done += os.pwrite(self.fd, data[done:], done)
+            done += os.pwrite(self.fd, data[done:], self.end + done)
         _sync_data(self.fd)
         if created:
             _sync_directory(self.path)
+        self._start_at, self._mark_at = self.end, self.end + length - _MARK.size
+        self.index += 1
+        self.end += length
 
-    def retire(self) -> None:
-        """Make the journal say nothing (its magic overwritten), once the file holds its pages, flushed.
+    def drop_last(self) -> None:
+        """Take back the last entry (its session failed before any byte of the file changed)."""
+        self.index -= 1
+        self.end = self._start_at
+        os.pwrite(self.fd, _RETIRED, self.end)
 
-        Not flushed itself: should a power cut undo it, the journal is applied
-        again, which rewrites bytes the file already holds (see docs/format.md).
-        """
-        os.pwrite(self.fd, _RETIRED, 0)
+    def mark(self) -> None:
+        """Mark the last entry as applied in this boot (its pages are in the file, maybe not on the disk)."""
+        os.pwrite(self.fd, _MARK.pack(_BOOT or bytes(16), self.chain, self.index - 1), self._mark_at)
 
     def close(self, *, remove: bool = False) -> None:
-        """Close the journal; ``remove`` it too (only ever when it is retired or not valid)."""
+        """Close the journal; ``remove`` it too (only ever when the file holds every entry, flushed)."""
         if self.fd is not None:
             if remove:
                 with contextlib.suppress(FileNotFoundError):
@@ -499,75 +592,71 @@ class _Journal:
             self.fd = None
 
 
+def _pages_of(data: bytes, start: int, count: int) -> dict[int, bytearray]:
+    pages = {}
+    for i in range(count):
+        at = start + i * (_INDEX.size + _PAGE)
+        (index,) = _INDEX.unpack_from(data, at)
+        pages[index] = bytearray(data[at + _INDEX.size:at + _INDEX.size + _PAGE])
+    return pages
+
+
+def _read_old_journal(fd: int, identity: tuple[int, int]) -> tuple[int, dict[int, bytearray]] | None:
+    """``(size, pages)`` of a complete journal of an older layout: ``DRJRNL03`` (written in place: the
+    journal file may be longer) or ``DRJRNL02`` (renamed into place: exactly as long); else None."""
+    head = os.pread(fd, _HEAD.size, 0)
+    if len(head) < _HEAD.size or head[:8] not in (_MAGIC_V3, _MAGIC_V2):
+        return None
+    magic, size, count, dev, ino = _HEAD.unpack(head)
+    if (dev, ino) != tuple(identity):
+        return None
+    length = _HEAD.size + count * (_INDEX.size + _PAGE) + _CRC.size
+    file_length = os.fstat(fd).st_size
+    if length > file_length or (magic == _MAGIC_V2 and length != file_length):
+        return None
+    data = os.pread(fd, length, 0)
+    if len(data) != length or zlib.crc32(memoryview(data)[:-_CRC.size]) != _CRC.unpack(data[-_CRC.size:])[0]:
+        return None
+    return size, _pages_of(data, _HEAD.size, count)
+
+
 def _identity(fd: int) -> tuple[int, int]:
     st = os.fstat(fd)
     return st.st_dev, st.st_ino
 
 
-def _journal_magic(filename: str) -> bytes | None:
-    """The first 8 bytes of the journal (None when there is none): a hint, read without any lock."""
+def _pending_entries(filename: str, identity: tuple[int, int]) -> list[tuple[int, dict[int, bytearray]]]:
+    """The journal's entries still to apply to the file (none when there is no journal)."""
+    journal = _Journal(filename, writable=False)
     try:
-        with open(_journal_path(filename), "rb") as f:
-            return f.read(8)
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        return journal.scan(identity)
+    finally:
+        journal.close()
+
+
+def _merged(entries: list[tuple[int, dict[int, bytearray]]]) -> tuple[int, dict[int, bytearray]] | None:
+    """The file's size and pages once ``entries`` are applied in order (None for no entries)."""
+    if not entries:
         return None
+    pages: dict[int, bytearray] = {}
+    for size, entry in entries:
+        pages.update(entry)
+    return entries[-1][0], pages
 
 
 def journal_pending(filename: str | os.PathLike) -> bool:
-    """Whether ``filename`` has a complete journal waiting to be applied (a writer was killed).
+    """Whether ``filename`` has journal entries waiting to be applied (a writer was killed, or the machine
+    went down since).
 
-    A deepreplay reader or writer applies it (readers apply it in memory when
-    they cannot take the file's exclusive lock at once).
+    A deepreplay reader or writer applies them (readers apply them in memory
+    when they cannot take the file's exclusive lock at once).
     """
     filename = os.fspath(filename)
-    if _journal_magic(filename) not in (_MAGIC, _MAGIC_V2):
-        return False
     try:
         st = os.stat(filename)
-    except FileNotFoundError:
+        return bool(_pending_entries(filename, (st.st_dev, st.st_ino)))
+    except OSError:
         return False
-    return _read_journal(filename, (st.st_dev, st.st_ino)) is not None
-
-
-def _read_journal(filename: str, identity: tuple[int, int], jfd: int | None = None
-                  ) -> tuple[int, dict[int, bytearray]] | None:
-    """``(size, pages)`` of a complete journal of this file; None when there is none or it is not valid.
-
-    Reads the journal through ``jfd`` when given, else opens it.  Both
-    layouts are read: this version's (``DRJRNL03``, written in place: the
-    file may be longer than the journal) and the older ``DRJRNL02`` (written
-    whole and renamed into place: exactly as long as the journal).
-    """
-    if jfd is None:
-        try:
-            fd = os.open(_journal_path(filename), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        except FileNotFoundError:
-            return None
-    else:
-        fd = jfd
-    try:
-        head = os.pread(fd, _HEAD.size, 0)
-        if len(head) < _HEAD.size or head[:8] not in (_MAGIC, _MAGIC_V2):
-            return None
-        magic, size, count, dev, ino = _HEAD.unpack(head)
-        if (dev, ino) != tuple(identity):
-            return None
-        length = _HEAD.size + count * (_INDEX.size + _PAGE) + _CRC.size
-        file_length = os.fstat(fd).st_size
-        if length > file_length or (magic == _MAGIC_V2 and length != file_length):
-            return None
-        data = os.pread(fd, length, 0)
-    finally:
-        if jfd is None:
-            os.close(fd)
-    if len(data) != length or zlib.crc32(memoryview(data)[:-_CRC.size]) != _CRC.unpack(data[-_CRC.size:])[0]:
-        return None
-    pages = {}
-    for i in range(count):
-        start = _HEAD.size + i * (_INDEX.size + _PAGE)
-        (index,) = _INDEX.unpack_from(data, start)
-        pages[index] = bytearray(data[start + _INDEX.size:start + _INDEX.size + _PAGE])
-    return size, pages
 
 
 def _grow(fd: int, old_size: int, size: int) -> None:
@@ -603,8 +692,10 @@ def _write_pages(fd: int, pages: dict[int, bytearray], size: int, *, pause_in_mi
         n = end
 
 
-def _apply(fd: int, size: int, pages: dict[int, bytearray], old_size: int | None = None) -> None:
-    """Write ``pages`` into the file (grown first, so that a full disk fails before any change), flushed."""
+def _apply(fd: int, size: int, pages: dict[int, bytearray], old_size: int | None = None, *,
+           sync: bool = True) -> None:
+    """Write ``pages`` into the file (grown first, so that a full disk fails before any change), flushed
+    when ``sync``."""
     if old_size is None:
         old_size = os.fstat(fd).st_size
     if size > old_size:
@@ -613,19 +704,23 @@ def _apply(fd: int, size: int, pages: dict[int, bytearray], old_size: int | None
     _write_pages(fd, pages, size, pause_in_middle=True)
     if size < old_size:
         os.ftruncate(fd, size)
-    _sync_data(fd)  # the pages are on the disk before their journal goes
+    if sync:
+        _sync_data(fd)
 
 
 def _recover(fd: int, filename: str) -> None:
-    """Finish the write session of a process killed after its journal was complete (under LOCK_EX).
+    """Apply the journal entries a killed writer (or a reboot) left unapplied (under LOCK_EX).
 
-    The journal is then removed (and the temporary file of an older version's journal).
+    The journal is then removed (as is the temporary file of an older
+    version's journal); a journal whose entries are all in the file (a
+    writer's, between two records) is left alone.
     """
     journal = _Journal(filename)
+    recovered = False
     try:
-        journal.recover(fd, _identity(fd))
+        recovered = journal.recover(fd, _identity(fd))
     finally:
-        journal.close(remove=True)
+        journal.close(remove=recovered)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(_journal_path(filename) + ".tmp")
 
@@ -708,14 +803,18 @@ def _open_for_writing(fd: int, filename: str, size: int) -> tuple[_PageOverlay, 
     return overlay, h5
 
 
-def _commit(fd: int, st: os.stat_result, overlay: _PageOverlay, journal: _Journal, what: str) -> bool:
+def _commit(fd: int, st: os.stat_result, overlay: _PageOverlay, journal: _Journal, what: str, *,
+            last: bool) -> bool:
     """Put the session's changed pages into the file; False if there are none.
 
     ``st`` is the file's stat at the session's start.  The order: the pages
     past the file's old end first when they are many (see
     :data:`DIRECT_WRITE_BYTES`: the file grown, those pages written and
-    flushed), then the journal of the other pages (written, flushed), the
-    file grown, the pages written, the file flushed, the journal retired.
+    flushed), then the journal entry of the other pages (written, flushed),
+    the file grown, the pages written, the entry marked applied.  The file
+    is flushed after its pages only at the ``last`` session of a writer (the
+    journal is then removed) or where the boot is unknown; otherwise when
+    the next chain starts (see :class:`_Journal`).
     """
     filename, size, new_size = journal.filename, st.st_size, overlay.size
     pages = overlay.changed_pages()
@@ -733,25 +832,36 @@ def _commit(fd: int, st: os.stat_result, overlay: _PageOverlay, journal: _Journa
         if direct:
             _grow(fd, size, new_size)
             _write_pages(fd, direct, new_size)
-            _sync_data(fd)  # on the disk before the journal that makes HDF5 point to them
+            _sync_data(fd)  # on the disk before the journal that makes HDF5 point to them (and the chain's)
+            journal.restart()
             pause_point("fresh-written")
-        journal.write(new_size, pages, identity)
+        elif new_size < size:  # a chain's entries only grow the file (see _merged): start one
+            _sync_data(fd)
+            journal.restart()
+        journal.write(fd, new_size, pages, identity)
     except OSError as exc:
         with contextlib.suppress(OSError):
-            journal.close(remove=True)  # never valid: the file's old bytes are untouched
+            if journal.index == 0:  # a chain's first entry, never valid (the file's old bytes are untouched)
+                journal.close(remove=True)
             if direct:
                 os.ftruncate(fd, size)
         raise _write_error(filename, exc, what) from None
     pause_point("journal-written")
+    flush = last or _BOOT is None
     try:
-        _apply(fd, new_size, pages, new_size if direct else size)
+        _apply(fd, new_size, pages, new_size if direct else size, sync=flush)
     except OSError as exc:
         if not direct and os.fstat(fd).st_size == size:  # failed while growing: nothing of the file changed
             with contextlib.suppress(OSError):
-                journal.close(remove=True)
+                journal.drop_last()
+                if journal.index == 0:
+                    journal.close(remove=True)
         raise _write_error(filename, exc, what) from None
     pause_point("applied")
-    journal.retire()
+    if flush:
+        journal.restart()  # the file holds every entry, on the disk
+    else:
+        journal.mark()
     return True
 
 
@@ -779,8 +889,9 @@ def open_write(filename: str, *, what: str = "a record", wait: float | None = No
                 h5.close()
             except (OSError, RuntimeError, ValueError) as exc:  # pragma: no cover - memory only
                 raise _write_error(filename, exc, what) from None
-        _commit(fd, st, overlay, journal, what)
-        journal.close(remove=True)  # retired (or never written): no journal is left next to the file
+        if not _commit(fd, st, overlay, journal, what, last=True) and journal.chain:
+            _sync_data(fd)  # nothing written: the chain's entries are flushed before their journal goes
+        journal.close(remove=True)  # the file holds every entry, flushed: no journal is left next to it
     finally:
         if journal is not None:
             journal.close()
@@ -888,12 +999,14 @@ class KeptFile:
                             overlay.size = max(overlay.size, h5.id.get_filesize())
                     except (OSError, RuntimeError, ValueError) as exc:  # pragma: no cover - memory only
                         raise _write_error(filename, exc, what) from None
-                    changed = _commit(fd, st, overlay, journal, what)
+                    changed = _commit(fd, st, overlay, journal, what, last=final)
                 except BaseException:
                     self.discard()  # the in-memory file may be ahead of the disk
                     raise
                 if final:
                     self.discard()
+                    if not changed and journal.chain:
+                        _sync_data(fd)  # nothing written: the chain's entries are flushed before their journal goes
                     journal.close(remove=True)  # the recording's last session: no journal is left
                     return
                 overlay.rebase()
@@ -904,7 +1017,7 @@ class KeptFile:
                         self.discard()
             finally:
                 if journal is not None:
-                    journal.close()  # kept on the disk (retired): the next session writes it in place
+                    journal.close()  # kept on the disk: the next session adds to its chain
                 if self._overlay is not None:
                     self._overlay.detach()
                 lock.__exit__(None, None, None)
@@ -985,11 +1098,11 @@ def open_read(filename: str, *, wait: float | None = None) -> Iterator[h5py.File
     (see :func:`_finish_interrupted_write`), or else read in memory.
     """
     filename = os.fspath(filename)
-    if _journal_magic(filename) in (_MAGIC, _MAGIC_V2):  # a journal that may be a killed writer's
+    if journal_pending(filename):  # a killed writer's entries (or the machine went down since)
         _finish_interrupted_write(filename)
     with _locked_fd(filename, exclusive=False, wait=READ_WAIT_SECONDS if wait is None else wait) as fd:
         size = os.fstat(fd).st_size
-        journal = _read_journal(filename, _identity(fd))
+        journal = _merged(_pending_entries(filename, _identity(fd)))
         if journal is None and not looks_like_hdf5(fd, size):
             raise RecordingError(f"{filename!r} is not an HDF5 file, so it is not a deepreplay recording.")
         try:

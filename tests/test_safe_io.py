@@ -126,29 +126,64 @@ def _kept_writer(path):
     return safe_io.KeptFile(path)
 
 
-def test_a_kept_files_journal_is_written_in_place_and_retired(tmp_path, monkeypatch):
-    """A KeptFile's sessions write one journal in place (no rename, no directory flush after the first)
-    and retire it (its magic overwritten, not flushed); its final session removes it."""
+def test_a_kept_files_records_cost_one_flush_each(tmp_path, monkeypatch):
+    """A KeptFile's sessions add entries to one journal chain: each entry flushed before the file changes
+    (the directory only when the journal is created), the file's pages written and the entry marked
+    applied in this boot, the file itself flushed only when a chain starts again (every 16 entries) and at
+    the last session, which removes the journal."""
     path = str(tmp_path / "f.h5")
     kept = _kept_writer(path)
     steps = _disk_steps(monkeypatch, True)
-    for value in (1, 2):
+    for value in range(1, 3):
         with kept.session() as f:
             f["x"][0] = value
         assert not safe_io.journal_pending(path)
-        with open(path + safe_io.JOURNAL_SUFFIX, "rb") as j:
-            assert j.read(8) == bytes(8)  # retired
-    first = [("pwrite", JOURNAL), ("sync", JOURNAL), ("sync", "dir"), ("pwrite", "f.h5"), ("sync", "f.h5"),
-             ("pwrite", JOURNAL)]
-    second = [e for e in first if e != ("sync", "dir")]
-    assert steps == first + second[1:]  # (the retiring pwrite and the next journal's are listed once)
+    assert steps == [("pwrite", JOURNAL), ("sync", JOURNAL), ("sync", "dir"), ("pwrite", "f.h5"),
+                     ("pwrite", JOURNAL), ("sync", JOURNAL), ("pwrite", "f.h5"), ("pwrite", JOURNAL)]
+    for value in range(3, safe_io._CHAIN_ENTRIES + 2):
+        with kept.session() as f:
+            f["x"][0] = value
+    assert steps.count(("sync", "f.h5")) == 1  # the 17th entry started a chain: the file flushed first
+    assert steps[-5:] == [("sync", "f.h5"), ("pwrite", JOURNAL), ("sync", JOURNAL), ("pwrite", "f.h5"),
+                          ("pwrite", JOURNAL)]
     del steps[:]
     with kept.session(final=True) as f:
         f["x"][1] = 3
-    assert steps[-2:] == [("pwrite", JOURNAL), ("unlink", JOURNAL)]
+    assert steps == [("pwrite", JOURNAL), ("sync", JOURNAL), ("pwrite", "f.h5"), ("sync", "f.h5"),
+                     ("pwrite", JOURNAL), ("unlink", JOURNAL)]
     assert not os.path.exists(path + safe_io.JOURNAL_SUFFIX)
     with safe_io.open_read(path) as f:
-        assert f["x"][:3].tolist() == [2, 3, 2]
+        assert f["x"][:3].tolist() == [safe_io._CHAIN_ENTRIES + 1, 3, 2]
+
+
+def test_after_a_reboot_the_chains_entries_are_applied_again(tmp_path, monkeypatch):
+    """An entry's mark names this boot: after a reboot (a power cut may have lost pages written since the
+    chain started) every entry of the chain is applied again, in order; that rewrites what the file holds."""
+    path = str(tmp_path / "f.h5")
+    kept = _kept_writer(path)
+    for value in range(5):
+        with kept.session() as f:
+            f["x"][value] = value + 10
+    kept.discard()  # the writer gone without its last session: the chain stays
+    before = Path(path).read_bytes()
+    assert not safe_io.journal_pending(path)
+    monkeypatch.setattr(safe_io, "_BOOT", bytes(range(16)))  # another boot
+    assert safe_io.journal_pending(path)
+    entries = safe_io._pending_entries(path, safe_io._identity(os.open(path, os.O_RDONLY)))
+    assert len(entries) == 5
+    # A power cut lost the pages of the last three records: readers see them through the journal ...
+    with open(path, "r+b") as f:
+        for index in set().union(*(pages for _, pages in entries[2:])):
+            f.seek(index * 4096)
+            f.write(bytes(4096))
+    with reliability._readers_do_not_recover():
+        with safe_io.open_read(path) as f:
+            assert f["x"][:6].tolist() == [10, 11, 12, 13, 14, 5]
+    # ... and the first deepreplay reader or writer that may write puts them back.
+    with safe_io.open_read(path) as f:
+        assert f["x"][:6].tolist() == [10, 11, 12, 13, 14, 5]
+    assert Path(path).read_bytes() == before and not safe_io.journal_pending(path)
+    assert not os.path.exists(path + safe_io.JOURNAL_SUFFIX)
 
 
 def test_a_large_records_new_pages_are_written_once_before_the_journal(tmp_path, monkeypatch):
@@ -159,15 +194,15 @@ def test_a_large_records_new_pages_are_written_once_before_the_journal(tmp_path,
     with kept.session() as f:
         f["x"][0] = 1  # the journal exists from here on
     journals = []
-    monkeypatch.setattr(safe_io._Journal, "write", lambda self, size, pages, identity, real=safe_io._Journal.write:
-                        (journals.append(sorted(pages)), real(self, size, pages, identity))[1])
+    monkeypatch.setattr(safe_io._Journal, "write", lambda self, fd, size, pages, identity, real=safe_io._Journal.write:
+                        (journals.append(sorted(pages)), real(self, fd, size, pages, identity))[1])
     steps = _disk_steps(monkeypatch, True)
     size = os.path.getsize(path)
     big = np.arange(200_000, dtype="f8")  # 1.6 MB
     with kept.session() as f:
         f.create_dataset("big", data=big)
     assert steps == [("pwrite", "f.h5"), ("sync", "f.h5"), ("pwrite", JOURNAL), ("sync", JOURNAL),
-                     ("pwrite", "f.h5"), ("sync", "f.h5"), ("pwrite", JOURNAL)]
+                     ("pwrite", "f.h5"), ("pwrite", JOURNAL)]  # (the chain restarted: its first byte zeroed)
     assert journals[0] and max(journals[0]) * 4096 < size  # the journal: old pages only
     assert os.path.getsize(path) > size + big.nbytes
     kept.discard()
@@ -257,12 +292,13 @@ def test_a_kill_after_new_pages_were_written_directly_loses_only_the_record_in_f
 
 @pytest.mark.parametrize("direct", [False, True])
 def test_a_journal_cut_short_or_damaged_is_ignored(tmp_path, direct):
-    """A kill or a power cut while the journal is written in place leaves one that fails its checksum
-    (or its length): it is never applied, and the file is as the last complete session left it."""
+    """A kill or a power cut while a journal entry is written leaves one that fails its checksum (or its
+    length): it is never applied, and the file is as the last complete session left it."""
     path = str(tmp_path / "f.h5")
     data, journal = _killed_at(tmp_path, path, "journal-written", direct=direct)
     assert safe_io.journal_pending(path)
-    for damaged in (journal[:len(journal) // 2], journal[:100] + bytes([journal[100] ^ 1]) + journal[101:]):
+    at = len(journal) - 100  # in the last entry (the one in flight)
+    for damaged in (journal[:len(journal) - 4200], journal[:at] + bytes([journal[at] ^ 1]) + journal[at + 1:]):
         Path(path + safe_io.JOURNAL_SUFFIX).write_bytes(damaged)
         assert not safe_io.journal_pending(path)
         assert reliability.check_synthetic(path, "g") == (1, False, [])  # record 1 was in flight: lost
@@ -274,45 +310,50 @@ def test_a_journal_cut_short_or_damaged_is_ignored(tmp_path, direct):
     _check_whole(path, 1)
 
 
-def test_a_journal_applied_again_changes_nothing_and_one_of_another_file_is_ignored(tmp_path):
-    """A power cut may undo a journal's retirement (not flushed): applying it again rewrites the bytes the
-    file holds.  A journal whose device and inode are another file's (the file was replaced) is ignored."""
+def test_a_journal_entry_applied_again_changes_nothing_and_one_of_another_file_is_ignored(tmp_path):
+    """A writer killed after writing its pages but before marking its entry applied: the entry is applied
+    again, which rewrites the bytes the file holds.  A journal whose device and inode are another file's
+    (the file was replaced) is ignored."""
     path = str(tmp_path / "f.h5")
     kept = _kept_writer(path)
     with kept.session() as f:
         f["x"][0] = 7
+    kept.discard()
     before = Path(path).read_bytes()
     journal = Path(path + safe_io.JOURNAL_SUFFIX)
-    journal.write_bytes(b"DRJRNL03" + journal.read_bytes()[8:])  # its retirement lost
+    marked = journal.read_bytes()
+    assert marked[-32:-16] == safe_io._BOOT
+    journal.write_bytes(marked[:-32] + bytes(32))  # its mark never written
     assert safe_io.journal_pending(path)
-    with safe_io.open_read(path) as f:  # a reader applies it again (and removes it)
+    with safe_io.open_read(path) as f:  # a reader applies it again (and removes the journal)
         assert f["x"][0] == 7
     assert Path(path).read_bytes() == before and not journal.exists()
-    kept.discard()
     # The same journal next to a file created again (another inode) says nothing.
-    with kept.session() as f:
-        f["x"][1] = 8
-    valid = b"DRJRNL03" + journal.read_bytes()[8:]
     os.replace(path, path + ".old")
-    Path(path).write_bytes(Path(path + ".old").read_bytes())
-    journal.write_bytes(valid)
+    Path(path).write_bytes(before)
+    journal.write_bytes(marked[:-32] + bytes(32))
     assert not safe_io.journal_pending(path)
 
 
-def test_an_older_versions_journal_is_still_finished(tmp_path):
-    """A journal of the earlier layout (DRJRNL02: written whole, renamed into place, exactly as long as
-    its pages) left by a killed writer is applied by readers and writers, as before."""
+@pytest.mark.parametrize("magic", [b"DRJRNL02", b"DRJRNL03"])
+def test_an_older_versions_journal_is_still_finished(tmp_path, magic):
+    """A journal of an earlier layout left by a killed writer (one entry: DRJRNL02 renamed into place,
+    exactly as long as its pages; DRJRNL03 written in place, maybe followed by older bytes) is applied
+    by readers and writers."""
     import struct
     import zlib
 
     path = str(tmp_path / "f.h5")
     data, journal = _killed_at(tmp_path, path, "mid-apply")
-    body = b"DRJRNL02" + journal[8:]
-    count = struct.unpack("<Q", body[16:24])[0]
-    body = body[:40 + count * (8 + 4096)]
+    st = os.stat(path)
+    (size, pages), = safe_io._pending_entries(path, (st.st_dev, st.st_ino))
+    body = magic + struct.pack("<QQQQ", size, len(pages), st.st_dev, st.st_ino) + b"".join(
+        struct.pack("<Q", index) + bytes(pages[index]) for index in sorted(pages))
     old = body + struct.pack("<I", zlib.crc32(body))
-    Path(path + safe_io.JOURNAL_SUFFIX).write_bytes(old + b"x")  # not exactly its length: not valid
+    Path(path + safe_io.JOURNAL_SUFFIX).write_bytes(old[:-1])  # cut short: not valid
     assert not safe_io.journal_pending(path)
+    Path(path + safe_io.JOURNAL_SUFFIX).write_bytes(old + b"x")  # DRJRNL02 must be exactly as long
+    assert safe_io.journal_pending(path) == (magic == b"DRJRNL03")
     Path(path + safe_io.JOURNAL_SUFFIX).write_bytes(old)
     assert safe_io.journal_pending(path)
     with reliability._readers_do_not_recover():  # read in memory
