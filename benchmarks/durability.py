@@ -32,15 +32,16 @@ Run ``python benchmarks/durability.py`` (about 2-4 min on 2 shared cores).
    layout (one dataset per array), interleaved file by file, ``--rounds``
    rounds, fsync on.  Printed: the writer thread's CPU per record (median)
    and wall time of each, and the file sizes.
-5. **The write protocol against an earlier revision's** (``--only protocol``).
-   ``deepreplay/safe_io.py`` of git revision ``--against`` (default:
-   :data:`PROTOCOL_BEFORE`, the last one before the journal was written in
-   place) is loaded as a second module; the same records (Part 1, and the 1M-parameter
-   MLP of ``zoo_overhead.py`` with its 10,000 recorded samples: ~6 MiB per
-   record) are appended by the writer with this version's ``KeptFile`` and
-   with that revision's, interleaved file by file, ``--rounds`` rounds,
-   fsync on (off too with ``--no-fsync``).  Printed: the writer thread's CPU
-   per record (median) and wall time of each.
+5. **The write protocol against earlier revisions'** (``--only protocol``).
+   ``deepreplay/safe_io.py`` of each git revision of ``--against`` (default:
+   :data:`PROTOCOL_BEFORE`: before the journal was written in place, and
+   before it became a chain of entries) is loaded as a module of its own;
+   the same records (Part 1, and the 1M-parameter MLP of
+   ``zoo_overhead.py`` with its 10,000 recorded samples) are appended by the
+   writer with this version's ``KeptFile`` and with those revisions',
+   interleaved file by file, ``--rounds`` rounds, fsync on (off too with
+   ``--no-fsync``).  Printed: the writer thread's CPU per record (median)
+   and wall time of each.
 """
 
 from __future__ import annotations
@@ -215,9 +216,10 @@ def packed_summary(costs: dict[str, dict[str, list]]) -> str:
             f"{statistics.median(unpacked['bytes']) / 1024:.0f} KiB")
 
 
-#: The revision whose write protocol ``--only protocol`` compares against by default: the last one
-#: before the journal was written in place (and large records' new pages written once).
-PROTOCOL_BEFORE = "0c113e1"
+#: The revisions whose write protocol ``--only protocol`` compares against by default: the last one
+#: before the journal was written in place (and large records' new pages written once), and the
+#: last one before the journal became a chain of entries (one flush per record).
+PROTOCOL_BEFORE = "0c113e1,e18e05d"
 
 
 def load_safe_io(revision: str):
@@ -236,29 +238,32 @@ def load_safe_io(revision: str):
     return module
 
 
-def protocol_costs(created: dict, records: list[dict], rounds: int, workdir: str, before,
+def protocol_costs(created: dict, records: list[dict], rounds: int, workdir: str, before: dict,
                    fsyncs: tuple[bool, ...] = (True,)) -> dict[str, dict[str, list]]:
-    """CPU and wall seconds per appended record: this version's write protocol vs ``before``'s module
-    (interleaved file by file), for each FSYNC setting in ``fsyncs``."""
+    """CPU and wall seconds per appended record: this version's write protocol vs the ``before`` modules
+    (revision -> module, see :func:`load_safe_io`), interleaved file by file, for each FSYNC setting."""
     from deepreplay import safe_io, storage
 
+    modules = {"this version": safe_io, **before}
     out: dict[str, dict[str, list]] = {}
-    saved = safe_io.FSYNC, before.FSYNC
+    saved = {name: module.FSYNC for name, module in modules.items()}
     try:
         for r in range(rounds):
             for fsync in fsyncs:
-                for kind, module in (("new", safe_io), ("before", before)):
-                    safe_io.FSYNC = before.FSYNC = fsync
-                    path = os.path.join(workdir, f"protocol-{r}-{kind}-{int(fsync)}.h5")
+                for n, (name, module) in enumerate(modules.items()):
+                    for m in modules.values():
+                        m.FSYNC = fsync
+                    path = os.path.join(workdir, f"protocol-{r}-{n}-{int(fsync)}.h5")
                     writer = storage.RecordingWriter(path, "g")
                     writer.create(**created)
                     writer._kept = module.KeptFile(path)
-                    timed_appends(writer, records, out.setdefault(f"{kind}-{int(fsync)}", {"cpu": [], "wall": []}))
+                    timed_appends(writer, records, out.setdefault(f"{name}|{int(fsync)}", {"cpu": [], "wall": []}))
                     os.unlink(path)
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(path + safe_io.JOURNAL_SUFFIX)
     finally:
-        safe_io.FSYNC, before.FSYNC = saved
+        for name, module in modules.items():
+            module.FSYNC = saved[name]
     return out
 
 
@@ -266,11 +271,14 @@ def protocol_summary(costs: dict[str, dict[str, list]]) -> str:
     """The line :func:`protocol_costs` gives."""
     parts = []
     for fsync in (1, 0):
-        if f"new-{fsync}" in costs:
-            new, old = costs[f"new-{fsync}"], costs[f"before-{fsync}"]
-            parts.append(f"fsync {'on' if fsync else 'off'}: writer CPU per record (median) {ms(new['cpu']):.2f} ms "
-                         f"vs {ms(old['cpu']):.2f} ms before ({ms(new['cpu']) / ms(old['cpu']):.2f} x), wall "
-                         f"{ms(new['wall']):.1f} vs {ms(old['wall']):.1f} ms")
+        runs = {key.split("|")[0]: value for key, value in costs.items() if key.endswith(f"|{fsync}")}
+        if runs:
+            base = ms(runs["this version"]["cpu"])
+            parts.append(f"fsync {'on' if fsync else 'off'}: writer CPU per record (median) " + ", ".join(
+                f"{name} {ms(run['cpu']):.2f} ms" + ("" if name == "this version" else
+                                                     f" ({base / ms(run['cpu']):.2f} x)")
+                for name, run in runs.items()) + "; wall " + ", ".join(
+                f"{ms(run['wall']):.1f}" for run in runs.values()) + " ms")
     return "; ".join(parts)
 
 
@@ -312,7 +320,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", choices=("fsync", "wait", "kept", "packed", "protocol"))
     parser.add_argument("--against", default=PROTOCOL_BEFORE,
-                        help="git revision whose safe_io.py trial 5 compares with (default: %(default)s)")
+                        help="git revisions (comma-separated) whose safe_io.py trial 5 compares with "
+                             "(default: %(default)s)")
     parser.add_argument("--no-fsync", action="store_true", help="trial 5: compare with fsync off too")
     args = parser.parse_args(argv)
     print(load())
@@ -337,14 +346,14 @@ def main(argv=None) -> int:
                     costs = costs_of(created, records[1:], args.rounds, workdir)
                     print(f"{kind}: {len(records) - 1} records x {args.rounds} rounds, {summary(costs)}")
         if args.only in (None, "protocol"):
-            before = load_safe_io(args.against)
+            before = {revision: load_safe_io(revision) for revision in args.against.split(",")}
             for kind in ("part1", "mlp"):
                 n = args.records if kind == "part1" else max(4, args.records // 4)
                 created, records = capture_records(kind, n - 1)
                 costs = protocol_costs(created, records[1:], args.rounds, workdir, before,
                                        (True, False) if args.no_fsync else (True,))
-                print(f"{kind}: {len(records) - 1} records x {args.rounds} rounds, this version vs {args.against}: "
-                      f"{protocol_summary(costs)}")
+                print(f"{kind}: {len(records) - 1} records x {args.rounds} rounds, {protocol_summary(costs)} "
+                      "(x: this version's CPU / that revision's)")
         if args.only in (None, "wait"):
             times = fit_times(args.epochs, args.repeats, workdir)
             bare, background, waited = (statistics.median(times[k]) for k in ("bare", "background", "waited"))

@@ -15,32 +15,35 @@ session of deepreplay is made atomic here, as a database would do it:
    "fileobj" driver over :class:`_PageOverlay`): nothing reaches the disk
    while HDF5 works, so HDF5 never sees a write error;
 3. at the end, the changed pages go first into a side file, the *journal*
-   (``<file>.deepreplay-journal``: written in place from its first byte,
-   checksummed, flushed), then the file is grown with ``posix_fallocate`` (a
-   full disk fails here, before any byte of the file changed) and the pages
-   are written and flushed; then the journal is *retired* (its magic
-   overwritten).  A one-off session (:func:`open_write`) then removes it; a
-   :class:`KeptFile` keeps it for its next session (no create, rename or
-   directory flush per record) and removes it at its last.  A large record's
-   pages past the file's old end (:data:`DIRECT_WRITE_BYTES` or more) skip
-   the journal: the file is grown and they are written and flushed *before*
-   the journal that makes HDF5 point to them, so they are written once.
+   (``<file>.deepreplay-journal``): an *entry* (checksummed) is added to the
+   journal's chain and flushed; then the file is grown with
+   ``posix_fallocate`` (a full disk fails here, before any byte of the file
+   changed), the pages are written, and the entry is marked applied in this
+   boot of the machine.  A one-off session (:func:`open_write`) and a
+   writer's last session then flush the file and remove the journal; a
+   :class:`KeptFile` keeps the chain going between its records and flushes
+   the file only when a chain starts again (see :class:`_Journal`): one
+   flush per record, not two.  A large record's pages past the file's old
+   end (:data:`DIRECT_WRITE_BYTES` or more) skip the journal: the file is
+   grown and they are written and flushed *before* the entry that makes
+   HDF5 point to them, so they are written once.
 
-A process killed before the journal is complete leaves the file as it was
+A process killed before its entry is complete leaves the file as it was
 (at most longer: directly written pages past the end of allocation that its
 superblock records, which nothing in the file points to and HDF5 opens as
-usual); a
-process killed after it leaves a journal that the next writer or deepreplay
-reader applies to the file (a reader that cannot lock the file exclusively
-for a moment, or write to it, applies it in memory).  A journal cut short (a
-kill or a power cut while it is written in place over an older one) fails
-its checksum and is ignored: the file's own bytes were not touched yet.
-Applying a journal again (its retirement is not flushed, so a power cut can
-undo it) rewrites the bytes the file already holds.  Readers take a shared ``flock`` (so they never
+usual); a process killed after it leaves an entry without its mark, which
+the next writer or deepreplay reader applies to the file (a reader that
+cannot lock the file exclusively for a moment, or write to it, applies it in
+memory).  An entry cut short (a kill or a power cut while it is written)
+fails its checksum and ends the chain: the file's own bytes were not touched
+yet.  After a reboot (a power cut, an OS crash: the boot id changed) every
+entry of the chain is applied again, in order, over the file as the chain's
+start left it (flushed); an entry applied again rewrites what the file
+already holds.  Readers take a shared ``flock`` (so they never
 see a half-applied write) and open the file with HDF5's own locking off (our
 lock does that job, also where ``HDF5_USE_FILE_LOCKING=FALSE``).  Journals of
-an older version's layout (``DRJRNL02``, renamed into place) are still read
-and applied.
+older versions (``DRJRNL02`` renamed into place, ``DRJRNL03`` written in
+place: one entry each) are still read and applied.
 
 A writer of many records (:class:`KeptFile`, used by ``RecordingWriter``)
 keeps its h5py file open over the in-memory view between its sessions (no
@@ -49,12 +52,14 @@ its datasets again for every record; each session is committed exactly as
 above.  It reuses that state only when the file is exactly as its last
 session left it (see :class:`KeptFile` for how it knows), else opens afresh.
 
-Durability (power cuts, OS crashes): with :data:`FSYNC` on (the default) the
-journal is flushed to the disk (``fdatasync``) before any byte of the file
-changes (its directory too when the journal is created), directly written
-pages before the journal, and the file after its pages are written, before
-the journal is retired.  So after a crash the file is either as the last
-complete session left it, or its journal is there to finish it.
+Durability (power cuts, OS crashes): with :data:`FSYNC` on (the default)
+each entry is flushed to the disk (``fdatasync``) before any byte of the
+file changes (its directory too when the journal is created), directly
+written pages before their entry, and the file before a chain's entries are
+overwritten by a new chain and before the journal is removed.  So after a
+crash the file, with the journal's entries applied in order, is as the last
+complete session left it.  Where the boot id is unknown (not Linux) the file
+is flushed at every session, as the entries' marks cannot be trusted.
 ``DEEPREPLAY_FSYNC=0`` (or ``safe_io.FSYNC = False``) skips the flushes:
 still safe against a killed process, not against a power cut.
 """
@@ -555,7 +560,8 @@ class _Journal:
                 or _BOOT is None):
             if self.chain:
                 _sync_data(fd)
-            self.chain, self.index, self.end = _RANDOM.getrandbits(63) + 1, 0, 0
+            # (from the OS: processes forked from one parent must never draw the same id)
+            self.chain, self.index, self.end = int.from_bytes(os.urandom(8), "little") | 1, 0, 0
         parts = [_ENTRY.pack(_MAGIC, self.chain, self.index, size, len(pages), *identity)]
         for index in sorted(pages):
             parts.append(_INDEX.pack(index))
