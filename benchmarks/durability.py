@@ -229,7 +229,8 @@ def load_safe_io(revision: str):
 
     import deepreplay
 
-    source = subprocess.run(["git", "show", f"{revision}:deepreplay/safe_io.py"], cwd=_common.REPO, check=True, capture_output=True, text=True).stdout
+    source = subprocess.run(["git", "show", f"{revision}:deepreplay/safe_io.py"], cwd=_common.REPO, check=True,
+                            capture_output=True, text=True).stdout
     name = f"deepreplay._safe_io_{revision.replace('/', '_').replace('-', '_')}"
     spec = importlib.util.spec_from_loader(name, loader=None)
     module = importlib.util.module_from_spec(spec)

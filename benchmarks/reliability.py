@@ -27,7 +27,8 @@ failures; the last lines are the table for ``benchmarks/README.md``.
    journal written, file grown, half the pages written, all written) or at a
    random time; every other writer writes the pages past the file's end
    directly (``safe_io.DIRECT_WRITE_BYTES = 0``, as large records do), the
-   others through the journal.  After each kill: every group
+   others through the journal (a quarter of all with journal chains of 2
+   entries, ``safe_io.CHAIN_ENTRIES``, so that chains start again often).  After each kill: every group
    is read whole; failures: an unreadable group, a record lost beyond the one
    in flight, a record with wrong values, a changed byte in the other group,
    a group that ``overwrite=True`` cannot replace.
@@ -113,6 +114,8 @@ import os, sys, numpy as np
 from deepreplay import safe_io, storage
 if os.environ.get("SYNTHETIC_DIRECT_WRITES"):  # every page past the file's end written directly (no journal)
     safe_io.DIRECT_WRITE_BYTES = 0
+if os.environ.get("SYNTHETIC_CHAIN_ENTRIES"):  # short journal chains: the file flushed, a chain started again
+    safe_io.CHAIN_ENTRIES = int(os.environ["SYNTHETIC_CHAIN_ENTRIES"])
 filename, group, n, progress = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 w = storage.RecordingWriter(filename, group)
 w.create(attrs={"loss": "mse", "metrics": []}, model_config="{}", inputs=np.ones((50, 3), "f4"),
@@ -184,9 +187,10 @@ def kill_trials(workdir: str, kills: int, *, records: int = 6, seed: int = 0, lo
         # Sessions: 1 = create, 2..records+1 = appends, records+2 = the complete flag.
         pause = f"{PAUSE_POINTS[trial % len(PAUSE_POINTS)]}:{rng.randint(1, records + 2)}" if aimed else None
         # Every other trial writes the pages past the file's end directly (as large records do), so that
-        # each pause point is reached in both modes ("fresh-written" in this one only).
+        # each pause point is reached in both modes ("fresh-written" in this one only); a quarter of them
+        # start a journal chain every 2 records (16 by default).
         killed, lines = _killed_writer(filename, group, records, pause, workdir, str(trial), rng, delay=(0.05, 1.2),
-                                       direct=trial % 2 == 0)
+                                       direct=trial % 2 == 0, chain=2 if trial % 4 == 1 else None)
         if not killed:
             result["no_kill"] += 1  # the point was not reached (or the writer ended first): no kill
             continue
@@ -248,16 +252,19 @@ def _readers_do_not_recover():
 
 def _killed_writer(filename: str, group: str, records: int, pause: str | None, workdir: str, tag: str,
                    rng: random.Random, *, delay: tuple[float, float] = (0.02, 0.6),
-                   direct: bool = False) -> tuple[bool, list[str]]:
+                   direct: bool = False, chain: int | None = None) -> tuple[bool, list[str]]:
     """Run a synthetic writer, killed at ``pause`` ('point:n'), or after a random ``delay`` (s) when None.
 
-    ``direct``: the writer writes every page past the file's end directly (``DIRECT_WRITE_BYTES = 0``).
+    ``direct``: the writer writes every page past the file's end directly (``DIRECT_WRITE_BYTES = 0``);
+    ``chain``: its journal chains hold that many entries (``CHAIN_ENTRIES``).
 
     Returns whether it was killed (it may end or fail to reach the point first) and the lines of
     its progress file (the records it acknowledged).
     """
     progress, sigfile = os.path.join(workdir, f"progress-{tag}"), os.path.join(workdir, f"signal-{tag}")
     env = dict(ENV, SYNTHETIC_DIRECT_WRITES="1") if direct else dict(ENV)
+    if chain:
+        env["SYNTHETIC_CHAIN_ENTRIES"] = str(chain)
     if pause:
         env.update(DEEPREPLAY_PAUSE_AT=pause, DEEPREPLAY_PAUSE_SIGNAL=sigfile)
     proc = _python(SYNTHETIC_WRITER, filename, group, str(records), progress, env=env)
@@ -302,7 +309,7 @@ def chained_kill_trials(workdir: str, trials: int, *, records: int = 4, seed: in
         group_b = rng.choice(["g0", "g1", "g2"])
         pause = None if point == "random" else f"{point}:{rng.randint(1, records + 2)}"
         killed_b, lines_b = _killed_writer(filename, group_b, records, pause, tdir, "b", rng,
-                                           direct=trial // len(points) % 2 == 0)
+                                           direct=trial // len(points) % 2 == 0, chain=2 if trial % 3 == 0 else None)
         result["trials"] += 1
         result["b_not_killed"] += not killed_b
         acked = {g: max([int(x) for x in lines if x.isdigit()] or [0]) for g, lines in

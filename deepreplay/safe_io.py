@@ -85,6 +85,8 @@ import h5py
 from .errors import RecordingError
 
 __all__ = [
+    "CHAIN_BYTES",
+    "CHAIN_ENTRIES",
     "DIRECT_WRITE_BYTES",
     "FILE_LOCK",
     "FSYNC",
@@ -133,8 +135,10 @@ _ZERO_PAGE = bytes(_PAGE)
 _ENTRY = struct.Struct("<8sQQQQQQ")  # magic, chain id, index in the chain, file size, page count, device, inode
 _HEAD = struct.Struct("<8sQQQQ")  # an older journal's: magic, file size, page count, device, inode
 _MARK = struct.Struct("<16sQQ")  # after an entry: "applied in this boot" (boot id, chain id, index)
-_CHAIN_ENTRIES = 16  # entries of a chain before the file is flushed and a chain starts again
-_CHAIN_BYTES = 4 << 20  # ... or bytes
+#: Entries (records) a chain of the journal holds before the file is flushed and a chain starts again
+#: (see _Journal), or bytes of entries.
+CHAIN_ENTRIES = 16
+CHAIN_BYTES = 4 << 20
 _INDEX = struct.Struct("<Q")  # before each page: its index in the file
 _CRC = struct.Struct("<I")  # after the pages: the CRC-32 of everything before it
 #: Pages past the file's old end are written straight into the file (flushed before the journal
@@ -459,7 +463,7 @@ class _Journal:
     first byte, one per write session (see docs/format.md, "The journal").
     Each entry is flushed before the file changes; the file itself is
     flushed only when a chain starts again from the journal's first byte
-    (after :data:`_CHAIN_ENTRIES` entries or :data:`_CHAIN_BYTES`, at a
+    (after :data:`CHAIN_ENTRIES` entries or :data:`CHAIN_BYTES`, at a
     one-off or last session, and before pages are written directly), so a
     record costs one flush, not two.  An entry applied to the file gets a
     mark naming this boot of the machine: in the same boot the page cache
@@ -515,7 +519,7 @@ class _Journal:
             marked = _BOOT is not None and tail[:_MARK.size] == _MARK.pack(_BOOT, entry_chain, entry_index)
             if pending or not marked:
                 data = os.pread(fd, length, offset)
-                if len(data) != length or zlib.crc32(memoryview(data)[:-_CRC.size]) != _CRC.unpack(data[-_CRC.size:])[0]:
+                if len(data) != length or not _crc_holds(data):
                     break
                 pending.append((size, _pages_of(data, _ENTRY.size, count)))
             chain, index = entry_chain, index + 1
@@ -556,7 +560,7 @@ class _Journal:
         if created:
             self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
         length = _ENTRY.size + len(pages) * (_INDEX.size + _PAGE) + _CRC.size + _MARK.size
-        if (not self.chain or self.index >= _CHAIN_ENTRIES or self.end + length > _CHAIN_BYTES
+        if (not self.chain or self.index >= CHAIN_ENTRIES or self.end + length > CHAIN_BYTES
                 or _BOOT is None):
             if self.chain:
                 _sync_data(fd)
@@ -598,6 +602,11 @@ class _Journal:
             self.fd = None
 
 
+def _crc_holds(data: bytes) -> bool:
+    """Whether ``data`` ends with the CRC-32 of the bytes before it."""
+    return zlib.crc32(memoryview(data)[:-_CRC.size]) == _CRC.unpack(data[-_CRC.size:])[0]
+
+
 def _pages_of(data: bytes, start: int, count: int) -> dict[int, bytearray]:
     pages = {}
     for i in range(count):
@@ -621,7 +630,7 @@ def _read_old_journal(fd: int, identity: tuple[int, int]) -> tuple[int, dict[int
     if length > file_length or (magic == _MAGIC_V2 and length != file_length):
         return None
     data = os.pread(fd, length, 0)
-    if len(data) != length or zlib.crc32(memoryview(data)[:-_CRC.size]) != _CRC.unpack(data[-_CRC.size:])[0]:
+    if len(data) != length or not _crc_holds(data):
         return None
     return size, _pages_of(data, _HEAD.size, count)
 

@@ -140,7 +140,7 @@ def test_a_kept_files_records_cost_one_flush_each(tmp_path, monkeypatch):
         assert not safe_io.journal_pending(path)
     assert steps == [("pwrite", JOURNAL), ("sync", JOURNAL), ("sync", "dir"), ("pwrite", "f.h5"),
                      ("pwrite", JOURNAL), ("sync", JOURNAL), ("pwrite", "f.h5"), ("pwrite", JOURNAL)]
-    for value in range(3, safe_io._CHAIN_ENTRIES + 2):
+    for value in range(3, safe_io.CHAIN_ENTRIES + 2):
         with kept.session() as f:
             f["x"][0] = value
     assert steps.count(("sync", "f.h5")) == 1  # the 17th entry started a chain: the file flushed first
@@ -153,7 +153,7 @@ def test_a_kept_files_records_cost_one_flush_each(tmp_path, monkeypatch):
                      ("pwrite", JOURNAL), ("unlink", JOURNAL)]
     assert not os.path.exists(path + safe_io.JOURNAL_SUFFIX)
     with safe_io.open_read(path) as f:
-        assert f["x"][:3].tolist() == [safe_io._CHAIN_ENTRIES + 1, 3, 2]
+        assert f["x"][:3].tolist() == [safe_io.CHAIN_ENTRIES + 1, 3, 2]
 
 
 def test_after_a_reboot_the_chains_entries_are_applied_again(tmp_path, monkeypatch):
