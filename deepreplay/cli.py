@@ -111,7 +111,7 @@ def _describe_group(filename: str, name: str) -> list[str]:
 
     with storage.RecordingReader(filename, name) as r:
         a = r.attrs
-        state = "complete" if r.complete else "INCOMPLETE (training did not end normally)"
+        state = "complete" if r.complete else "INCOMPLETE (training still running, or did not end normally)"
         metrics = a.get("metrics", [])
         metrics = ", ".join(map(str, metrics)) if isinstance(metrics, list) else str(metrics)
         sizes = r.nbytes()

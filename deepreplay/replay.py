@@ -222,8 +222,8 @@ class Replay:
             )
         if not self._reader.complete:
             warnings.warn(
-                f"the recording {group_name!r} in {self.replay_filename!r} is incomplete (training did not "
-                f"end normally); replaying the {self._reader.n_records} records it has, up to {self._reader.record_unit} "
+                f"the recording {group_name!r} in {self.replay_filename!r} is incomplete (training is still "
+                f"running, or did not end normally); replaying the {self._reader.n_records} records it has, up to {self._reader.record_unit} "
                 f"{int(self._reader.epochs[-1])}.",
                 stacklevel=2,
             )
@@ -327,7 +327,7 @@ class Replay:
     @property
     def epoch_fractions(self) -> np.ndarray:
         """Epochs done at each record (2.5: half-way through the third epoch); NaN where unknown."""
-        return self._reader.epoch_fractions
+        return self._series(self._reader.epoch_fractions)
 
     @property
     def inputs(self) -> np.ndarray | list | dict:
@@ -416,13 +416,13 @@ class Replay:
     def training_loss(self) -> np.ndarray:
         """Loss on the recorded samples (inference mode), one value per record (of :attr:`output` if set)."""
         if self._output is not None and f"{self._output}_loss" in self._reader.evaluation_names:
-            return self._reader.evaluation(f"{self._output}_loss")
-        return self._reader.evaluation("loss")
+            return self._series(self._reader.evaluation(f"{self._output}_loss"))
+        return self._series(self._reader.evaluation("loss"))
 
     @property
     def learning_rate(self) -> np.ndarray:
         """Learning rate in use at each record."""
-        return self._reader.log("learning_rate")
+        return self._series(self._reader.log("learning_rate"))
 
     def get_training_metric(self, metric_name: str) -> np.ndarray:
         """A compiled metric evaluated on the recorded samples, one value per record.
@@ -435,14 +435,22 @@ class Replay:
             metric_name = f"{self._output}_{metric_name}"
         if metric_name not in names:
             raise ValueError(f"metric_name={metric_name!r} was not recorded; recorded metrics: {names}.")
-        return self._reader.evaluation(metric_name)
+        return self._series(self._reader.evaluation(metric_name))
+
+    def _series(self, values: np.ndarray) -> np.ndarray:
+        """A per-record series cut to the records this replay opened with (:attr:`epochs`).
+
+        A recording still being written gains records while it is replayed;
+        each series must stay aligned with the epochs (one value per record).
+        """
+        return values[:len(self._epochs)]
 
     def get_log(self, name: str) -> np.ndarray:
         """A value of the Keras logs (``loss``, ``val_loss``, ...), NaN where unknown."""
         names = self._reader.log_names
         if name not in names:
             raise ValueError(f"name={name!r} is not in the recorded logs; recorded: {names}.")
-        return self._reader.log(name)
+        return self._series(self._reader.log(name))
 
     # -- epochs -----------------------------------------------------------------------------
     def record_index(self, epoch: int) -> int:

@@ -449,6 +449,34 @@ class _StopAtEpoch(keras.callbacks.Callback):
             raise RuntimeError("simulated crash")
 
 
+def test_a_replay_opened_while_training_stays_one_snapshot_as_records_are_added(tmp_path):
+    """Opened at epoch 1 of 4: its per-record series keep its records' length (the loss curve indexed them with
+    the epochs of opening and raised IndexError once the writer had added records)."""
+    import matplotlib.pyplot as plt
+
+    keras.utils.set_random_seed(0)
+    X, y = parabola.load_data(n_points=20)
+    model = build_sequential()
+    filename = str(tmp_path / "live.h5")
+    opened = []
+
+    class OpenWhileTraining(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                with pytest.warns(UserWarning, match=r"is incomplete \(training is still running, or did not end"):
+                    opened.append(Replay(filename, "live"))
+
+    model.fit(X, y, epochs=4, verbose=0, callbacks=[ReplayData(X, y, filename, "live"), OpenWhileTraining()])
+    with opened[0] as replay:
+        n = len(replay.epochs)
+        assert 1 <= n < 5 and replay.reader.n_records == 5  # the file has grown since
+        for series in (replay.training_loss, replay.get_training_metric("accuracy"), replay.get_log("loss"),
+                       replay.learning_rate, replay.epoch_fractions):
+            assert len(series) == n
+        fig, ax = plt.subplots()
+        replay.build_loss_and_metric(ax, "accuracy").plot(int(replay.epochs[-1]))
+
+
 def test_incomplete_recording_warns_and_replays(tmp_path):
     keras.utils.set_random_seed(0)
     X, y = parabola.load_data(n_points=20)
