@@ -361,3 +361,21 @@ def test_probe_of_a_functional_model_records_the_layers_held_by_its_user_defined
     np.testing.assert_allclose(activations["block/d1"], keras.ops.convert_to_numpy(chain.d1(X)), rtol=1e-5, atol=1e-6)
     assert [layer.name for layer in model.layers][1:] == ["block", "outer", "top"]
     assert not any("call" in vars(layer) for layer in (chain, chain.d1, chain.d2, outer, outer.inner))
+
+
+def test_z_twins_start_from_zeros_and_compute_with_the_layers_weights_on_every_path():
+    # The twins' own variables are never computed with: they start at zeros (no random draws at every
+    # recording's start), and the z-values are the layers' pre-activations, compiled or eager.
+    for run_eagerly in (False, True):
+        model = _dense_model("relu")
+        probe = LayerProbe.build(model, want_outputs=True, want_z=True)
+        call = probe.call_for(X)
+        call.model.run_eagerly = run_eagerly  # the probe's model: eager, the twins' variables are assigned
+        twins = [plan.linear_twin for plan in probe.plans if plan.linear_twin is not None]
+        assert len(twins) == 2
+        assert all(not np.any(keras.ops.convert_to_numpy(v.value)) for twin in twins for v in twin.weights)
+        (w1, b1), (w2, b2) = model.get_layer("hidden").get_weights(), model.get_layer("output").get_weights()
+        _, z = probe.run(X)
+        np.testing.assert_allclose(z["hidden"], X @ w1 + b1, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(z["output"], np.maximum(X @ w1 + b1, 0) @ w2 + b2, rtol=1e-5, atol=1e-6)
+        assert call.compiled is not run_eagerly
