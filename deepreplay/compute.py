@@ -234,7 +234,8 @@ def infer_task(targets: np.ndarray, n_outputs: int) -> Task:
       in ``[0, k)`` (one per sample): classification with ``k`` classes
       (binary when ``k == 2``, the positive class being the second column);
     * anything else: regression; ``multilabel`` when the targets are 0/1 rows
-      of width ``k`` that are not one-hot (several labels per sample).
+      ``(n, k)`` that are not one-hot (several labels per sample; not a
+      sequence or image of labels).
 
     Parameters
     ----------
@@ -263,7 +264,8 @@ def infer_task(targets: np.ndarray, n_outputs: int) -> Task:
         and np.all(values.sum(axis=1) == 1)
     labels = flat.shape[1] == 1 and _integer_valued(values) and values.min() >= 0 and values.max() < n_outputs
     if not (one_hot or labels):
-        multilabel = flat.shape[1] == n_outputs and bool(values.size) and bool(np.all(np.isin(values, (0.0, 1.0))))
+        multilabel = targets.ndim == 2 and flat.shape[1] == n_outputs and bool(values.size) \
+            and bool(np.all(np.isin(values, (0.0, 1.0))))
         return Task("regression", None, n_outputs, multilabel=multilabel)
     return Task("binary" if n_outputs == 2 else "multiclass", n_outputs, n_outputs)
 

@@ -240,10 +240,18 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
     skipped: list[str] = []
     task, from_logits = _task(replay)
     probabilities = _probability_outputs(replay, task, from_logits)
+    target_shape = tuple(np.shape(replay.targets)[1:])
     if task.multilabel:
         skipped.append(f"probability histograms and confusion matrix: the targets are multi-label ({task.n_outputs} "
                        "0/1 labels, several 1s in a row), and both visuals need one class per sample; the "
                        "feature space colours the samples by the first label")
+    elif not task.is_classification and "crossentropy" in replay.loss_name and int(np.prod(target_shape)) > 1:
+        values = np.asarray(replay.targets, dtype=np.float64)
+        per_position = len(target_shape) >= 2 or bool(np.all(values == np.rint(values)))
+        skipped.append(f"probability histograms and confusion matrix: each sample's target has shape {target_shape} "
+                       + ("(a class per time step or pixel)" if per_position else
+                          "and is not a 0/1 or one-hot row (soft labels)")
+                       + ", and both visuals need one class per sample")
     if task.is_classification and replay.reader.has("predictions") and not probabilities:
         skipped.append("probability histograms: the outputs are not probabilities (no sigmoid or softmax output, "
                        "and the loss is not compiled with from_logits=True)")

@@ -520,3 +520,34 @@ def test_a_multi_label_model_is_said_to_be_one_and_its_feature_space_names_the_l
         assert space.colorbar.ax.get_ylabel() == "label 1 of 3"
         with pytest.raises(ValueError, match="a multi-label classifier \\(3 independent 0/1 labels"):
             replay.build_probability_histogram(*plt.subplots(1, 2)[1])
+
+
+@pytest.mark.parametrize("kind", ["per_step_classes", "per_step_binary", "soft_labels"])
+def test_a_classifier_without_one_class_per_sample_is_said_so(kind, tmp_path):
+    """A class per time step (sparse or 0/1 targets) or soft labels: the class visuals are left out, and said."""
+    layers = keras.layers
+    X = RNG.normal(size=(30, 7, 3)).astype(np.float32)
+    if kind == "soft_labels":
+        y = np.full((30, 3), 0.1, np.float32)
+        y[np.arange(30), np.arange(30) % 3] = 0.8
+        head = [layers.GRU(4, name="gru"), layers.Dense(3, activation="softmax", name="output")]
+        loss, phrase = "categorical_crossentropy", "shape (3,) and is not a 0/1 or one-hot row (soft labels)"
+    elif kind == "per_step_classes":
+        y = np.argmax(X, axis=-1)
+        head = [layers.GRU(4, return_sequences=True, name="gru"),
+                layers.TimeDistributed(layers.Dense(3, activation="softmax"), name="output")]
+        loss, phrase = "sparse_categorical_crossentropy", "shape (7,) (a class per time step or pixel)"
+    else:
+        y = (np.argmax(X, axis=-1) == 0).astype(np.float32)[..., None]
+        head = [layers.GRU(4, return_sequences=True, name="gru"),
+                layers.TimeDistributed(layers.Dense(1, activation="sigmoid"), name="output")]
+        loss, phrase = "binary_crossentropy", "shape (7, 1) (a class per time step or pixel)"
+    model = keras.Sequential([keras.Input((7, 3)), *head])
+    model.compile(optimizer="sgd", loss=loss)
+    filename = str(tmp_path / "k.h5")
+    ReplayData(X, y, filename, kind, model=model)
+    with Replay(filename, kind) as replay:
+        plan = plan_dashboard(replay)
+        assert not plan.probability_histograms and not plan.confusion_matrix
+        said = [line for line in plan.skipped if line.startswith("probability histograms and confusion matrix")]
+        assert len(said) == 1 and phrase in said[0] and "multi-label" not in said[0], plan.skipped
