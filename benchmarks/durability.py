@@ -41,7 +41,11 @@ Run ``python benchmarks/durability.py`` (about 2-4 min on 2 shared cores).
    writer with this version's ``KeptFile`` and with those revisions',
    interleaved file by file, ``--rounds`` rounds, fsync on (off too with
    ``--no-fsync``).  Printed: the writer thread's CPU per record (median)
-   and wall time of each.
+   and wall time of each.  ``--only protocol-fit``: the same comparison
+   inside Part 1 fits (``--epochs`` epochs, ``--repeats`` fits of each,
+   interleaved; ReplayData's writer given each revision's ``KeptFile``):
+   the writer thread's CPU per record as ``recording_overhead.py`` counts
+   it.
 """
 
 from __future__ import annotations
@@ -283,6 +287,31 @@ def protocol_summary(costs: dict[str, dict[str, list]]) -> str:
     return "; ".join(parts)
 
 
+def protocol_fit_costs(epochs: int, repeats: int, workdir: str, before: dict) -> dict[str, list[float]]:
+    """The writer thread's CPU per record inside Part 1 fits (``_common.timed_replaydata``): ReplayData
+    writing with this version's ``KeptFile`` and with each ``before`` module's, fits interleaved."""
+    import keras
+
+    from deepreplay import safe_io
+    from deepreplay.callbacks import ReplayData
+
+    X, y = part1_data()
+    modules = {"this version": safe_io, **before}
+    out: dict[str, list[float]] = {name: [] for name in modules}
+    for r in range(repeats):
+        for n, (name, module) in enumerate(modules.items()):
+            keras.utils.set_random_seed(r)
+            model = part1_model()
+            path = os.path.join(workdir, f"protocol-fit-{r}-{n}.h5")
+            callback = ReplayData(X, y, path, "g")
+            callback._writer._kept = module.KeptFile(path)
+            timer = _common.timed_replaydata(callback)
+            model.fit(X, y, epochs=epochs, batch_size=16, verbose=0, callbacks=[callback])
+            out[name].extend(timer.background_calls[1:-1])  # the records of the epochs (not 0 nor the last)
+            os.unlink(path)
+    return out
+
+
 def fit_times(epochs: int, repeats: int, workdir: str) -> dict[str, list[float]]:
     """Wall seconds of the Part 1 fit: bare, ReplayData, ReplayData waiting for each write."""
     import keras
@@ -319,7 +348,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=40, help="epochs of each Part 1 fit (trial 2)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", choices=("fsync", "wait", "kept", "packed", "protocol"))
+    parser.add_argument("--only", choices=("fsync", "wait", "kept", "packed", "protocol", "protocol-fit"))
     parser.add_argument("--against", default=PROTOCOL_BEFORE,
                         help="git revisions (comma-separated) whose safe_io.py trial 5 compares with "
                              "(default: %(default)s)")
@@ -355,6 +384,15 @@ def main(argv=None) -> int:
                                        (True, False) if args.no_fsync else (True,))
                 print(f"{kind}: {len(records) - 1} records x {args.rounds} rounds, {protocol_summary(costs)} "
                       "(x: this version's CPU / that revision's)")
+        if args.only in (None, "protocol-fit"):
+            before = {revision: load_safe_io(revision) for revision in args.against.split(",")}
+            cpu = protocol_fit_costs(args.epochs, args.repeats, workdir, before)
+            base = ms(cpu["this version"])
+            figures = [f"{name} {ms(values):.2f} ms" for name, values in cpu.items()]
+            others = list(cpu.values())[1:]
+            figures[1:] = [f"{text} ({base / ms(values):.2f} x)" for text, values in zip(figures[1:], others)]
+            print(f"part1 fit, {args.epochs} epochs x {args.repeats}, writer thread CPU per record inside the fit "
+                  f"(median): {', '.join(figures)}")
         if args.only in (None, "wait"):
             times = fit_times(args.epochs, args.repeats, workdir)
             bare, background, waited = (statistics.median(times[k]) for k in ("bare", "background", "waited"))
