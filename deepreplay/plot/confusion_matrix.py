@@ -24,6 +24,7 @@ from matplotlib.axes import Axes
 from .. import compute
 from .base import Plotter
 from .common import (
+    MAX_CLASS_TICKS,
     check_axes,
     check_class_names,
     check_flag,
@@ -137,7 +138,10 @@ class ConfusionMatrix(Plotter):
         super().__init__([ax], data.epochs)
         self.ax = ax
         self.data = data
-        kind = "row-normalised" if data.normalize else "counts"
+        # Over 12 classes a cell is about as wide as "10%": the shares are written without their "%",
+        # which the title says once.
+        self.bare_percent = data.normalize and data.n_classes > MAX_CLASS_TICKS
+        kind = ("row-normalised, %" if self.bare_percent else "row-normalised") if data.normalize else "counts"
         self.title = f"Confusion Matrix ({kind})" if title is None else title
         self.annotate = data.n_classes <= MAX_ANNOTATED_CLASSES if annotate is None else bool(annotate)
 
@@ -244,7 +248,8 @@ class ConfusionMatrix(Plotter):
             for t in range(k):
                 for p in range(k):
                     text = self.texts[t * k + p]
-                    text.set_text(cell_text(values[t, p], d.normalize))
+                    value = cell_text(values[t, p], d.normalize)
+                    text.set_text(value.rstrip("%") if self.bare_percent else value)
                     text.set_color("white" if dark[t, p] else "0.15")
             changed.extend(self.texts)
         return changed

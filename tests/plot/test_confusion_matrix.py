@@ -126,3 +126,20 @@ def test_confusion_counts_match_scikit_learn():
     predicted[:3] = -1  # non-finite outputs: in no cell
     assert compute.confusion_counts(labels, predicted, 5).sum() == 197
     np.testing.assert_array_equal(compute.row_normalized(np.array([[0, 0], [1, 3]])), [[0, 0], [0.25, 0.75]])
+
+
+def test_over_12_classes_the_names_are_thinned_and_the_shares_written_without_their_percent_sign():
+    """15 classes: a cell is about as wide as '10%'; the title says '%' once, every second class is named."""
+    rng = np.random.default_rng(0)
+    counts = rng.integers(0, 4, size=(2, 15, 15))
+    data = ConfusionMatrixData(epochs=np.array([0, 1]), counts=counts,
+                               class_names=tuple(f"class {c}" for c in range(15)), normalize=True)
+    _, ax = plt.subplots()
+    cm = ConfusionMatrix(ax, data)
+    cm.set_epoch(1)
+    assert ax.get_title().startswith("Confusion Matrix (row-normalised, %)\naccuracy ")
+    texts = [t.get_text() for t in cm.texts]
+    assert any(texts) and not any(t.endswith("%") for t in texts)
+    assert texts[1] == cell_text(data.values[1, 0, 1], True).rstrip("%")
+    assert [t.get_text() for t in ax.get_xticklabels()] == [f"class {c}" for c in range(0, 15, 2)]
+    assert cm.image.get_array().shape == (15, 15)
