@@ -521,9 +521,11 @@ def _metric_entries(model: keras.Model, items: object, names: list[str], y: obje
     with one output.
     """
     if len(names) == 1:
-        if isinstance(items, dict):
-            items = [m for entry in items.values() if entry is not None
-                     for m in (entry if isinstance(entry, (list, tuple)) else [entry])]
+        # A dict by output name, or a list of one list per output (metrics=[["accuracy"]]), as Keras reads
+        # them for one output: their metrics in one list.
+        entries = items.values() if isinstance(items, dict) else items
+        items = [m for entry in entries if entry is not None
+                 for m in (entry if isinstance(entry, (list, tuple)) else [entry])]
         y_one = y if not isinstance(y, (list, tuple, dict)) else pick_output(y, 0, names[0])
         y_one = np.asarray(y_one)
         return [(spec, None) for spec in (_metric_spec(model, item, y_one) for item in items) if spec is not None]

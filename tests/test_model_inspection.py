@@ -174,6 +174,20 @@ def test_accuracy_resolves_to_sparse_and_categorical_for_softmax_outputs():
     assert spec.evaluate(one_hot, p) == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("metrics", [[["accuracy", "mae"]], [["accuracy"], "mae"], {"out": ["accuracy", "mae"]}])
+def test_one_output_metrics_given_per_output_are_those_keras_logs(metrics):
+    """metrics=[["accuracy", "mae"]] for one output (Keras reads it as its list): it raised 'unhashable TrackedList'."""
+    inp = keras.Input((2,), name="x")
+    model = keras.Model([inp], [keras.layers.Dense(1, activation="sigmoid", name="out")(inp)])
+    model.compile(optimizer="sgd", loss=["binary_crossentropy"], metrics=metrics)
+    logged = model.evaluate([X], [Y_BIN], verbose=0, return_dict=True)
+    specs = compiled_metrics(model, [Y_BIN])
+    assert sorted(s.name for s in specs) == sorted(k for k in logged if k != "loss") == ["accuracy", "mae"]
+    p = np.asarray(model([X]))
+    for spec in specs:
+        assert spec.evaluate(Y_BIN, p) == pytest.approx(logged[spec.name], rel=1e-5)
+
+
 def test_other_metrics_are_rebuilt_fresh_each_time():
     model = _dense_model(metrics=["mae", keras.metrics.MeanSquaredError(name="my_mse")])
     specs = compiled_metrics(model, Y_BIN)
