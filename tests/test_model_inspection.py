@@ -188,6 +188,26 @@ def test_one_output_metrics_given_per_output_are_those_keras_logs(metrics):
         assert spec.evaluate(Y_BIN, p) == pytest.approx(logged[spec.name], rel=1e-5)
 
 
+def test_a_metric_function_or_class_of_the_users_not_registered_is_evaluated_as_keras_logs_it():
+    """A plain function in metrics= is serialized by its name only: it made the callback refuse the targets
+    ("'str' object is not callable") before training; an unregistered Metric class was left out with a warning."""
+
+    def mean_gap(y_true, y_pred):
+        return keras.ops.mean(keras.ops.abs(y_true - y_pred), axis=-1)
+
+    class MeanPrediction(keras.metrics.Mean):
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            return super().update_state(keras.ops.mean(y_pred, axis=-1), sample_weight)
+
+    model = _dense_model(metrics=[mean_gap, MeanPrediction(name="mean_prediction")])
+    logged = model.evaluate(X, Y_BIN, verbose=0, return_dict=True, batch_size=len(X))
+    specs = compiled_metrics(model, Y_BIN)
+    assert [s.name for s in specs] == ["mean_gap", "mean_prediction"]
+    p = np.asarray(model(X))
+    for spec in specs:
+        assert spec.evaluate(Y_BIN, p) == pytest.approx(logged[spec.name], rel=1e-5)
+
+
 def test_other_metrics_are_rebuilt_fresh_each_time():
     model = _dense_model(metrics=["mae", keras.metrics.MeanSquaredError(name="my_mse")])
     specs = compiled_metrics(model, Y_BIN)
