@@ -183,6 +183,13 @@ def _conv_plan(replay, kinds: dict[str, str], skipped: list[str]) -> tuple[str |
 MAX_DISTRIBUTION_LAYERS = 8
 
 
+def integer_inputs(replay) -> bool:
+    """Whether the recorded inputs are integers (ids, such as an Embedding's tokens), every input array."""
+    from . import structure
+
+    return all(np.asarray(a).dtype.kind in "biu" for a in structure.leaves(replay.inputs))
+
+
 def _distributions_plan(replay, kinds: dict[str, str],
                         skipped: list[str]) -> tuple[str | None, tuple[str, ...] | None]:
     """``('activations' (else 'weights'), layers)`` for models with layers other than Dense; ``(None, None)``
@@ -199,6 +206,9 @@ def _distributions_plan(replay, kinds: dict[str, str],
             continue
         if not layers:
             continue
+        if quantity == "activations" and integer_inputs(replay):
+            skipped.append("the inputs in the layer distributions: they are integer ids (an Embedding's tokens), "
+                           "not values on the layers' scale")
         if len(layers) <= MAX_DISTRIBUTION_LAYERS:
             return quantity, None
         picked = tuple(layers[int(i)] for i in np.linspace(0, len(layers) - 1, MAX_DISTRIBUTION_LAYERS).round())
@@ -458,11 +468,17 @@ def build_dashboard(replay, *, layer_name: str | None = None, metric_name: str |
             ax, axes["positive"], **span)))
     if plan.loss_histogram:
         builders.append(("losses", "loss histogram", lambda ax: replay.build_loss_histogram(ax, **span)))
-    if plan.distributions is not None:
-        distributions = replay.build_outputs if plan.distributions == "activations" else replay.build_weights
+    if plan.distributions == "activations":
+        # Integer inputs are ids (of tokens, for an Embedding), not values on the layers' scale: drawn with
+        # the layers, their range (0 to the vocabulary size) flattened every layer's violin.
+        builders.append(("distributions", "layer distributions (activations)",
+                         lambda ax: replay.build_outputs(ax, layer_names=plan.distribution_layers and
+                                                         list(plan.distribution_layers),
+                                                         include_inputs=not integer_inputs(replay), **span)))
+    elif plan.distributions is not None:
         builders.append(("distributions", f"layer distributions ({plan.distributions})",
-                         lambda ax: distributions(ax, layer_names=plan.distribution_layers and
-                                                  list(plan.distribution_layers), **span)))
+                         lambda ax: replay.build_weights(ax, layer_names=plan.distribution_layers and
+                                                         list(plan.distribution_layers), **span)))
     if plan.confusion_matrix:
         builders.append(("confusion", "confusion matrix",
                          lambda ax: replay.build_confusion_matrix(ax, normalize=True, **span)))

@@ -551,3 +551,26 @@ def test_a_classifier_without_one_class_per_sample_is_said_so(kind, tmp_path):
         assert not plan.probability_histograms and not plan.confusion_matrix
         said = [line for line in plan.skipped if line.startswith("probability histograms and confusion matrix")]
         assert len(said) == 1 and phrase in said[0] and "multi-label" not in said[0], plan.skipped
+
+
+def test_the_token_ids_of_an_embedding_model_are_left_out_of_the_layer_distributions(tmp_path):
+    """Integer inputs (0 to the vocabulary size) on the layers' shared scale flattened every violin: left out, said."""
+    from deepreplay.plot.layer_distributions import LayerDistributions
+
+    X = RNG.integers(0, 50, size=(24, 6)).astype(np.int32)
+    model = keras.Sequential([keras.Input((6,), dtype="int32"), keras.layers.Embedding(50, 4, name="embed"),
+                              keras.layers.GRU(3, name="gru"), keras.layers.Dense(1, activation="sigmoid", name="output")])
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    filename = str(tmp_path / "tokens.h5")
+    ReplayData(X, (np.arange(24) % 2).astype(np.float32), filename, "tokens", model=model)
+    with Replay(filename, "tokens") as replay:
+        plan = plan_dashboard(replay)
+        assert any(line.startswith("the inputs in the layer distributions: they are integer ids")
+                   for line in plan.skipped), plan.skipped
+        with pytest.warns(Warning):
+            _fig, visuals = build_dashboard(replay)
+        violins = next(v for v in visuals if isinstance(v, LayerDistributions))
+        compose_plots(visuals, 0)
+        labels = [t.get_text() for t in violins.ax.get_xticklabels()]
+        assert labels == ["embed", "gru"], labels
+        assert violins.ax.get_ylim()[1] < 5  # the embeddings' scale, not the token ids' (0..49)
