@@ -284,3 +284,20 @@ def test_a_loss_per_time_step_or_pixel_is_averaged_to_one_per_sample(tmp_path, k
         fn = keras.losses.mean_squared_error if kind == "sequence" else keras.losses.sparse_categorical_crossentropy
         want = keras.ops.convert_to_numpy(fn(y, model(x))).reshape(N, -1).mean(axis=1)
         np.testing.assert_allclose(losses, want, rtol=1e-5)
+
+
+def test_a_loss_reduced_by_sum_is_recorded_per_sample_and_as_their_mean(tmp_path):
+    """reduction='sum' (Keras' value then depends on the batch size): the per-sample losses are Keras'
+    unreduced ones and the recorded loss is their mean, as the README says."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(32, 3)).astype(np.float32)
+    y = (X[:, :1] > 0).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, activation="sigmoid", name="out")])
+    model.compile(optimizer="adam", loss=keras.losses.BinaryCrossentropy(reduction="sum"))
+    model.fit(X, y, epochs=1, batch_size=16, verbose=0, callbacks=[ReplayData(X, y, tmp_path / "sum.h5", "sum")])
+    with Replay(tmp_path / "sum.h5", "sum") as replay:
+        unreduced = keras.ops.convert_to_numpy(keras.losses.binary_crossentropy(y, model(X)))
+        np.testing.assert_allclose(replay.losses_at(1), unreduced, rtol=1e-5, atol=1e-7)
+        assert replay.training_loss[-1] == pytest.approx(unreduced.mean(), rel=1e-5)
+        assert model.evaluate(X, y, batch_size=32, verbose=0) == pytest.approx(unreduced.sum(), rel=1e-5)
