@@ -479,23 +479,16 @@ class MetricSpec:
 
 
 def _user_metric(model: keras.Model, name: str) -> object | None:
-    """The metric function or object given to ``compile`` under ``name``, when the compiled config cannot
-    rebuild it (a function or Metric class of the user's, not registered as serializable).
-
-    Keras 3 keeps what ``compile`` was given in the model's ``_compile_metrics`` (no public API has it);
-    None when it is not there.
-    """
+    """The metric (function or object) given to ``compile`` under ``name``: a user's, not registered, which
+    the compile config cannot rebuild.  Keras 3 keeps it in ``model._compile_metrics`` (no public API)."""
     compiled = getattr(model, "_compile_metrics", None)
     pending = [getattr(compiled, "_user_metrics", None), getattr(compiled, "_user_weighted_metrics", None)]
     while pending:
         entry = pending.pop()
-        if isinstance(entry, dict):
-            pending.extend(entry.values())
-        elif isinstance(entry, (list, tuple)):
-            pending.extend(entry)
-        elif isinstance(entry, keras.metrics.Metric) and entry.name == name:
-            return entry
-        elif callable(entry) and not isinstance(entry, type) and getattr(entry, "__name__", None) == name:
+        if isinstance(entry, (dict, list, tuple)):
+            pending.extend(entry.values() if isinstance(entry, dict) else entry)
+        elif getattr(entry, "name" if isinstance(entry, keras.metrics.Metric) else "__name__", None) == name \
+                and callable(entry) and not isinstance(entry, type):
             return entry
     return None
 
@@ -505,24 +498,19 @@ def _metric_spec(model: keras.Model, item: object, y: np.ndarray, output: int = 
     if isinstance(item, str) and item in ("accuracy", "acc", "crossentropy", "ce"):
         kind = "accuracy" if item in ("accuracy", "acc") else "crossentropy"
         return MetricSpec(item, lambda kind=kind: _accuracy_for(model, y, kind, output))
-    config = item.get("config") if isinstance(item, dict) else None
-    # The name Keras logs a custom metric under: a Metric's configured name, a function's own name.
+    config = item.get("config") if isinstance(item, dict) else None  # a Metric's name, or a function's
     user_name = config.get("name") if isinstance(config, dict) else config if isinstance(config, str) else str(item)
     try:
         obj = keras.metrics.get(item) if isinstance(item, str) else keras.metrics.deserialize(item)
-    except Exception as exc:  # a custom metric that cannot be rebuilt from the config: the object compiled
+    except Exception as exc:  # noqa: BLE001 - a custom metric the config cannot rebuild: the compiled one
+        obj, problem = None, str(exc)
+    else:  # a user's function is serialized by its name, which deserializes to that name only
+        problem = "it is not a registered metric (decorate it with @keras.saving.register_keras_serializable())"
+    if not (isinstance(obj, keras.metrics.Metric) or callable(obj)):
         obj = _user_metric(model, user_name)
         if obj is None:
-            warnings.warn(f"metric {item!r} is not evaluated on the recorded samples: {exc}", stacklevel=4)
+            warnings.warn(f"metric {item!r} is not evaluated on the recorded samples: {problem}", stacklevel=4)
             return None
-    if not isinstance(obj, keras.metrics.Metric) and not callable(obj):
-        # A function of the user's is serialized by its name, which deserializes to that name only.
-        found = _user_metric(model, user_name)
-        if found is None:
-            warnings.warn(f"metric {item!r} is not evaluated on the recorded samples: it is not a registered "
-                          "metric (decorate it with @keras.saving.register_keras_serializable()).", stacklevel=4)
-            return None
-        obj = found
     if isinstance(obj, keras.metrics.Metric):
         cfg, cls = obj.get_config(), type(obj)
         # Keras logs a metric given as a string ("mae", "AUC") under that string.
