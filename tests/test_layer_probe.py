@@ -379,3 +379,18 @@ def test_z_twins_start_from_zeros_and_compute_with_the_layers_weights_on_every_p
         np.testing.assert_allclose(z["hidden"], X @ w1 + b1, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(z["output"], np.maximum(X @ w1 + b1, 0) @ w2 + b2, rtol=1e-5, atol=1e-6)
         assert call.compiled is not run_eagerly
+
+
+def test_a_layer_whose_config_refuses_zeros_keeps_its_own_initializers_for_its_z_twin():
+    class Picky(keras.layers.Dense):  # refuses a 'zeros' kernel initializer
+        def __init__(self, *args, kernel_initializer="glorot_uniform", **kwargs):
+            if kernel_initializer == "zeros":
+                raise ValueError("no zeros here")
+            super().__init__(*args, kernel_initializer=kernel_initializer, **kwargs)
+
+    model = keras.Sequential([keras.Input((2,)), Picky(3, activation="relu", name="hidden"),
+                              keras.layers.Dense(1, name="output")])
+    probe = LayerProbe.build(model, want_outputs=True, want_z=True)
+    w, b = model.get_layer("hidden").get_weights()
+    _, z = probe.run(X)
+    np.testing.assert_allclose(z["hidden"], X @ w + b, rtol=1e-5, atol=1e-6)
