@@ -493,6 +493,7 @@ def test_many_classes_get_a_colour_bar_of_the_classes_thinned_names_and_a_layout
         assert [t.get_text() for t in legend.get_texts()] == ["misclassified"]
         assert 1 < len(matrix.ax.get_xticklabels()) <= MAX_CLASS_TICKS
         assert matrix.image.get_array().shape == (n_classes, n_classes)  # one cell per class still
+        assert not matrix.texts and matrix.title == "Confusion Matrix (row-normalised)"  # no cell text, no "%"
         renderer = fig.canvas.get_renderer()  # the panels of one row do not overlap
         boxes = sorted((ax.get_window_extent(renderer) for ax in (space.ax, *bars)), key=lambda b: b.x0)
         assert all(a.x1 <= b.x0 + 1 for a, b in zip(boxes, boxes[1:]) if abs(a.y0 - b.y0) < 50)

@@ -138,12 +138,12 @@ class ConfusionMatrix(Plotter):
         super().__init__([ax], data.epochs)
         self.ax = ax
         self.data = data
+        self.annotate = data.n_classes <= MAX_ANNOTATED_CLASSES if annotate is None else bool(annotate)
         # Over 12 classes a cell is about as wide as "10%": the shares are written without their "%",
         # which the title says once.
-        self.bare_percent = data.normalize and data.n_classes > MAX_CLASS_TICKS
+        self.bare_percent = self.annotate and data.normalize and data.n_classes > MAX_CLASS_TICKS
         kind = ("row-normalised, %" if self.bare_percent else "row-normalised") if data.normalize else "counts"
         self.title = f"Confusion Matrix ({kind})" if title is None else title
-        self.annotate = data.n_classes <= MAX_ANNOTATED_CLASSES if annotate is None else bool(annotate)
 
     @classmethod
     def from_replay(cls, replay: Replay, ax: Axes, *, normalize: bool = False,
@@ -225,7 +225,8 @@ class ConfusionMatrix(Plotter):
         # Thin white lines between cells; the title line below it carries the epoch's accuracy.
         ax.set_xticks(np.arange(-0.5, k, 1.0), minor=True)
         ax.set_yticks(np.arange(-0.5, k, 1.0), minor=True)
-        ax.grid(which="minor", color="white", linewidth=0.8)
+        # (none over 20 classes: they would cover more than the cells themselves)
+        ax.grid(which="minor", color="white", linewidth=0.8 if k <= MAX_ANNOTATED_CLASSES else 0.0)
         ax.tick_params(which="minor", length=0)
         self.title_artist = ax.set_title(self._title(0))
         self.texts: list[Artist] = []
