@@ -776,9 +776,7 @@ class RecordingWriter:
             array = np.asarray(value)
             if array.dtype.kind == "f" and array.dtype != np.float64:
                 array = array.astype(np.float32, copy=False)
-            packs = (array.ndim > 0 and array.size > 0 and array.dtype == np.float32
-                     and array.nbytes <= PACK_MAX_BYTES and not self._filters(array, True, id(value) in auto))
-            own += not packs
+            own += not self._packable(array, True, id(value) in auto)
         return own + (own < len(arrays)) + (n_scalars > 0) + steps
 
     def _filters(self, value: np.ndarray, compress: bool, auto: bool) -> dict[str, Any]:
@@ -803,9 +801,13 @@ class RecordingWriter:
                 raise ValueError(f"cannot append to {path!r}: a record has shape {value.shape}, earlier "
                                  f"records have shape {entry[1]}.")
             return entry is not None
-        return (path not in self._shapes and value.ndim > 0 and value.size > 0 and value.dtype == np.float32
-                and value.nbytes <= PACK_MAX_BYTES and not self._filters(value, compress, auto)
-                and path not in g)
+        return path not in self._shapes and self._packable(value, compress, auto) and path not in g
+
+    def _packable(self, value: np.ndarray, compress: bool, auto: bool) -> bool:
+        """Whether an array of a new dataset is small enough for the packed dataset: float32, not empty,
+        at most :data:`PACK_MAX_BYTES` and not compressed by this writer."""
+        return (value.ndim > 0 and value.size > 0 and value.dtype == np.float32
+                and value.nbytes <= PACK_MAX_BYTES and not self._filters(value, compress, auto))
 
     def _append_packed(self, g: h5py.Group, index: int, packed: Mapping[str, np.ndarray]) -> None:
         """Write this record's row of the packed dataset (created, with its index, by its first record)."""
