@@ -133,9 +133,14 @@ class HookTimer:
         """Own time per epoch once training runs: the hooks of the epochs and batches (not those of the
         start and end of training, which hold the set-up, the first record and the wait for the last
         write), plus the median background call (one record per epoch)."""
+        hooks, background = self.steady_parts(epochs)
+        return hooks + background
+
+    def steady_parts(self, epochs: int) -> tuple[float, float]:
+        """The two parts of :meth:`steady_epoch`: hook seconds per epoch, background CPU seconds per record."""
         during = sum(sum(v) for k, v in self.by_hook.items() if k not in ("on_train_begin", "on_train_end"))
         background = statistics.median(self.background_calls) if self.background_calls else 0.0
-        return during / epochs + background
+        return during / epochs, background
 
     @property
     def total(self) -> float:

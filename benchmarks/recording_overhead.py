@@ -98,7 +98,9 @@ def main(argv: list[str] | None = None) -> dict:
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu
         return {"wall": wall / epochs, "cpu": cpu / epochs, "own": timer.total / epochs if timer else 0.0,
                 "steady": timer.steady_epoch(epochs) if timer else 0.0,
-                "waited": timer.waited / epochs if timer else 0.0}
+                "waited": timer.waited / epochs if timer else 0.0,
+                "hooks": timer.steady_parts(epochs)[0] if timer else 0.0,
+                "writer": timer.steady_parts(epochs)[1] if timer else 0.0}
 
     kinds = ["bare", "replaydata", "tensorboard", CONTROL]
     try:
@@ -144,6 +146,8 @@ def main(argv: list[str] | None = None) -> dict:
         "ratio_control": med(CONTROL, "wall") / bare,
         "control_pause_ms": 1000 * pause["seconds"],
         "waited_ms": 1000 * med("replaydata", "waited"),
+        "hooks_ms": 1000 * med("replaydata", "hooks"),
+        "writer_ms": 1000 * med("replaydata", "writer"),
         "pairs": pairs,
     }
     if pairs:
@@ -163,7 +167,8 @@ def main(argv: list[str] | None = None) -> dict:
     print("own time = 1 + the callback's hook time (+ ReplayData's writer-thread CPU) per epoch / the bare fit's "
           "seconds per epoch: 'fit' over whole fits (set-up and record 0 included), 'per epoch' once training runs.")
     print(f"\nReplayData's own time per epoch once training runs: {result['record_ms']:.1f} ms (hooks + writer CPU), "
-          f"{result['record_ms'] / 1000 / bare:.1%} of a bare epoch")
+          f"{result['record_ms'] / 1000 / bare:.1%} of a bare epoch: its hooks {result['hooks_ms']:.2f} ms, its "
+          f"writer thread's CPU {result['writer_ms']:.2f} ms per record (medians of the fits)")
     print(f"(hooks waiting for the writer: {result['waited_ms']:.2f} ms per epoch, counted as the writer's CPU "
           "instead)")
     if pairs:
