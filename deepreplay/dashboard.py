@@ -112,6 +112,11 @@ def _probability_outputs(replay, task: compute.Task, from_logits: bool) -> bool:
 
 #: Layer kinds of plain Dense networks; a model with any other kind gets the layer distributions.
 DENSE_KINDS = frozenset({"InputLayer", "Dense", "Dropout", "Activation"})
+#: Layer kinds whose output, in inference mode (how every output is recorded), is their input: their
+#: feature space would repeat the layer before them under another name, so it is not chosen by default.
+INFERENCE_IDENTITY_KINDS = frozenset({"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+                                      "AlphaDropout", "GaussianDropout", "GaussianNoise", "ActivityRegularization",
+                                      "Identity"})
 
 
 def _layer_kinds(replay) -> dict[str, str]:
@@ -290,6 +295,9 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
         # Automatic choice among layers giving one vector per sample (Dense-like): the feature
         # space of a flattened image or sequence says little.
         vectors = [name for name, shape in shapes.items() if len(shape) == 1]
+        kinds = _layer_kinds(replay)
+        # A Dropout (or noise) layer's outputs are its input's at inference: the layer before it is drawn.
+        vectors = [name for name in vectors if kinds.get(name) not in INFERENCE_IDENTITY_KINDS] or vectors
         two = [name for name in vectors if widths[name] == 2]
         wide = [name for name in vectors if widths[name] > 2]
         boundary = task.is_classification and n_inputs >= 2

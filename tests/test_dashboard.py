@@ -215,6 +215,25 @@ def test_a_model_with_several_inputs_says_why_it_has_no_feature_space(tmp_path):
         assert "no hidden layer with one vector" not in text
 
 
+def test_the_feature_space_is_not_chosen_on_a_dropout_layer_that_repeats_the_layer_before_it(tmp_path):
+    """Dense(8) -> Dropout -> Dense(1): the recorded Dropout outputs equal the Dense's (inference mode), so the
+    automatic choice draws 'hidden', not 'drop'; asking for 'drop' still works."""
+    inputs = keras.Input((3,))
+    hidden = keras.layers.Dense(8, activation="relu", name="hidden")(inputs)
+    dropped = keras.layers.Dropout(0.5, name="drop")(hidden)
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", name="out")(dropped))
+    model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy"])
+    X = RNG.normal(size=(40, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.float32)
+    filename = str(tmp_path / "drop.h5")
+    ReplayData(X, y, filename, "drop", model=model)
+    with Replay(filename, "drop") as replay:
+        epoch = int(replay.epochs[0])
+        np.testing.assert_array_equal(replay.outputs_at(epoch, "drop"), replay.outputs_at(epoch, "hidden"))
+        assert plan_dashboard(replay).layer_name == "hidden"
+        assert plan_dashboard(replay, layer_name="drop").layer_name == "drop"
+
+
 def test_a_visual_that_fails_on_a_model_is_left_out_and_named(digits_cnn_recording, monkeypatch):
     from deepreplay.dashboard import DashboardNote
     from deepreplay.plot.feature_maps import Filters
