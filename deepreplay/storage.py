@@ -421,6 +421,38 @@ def check_writable_target(filename: str | os.PathLike, group_name: str, *, overw
         raise ValueError(f"filename={filename!r}: the directory {directory!r} is not writable.")
 
 
+
+def _record_arrays(weights: Any, gradients: Any, activations: Any, z: Any, predictions: Any, losses: Any,
+                   output_losses: Any) -> Iterator[tuple[str, str, np.ndarray, bool]]:
+    """The arrays of one record (the arguments of ``RecordingWriter.append``), as the writer stores them.
+
+    Yields ``(quantity, layer or output, array, auto)``: floats as float32
+    (float64 kept), several per layer for weights and gradients (one per
+    variable); ``auto`` tells the arrays ``compression="auto"`` may compress
+    (gradients and layer outputs).
+    """
+    def stored(value: Any) -> np.ndarray:
+        value = np.asarray(value)
+        return value.astype(np.float32, copy=False) if value.dtype.kind == "f" and value.dtype != np.float64 \
+            else value
+
+    for quantity, nested, auto in ((_WEIGHTS, weights, False), (_GRADIENTS, gradients, True)):
+        for layer, variables in (nested or {}).items():
+            for value in variables.values():
+                yield quantity, layer, stored(value), auto
+    for quantity, per_layer in ((_ACTIVATIONS, activations), (_Z, z)):
+        for layer, value in (per_layer or {}).items():
+            yield quantity, layer, stored(value), True
+    if isinstance(predictions, Mapping):
+        for name, value in predictions.items():
+            yield _PREDICTIONS, name, stored(value), False
+    elif predictions is not None:
+        yield _PREDICTIONS, "", stored(predictions), False
+    if losses is not None:
+        yield _LOSSES, "", stored(losses), False
+    for name, value in (output_losses or {}).items():  # written whether or not the total is
+        yield _LOSSES, name, stored(value), False
+
 class RecordingWriter:
     """Create one recording group and append records to it.
 
@@ -700,10 +732,7 @@ class RecordingWriter:
         """
         import zlib
 
-        def size(value: Any, auto: bool) -> int:
-            value = np.asarray(value)
-            if value.dtype.kind == "f" and value.dtype != np.float64:
-                value = value.astype(np.float32, copy=False)
+        def size(value: np.ndarray, auto: bool) -> int:
             filters = self._filters(value, True, auto)
             if not filters:
                 return int(value.nbytes)
@@ -719,20 +748,10 @@ class RecordingWriter:
             return len(zlib.compress(shuffled, level))
 
         out: dict[str, dict[str, int]] = {}
-        for name, nested, auto in ((_WEIGHTS, weights, False), (_GRADIENTS, gradients, True)):
-            for layer, variables in (nested or {}).items():
-                out.setdefault(name, {})[layer] = sum(size(v, auto) for v in variables.values())
-        for name, per_layer in ((_ACTIVATIONS, activations), (_Z, z)):
-            for layer, value in (per_layer or {}).items():
-                out.setdefault(name, {})[layer] = size(value, True)
-        if isinstance(predictions, Mapping):
-            out[_PREDICTIONS] = {k: size(v, False) for k, v in predictions.items()}
-        elif predictions is not None:
-            out[_PREDICTIONS] = {"": size(predictions, False)}
-        if losses is not None:
-            out[_LOSSES] = {"": size(losses, False)}
-            for k, v in (output_losses or {}).items():
-                out[_LOSSES][k] = size(v, False)
+        for quantity, key, value, auto in _record_arrays(weights, gradients, activations, z, predictions, losses,
+                                                         output_losses):
+            per_key = out.setdefault(quantity, {})
+            per_key[key] = per_key.get(key, 0) + size(value, auto)
         return out
 
     def record_datasets(
@@ -759,24 +778,13 @@ class RecordingWriter:
         each array and each scalar has its own.  A step-based recording (``step``
         given) adds its steps and epoch fractions.
         """
-        arrays = [v for nested in (weights, gradients) for variables in (nested or {}).values()
-                  for v in variables.values()]
-        arrays += [v for per_layer in (activations, z) for v in (per_layer or {}).values()]
-        arrays += list(predictions.values()) if isinstance(predictions, Mapping) else \
-            [] if predictions is None else [predictions]
-        arrays += list((output_losses or {}).values()) + ([] if losses is None else [losses])
-        auto = {id(v) for variables in (gradients or {}).values() for v in variables.values()}
-        auto |= {id(v) for per_layer in (activations, z) for v in (per_layer or {}).values()}
+        arrays = [(value, auto) for _, _, value, auto in _record_arrays(weights, gradients, activations, z,
+                                                                         predictions, losses, output_losses)]
         n_scalars = len(logs or {}) + len(evaluation or {})
         steps = 0 if step is None else 2
         if not PACK_SMALL_ARRAYS:
             return len(arrays) + n_scalars + steps
-        own = 0
-        for value in arrays:
-            array = np.asarray(value)
-            if array.dtype.kind == "f" and array.dtype != np.float64:
-                array = array.astype(np.float32, copy=False)
-            own += not self._packable(array, True, id(value) in auto)
+        own = sum(not self._packable(value, True, auto) for value, auto in arrays)
         return own + (own < len(arrays)) + (n_scalars > 0) + steps
 
     def _filters(self, value: np.ndarray, compress: bool, auto: bool) -> dict[str, Any]:
