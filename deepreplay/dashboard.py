@@ -271,6 +271,7 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
         skipped.append("probability histograms: the outputs are not probabilities (no sigmoid or softmax output, "
                        "and the loss is not compiled with from_logits=True)")
     shapes = _hidden_shapes(replay)
+    kinds = _layer_kinds(replay)  # {} for a recording that predates them (said below)
     several_inputs = bool(getattr(replay, "several_inputs", False))
     if several_inputs:
         shapes = {}  # the feature space draws one input array (and its grid); said below
@@ -295,7 +296,6 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
         # Automatic choice among layers giving one vector per sample (Dense-like): the feature
         # space of a flattened image or sequence says little.
         vectors = [name for name, shape in shapes.items() if len(shape) == 1]
-        kinds = _layer_kinds(replay)
         # A Dropout (or noise) layer's outputs are its input's at inference: the layer before it is drawn.
         vectors = [name for name in vectors if kinds.get(name) not in INFERENCE_IDENTITY_KINDS] or vectors
         two = [name for name in vectors if widths[name] == 2]
@@ -366,7 +366,6 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
                 skipped.append(f"the regions of the feature space of {layer_name!r}: the layers after it (inside "
                                f"{container!r} and after it) do not form a chain of layers, so what they make of "
                                "its outputs cannot be computed alone")
-    kinds = _layer_kinds(replay)
     if not kinds:
         needs_model.append("feature maps, filters and layer distributions (this recording predates the "
                            "recorded layer kinds)")
