@@ -147,7 +147,49 @@ def _is_binary_or_sparse(y_true: object, y_pred: object) -> tuple[bool, bool]:
     return binary, sparse
 
 
-class _Unreduced(keras.losses.Loss):
+def _keras_mask(y_pred: object) -> object:
+    """The Keras mask an output carries (a ``Masking`` layer or ``mask_zero`` upstream), or None."""
+    from keras.src.backend.common.masking import get_keras_mask
+
+    return get_keras_mask(y_pred)
+
+
+class _PerSampleLoss(keras.losses.Loss):
+    """A ``Loss`` giving one value per sample: :meth:`values` (a value per sample, or per step or pixel of
+    each sample) averaged over each sample's values.
+
+    When the output carries a Keras mask (a ``Masking`` layer, an ``Embedding(mask_zero=True)`` upstream of a
+    sequence output), its values are weighted as Keras' own loss weighs them: masked steps 0, the others
+    ``size / valid`` over the batch given (``keras.losses.Loss``' mask rule for its mean reduction), so the
+    mean of the per-sample losses is Keras' loss on that batch.  Keras' ``Loss.__call__`` would instead
+    multiply the per-sample values (shape ``(n,)``) by the ``(n, steps)`` mask and fail.
+    """
+
+    def values(self, y_true: object, y_pred: object) -> object:
+        raise NotImplementedError
+
+    def call(self, y_true: object, y_pred: object) -> object:
+        return _per_sample_mean(self.values(y_true, y_pred))
+
+    def __call__(self, y_true: object, y_pred: object, sample_weight: object = None) -> object:
+        mask = _keras_mask(y_pred)
+        if mask is None or sample_weight is not None:
+            return super().__call__(y_true, y_pred, sample_weight=sample_weight)
+        with keras.name_scope(self.name):
+            y_true = keras.tree.map_structure(lambda v: keras.ops.convert_to_tensor(v, dtype=self.dtype), y_true)
+            y_pred = keras.tree.map_structure(lambda v: keras.ops.convert_to_tensor(v, dtype=self.dtype), y_pred)
+            values = self.values(y_true, y_pred)
+            mask = keras.ops.cast(mask, values.dtype)
+            while len(mask.shape) < len(values.shape):
+                mask = keras.ops.expand_dims(mask, -1)
+            if len(mask.shape) != len(values.shape):  # a loss that reduces the masked axes itself
+                return _per_sample_mean(values)
+            size = keras.ops.cast(keras.ops.prod(keras.ops.convert_to_tensor(keras.ops.shape(mask))), values.dtype)
+            weight = mask * keras.ops.divide_no_nan(size, keras.ops.sum(mask))
+            return _per_sample_mean(values * weight)
+
+
+class _Unreduced(_PerSampleLoss):
     """A Keras ``Loss`` with its reduction turned off: one value per sample.
 
     It calls the given loss's own ``call`` (so every option it was built with
@@ -160,8 +202,8 @@ class _Unreduced(keras.losses.Loss):
         super().__init__(name=loss.name, reduction=None, dtype=getattr(loss, "dtype", None))
         self.loss = loss
 
-    def call(self, y_true: object, y_pred: object) -> object:
-        return _per_sample_mean(self.loss.call(*_samples_as_rows(y_true, y_pred)))
+    def values(self, y_true: object, y_pred: object) -> object:
+        return self.loss.call(*_samples_as_rows(y_true, y_pred))
 
 
 def _unreduced(loss: keras.losses.Loss) -> keras.losses.Loss:
@@ -209,7 +251,7 @@ def _per_sample_mean(values: object) -> object:
     return keras.ops.mean(values, axis=tuple(range(1, rank))) if rank > 1 else values
 
 
-class _FunctionLoss(keras.losses.Loss):
+class _FunctionLoss(_PerSampleLoss):
     """A loss function (``fn(y_true, y_pred)``) as a ``Loss`` with no reduction.
 
     Like the wrapper ``model.compile`` puts around a string or function loss,
@@ -226,7 +268,7 @@ class _FunctionLoss(keras.losses.Loss):
         super().__init__(name=scope, reduction=None)
         self.fn = fn
 
-    def call(self, y_true: object, y_pred: object) -> object:
+    def values(self, y_true: object, y_pred: object) -> object:
         fn = self.fn
         y_true, y_pred = _samples_as_rows(y_true, y_pred)
         if fn is None:
@@ -234,7 +276,7 @@ class _FunctionLoss(keras.losses.Loss):
             fn = (keras.losses.binary_crossentropy if binary else
                   keras.losses.sparse_categorical_crossentropy if sparse else keras.losses.categorical_crossentropy)
         y_true, y_pred = _match_ranks(y_true, y_pred)
-        return _per_sample_mean(fn(y_true, y_pred))
+        return fn(y_true, y_pred)
 
 
 def output_names(model: keras.Model) -> list[str]:
