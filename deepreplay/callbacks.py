@@ -32,7 +32,7 @@ from .model_inspection import (
     model_layers,
     output_names,
     per_sample_loss,
-    pick_output,
+    output_masks,
     variable_keys,
 )
 
@@ -86,11 +86,11 @@ def _describe_arrays(value: Any) -> str:
 
 
 def _metric_select(metric: MetricSpec) -> _backend.MetricSelect | None:
-    """What ``metric`` measures of the targets and predictions: one output's part, or None (all of them)."""
-    if metric.output is None:
+    """What ``metric`` measures of the targets and predictions (one output's part, carrying its mask), or
+    None (all of them, as they are)."""
+    if metric.output is None and metric.mask is None:
         return None
-    index, name = metric.output_index or 0, metric.output
-    return lambda y, y_pred: (pick_output(y, index, name), pick_output(y_pred, index, name))
+    return metric.select
 
 
 def _fit_locals(model: keras.Model) -> dict[str, Any]:
@@ -668,6 +668,9 @@ class ReplayData(keras.callbacks.Callback):
             self._metrics = compiled_metrics(model, self.targets, self.sample_weight)
         except Exception as exc:
             raise self._targets_error(model, exc) from exc
+        masks = output_masks(model, self.inputs) if self._metrics else None
+        for metric in self._metrics if masks else ():  # padded steps a metric leaves out, as Keras does
+            metric.mask = masks[metric.output_index or 0]
         self._probe = LayerProbe.build(
             model, want_outputs="activations" in self.quantities, want_z="z" in self.quantities, x=self.inputs
         )

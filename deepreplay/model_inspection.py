@@ -481,6 +481,39 @@ def _accuracy_for(model: keras.Model, y: np.ndarray, kind: str, output: int = 0)
     return cls()
 
 
+def output_masks(model: keras.Model, x: object) -> list[np.ndarray | None] | None:
+    """The Keras mask of each output of ``model`` on the inputs ``x`` (None for an output without one), or
+    None when no output has one (read from the symbolic outputs, without calling the model).
+
+    A metric reads its output's mask from the predictions (Keras' ``MeanMetricWrapper`` leaves masked steps
+    out), but predictions handed back by a compiled call or converted to NumPy no longer carry it: the
+    recorder gives it back to them (:meth:`MetricSpec.select`).  A mask depends on the inputs only
+    (``Masking``, ``Embedding(mask_zero=True)``), so it is computed once.
+    """
+    try:
+        symbolic = list(model.outputs or [])
+    except (AttributeError, ValueError):  # a subclassed model has no symbolic outputs
+        return None
+    if not any(_keras_mask(output) is not None for output in symbolic):
+        return None
+    values = model(x, training=False)
+    if isinstance(values, dict):
+        values = [values[name] for name in output_names(model)]
+    masks = [_keras_mask(value) for value in keras.tree.flatten(values)]
+    return [None if mask is None else keras.ops.convert_to_numpy(mask) for mask in masks]
+
+
+def with_mask(y_pred: object, mask: np.ndarray | None) -> object:
+    """``y_pred`` as a tensor carrying the Keras mask ``mask`` (``y_pred`` itself when ``mask`` is None)."""
+    if mask is None:
+        return y_pred
+    from keras.src.backend.common.masking import set_keras_mask
+
+    y_pred = keras.ops.convert_to_tensor(y_pred)
+    set_keras_mask(y_pred, keras.ops.convert_to_tensor(mask))
+    return y_pred
+
+
 def pick_output(value: object, index: int, name: str) -> object:
     """One output's part of targets or predictions given as a list (by position) or a dict (by name)."""
     if isinstance(value, dict):
@@ -505,13 +538,20 @@ class MetricSpec:
     output_index: int | None = None
     #: Per-sample weights of a metric compiled as ``weighted_metrics`` (None: unweighted).
     sample_weight: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: The Keras mask of the measured output on the recorded inputs (see :func:`output_masks`), or None.
+    mask: np.ndarray | None = field(default=None, repr=False, compare=False)
     _metric: keras.metrics.Metric | None = field(default=None, repr=False, compare=False)
 
-    def evaluate(self, y: object, y_pred: object) -> float:
-        """The metric on ``(y, y_pred)`` alone (one metric object, reset before each use)."""
+    def select(self, y: object, y_pred: object) -> tuple[object, object]:
+        """What the metric measures of the targets and predictions: its output's, carrying its mask."""
         if self.output is not None:
             y = pick_output(y, self.output_index or 0, self.output)
             y_pred = pick_output(y_pred, self.output_index or 0, self.output)
+        return y, with_mask(y_pred, self.mask)
+
+    def evaluate(self, y: object, y_pred: object) -> float:
+        """The metric on ``(y, y_pred)`` alone (one metric object, reset before each use)."""
+        y, y_pred = self.select(y, y_pred)
         if self._metric is None:
             self._metric = self.make()
         else:

@@ -4,6 +4,8 @@ Every recording here is the initial state of a tiny model (``ReplayData(...,
 model=model)``): no training, one record.
 """
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -303,36 +305,58 @@ def test_a_loss_reduced_by_sum_is_recorded_per_sample_and_as_their_mean(tmp_path
         assert model.evaluate(X, y, batch_size=32, verbose=0) == pytest.approx(unreduced.sum(), rel=1e-5)
 
 
-@pytest.mark.parametrize("loss", ["mse", keras.losses.MeanSquaredError(), "sparse_categorical_crossentropy"])
+
+def _masked_sequence_record(directory, loss):
+    """A padded-sequence model whose output per step carries a Keras mask, recorded untrained
+    (``Masking``, or ``Embedding(mask_zero=True)`` for sparse labels); returns what to compare with Keras:
+    the recorded per-sample losses and the masked mean per sample expected, the recorded loss and metric
+    and ``evaluate``'s."""
+    L = keras.layers
+    rng = np.random.default_rng(3)
+    lengths = np.arange(N) % 5 + 2
+    steps = np.arange(6)[None, :] < lengths[:, None]
+    if loss == "sparse_categorical_crossentropy":
+        x = np.where(steps, rng.integers(1, 9, size=(N, 6)), 0).astype(np.int32)
+        y = (x % 3).astype(np.int64)
+        body = [keras.Input((6,), dtype="int32"), L.Embedding(9, 3, mask_zero=True, name="embed"),
+                L.Dense(3, activation="softmax", name="out")]
+        fn, metric = keras.losses.sparse_categorical_crossentropy, "accuracy"
+    else:
+        x = np.where(steps[..., None], rng.normal(size=(N, 6, 2)), 0.0).astype(np.float32)
+        y = rng.normal(size=(N, 6, 2)).astype(np.float32)
+        body = [keras.Input((6, 2)), L.Masking(0.0, name="mask"), L.Dense(3, activation="tanh", name="step"),
+                L.Dense(2, name="out")]
+        fn, metric = keras.losses.mean_squared_error, "mae"
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(body)
+    model.compile(optimizer="adam", loss=keras.losses.MeanSquaredError() if loss == "MeanSquaredError" else loss,
+                  metrics=[metric])
+    filename = os.path.join(str(directory), f"masked_{loss}.h5")
+    ReplayData(x, y, filename, "run", model=model)
+    unreduced = keras.ops.convert_to_numpy(fn(y, model(x)))  # (n, steps)
+    evaluated = model.evaluate(x, y, batch_size=N, verbose=0, return_dict=True)
+    with Replay(filename, "run") as replay:
+        return {"losses": replay.losses_at(0).tolist(),
+                "want": ((unreduced * steps).mean(axis=1) * steps.size / steps.sum()).tolist(),
+                "loss": float(replay.training_loss[0]), "evaluated_loss": float(evaluated["loss"]),
+                "metric": float(replay.get_training_metric(metric)[0]), "evaluated_metric": float(evaluated[metric])}
+
+
+MASKED_LOSSES = ["mse", "MeanSquaredError", "sparse_categorical_crossentropy"]
+
+
+def _check_masked(found):
+    np.testing.assert_allclose(found["losses"], found["want"], rtol=1e-5, atol=1e-7)
+    assert found["loss"] == pytest.approx(found["evaluated_loss"], rel=1e-5)
+    assert found["metric"] == pytest.approx(found["evaluated_metric"], rel=1e-5)
+
+
+@pytest.mark.parametrize("loss", MASKED_LOSSES)
 def test_a_masked_sequence_output_weighs_its_steps_as_keras_does(tmp_path, loss):
     """Padded sequences behind Masking (or Embedding(mask_zero=True)) with an output per step: Keras' loss
     leaves the masked steps out (the others weigh size/valid). The per-sample losses did not even compute
     ('Incompatible shapes: [16] vs. [16,6]' refused the targets); now they leave those steps out too, and their
-    mean is Keras' loss on the recorded samples, as is the recorded 'mae'."""
-    L = keras.layers
-    lengths = np.arange(N) % 5 + 2
-    steps = np.arange(6)[None, :] < lengths[:, None]
-    sparse = loss == "sparse_categorical_crossentropy"
-    if sparse:
-        x = np.where(steps, RNG.integers(1, 9, size=(N, 6)), 0).astype(np.int32)
-        y = (x % 3).astype(np.int64)
-        body = [keras.Input((6,), dtype="int32"), L.Embedding(9, 3, mask_zero=True, name="embed"),
-                L.LSTM(3, return_sequences=True, name="lstm"), L.Dense(3, activation="softmax", name="out")]
-        fn, metrics = keras.losses.sparse_categorical_crossentropy, ["accuracy"]
-    else:
-        x = np.where(steps[..., None], RNG.normal(size=(N, 6, 2)), 0.0).astype(np.float32)
-        y = RNG.normal(size=(N, 6, 2)).astype(np.float32)
-        body = [keras.Input((6, 2)), L.Masking(0.0, name="mask"), L.LSTM(3, return_sequences=True, name="lstm"),
-                L.Dense(2, name="out")]
-        fn, metrics = keras.losses.mean_squared_error, ["mae"]
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(body)
-    model.compile(optimizer="adam", loss=loss, metrics=metrics)
-    filename, name = _record(tmp_path, model, x, y)
-    unreduced = keras.ops.convert_to_numpy(fn(y, model(x)))  # (n, steps)
-    want = (unreduced * steps).mean(axis=1) * steps.size / steps.sum()
-    evaluated = model.evaluate(x, y, batch_size=N, verbose=0, return_dict=True)
-    with Replay(filename, name) as replay:
-        np.testing.assert_allclose(replay.losses_at(0), want, rtol=1e-5, atol=1e-7)
-        assert replay.training_loss[0] == pytest.approx(evaluated["loss"], rel=1e-5)
-        assert replay.get_training_metric(metrics[0])[0] == pytest.approx(evaluated[metrics[0]], rel=1e-5)
+    mean is Keras' loss on the recorded samples, as is the recorded 'mae' or 'accuracy' (JAX and PyTorch:
+    test_zoo's masked_sequence case)."""
+    _check_masked(_masked_sequence_record(tmp_path, loss))
+

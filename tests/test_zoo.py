@@ -5,7 +5,8 @@ and nested models; Dense, Conv1D, Conv2D, Conv2DTranspose, SeparableConv2D,
 Max/AveragePooling, GlobalPooling, Flatten, Reshape, BatchNormalization,
 LayerNormalization, Dropout, Embedding, SimpleRNN, LSTM, GRU, Bidirectional,
 MultiHeadAttention, Add and Concatenate; several inputs (list and dict) and
-several outputs (a loss per output, ``loss_weights``); ``mixed_float16``.
+several outputs (a loss per output, ``loss_weights``); ``mixed_float16``; Masking before an
+output per step (padded steps left out of the loss and metrics).
 
 Each case is fitted for 2 epochs with ``ReplayData`` and a test callback
 that snapshots the weights (trainable and not) before training and after
@@ -244,6 +245,25 @@ def _mixed_float16():
     return model
 
 
+def _masked_data():
+    """Padded sequences (zeros after each sample's length) and a target per step."""
+    rng = np.random.default_rng(4)
+    steps = np.arange(6)[None, :] < (np.arange(N) % 5 + 2)[:, None]
+    X = np.where(steps[..., None], rng.normal(size=(N, 6, 2)), 0.0).astype("float32")
+    return X, rng.normal(size=(N, 6, 1)).astype("float32")
+
+
+def _masked():
+    """Masking before an output per step (Dense layers pass the mask on): Keras' loss and metrics leave out
+    the padded steps."""
+    keras = _keras()
+    L = keras.layers
+    model = keras.Sequential([keras.Input((6, 2)), L.Masking(0.0, name="mask"),
+                              L.Dense(3, activation="tanh", name="step"), L.Dense(1, name="out")], name="masked")
+    model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    return model
+
+
 def _torch_module():
     """A PyTorch module in a functional model (TorchModuleWrapper): its parameters are variables without names."""
     import torch
@@ -280,6 +300,7 @@ ZOO = {
     "subclassed": (_subclass, _dense_data, 1e-5),
     "nested": (_nested, _dense_data, 1e-5),
     "mixed_float16": (_mixed_float16, _dense_data, 1e-2),
+    "masked_sequence": (_masked, _masked_data, 1e-5),
 }
 #: backend -> cases of layers only that backend has, run in its child besides the zoo
 BACKEND_ZOO = {"torch": {"torch_module_wrapper": (_torch_module, _dense_data, 1e-5)}}
@@ -307,8 +328,21 @@ def _as_list(value, names):
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _keras_losses(model, y, outputs):
-    """Keras' own loss functions (no reduction) per output and their loss_weights total, per sample."""
+def _output_masks(model, X):
+    """The Keras mask each output carries on X (None where it carries none)."""
+    from keras.src.backend.common.masking import get_keras_mask
+
+    outputs = model(X, training=False)
+    outputs = list(outputs.values()) if isinstance(outputs, dict) else \
+        list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    return [None if get_keras_mask(o) is None else _to_numpy(get_keras_mask(o)) for o in outputs]
+
+
+def _keras_losses(model, y, outputs, masks=None):
+    """Keras' own loss functions (no reduction) per output and their loss_weights total, per sample.
+
+    Where an output carries a mask, its steps weigh as in Keras' mean reduction: masked 0, the others
+    size/valid."""
     keras = _keras()
     config = model.get_compile_config()
     names = list(getattr(model, "output_names", None) or ["output"])
@@ -318,8 +352,10 @@ def _keras_losses(model, y, outputs):
     ys = _as_list(y, names)
     per_output = {}
     total = 0.0
-    for name, fn, w, y_true, y_pred in zip(names, fns, weights, ys, outputs):
+    for name, fn, w, y_true, y_pred, mask in zip(names, fns, weights, ys, outputs, masks or [None] * len(names)):
         value = np.asarray(keras.ops.convert_to_numpy(keras.losses.get(fn)(y_true, y_pred)), dtype=np.float64)
+        if mask is not None:
+            value = value * mask * mask.size / mask.sum()
         per_output[name] = value.reshape(len(value), -1).mean(axis=1)
         total = total + w * per_output[name]
     return per_output, total
@@ -415,7 +451,7 @@ def run_case(case: str, directory: str) -> dict:
                 [replay.predictions_at(k)]
             for w, r in zip(want_list, recorded, strict=True):
                 result["max_prediction_diff"] = max(result["max_prediction_diff"], float(np.max(np.abs(w - r))))
-            per_output, total = _keras_losses(model, y, want_list)
+            per_output, total = _keras_losses(model, y, want_list, _output_masks(model, X))
             checks = [(replay.losses_at(k), total)]
             if names:
                 checks += [(replay.losses_at(k, output=name), per_output[name]) for name in names]
