@@ -170,9 +170,14 @@ def _conv_plan(replay, kinds: dict[str, str], skipped: list[str]) -> tuple[str |
     if not maps and conv_recorded:  # e.g. Conv3D: volumes per sample, not images
         skipped.append(f"feature maps: the outputs of {', '.join(conv_recorded)} layers are not images (the "
                        "feature-map visual draws 1-D and 2-D maps with channels)")
-    elif not maps:
+    elif not maps and "activations" not in replay.reader.quantities:
         skipped.append("feature maps: the outputs of the convolution layers were not recorded "
                        "(ReplayData(record=...) without 'activations')")
+    elif not maps:  # recorded, but not theirs: the probe skips a layer with no single output per call
+        unrecorded = sorted(name for name, kind in kinds.items() if "Conv" in kind and name not in recorded)
+        skipped.append(f"feature maps: the outputs of {', '.join(map(repr, unrecorded))} were not recorded (layers called "
+                       "more than once per call of the model, such as a shared layer, or outside its graph have no "
+                       "single output; their weights are recorded)")
     convs = conv_layers(replay)  # the kernels it can draw (not those of separable convolutions)
     weights = replay.reader.has("weights")
     if not convs:

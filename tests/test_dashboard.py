@@ -311,6 +311,28 @@ def test_a_convolution_whose_outputs_are_not_images_is_said_so(tmp_path):
         assert "feature maps: the outputs of Conv3D layers are not images" in text and "not recorded" not in text
 
 
+
+def test_a_shared_convolution_is_said_to_have_no_single_output(tmp_path):
+    """A Conv2D called twice in one forward pass (a shared layer): its outputs are not recorded (the recording
+    warns so), and the note said 'ReplayData(record=...) without activations', which the user never gave."""
+    from deepreplay.dashboard import DashboardNote
+
+    X = RNG.normal(size=(12, 6, 6, 2)).astype(np.float32)
+    inputs = keras.Input((6, 6, 2))
+    conv = keras.layers.Conv2D(2, 3, padding="same", name="conv")
+    h = keras.layers.GlobalAveragePooling2D(name="gap")(conv(conv(inputs)))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="output")(h))
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    filename = str(tmp_path / "shared.h5")
+    with pytest.warns(UserWarning, match=r"conv \(called 2 times\)"):
+        ReplayData(X, np.arange(12) % 3, filename, "shared", model=model)
+    with Replay(filename, "shared") as replay:
+        with pytest.warns(DashboardNote) as notes:
+            build_dashboard(replay)
+        text = str(notes[0].message)
+        assert "feature maps: the outputs of 'conv' were not recorded (layers called more than once" in text
+        assert "record=" not in text
+
 def test_a_deep_model_gets_the_distributions_of_a_few_evenly_spaced_layers_with_short_labels(tmp_path):
     """A deep model (MobileNet has 162 layers with names like 'expanded_conv_3_squeeze_excite_conv_1'): the
     dashboard draws 8 layers' distributions, first and last included, says so, and shortens long names, so the
