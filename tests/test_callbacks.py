@@ -1370,3 +1370,30 @@ def test_with_ema_the_records_hold_the_trained_weights_and_fit_returns_their_ave
             assert all(np.array_equal(a, b) for a, b in zip(replayed, snapshots[k - 1]))
         final = replay.model_at(2).get_weights()
     assert max(float(np.max(np.abs(a - b))) for a, b in zip(final, model.get_weights())) > 1e-4
+
+
+def test_early_stopping_restoring_best_weights_keeps_the_last_trained_epoch_in_the_records(tmp_path):
+    """EarlyStopping(restore_best_weights=True) stops after epoch 2 here (epoch 1 stays the best: min_delta is
+    out of reach) and puts epoch 1's weights back after training (README): the last record holds the weights
+    epoch 2 trained, and the model fit returns is model_at(1)."""
+    from deepreplay.replay import Replay
+
+    X, y = tiny_data(48)
+    keras.utils.set_random_seed(0)
+    model = make_tiny_model()
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="binary_crossentropy")
+    snapshots = []
+
+    class Snapshot(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            snapshots.append([np.array(w) for w in self.model.get_weights()])
+
+    stop = keras.callbacks.EarlyStopping(monitor="loss", patience=1, min_delta=100.0, restore_best_weights=True)
+    model.fit(X, y, epochs=6, batch_size=16, verbose=0,
+              callbacks=[ReplayData(X, y, tmp_path / "es.h5", "es"), Snapshot(), stop])
+    with Replay(tmp_path / "es.h5", "es") as replay:
+        assert list(replay.epochs) == [0, 1, 2] and replay.complete
+        assert all(np.array_equal(a, b) for a, b in zip(replay.model_at(2).get_weights(), snapshots[1]))
+        best = replay.model_at(1).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(best, model.get_weights()))
+    assert max(float(np.max(np.abs(a - b))) for a, b in zip(best, snapshots[1])) > 1e-4
