@@ -293,10 +293,17 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
     if layer_name is not None:
         candidates = [name for name, width in widths.items() if width >= 2]
         if layer_name not in candidates:
-            raise ValueError(
-                f"layer_name={layer_name!r} cannot be drawn as a feature space; hidden layers with at least 2 "
-                f"units and recorded activations: {candidates or 'none'}."
-            )
+            recorded = replay.reader.output_layers("activations")
+            if layer_name in replay.layer_names and layer_name not in recorded and \
+                    "activations" in replay.reader.quantities:
+                why = ("its outputs were not recorded (layers called more than once per call of the model, such "
+                       "as a shared layer, or outside its graph have no single output)")
+            elif several_inputs:
+                why = ("the model has several inputs, and the feature space draws the samples of one input array "
+                       f"(replay.outputs_at(epoch, {layer_name!r}) gives the layer's outputs)")
+            else:
+                why = f"hidden layers with at least 2 units and recorded activations: {candidates or 'none'}"
+            raise ValueError(f"layer_name={layer_name!r} cannot be drawn as a feature space; {why}.")
     else:
         # Automatic choice among layers giving one vector per sample (Dense-like): the feature
         # space of a flattened image or sequence says little.

@@ -332,6 +332,27 @@ def test_a_shared_convolution_is_said_to_have_no_single_output(tmp_path):
         text = str(notes[0].message)
         assert "feature maps: the outputs of 'conv' were not recorded (layers called more than once" in text
         assert "record=" not in text
+        # Asked for by name (render --layer conv): the same reason, not 'layers with recorded activations'.
+        with pytest.raises(ValueError, match="'conv' cannot be drawn as a feature space; its outputs were not "
+                                             "recorded \\(layers called more than once"):
+            build_dashboard(replay, layer_name="conv")
+
+
+def test_a_layer_of_a_model_with_several_inputs_asked_for_as_feature_space_says_why_not(tmp_path):
+    """Two inputs: the feature space is left out; asked for by name, the refusal said 'hidden layers with at
+    least 2 units and recorded activations: none', though the layer has 5 units and its outputs are recorded."""
+    a, b = keras.Input((3,), name="a"), keras.Input((3,), name="b")
+    h = keras.layers.Dense(5, activation="relu", name="hidden")(keras.layers.Concatenate(name="cat")([a, b]))
+    model = keras.Model([a, b], keras.layers.Dense(1, activation="sigmoid", name="output")(h))
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    X = [RNG.normal(size=(12, 3)).astype(np.float32) for _ in range(2)]
+    filename = str(tmp_path / "two.h5")
+    ReplayData(X, (np.arange(12) % 2).astype(np.float32), filename, "two", model=model)
+    with Replay(filename, "two") as replay:
+        assert replay.outputs_at(0, "hidden").shape == (12, 5)
+        with pytest.raises(ValueError, match="'hidden' cannot be drawn as a feature space; the model has several "
+                                             "inputs"):
+            build_dashboard(replay, layer_name="hidden")
 
 def test_a_deep_model_gets_the_distributions_of_a_few_evenly_spaced_layers_with_short_labels(tmp_path):
     """A deep model (MobileNet has 162 layers with names like 'expanded_conv_3_squeeze_excite_conv_1'): the
