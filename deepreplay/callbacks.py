@@ -1095,7 +1095,7 @@ class ReplayData(keras.callbacks.Callback):
         for per_layer in (activations, z):
             out = {}
             for layer, values in per_layer.items():
-                values = np.asarray(values)
+                values = storage.stored_array(values)  # float32 as stored (a mixed_bfloat16 layer's too)
                 if probes is not None and values.ndim >= 4:
                     # Feature maps (n, height, width, channels) and the like: the probe samples only, exact.
                     values = take(values, probes)

@@ -422,6 +422,18 @@ def check_writable_target(filename: str | os.PathLike, group_name: str, *, overw
 
 
 
+def stored_array(value: Any) -> np.ndarray:
+    """``value`` as the writer stores it: floats as float32 (float64 kept), including the float types HDF5
+    cannot hold (``bfloat16`` and the float8 types of ``ml_dtypes``, NumPy kind 'V': a ``mixed_bfloat16``
+    layer's outputs); other arrays as they are."""
+    value = np.asarray(value)
+    dtype = value.dtype
+    if (dtype.kind == "f" and dtype != np.float64) or (dtype.kind == "V" and dtype.names is None
+                                                       and dtype.name.startswith(("bfloat", "float"))):
+        return value.astype(np.float32, copy=False)
+    return value
+
+
 def _record_arrays(weights: Any, gradients: Any, activations: Any, z: Any, predictions: Any, losses: Any,
                    output_losses: Any) -> Iterator[tuple[str, str, np.ndarray, bool]]:
     """The arrays of one record (the arguments of ``RecordingWriter.append``), as the writer stores them.
@@ -431,10 +443,7 @@ def _record_arrays(weights: Any, gradients: Any, activations: Any, z: Any, predi
     variable); ``auto`` tells the arrays ``compression="auto"`` may compress
     (gradients and layer outputs).
     """
-    def stored(value: Any) -> np.ndarray:
-        value = np.asarray(value)
-        return value.astype(np.float32, copy=False) if value.dtype.kind == "f" and value.dtype != np.float64 \
-            else value
+    stored = stored_array
 
     for quantity, nested, auto in ((_WEIGHTS, weights, False), (_GRADIENTS, gradients, True)):
         for layer, variables in (nested or {}).items():
@@ -861,9 +870,7 @@ class RecordingWriter:
 
     def _append(self, g: h5py.Group, path: str, index: int, value: Any, *, compress: bool = True,
                 auto: bool = False, packed: dict[str, np.ndarray] | None = None) -> None:
-        value = np.asarray(value)
-        if value.dtype.kind == "f" and value.dtype != np.float64:
-            value = value.astype(np.float32, copy=False)
+        value = stored_array(value)
         if packed is not None and self._packs(g, path, value, compress, auto):
             packed[path] = value
             return

@@ -1397,3 +1397,26 @@ def test_early_stopping_restoring_best_weights_keeps_the_last_trained_epoch_in_t
         best = replay.model_at(1).get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(best, model.get_weights()))
     assert max(float(np.max(np.abs(a - b))) for a, b in zip(best, snapshots[1])) > 1e-4
+
+
+def test_a_mixed_bfloat16_layer_is_recorded_as_float32(tmp_path):
+    """mixed_bfloat16: a layer's outputs are bfloat16 arrays (ml_dtypes, NumPy kind 'V'), which HDF5 cannot
+    store: the first record failed with h5py's 'no appropriate function for conversion path' and stopped fit.
+    They are stored as float32, and a wide one is thinned to output_samples rows as float outputs are."""
+    from deepreplay.replay import Replay
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 4)).astype(np.float32)
+    y = (X[:, :1] > 0).astype(np.float32)
+    model = keras.Sequential([keras.Input((4,)),
+                              keras.layers.Dense(3, activation="tanh", name="narrow", dtype="mixed_bfloat16"),
+                              keras.layers.Dense(128, activation="relu", name="wide", dtype="mixed_bfloat16"),
+                              keras.layers.Dense(1, activation="sigmoid", name="out", dtype="float32")])
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    ReplayData(X, y, tmp_path / "bf16.h5", "bf16", model=model)
+    with Replay(tmp_path / "bf16.h5", "bf16") as replay:
+        narrow = replay.outputs_at(0, "narrow")
+        assert narrow.dtype == np.float32 and narrow.shape == (200, 3)
+        want = keras.ops.convert_to_numpy(keras.ops.cast(model.get_layer("narrow")(X), "float32"))
+        np.testing.assert_allclose(narrow, want, atol=1e-2)
+        assert replay.outputs_at(0, "wide").shape == (64, 128)
