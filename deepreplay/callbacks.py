@@ -24,6 +24,7 @@ import numpy as np
 
 from . import _backend, compute, sampling, storage, structure, weighting
 from .layer_probe import LayerProbe
+from .numpy_step import NumpyStep, numpy_step
 from .layer_tree import may_add_call_losses
 from .model_inspection import (
     MetricSpec,
@@ -313,7 +314,9 @@ class ReplayData(keras.callbacks.Callback):
     predictions, losses, gradients, metrics, weights and, on TensorFlow, the
     layer outputs (elsewhere the layer probe makes a second call); the
     layer outputs are computed for the kept samples only when every layer
-    keeps some of them (wide layers, feature maps).
+    keeps some of them (wide layers, feature maps).  For small plain Dense
+    stacks (the posts' networks) a NumPy step computes the same values
+    without compiling anything (see :mod:`deepreplay.numpy_step`).
     """
 
     def __init__(
@@ -472,7 +475,7 @@ class ReplayData(keras.callbacks.Callback):
         # What the model adds to the recorded loss, planned in _prepare (see _plan_regularization).
         self._call_losses: bool | None = None
         self._no_added_losses = False
-        self._step: _backend.CompiledStep | None = None
+        self._step: _backend.CompiledStep | NumpyStep | None = None
         # The step's outputs computed when the targets were checked, for the record that follows.
         self._first_outputs: _backend.StepOutputs | None = None
         # The probe's inputs and their rows when it runs on the samples kept of every layer only, or
@@ -688,12 +691,16 @@ class ReplayData(keras.callbacks.Callback):
         position = {id(v): i for i, v in enumerate(model.trainable_variables)}
         self._gradient_plan = [(layer.name, key, position[id(v)]) for layer in model_layers(model)
                                for key, v in variable_keys(layer) if id(v) in position]
-        self._step = _backend.CompiledStep(
+        metrics = [(metric.make(), _metric_select(metric), metric.sample_weight) for metric in self._metrics]
+        also = self._probe.call_for(self.inputs if self._subset is False else self._subset[0])
+        # Small plain Dense stacks: the same values computed in NumPy, without tracing (see numpy_step's doc).
+        self._step = numpy_step(
+            model, self.inputs, self.targets, with_gradients="gradients" in self.quantities, metrics=metrics,
+            read=read, probe_slots=self._probe.value_layers if also is not None else (),
+            probe_rows=None if self._subset is False else self._subset[1], gradient_rows=self.gradient_rows,
+        ) or _backend.CompiledStep(
             model, self._loss_fn, self.inputs, self.targets, with_gradients="gradients" in self.quantities,
-            metrics=[(metric.make(), _metric_select(metric), metric.sample_weight) for metric in self._metrics],
-            read=read,
-            also=self._probe.call_for(self.inputs if self._subset is False else self._subset[0]),
-            gradient_rows=self.gradient_rows,
+            metrics=metrics, read=read, also=also, gradient_rows=self.gradient_rows,
         )
         self._plan_regularization(model)
         self._check_targets(model)

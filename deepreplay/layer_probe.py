@@ -501,6 +501,12 @@ class LayerProbe:
             self._call = _backend.CompiledCall(self._extractor, x, ties=ties)
         return self._call
 
+    @property
+    def value_layers(self) -> list[tuple[keras.layers.Layer, str]]:
+        """``(layer, kind)`` of each value of :meth:`call_for`'s call, in order; ``kind`` is 'activations' or 'z'."""
+        layers = {plan.name: plan.layer for plan in self.plans}
+        return [(layers[name], kind) for name, kind in self._slots]
+
     def unpack(self, values: list[np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """``(activations, z_values)`` per recorded layer name, from the values of :meth:`call_for`'s call."""
         out: dict[str, dict[str, np.ndarray]] = {"activations": {}, "z": {}}
