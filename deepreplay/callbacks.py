@@ -25,7 +25,7 @@ import numpy as np
 from . import _backend, compute, sampling, storage, structure, weighting
 from .layer_probe import LayerProbe
 from .numpy_step import NumpyStep, numpy_step
-from .layer_tree import may_add_call_losses
+from .layer_tree import every_layer, may_add_call_losses
 from .model_inspection import (
     MetricSpec,
     compiled_metrics,
@@ -616,6 +616,14 @@ class ReplayData(keras.callbacks.Callback):
                     f"({type(exc).__name__}: {exc}); give inputs the model accepts, or build it "
                     "(keras.Input(shape=...), or call it once) before recording."
                 ) from exc
+        stateful = sorted({layer.name for layer in every_layer(model) if getattr(layer, "stateful", False) is True})
+        if stateful:
+            raise ValueError(
+                f"the model has stateful layers {stateful} (stateful=True: each batch starts from the state the "
+                "previous one left, with a fixed batch size); every record calls the model on the recorded samples, "
+                "which would replace that state in the middle of training, so deepreplay cannot record this model. "
+                "Record the model built with stateful=False instead, or fit this one without ReplayData."
+            )
         try:
             inputs = model.inputs
         except (AttributeError, ValueError):  # a subclassed model has no symbolic inputs

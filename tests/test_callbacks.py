@@ -1420,3 +1420,20 @@ def test_a_mixed_bfloat16_layer_is_recorded_as_float32(tmp_path):
         want = keras.ops.convert_to_numpy(keras.ops.cast(model.get_layer("narrow")(X), "float32"))
         np.testing.assert_allclose(narrow, want, atol=1e-2)
         assert replay.outputs_at(0, "wide").shape == (64, 128)
+
+
+def test_a_model_with_stateful_layers_is_refused_before_training_with_the_way_out(tmp_path):
+    """A stateful LSTM (fixed batch size, state carried between batches): recording calls the model on the
+    recorded samples, which failed deep inside LSTM.call and was reported as 'targets do not fit the loss'."""
+    X = np.random.default_rng(0).normal(size=(32, 5, 3)).astype(np.float32)
+    y = (X[:, 0, :1] > 0).astype(np.float32)
+    model = keras.Sequential([keras.Input((5, 3), batch_size=16),
+                              keras.layers.Bidirectional(keras.layers.LSTM(2, stateful=True), name="bi"),
+                              keras.layers.Dense(1, activation="sigmoid", name="out")])
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    before = [np.array(w) for w in model.get_weights()]
+    with pytest.raises(ValueError, match=r"stateful layers \['backward_lstm', 'bi', 'forward_lstm'\].*stateful=False"):
+        model.fit(X, y, epochs=1, batch_size=16, verbose=0,
+                  callbacks=[ReplayData(X, y, tmp_path / "s.h5", "s")])
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))  # refused before training
+    assert not (tmp_path / "s.h5").exists()  # nothing written
