@@ -265,6 +265,11 @@ def _check_recording(filename: str, group: str) -> tuple[list[str], list[str], l
 def _check_epoch(option: str, epoch: int | None, epochs: Sequence[int], unit: str = "epoch") -> None:
     if epoch is not None and not epochs[0] <= epoch <= epochs[-1]:
         raise CommandError(f"{option} {epoch}: the recording has {unit}s {epochs[0]} to {epochs[-1]}")
+    if option == "--epoch" and epoch is not None and epoch not in epochs:  # a frame is a record
+        shown = ", ".join(map(str, epochs)) if len(epochs) <= 12 else \
+            ", ".join(map(str, [*epochs[:5], "...", *epochs[-5:]]))
+        raise CommandError(f"{option} {epoch}: not a recorded {unit} (ReplayData(every=...) or every_steps "
+                           f"records some only); the recorded {unit}s: {shown}")
 
 
 def _check_numbers(args: argparse.Namespace, ext: str) -> None:

@@ -145,6 +145,23 @@ def test_impossible_requests_are_one_line_errors(capsys, tmp_path, tiny_recordin
     _one_line_error(code, err, "does not exist")
 
 
+
+def test_a_png_epoch_between_records_is_refused_in_one_line_listing_the_records(capsys, tmp_path):
+    """every=2 records epochs 0, 2, 3: --epoch 1 lies within the range, so the range check let it through
+    and the plotter refused it with its own 'epoch=1 is not an epoch of these visuals'."""
+    from conftest import make_tiny_model, tiny_data
+    from deepreplay.callbacks import ReplayData
+
+    X, y = tiny_data(32)
+    model = make_tiny_model()
+    filename = str(tmp_path / "every.h5")
+    model.fit(X, y, epochs=3, batch_size=16, verbose=0, callbacks=[ReplayData(X, y, filename, "every", every=2)])
+    with RecordingReader(filename, "every") as reader:
+        assert list(reader.epochs) == [0, 2, 3]
+    code, _, err = run(capsys, "render", filename, "every", "-o", str(tmp_path / "x.png"), "--epoch", "1")
+    _one_line_error(code, err, "--epoch 1: not a recorded epoch", "the recorded epochs: 0, 2, 3")
+    assert not (tmp_path / "x.png").exists()
+
 def test_a_file_that_is_not_hdf5(capsys, tmp_path):
     text = tmp_path / "notes.h5"
     text.write_text("not a recording")
