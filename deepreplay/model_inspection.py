@@ -483,7 +483,8 @@ def _accuracy_for(model: keras.Model, y: np.ndarray, kind: str, output: int = 0)
 
 def output_masks(model: keras.Model, x: object) -> list[np.ndarray | None] | None:
     """The Keras mask of each output of ``model`` on the inputs ``x`` (None for an output without one), or
-    None when no output has one (read from the symbolic outputs, without calling the model).
+    None when no output has one (read from the symbolic outputs without calling the model; a subclassed
+    model, which has none, is called when one of its layers makes masks).
 
     A metric reads its output's mask from the predictions (Keras' ``MeanMetricWrapper`` leaves masked steps
     out), but predictions handed back by a compiled call or converted to NumPy no longer carry it: the
@@ -492,15 +493,32 @@ def output_masks(model: keras.Model, x: object) -> list[np.ndarray | None] | Non
     """
     try:
         symbolic = list(model.outputs or [])
-    except (AttributeError, ValueError):  # a subclassed model has no symbolic outputs
+    except (AttributeError, ValueError):  # a subclassed model has no symbolic outputs: does a layer make a mask?
+        symbolic = None
+    if symbolic is not None and not any(_keras_mask(output) is not None for output in symbolic):
         return None
-    if not any(_keras_mask(output) is not None for output in symbolic):
+    if symbolic is None and not _makes_masks(model):
         return None
     values = model(x, training=False)
     if isinstance(values, dict):
         values = [values[name] for name in output_names(model)]
     masks = [_keras_mask(value) for value in keras.tree.flatten(values)]
     return [None if mask is None else keras.ops.convert_to_numpy(mask) for mask in masks]
+
+
+def _makes_masks(layer: keras.layers.Layer) -> bool:
+    """Whether ``layer`` or a layer it holds, at any depth, makes a Keras mask from its inputs (``Masking``,
+    ``Embedding(mask_zero=True)``)."""
+    pending, seen = [layer], set()
+    while pending:
+        layer = pending.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        if isinstance(layer, keras.layers.Masking) or getattr(layer, "mask_zero", False) is True:
+            return True
+        pending.extend(sublayers(layer))
+    return False
 
 
 def with_mask(y_pred: object, mask: np.ndarray | None) -> object:

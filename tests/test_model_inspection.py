@@ -13,6 +13,7 @@ from deepreplay.model_inspection import (
     is_linear,
     loss_name,
     model_layers,
+    output_masks,
     per_sample_loss,
     variable_keys,
 )
@@ -255,3 +256,40 @@ def test_metrics_that_match_no_output_structure_are_skipped_with_a_warning():
     with pytest.warns(UserWarning, match=r"cannot match the compiled metrics \['mae', 'mse'\] to the outputs "
                                          r"\['cls', 'reg', 'soft'\]"):
         assert compiled_metrics(model, y) == []
+
+
+@pytest.mark.parametrize("kind", ["sequential", "subclassed"])
+def test_output_masks_give_metrics_of_numpy_predictions_the_padded_steps_keras_leaves_out(kind):
+    """A Masking layer before an output per step: predictions handed back as NumPy (PyTorch's step, or a
+    compiled JAX step's) have lost their mask, and the metric counted the padded steps. output_masks reads it
+    once (a subclassed model has no symbolic outputs: it is called because a layer makes masks) and the metric
+    measures the NumPy predictions as Keras measures the masked tensor; a model without masks gives None."""
+    L = keras.layers
+    steps = np.arange(5)[None, :] < (np.arange(12) % 4 + 1)[:, None]
+    x = np.where(steps[..., None], RNG.normal(size=(12, 5, 2)), 0.0).astype(np.float32)
+    y = RNG.normal(size=(12, 5, 1)).astype(np.float32)
+    layers = [L.Masking(0.0, name="mask"), L.Dense(3, activation="tanh", name="step"), L.Dense(1, name="out")]
+    if kind == "sequential":
+        model = keras.Sequential([keras.Input((5, 2)), *layers])
+    else:
+        class Net(keras.Model):
+            def __init__(self):
+                super().__init__(name="net")
+                self.parts = layers
+
+            def call(self, v):
+                for layer in self.parts:
+                    v = layer(v)
+                return v
+
+        model = Net()
+        model(x[:2])
+    model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+    masks = output_masks(model, x)
+    np.testing.assert_array_equal(masks[0], steps)
+    (spec,) = compiled_metrics(model, y)
+    spec.mask = masks[0]
+    want = model.evaluate(x, y, batch_size=12, verbose=0, return_dict=True)["mae"]
+    assert spec.evaluate(y, keras.ops.convert_to_numpy(model(x))) == pytest.approx(want, rel=1e-6)
+    plain = keras.Sequential([keras.Input((5, 2)), L.Dense(1, name="plain")])
+    assert output_masks(plain, x) is None
