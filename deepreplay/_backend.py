@@ -198,6 +198,27 @@ def is_distributed(model: keras.Model) -> bool:
     return True
 
 
+def crossentropy_takes_logits() -> bool:
+    """Whether Keras' cross-entropies, given a sigmoid or softmax activation's output, compute on its logits.
+
+    On TensorFlow the activation keeps its input on its output tensor
+    (``_keras_logits``) and ``binary_crossentropy``,
+    ``categorical_crossentropy`` and ``sparse_categorical_crossentropy``
+    use it (``sigmoid_cross_entropy_with_logits``, ...): no clipping.  On
+    JAX and PyTorch they clip the probabilities to ``[epsilon, 1 - epsilon]``.
+    """
+    return backend_name() == "tensorflow"
+
+
+def clip_gradient_at_bounds() -> float:
+    """The share of the gradient that the backend's ``clip(x, low, high)`` passes where ``x`` equals a bound.
+
+    TensorFlow (``clip_by_value``) and PyTorch (``clamp``) pass all of it;
+    JAX splits it between the two arguments of its ``maximum``/``minimum``.
+    """
+    return 0.5 if backend_name() == "jax" else 1.0
+
+
 def _chief_task(task_type: str, task_id: object, cluster: dict) -> bool:
     """TensorFlow's rule: the ``chief`` task, or worker 0 of a cluster without one."""
     if task_type == "chief":

@@ -400,7 +400,6 @@ class NumpyStep:
                  gradient_rows: np.ndarray | None) -> None:
         self.model = model
         self.plan = plan
-        self.backend = _backend.backend_name()
         self.x = np.asarray(x, dtype=np.float32)
         n = len(self.x)
         self.kind, self.from_logits, smoothing = _loss_spec(model)
@@ -440,8 +439,9 @@ class NumpyStep:
             self.row_weight = weight
         last = [step for step in plan if step.kind != "identity"][-1]
         # TensorFlow's cross-entropies take the logits of a sigmoid or softmax output (see the module doc).
-        self.uses_logits = self.from_logits or (self.backend == "tensorflow" and self.kind != "mse"
+        self.uses_logits = self.from_logits or (_backend.crossentropy_takes_logits() and self.kind != "mse"
                                                 and last.activation in ("sigmoid", "softmax"))
+        self.at_bounds = _F32(_backend.clip_gradient_at_bounds())
         self.output_step = last
 
     def __call__(self) -> tuple[Any, np.ndarray, list[np.ndarray] | None]:
@@ -511,8 +511,8 @@ class NumpyStep:
         """The gradient ``clip(p, low, high)`` lets through: 1 inside, 0 outside; at a bound 1 (TensorFlow,
         PyTorch) or 1/2 (JAX, whose clip splits it between the two arguments of max/min)."""
         inside = ((p >= low) & (p <= high)).astype(np.float32)
-        if self.backend == "jax":
-            inside[(p == low) | (p == high)] = 0.5
+        if self.at_bounds != 1:
+            inside[(p == low) | (p == high)] = self.at_bounds
         return inside
 
     def _gradients(self, trace: list, values: dict[int, np.ndarray], d_out: np.ndarray,
