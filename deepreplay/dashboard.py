@@ -149,6 +149,21 @@ def model_problem(replay) -> str | None:
     return None
 
 
+def _shown_loss_name(replay) -> str:
+    """The loss of the output the visuals show (``replay.output``, default the first): a model with several
+    outputs stores them all in one name ('mse+binary_crossentropy', 'a:mse+b:hinge')."""
+    name, outputs = replay.loss_name, list(replay.output_names)
+    if len(outputs) <= 1:
+        return name
+    shown, parts = replay.output or outputs[0], name.split("+")
+    if all(":" in part for part in parts):  # a dict by output name
+        return dict(part.split(":", 1) for part in parts).get(shown, "")
+    with_loss = [output for output in outputs if output in set(replay.reader.output_loss_names)]
+    if len(parts) == len(with_loss):  # a list, outputs without a loss left out
+        return parts[with_loss.index(shown)] if shown in with_loss else ""
+    return name
+
+
 def _hidden_shapes(replay) -> dict[str, tuple[int, ...]]:
     """Per-sample output shapes of the hidden layers (output layer left out) with recorded activations."""
     epoch = int(replay.epochs[0])
@@ -265,7 +280,7 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
         skipped.append(f"probability histograms and confusion matrix: the targets are multi-label ({task.n_outputs} "
                        "0/1 labels, several 1s in a row), and both visuals need one class per sample; the "
                        "feature space colours the samples by the first label")
-    elif not task.is_classification and "crossentropy" in replay.loss_name and int(np.prod(target_shape)) > 1:
+    elif not task.is_classification and "crossentropy" in _shown_loss_name(replay) and int(np.prod(target_shape)) > 1:
         values = np.asarray(replay.targets, dtype=np.float64)
         per_position = len(target_shape) >= 2 or bool(np.all(values == np.rint(values)))
         skipped.append(f"probability histograms and confusion matrix: each sample's target has shape {target_shape} "

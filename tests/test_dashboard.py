@@ -354,6 +354,29 @@ def test_a_layer_of_a_model_with_several_inputs_asked_for_as_feature_space_says_
                                              "inputs"):
             build_dashboard(replay, layer_name="hidden")
 
+
+def test_the_note_on_class_visuals_reads_the_loss_of_the_output_shown(tmp_path):
+    """Outputs 'seq' (a regression per step, mse) and 'cls' (binary_crossentropy): the dashboard shows 'seq',
+    and said its (6, 1) targets were 'a class per time step' because the model's loss name holds
+    'crossentropy' (of the other output)."""
+    from deepreplay.dashboard import DashboardNote
+
+    inputs = keras.Input((6, 2))
+    h = keras.layers.Dense(3, activation="tanh", name="step")(inputs)
+    seq = keras.layers.Dense(1, name="seq")(h)
+    cls = keras.layers.Dense(1, activation="sigmoid", name="cls")(keras.layers.GlobalAveragePooling1D(name="gap")(h))
+    model = keras.Model(inputs, [seq, cls])
+    model.compile(optimizer="sgd", loss=["mse", "binary_crossentropy"])
+    X = RNG.normal(size=(12, 6, 2)).astype(np.float32)
+    y = [RNG.normal(size=(12, 6, 1)).astype(np.float32), (np.arange(12) % 2).astype(np.float32)]
+    filename = str(tmp_path / "two.h5")
+    ReplayData(X, y, filename, "two", model=model)
+    with Replay(filename, "two") as replay:
+        with pytest.warns(DashboardNote) as notes:
+            build_dashboard(replay)
+        text = " ".join(str(note.message) for note in notes)
+        assert "outputs other than 'seq'" in text and "class per time step" not in text
+
 def test_a_deep_model_gets_the_distributions_of_a_few_evenly_spaced_layers_with_short_labels(tmp_path):
     """A deep model (MobileNet has 162 layers with names like 'expanded_conv_3_squeeze_excite_conv_1'): the
     dashboard draws 8 layers' distributions, first and last included, says so, and shortens long names, so the
