@@ -448,6 +448,45 @@ def test_part1_fit_recorded_with_numpy_step_equals_compiled_recording_and_keras(
         np.testing.assert_array_equal(a, b)  # recording with either step leaves training alike
 
 
+def test_wide_layer_and_gradient_subset_recorded_alike(tmp_path):
+    """2,100 samples through 16 tanh units: the layer's outputs are kept for 64 samples and the gradients come
+    from 2,048 of the samples; both steps record the same."""
+    import keras
+
+    from deepreplay import numpy_step
+    from deepreplay.callbacks import ReplayData
+    from deepreplay.storage import RecordingReader
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2100, 2)).astype(np.float32)
+    y = (x[:, 0] * x[:, 1] > 0).astype(np.float32)
+    filename = tmp_path / "wide.h5"
+    for allowed in (True, False):
+        keras.utils.set_random_seed(5)
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(16, "tanh", name="wide"),
+                                  keras.layers.Dense(1, "sigmoid", name="out")])
+        model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy"])
+        rd = ReplayData(x, y, filename, f"numpy{allowed}", significant_bits=None)
+        saved = numpy_step.MAX_COST
+        numpy_step.MAX_COST = saved if allowed else 0
+        try:
+            model.fit(x, y, epochs=1, batch_size=64, shuffle=False, verbose=0, callbacks=[rd])
+        finally:
+            numpy_step.MAX_COST = saved
+        assert isinstance(rd._step, numpy_step.NumpyStep) == allowed
+        assert rd.gradient_rows is not None
+    with RecordingReader(filename, "numpyTrue") as new, RecordingReader(filename, "numpyFalse") as old:
+        for k in range(2):
+            assert new.outputs(k, "wide").shape == (64, 16)
+            for layer in ("wide", "out"):
+                for kind in ("activations", "z"):
+                    np.testing.assert_allclose(new.outputs(k, layer, kind), old.outputs(k, layer, kind), **CLOSE)
+            for layer, variables in old.gradients(k).items():
+                for name, g in variables.items():
+                    assert np.max(np.abs(new.gradients(k)[layer][name] - g)) <= GRAD_REL * np.max(np.abs(g))
+            np.testing.assert_allclose(new.losses(k), old.losses(k), **LOSS_TOL)
+
+
 # ==========================================================================
 # Child process: python tests/test_numpy_step.py BACKEND
 # ==========================================================================
