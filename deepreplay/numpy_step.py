@@ -13,7 +13,7 @@ Eligible (anything else: None):
 
 * a ``keras.Sequential`` or a functional ``keras.Model`` (not a subclass of
   either) that is a plain chain: one input, one output, each layer called
-  once on the previous layer's output; its layers ``Dense`` (no LoRA, no
+  once on the previous layer's output; its layers (the first a ``Dense``) ``Dense`` (no LoRA, no
   quantization), ``Activation`` and ``Dropout`` (the identity in inference
   mode, which is how the recording calls the model), all in the float32
   dtype policy, without regularizers (so ``model.losses`` adds nothing);
@@ -227,7 +227,8 @@ def _plain_layer(layer: keras.layers.Layer) -> _Layer | None:
         return _Layer(layer, "identity", "linear")
     if kind is keras.layers.Activation:
         name = _activation_name(layer.activation)
-        return _Layer(layer, "activation", name) if name else None
+        # A linear one returns its input itself (which keeps a sigmoid's logits on TensorFlow): the identity.
+        return None if name is None else _Layer(layer, "identity" if name == "linear" else "activation", name)
     if kind is not keras.layers.Dense or getattr(layer, "lora_enabled", False):
         return None
     if layer.kernel_regularizer is not None or layer.bias_regularizer is not None:

@@ -66,7 +66,8 @@ def _loss(spec):
 
 
 def build_case(activations, units, loss, scale, *, n=120, d=3, seed=0, layers_kind="dense"):
-    """A compiled Sequential Dense stack (``layers_kind="split"``: Dense + Activation + Dropout), inputs, targets."""
+    """A compiled Sequential Dense stack (``layers_kind="split"``: Dense + Activation + Dropout; "linear-tail":
+    an ``Activation("linear")`` last), inputs, targets."""
     import keras
 
     rng = np.random.default_rng(seed)
@@ -79,6 +80,8 @@ def build_case(activations, units, loss, scale, *, n=120, d=3, seed=0, layers_ki
         else:
             layers.append(keras.layers.Dense(width, activation=activation, kernel_initializer=init,
                                              bias_initializer=keras.initializers.RandomNormal(seed=seed + 50 + i)))
+    if layers_kind == "linear-tail":  # returns its input itself: a sigmoid's logits stay on it (TensorFlow)
+        layers.append(keras.layers.Activation("linear"))
     model = keras.Sequential(layers)
     loss = _loss(loss)
     model.compile(optimizer="sgd", loss=loss, metrics=["accuracy"])
@@ -205,8 +208,9 @@ def test_numpy_step_equals_compiled_step_and_keras_on_tensorflow(case):
     assert compare_case(activations, units, loss, scale) == []
 
 
-def test_dense_activation_dropout_layers_equal_keras():
-    assert compare_case(["tanh", "sigmoid"], [3, 1], "binary_crossentropy", 4.0, layers_kind="split") == []
+@pytest.mark.parametrize("layers_kind", ["split", "linear-tail"])
+def test_dense_activation_dropout_layers_equal_keras(layers_kind):
+    assert compare_case(["tanh", "sigmoid"], [3, 1], "binary_crossentropy", 8.0, layers_kind=layers_kind) == []
 
 
 @pytest.fixture(scope="module", autouse=True)
