@@ -24,7 +24,6 @@ import numpy as np
 
 from . import _backend, compute, sampling, storage, structure, weighting
 from .layer_probe import LayerProbe
-from .numpy_step import NumpyStep, numpy_step
 from .layer_tree import every_layer, may_add_call_losses
 from .model_inspection import (
     MetricSpec,
@@ -36,6 +35,7 @@ from .model_inspection import (
     output_masks,
     variable_keys,
 )
+from .numpy_step import NumpyStep, numpy_step
 
 __all__ = ["ReplayData"]
 
