@@ -145,7 +145,8 @@ def part1_fits(fits: int, epochs: int, tmp: str, counter) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--setups", type=int, default=7, help="set-ups of each step per model (default: %(default)s)")
-    parser.add_argument("--records", type=int, default=150, help="records of each step per model (default: %(default)s)")
+    parser.add_argument("--records", type=int, default=150,
+                        help="records of each step per model (default: %(default)s)")
     parser.add_argument("--models", default="part1,16x2,32x2,64x2,block,64x2-10k",
                         help="comma-separated: part1, 16x2, 32x2, 64x2, block, 64x2-10k (default: all)")
     parser.add_argument("--fits", type=int, default=4,
