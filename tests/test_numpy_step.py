@@ -214,20 +214,27 @@ def test_dense_activation_dropout_layers_equal_keras(layers_kind):
     assert compare_case(["tanh", "sigmoid"], [3, 1], "binary_crossentropy", 8.0, layers_kind=layers_kind) == []
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(scope="module")
 def children():
-    """The JAX and PyTorch children, started with this module's first test (they run beside the others)."""
+    """``run(backend)``: the output of that backend's child, started when first asked for (under pytest-xdist
+    each backend's test runs its own child, once, on whichever worker it lands)."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
-    procs = {backend: subprocess.Popen([sys.executable, __file__, backend], stdout=subprocess.PIPE,
-                                       stderr=subprocess.STDOUT, text=True, env={**env, "KERAS_BACKEND": backend})
-             for backend in ("jax", "torch")}
     outputs = {}
-    yield lambda backend: outputs.setdefault(backend, procs[backend].communicate(timeout=240)[0])
-    for proc in procs.values():
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+
+    def run(backend):
+        if backend not in outputs:
+            proc = subprocess.Popen([sys.executable, __file__, backend], stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True, env={**env, "KERAS_BACKEND": backend})
+            try:
+                outputs[backend] = proc.communicate(timeout=240)[0]
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        return outputs[backend]
+
+    return run
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
