@@ -131,9 +131,13 @@ def _fit_batch_size(model: keras.Model) -> int | None:
 
 
 def _fit_initial_epoch(model: keras.Model) -> int:
-    """The ``initial_epoch`` given to the running ``model.fit`` call (0 when unknown)."""
-    value = _fit_locals(model).get("initial_epoch", 0)
-    return int(value) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else 0
+    """The epoch the running ``model.fit`` call starts from (0 when unknown): its ``initial_epoch``, or the
+    one ``keras.callbacks.BackupAndRestore`` resumes from (it sets ``model._initial_epoch``, which ``fit``
+    takes in place of its argument)."""
+    for value in (getattr(model, "_initial_epoch", None), _fit_locals(model).get("initial_epoch", 0)):
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value:
+            return int(value)
+    return 0
 
 
 class ReplayData(keras.callbacks.Callback):
@@ -547,6 +551,17 @@ class ReplayData(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch_index = epoch
         self._raise_failed_write()
+        if self._started and epoch > self._epochs_seen:
+            # fit starts later than it said at on_train_begin: a callback after this one resumed the run
+            # (BackupAndRestore restores the weights and the epoch there); label the records by the true epochs.
+            warnings.warn(
+                f"deepreplay: fit resumed at epoch {epoch} after ReplayData had recorded the starting state as "
+                f"epoch {self._epochs_seen}: a callback listed after ReplayData (keras.callbacks."
+                "BackupAndRestore) restored the run, so that record holds the weights before the restore. "
+                "List ReplayData after BackupAndRestore in callbacks=[...].",
+                UserWarning, stacklevel=2,
+            )
+            self._epochs_seen = epoch
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if not self._started:

@@ -1437,3 +1437,44 @@ def test_a_model_with_stateful_layers_is_refused_before_training_with_the_way_ou
                   callbacks=[ReplayData(X, y, tmp_path / "s.h5", "s")])
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))  # refused before training
     assert not (tmp_path / "s.h5").exists()  # nothing written
+
+
+@pytest.mark.parametrize("order", ["backup_first", "replay_first"])
+def test_a_run_resumed_by_backup_and_restore_is_labelled_with_its_true_epochs(tmp_path, order):
+    """BackupAndRestore resumes an interrupted fit at epoch 3 (it sets the epoch after fit read initial_epoch=0):
+    the records were labelled 0, 1, 2. Listed before ReplayData, the records are 3 (the restored state), 4, 5;
+    listed after it, the starting state was recorded before the restore: a warning says so and how to list
+    them, and the trained epochs are still labelled 4, 5."""
+    from deepreplay.replay import Replay
+
+    X, y = tiny_data(32)
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 2:
+                raise RuntimeError("interrupted")
+
+    backup = str(tmp_path / "backup")
+    model = make_tiny_model()
+    with pytest.raises(RuntimeError, match="interrupted"):
+        model.fit(X, y, epochs=5, batch_size=16, verbose=0,
+                  callbacks=[keras.callbacks.BackupAndRestore(backup), Interrupt()])
+    model = make_tiny_model()
+    restore, record = keras.callbacks.BackupAndRestore(backup), ReplayData(X, y, tmp_path / "r.h5", "r")
+    snapshots = []
+
+    class Snapshot(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            snapshots.append([np.array(w) for w in self.model.get_weights()])
+
+    callbacks = [restore, record] if order == "backup_first" else [record, restore]
+    if order == "backup_first":
+        history = model.fit(X, y, epochs=5, batch_size=16, verbose=0, callbacks=[*callbacks, Snapshot()])
+    else:
+        with pytest.warns(UserWarning, match="fit resumed at epoch 3 after ReplayData had recorded the starting "
+                                             "state as epoch 0.*List ReplayData after BackupAndRestore"):
+            history = model.fit(X, y, epochs=5, batch_size=16, verbose=0, callbacks=[*callbacks, Snapshot()])
+    assert history.epoch == [3, 4]
+    with Replay(tmp_path / "r.h5", "r") as replay:
+        assert list(replay.epochs) == ([3, 4, 5] if order == "backup_first" else [0, 4, 5])
+        assert all(np.array_equal(a, b) for a, b in zip(replay.model_at(5).get_weights(), snapshots[-1]))
