@@ -383,16 +383,19 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
                                "layer graph), and the layers it calls after this one, applied to its outputs, do "
                                "not give the model's outputs on the recorded samples (tail not verified), so what "
                                "the rest of the network makes of its outputs cannot be computed alone")
-    elif layer_name is not None and storage.NESTED_LAYER_SEPARATOR in layer_name:  # inside a nested model
-        try:  # the layers after it, inside the nested model and around it, must form a chain
+    elif layer_name is not None:  # a model with a layer graph
+        try:  # the layers after it (inside a nested model and around it) must form a chain
             replay.tail_function(layer_name)
         except ValueError:
             display_regions = False
             if widths[layer_name] == 2:
                 container = layer_name.split(storage.NESTED_LAYER_SEPARATOR)[0]
-                skipped.append(f"the regions of the feature space of {layer_name!r}: the layers after it (inside "
-                               f"{container!r} and after it) do not form a chain of layers, so what they make of "
-                               "its outputs cannot be computed alone")
+                if storage.NESTED_LAYER_SEPARATOR in layer_name:
+                    why = f"the layers after it (inside {container!r} and after it) do not form a chain of layers"
+                else:
+                    why = "what follows it in the model is not a chain of layers (an operation or a branch between them)"
+                skipped.append(f"the regions of the feature space of {layer_name!r}: {why}, so what they make of "
+                               "its outputs cannot be computed alone (its points and grid lines are drawn)")
     if not kinds:
         needs_model.append("feature maps, filters and layer distributions (this recording predates the "
                            "recorded layer kinds)")

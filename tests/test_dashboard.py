@@ -478,6 +478,31 @@ def test_a_layer_inside_a_nested_model_gets_the_regions_of_its_feature_space(tmp
         assert any("regions of the feature space of 'res/b'" in line for line in plan.skipped), plan.skipped
 
 
+
+def test_a_functional_model_with_an_operation_after_the_layer_draws_its_feature_space_without_regions(tmp_path):
+    """keras.ops between two layers of a functional model (h = tanh(dense(x)) * 2): no chain of layers follows
+    'hidden', so the regions cannot be computed. The whole feature space was left out ('could not be drawn on
+    this model (ValueError: ...)'); its points and grid lines are drawn, only the regions are left out and said."""
+    from deepreplay.dashboard import DashboardNote
+    from deepreplay.plot.feature_space import FeatureSpace
+
+    inp = keras.Input((2,))
+    h = keras.ops.tanh(keras.layers.Dense(2, name="hidden")(inp)) * 2.0
+    model = keras.Model(inp, keras.layers.Dense(1, activation="sigmoid", name="out")(h))
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    X = RNG.normal(size=(20, 2)).astype(np.float32)
+    filename = str(tmp_path / "ops.h5")
+    ReplayData(X, (X[:, :1] > 0).astype(np.float32), filename, "ops", model=model)
+    with Replay(filename, "ops") as replay:
+        plan = plan_dashboard(replay)
+        assert plan.layer_name == "hidden" and plan.display_regions is False, plan
+        with pytest.warns(DashboardNote) as notes:
+            _fig, visuals = build_dashboard(replay)
+        text = " ".join(str(note.message) for note in notes)
+        assert "the regions of the feature space of 'hidden': what follows it in the model is not a chain" in text
+        assert "ValueError" not in text and FeatureSpace in visual_types(visuals)
+
+
 class _ChainNet(keras.Model):
     """A subclassed model whose call is a plain chain: a -> hidden (2 units) -> c -> out."""
 
