@@ -94,6 +94,7 @@ Layer, variable and metric names are escaped in link names (``/`` as
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -260,6 +261,7 @@ def compressed_bound(nbytes: int) -> int:
     return nbytes + nbytes // 8 + 64
 
 
+@functools.lru_cache(maxsize=4096)  # the same few names, at every record
 def _encode(name: str) -> str:
     """A layer, variable or metric name as an HDF5 link name ('/', NUL, '%' and '.'/'..' escaped)."""
     out = name.replace("%", "%25").replace("/", "%2F").replace("\0", "%00")
@@ -503,7 +505,8 @@ class RecordingWriter:
         self._ids: dict[str, h5py.h5d.DatasetID] = {}
         # Whether each dataset of _ids takes chunks compressed by deflate_chunk (see _writes_deflated).
         self._deflated: dict[str, bool] = {}
-        self._next: tuple[h5py.Group, int] | None = None  # the group and the next record's index
+        # The group, the next record's index, and whether the group is step-based.
+        self._next: tuple[h5py.Group, int, bool] | None = None
         self._ids_generation = -1
         # Where the packed arrays go (version 2 groups; None: one dataset per array), read from the
         # file with the group whenever ``_next`` is None.
@@ -656,10 +659,11 @@ class RecordingWriter:
         if self._next is None:
             g = self._group(f)
             index = _n_records(g)
+            stepped = _STEPS in g
             self._plan = _PackPlan.of(g)
             self._shapes.pop(_SCALARS, None)  # its width grows with new names, maybe by a copy of this writer
         else:  # the same kept file, that no one else wrote since this writer's last record
-            g, index = self._next
+            g, index, stepped = self._next
         plan = self._plan
         scalars: dict[str, float] | None = {} if plan is not None and plan.pack_scalars else None
         for sub, values in ((_LOGS, logs), (_EVALUATION, evaluation)):
@@ -701,7 +705,7 @@ class RecordingWriter:
         self._append_packed(g, index, packed)
         if scalars is not None:
             self._append_scalars(g, index, scalars)
-        if _STEPS in g:
+        if stepped:
             if step is None:
                 raise ValueError(f"{_describe(self.filename, self.group_name)} is step-based: give step=.")
             self._append(g, _STEPS, index, np.int64(step), compress=False)
@@ -710,8 +714,8 @@ class RecordingWriter:
         # The epochs dataset grows last, then the record count: a record counts only once all
         # its data is written (and the whole session reaches the file atomically).
         self._append(g, _EPOCHS, index, np.int64(epoch), compress=False)
-        g.attrs[_ATTR_RECORDS] = np.int64(index + 1)
-        self._next = (g, index + 1)
+        _set_record_count(g, index + 1)
+        self._next = (g, index + 1, stepped)
 
     def record_nbytes(
         self,
@@ -1966,6 +1970,25 @@ def _index_key(g: h5py.Group, node: object) -> tuple:
 
 def _layers(g: h5py.Group) -> list[str]:
     return list(json.loads(_text(g.attrs[_ATTR_LAYERS])))
+
+
+def _set_record_count(g: h5py.Group, n: int) -> None:
+    """Set the group's ``records`` attribute to ``n`` (an int64 scalar, as ``create`` made it).
+
+    The existing attribute is overwritten in place through the low-level API:
+    h5py's ``attrs[...] =`` deletes and creates it again, which costs about
+    three times the CPU of a small record's whole attribute write.  Any other
+    form (missing, another type: a file not made by this writer) is set the
+    usual way.
+    """
+    try:
+        attr = h5py.h5a.open(g.id, _ATTR_RECORDS.encode())
+    except KeyError:
+        attr = None
+    if attr is not None and attr.dtype == np.int64 and attr.shape == ():
+        attr.write(np.array(n, dtype=np.int64))
+    else:
+        g.attrs[_ATTR_RECORDS] = np.int64(n)
 
 
 def _n_records(g: h5py.Group) -> int:
