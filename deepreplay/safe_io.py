@@ -528,6 +528,49 @@ class _Journal:
         self.chain, self.index, self.end = chain, index, offset
         return pending
 
+    def left_state(self, identity: tuple[int, int]) -> tuple | None:
+        """Where this session leaves the chain, for :meth:`resume` at the writer's next session.
+
+        None when there is no chain (or no journal) or the boot is unknown:
+        the next session reads the journal back.
+        """
+        if self.fd is None or _BOOT is None or not self.chain or not self.index:
+            return None
+        return tuple(identity), _BOOT, self.chain, self.index, self.end
+
+    def resume(self, left: tuple | None, identity: tuple[int, int]) -> bool:
+        """Take the chain's position from ``left`` (:meth:`left_state` of this writer's last session)
+        instead of reading every entry's head back, when no one changed the chain since.
+
+        Every entry of that chain is in the file and marked in this boot, so
+        :meth:`scan` would find nothing to apply, and stop where that session
+        left the chain, unless someone wrote the journal since.  Two reads
+        tell: a new chain (another writer's, or a reader's after applying a
+        killed writer's entries) always starts at the journal's first byte
+        with a fresh random chain id, so the first entry is still this
+        chain's first only if no chain started since; and an entry added to
+        this chain (another writer's) goes where the chain ended.  A journal
+        removed, replaced or of another file (``identity``) is read back as
+        usual.
+        """
+        if left is None or self.fd is None:
+            return False
+        left_identity, boot, chain, index, end = left
+        if left_identity != tuple(identity) or boot != _BOOT:
+            return False
+        head = os.pread(self.fd, _ENTRY.size, 0)
+        if len(head) != _ENTRY.size:
+            return False
+        magic, head_chain, head_index, _, _, dev, ino = _ENTRY.unpack(head)
+        if magic != _MAGIC or head_chain != chain or head_index or (dev, ino) != tuple(identity):
+            return False
+        after = os.pread(self.fd, _ENTRY.size, end)
+        if len(after) >= 16 and after[:8] == _MAGIC and int.from_bytes(after[8:16], "little") == chain:
+            return False  # an entry added to this chain (by another writer): read it all
+        self.chain, self.index, self.end = chain, index, end
+        self.pending = []
+        return True
+
     def recover(self, fd: int, identity: tuple[int, int]) -> bool:
         """Apply the entries a killed writer (or a reboot) left unapplied, flush the file, and start the
         chain again; whether there were any."""
@@ -791,13 +834,18 @@ def _lock_for_writing(filename: str, what: str, wait: float | None) -> tuple[con
         raise _write_error(filename, exc, what) from None
 
 
-def _begin_writing(fd: int, filename: str) -> tuple[_Journal, os.stat_result]:
-    """Open the file's journal and finish an interrupted write with it; the journal and the file's stat."""
+def _begin_writing(fd: int, filename: str, left: tuple | None = None) -> tuple[_Journal, os.stat_result]:
+    """Open the file's journal and finish an interrupted write with it; the journal and the file's stat.
+
+    ``left``: the journal as this writer's last session left it (see
+    :meth:`_Journal.resume`): when it is still so, it is not read back.
+    """
     journal = None
     try:
         journal = _Journal(filename)
         st = os.fstat(fd)
-        if journal.recover(fd, (st.st_dev, st.st_ino)):
+        identity = (st.st_dev, st.st_ino)
+        if not journal.resume(left, identity) and journal.recover(fd, identity):
             st = os.fstat(fd)
     except OSError as exc:
         if journal is not None:
@@ -955,6 +1003,8 @@ class KeptFile:
     after an exception in a session (the in-memory file is then ahead of the
     disk), when HDF5 touched the view between sessions, and on file systems
     that do not keep nanosecond times.  Discarding never writes to the file.
+    The journal's chain is not read back at each session while no one
+    changed it since (see :meth:`_Journal.resume`).
     """
 
     def __init__(self, filename: str | os.PathLike) -> None:
@@ -962,6 +1012,8 @@ class KeptFile:
         self._h5: h5py.File | None = None
         self._overlay: _PageOverlay | None = None
         self._state: tuple[int, ...] | None = None
+        # The journal as the last session left it (see _Journal.resume); None: read it back.
+        self._journal_left: tuple | None = None
         #: Changes each time the file is opened afresh: HDF5 ids taken from an earlier generation
         #: (datasets, groups) are no longer valid.
         self.generation = 0
@@ -985,8 +1037,9 @@ class KeptFile:
         with FILE_LOCK:
             lock, fd = _lock_for_writing(filename, what, wait)
             journal = None
+            left, self._journal_left = self._journal_left, None  # set again only by a session that succeeds
             try:
-                journal, st = _begin_writing(fd, filename)
+                journal, st = _begin_writing(fd, filename, left)
                 if self._h5 is not None and (self._overlay.touched or _file_state(st) != self._state):
                     self.discard()
                 if self._h5 is None:
@@ -1030,6 +1083,7 @@ class KeptFile:
                     self._state = _stamp(fd)
                     if self._state is None:
                         self.discard()
+                self._journal_left = journal.left_state((st.st_dev, st.st_ino))
             finally:
                 if journal is not None:
                     journal.close()  # kept on the disk: the next session adds to its chain
@@ -1051,7 +1105,7 @@ class KeptFile:
 
     def __getstate__(self) -> dict:
         """Copies and pickles keep the file name only: they open the file afresh."""
-        return {**self.__dict__, "_h5": None, "_overlay": None, "_state": None}
+        return {**self.__dict__, "_h5": None, "_overlay": None, "_state": None, "_journal_left": None}
 
 
 def _quiet_close(h5: h5py.File) -> None:

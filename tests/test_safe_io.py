@@ -720,3 +720,40 @@ def test_a_kept_file_that_hdf5_touched_between_sessions_is_reopened(tmp_path):
         np.testing.assert_array_equal(f["y"][()], np.arange(3))
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89HDF\r\n\x1a\n"
+
+
+def test_a_kept_files_journal_is_read_back_only_when_someone_else_changed_it(tmp_path, monkeypatch):
+    """A KeptFile does not read its journal back at every session while the journal is exactly as its last
+    session left it; an entry another writer left there since (here: killed after its entry was flushed,
+    before applying it) changes the journal, which is then read, and that entry applied, not overwritten."""
+    path = str(tmp_path / "f.h5")
+    kept = _kept_writer(path)
+    real_scan = safe_io._Journal.scan
+    scans = []
+    monkeypatch.setattr(safe_io._Journal, "scan", lambda self, identity: scans.append(1) or real_scan(self, identity))
+    for value in range(1, 4):
+        with kept.session() as f:
+            f["x"][0] = value
+    assert len(scans) == 1  # the first session only
+    other = safe_io.KeptFile(path)  # another writer, "killed" once its entry is in the journal
+    with monkeypatch.context() as m:
+        m.setattr(safe_io, "_apply", lambda *args, **kwargs: None)
+        m.setattr(safe_io._Journal, "mark", lambda self: None)
+        with other.session() as f:
+            f["x"][5] = 55
+    other.discard()
+    assert safe_io.journal_pending(path)
+    del scans[:]
+    with kept.session() as f:
+        assert f["x"][5] == 55  # the other writer's entry, applied first
+        f["x"][0] = 4
+    assert len(scans) == 1
+    assert not safe_io.journal_pending(path)  # (a reader reads the journal: it stays as it was)
+    del scans[:]
+    with kept.session() as f:
+        f["x"][1] = 5
+    assert not scans  # the journal is as this writer left it again
+    with kept.session(final=True) as f:
+        f["x"][2] = 6
+    with safe_io.open_read(path) as f:
+        assert f["x"][:6].tolist() == [4, 5, 6, 3, 4, 55]
