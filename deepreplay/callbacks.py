@@ -30,9 +30,10 @@ from .model_inspection import (
     compiled_metrics,
     loss_name,
     model_layers,
+    output_masks,
     output_names,
     per_sample_loss,
-    output_masks,
+    set_mask_scales,
     variable_keys,
 )
 from .numpy_step import NumpyStep, numpy_step
@@ -694,9 +695,11 @@ class ReplayData(keras.callbacks.Callback):
             self._metrics = compiled_metrics(model, self.targets, self.sample_weight)
         except Exception as exc:
             raise self._targets_error(model, exc) from exc
-        masks = output_masks(model, self.inputs) if self._metrics else None
+        masks = output_masks(model, self.inputs)
         for metric in self._metrics if masks else ():  # padded steps a metric leaves out, as Keras does
             metric.mask = masks[metric.output_index or 0]
+        if masks:  # and the loss: weighed over all the recorded samples, whatever part of them a call gets
+            set_mask_scales(self._loss_fn, masks)
         self._probe = LayerProbe.build(
             model, want_outputs="activations" in self.quantities, want_z="z" in self.quantities, x=self.inputs
         )

@@ -165,6 +165,11 @@ class _PerSampleLoss(keras.losses.Loss):
     multiply the per-sample values (shape ``(n,)``) by the ``(n, steps)`` mask and fail.
     """
 
+    #: ``size / valid`` of the mask over every recorded sample, when known (:func:`set_mask_scales`): the
+    #: weight of a valid step whatever part of the samples one call gets, so that calls on parts of the
+    #: recorded samples give the losses of the whole batch's rule.  None: the mask of each call.
+    mask_scale: float | None = None
+
     def values(self, y_true: object, y_pred: object) -> object:
         raise NotImplementedError
 
@@ -184,8 +189,12 @@ class _PerSampleLoss(keras.losses.Loss):
                 mask = keras.ops.expand_dims(mask, -1)
             if len(mask.shape) != len(values.shape):  # a loss that reduces the masked axes itself
                 return _per_sample_mean(values)
-            size = keras.ops.cast(keras.ops.prod(keras.ops.convert_to_tensor(keras.ops.shape(mask))), values.dtype)
-            weight = mask * keras.ops.divide_no_nan(size, keras.ops.sum(mask))
+            if self.mask_scale is not None:
+                weight = mask * self.mask_scale
+            else:
+                size = keras.ops.cast(keras.ops.prod(keras.ops.convert_to_tensor(keras.ops.shape(mask))),
+                                      values.dtype)
+                weight = mask * keras.ops.divide_no_nan(size, keras.ops.sum(mask))
             return _per_sample_mean(values * weight)
 
 
@@ -519,6 +528,17 @@ def _makes_masks(layer: keras.layers.Layer) -> bool:
             return True
         pending.extend(sublayers(layer))
     return False
+
+
+def set_mask_scales(loss_fn: object, masks: list[np.ndarray | None]) -> None:
+    """Give the per-sample loss of each masked output (``masks`` from :func:`output_masks`, in output order)
+    the weight Keras gives a valid step over all the recorded samples (``size / valid``): a recording step
+    that computes the samples in parts (beyond ``gradient_samples``) then gives every sample the same loss."""
+    fns = [(i, fn) for i, _, fn, _ in loss_fn.items] if isinstance(loss_fn, MultiOutputLoss) else [(0, loss_fn)]
+    for i, fn in fns:
+        mask = masks[i] if i < len(masks) else None
+        if mask is not None and isinstance(fn, _PerSampleLoss) and np.any(mask):
+            fn.mask_scale = float(np.size(mask) / np.count_nonzero(mask))
 
 
 def with_mask(y_pred: object, mask: np.ndarray | None) -> object:
