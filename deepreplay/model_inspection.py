@@ -10,6 +10,7 @@ The layers' outputs are computed by :class:`deepreplay.layer_probe.LayerProbe`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import warnings
@@ -148,9 +149,17 @@ def _is_binary_or_sparse(y_true: object, y_pred: object) -> tuple[bool, bool]:
 
 
 def _keras_mask(y_pred: object) -> object:
-    """The Keras mask an output carries (a ``Masking`` layer or ``mask_zero`` upstream), or None."""
-    from keras.src.backend.common.masking import get_keras_mask
+    """The Keras mask an output carries (a ``Masking`` layer or ``mask_zero`` upstream), or None.
 
+    Keras' own accessor (``keras.src``, its internal API) also finds masks of
+    tensors that take no attributes (JAX arrays); where it moved, the
+    ``_keras_mask`` attribute is read, so no recording fails on a Keras that
+    reorganised its modules.
+    """
+    try:
+        from keras.src.backend.common.masking import get_keras_mask
+    except ImportError:  # pragma: no cover - another Keras layout
+        return getattr(y_pred, "_keras_mask", None)
     return get_keras_mask(y_pred)
 
 
@@ -545,10 +554,15 @@ def with_mask(y_pred: object, mask: np.ndarray | None) -> object:
     """``y_pred`` as a tensor carrying the Keras mask ``mask`` (``y_pred`` itself when ``mask`` is None)."""
     if mask is None:
         return y_pred
-    from keras.src.backend.common.masking import set_keras_mask
-
     y_pred = keras.ops.convert_to_tensor(y_pred)
-    set_keras_mask(y_pred, keras.ops.convert_to_tensor(mask))
+    mask = keras.ops.convert_to_tensor(mask)
+    try:
+        from keras.src.backend.common.masking import set_keras_mask
+    except ImportError:  # pragma: no cover - another Keras layout (see _keras_mask)
+        with contextlib.suppress(AttributeError):
+            y_pred._keras_mask = mask
+        return y_pred
+    set_keras_mask(y_pred, mask)
     return y_pred
 
 

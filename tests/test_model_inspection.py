@@ -293,3 +293,22 @@ def test_output_masks_give_metrics_of_numpy_predictions_the_padded_steps_keras_l
     assert spec.evaluate(y, keras.ops.convert_to_numpy(model(x))) == pytest.approx(want, rel=1e-6)
     plain = keras.Sequential([keras.Input((5, 2)), L.Dense(1, name="plain")])
     assert output_masks(plain, x) is None
+
+
+def test_masks_are_read_and_given_without_keras_internal_masking_module(monkeypatch):
+    """The mask accessors come from Keras' internal API (keras.src): where that module moved, the metric of a
+    masked output still leaves out the padded steps (the tensor's _keras_mask attribute), on this backend."""
+    import sys
+
+    L = keras.layers
+    steps = np.arange(5)[None, :] < (np.arange(12) % 4 + 1)[:, None]
+    x = np.where(steps[..., None], RNG.normal(size=(12, 5, 2)), 0.0).astype(np.float32)
+    y = RNG.normal(size=(12, 5, 1)).astype(np.float32)
+    model = keras.Sequential([keras.Input((5, 2)), L.Masking(0.0), L.Dense(3, activation="tanh"), L.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+    masks = output_masks(model, x)
+    want = model.evaluate(x, y, batch_size=12, verbose=0, return_dict=True)["mae"]
+    monkeypatch.setitem(sys.modules, "keras.src.backend.common.masking", None)  # import -> ImportError
+    (spec,) = compiled_metrics(model, y)
+    spec.mask = masks[0]
+    assert spec.evaluate(y, keras.ops.convert_to_numpy(model(x))) == pytest.approx(want, rel=1e-6)
