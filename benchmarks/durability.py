@@ -40,8 +40,9 @@ Run ``python benchmarks/durability.py`` (about 2-4 min on 2 shared cores).
    ``zoo_overhead.py`` with its 10,000 recorded samples) are appended by the
    writer with this version's ``KeptFile`` and with those revisions',
    interleaved file by file, ``--rounds`` rounds, fsync on (off too with
-   ``--no-fsync``).  Printed: the writer thread's CPU per record (median)
-   and wall time of each.  ``--only protocol-fit``: the same comparison
+   ``--no-fsync``; with ``--storage`` those revisions' ``storage.py`` writes
+   too).  Printed: the writer thread's CPU per record (median) and wall
+   time of each.  ``--only protocol-fit``: the same comparison
    inside Part 1 fits (``--epochs`` epochs, ``--repeats`` fits of each,
    interleaved; ReplayData's writer given each revision's ``KeptFile``):
    the writer thread's CPU per record as ``recording_overhead.py`` counts
@@ -226,27 +227,30 @@ def packed_summary(costs: dict[str, dict[str, list]]) -> str:
 PROTOCOL_BEFORE = "0c113e1,e18e05d"
 
 
-def load_safe_io(revision: str):
-    """``deepreplay/safe_io.py`` as it was at git ``revision``, loaded as a module of its own."""
+def load_safe_io(revision: str, module_name: str = "safe_io"):
+    """``deepreplay/safe_io.py`` (or another module of the package) as it was at git ``revision``, loaded as a
+    module of its own."""
     import importlib.util
     import subprocess
 
     import deepreplay
 
-    source = subprocess.run(["git", "show", f"{revision}:deepreplay/safe_io.py"], cwd=_common.REPO, check=True,
-                            capture_output=True, text=True).stdout
-    name = f"deepreplay._safe_io_{revision.replace('/', '_').replace('-', '_')}"
+    source = subprocess.run(["git", "show", f"{revision}:deepreplay/{module_name}.py"], cwd=_common.REPO,
+                            check=True, capture_output=True, text=True).stdout
+    name = f"deepreplay._{module_name}_{revision.replace('/', '_').replace('-', '_')}"
     spec = importlib.util.spec_from_loader(name, loader=None)
     module = importlib.util.module_from_spec(spec)
     module.__package__ = deepreplay.__name__
-    exec(compile(source, f"{revision}:deepreplay/safe_io.py", "exec"), module.__dict__)  # noqa: S102
+    exec(compile(source, f"{revision}:deepreplay/{module_name}.py", "exec"), module.__dict__)  # noqa: S102
     return module
 
 
 def protocol_costs(created: dict, records: list[dict], rounds: int, workdir: str, before: dict,
-                   fsyncs: tuple[bool, ...] = (True,)) -> dict[str, dict[str, list]]:
+                   fsyncs: tuple[bool, ...] = (True,), storages: dict | None = None) -> dict[str, dict[str, list]]:
     """CPU and wall seconds per appended record: this version's write protocol vs the ``before`` modules
-    (revision -> module, see :func:`load_safe_io`), interleaved file by file, for each FSYNC setting."""
+    (revision -> module, see :func:`load_safe_io`), interleaved file by file, for each FSYNC setting.
+    ``storages`` (revision -> that revision's ``storage`` module): those arms' writer is that revision's
+    ``RecordingWriter`` too."""
     from deepreplay import safe_io, storage
 
     modules = {"this version": safe_io, **before}
@@ -259,7 +263,7 @@ def protocol_costs(created: dict, records: list[dict], rounds: int, workdir: str
                     for m in modules.values():
                         m.FSYNC = fsync
                     path = os.path.join(workdir, f"protocol-{r}-{n}-{int(fsync)}.h5")
-                    writer = storage.RecordingWriter(path, "g")
+                    writer = (storages or {}).get(name, storage).RecordingWriter(path, "g")
                     writer.create(**created)
                     writer._kept = module.KeptFile(path)
                     timed_appends(writer, records, out.setdefault(f"{name}|{int(fsync)}", {"cpu": [], "wall": []}))
@@ -353,6 +357,9 @@ def main(argv=None) -> int:
                         help="git revisions (comma-separated) whose safe_io.py trial 5 compares with "
                              "(default: %(default)s)")
     parser.add_argument("--no-fsync", action="store_true", help="trial 5: compare with fsync off too")
+    parser.add_argument("--storage", action="store_true",
+                        help="trial 5 (--only protocol): the --against revisions' storage.py too (their "
+                             "RecordingWriter), not only their safe_io.py")
     args = parser.parse_args(argv)
     print(load())
     with tempfile.TemporaryDirectory(dir=os.environ.get("DEEPREPLAY_BENCH_DIR")) as workdir:
@@ -380,8 +387,10 @@ def main(argv=None) -> int:
             for kind in ("part1", "mlp"):
                 n = args.records if kind == "part1" else max(4, args.records // 4)
                 created, records = capture_records(kind, n - 1)
+                storages = ({revision: load_safe_io(revision, "storage") for revision in before}
+                            if args.storage else None)
                 costs = protocol_costs(created, records[1:], args.rounds, workdir, before,
-                                       (True, False) if args.no_fsync else (True,))
+                                       (True, False) if args.no_fsync else (True,), storages)
                 print(f"{kind}: {len(records) - 1} records x {args.rounds} rounds, {protocol_summary(costs)} "
                       "(x: this version's CPU / that revision's)")
         if args.only in (None, "protocol-fit"):

@@ -295,8 +295,10 @@ class _PageOverlay(io.RawIOBase):
                 original[index] = page  # no copy: the page leaves self.pages (and is never written again)
             elif start < size:  # the last page: the file ends inside it (what follows reads as zeros)
                 original[index] = bytes(page[:size - start]) + bytes(start + _PAGE - size)
-        for index in [index for index in original if index * _PAGE >= size]:
-            del original[index]
+        end = -(-size // _PAGE)  # pages from here on are past the file's end
+        if original and max(original) >= end:  # (the check in C: the dict holds up to _KEPT_PAGES pages)
+            for index in [index for index in original if index >= end]:
+                del original[index]
         self._original = original
         self.base_size = size
         self.pages = {}
