@@ -291,9 +291,12 @@ def protocol_summary(costs: dict[str, dict[str, list]]) -> str:
     return "; ".join(parts)
 
 
-def protocol_fit_costs(epochs: int, repeats: int, workdir: str, before: dict) -> dict[str, list[float]]:
+def protocol_fit_costs(epochs: int, repeats: int, workdir: str, before: dict,
+                       storages: dict | None = None) -> dict[str, list[float]]:
     """The writer thread's CPU per record inside Part 1 fits (``_common.timed_replaydata``): ReplayData
-    writing with this version's ``KeptFile`` and with each ``before`` module's, fits interleaved."""
+    writing with this version's ``KeptFile`` and with each ``before`` module's, fits interleaved.
+    ``storages`` (revision -> that revision's ``storage`` module): those fits' writer is that revision's
+    ``RecordingWriter`` too (the class of ReplayData's writer swapped before training)."""
     import keras
 
     from deepreplay import safe_io
@@ -309,6 +312,8 @@ def protocol_fit_costs(epochs: int, repeats: int, workdir: str, before: dict) ->
             path = os.path.join(workdir, f"protocol-fit-{r}-{n}.h5")
             callback = ReplayData(X, y, path, "g")
             callback._writer._kept = module.KeptFile(path)
+            if storages and name in storages:
+                callback._writer.__class__ = storages[name].RecordingWriter
             timer = _common.timed_replaydata(callback)
             model.fit(X, y, epochs=epochs, batch_size=16, verbose=0, callbacks=[callback])
             out[name].extend(timer.background_calls[1:-1])  # the records of the epochs (not 0 nor the last)
@@ -358,8 +363,8 @@ def main(argv=None) -> int:
                              "(default: %(default)s)")
     parser.add_argument("--no-fsync", action="store_true", help="trial 5: compare with fsync off too")
     parser.add_argument("--storage", action="store_true",
-                        help="trial 5 (--only protocol): the --against revisions' storage.py too (their "
-                             "RecordingWriter), not only their safe_io.py")
+                        help="trial 5: the --against revisions' storage.py too (their RecordingWriter), "
+                             "not only their safe_io.py")
     args = parser.parse_args(argv)
     print(load())
     with tempfile.TemporaryDirectory(dir=os.environ.get("DEEPREPLAY_BENCH_DIR")) as workdir:
@@ -395,7 +400,9 @@ def main(argv=None) -> int:
                       "(x: this version's CPU / that revision's)")
         if args.only in (None, "protocol-fit"):
             before = {revision: load_safe_io(revision) for revision in args.against.split(",")}
-            cpu = protocol_fit_costs(args.epochs, args.repeats, workdir, before)
+            storages = ({revision: load_safe_io(revision, "storage") for revision in before}
+                        if args.storage else None)
+            cpu = protocol_fit_costs(args.epochs, args.repeats, workdir, before, storages)
             base = ms(cpu["this version"])
             figures = [f"{name} {ms(values):.2f} ms" for name, values in cpu.items()]
             others = list(cpu.values())[1:]
