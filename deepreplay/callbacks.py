@@ -25,17 +25,9 @@ import numpy as np
 from . import _backend, compute, sampling, storage, structure, weighting
 from .layer_probe import LayerProbe
 from .layer_tree import every_layer, may_add_call_losses
-from .model_inspection import (
-    MetricSpec,
-    compiled_metrics,
-    loss_name,
-    model_layers,
-    output_masks,
-    output_names,
-    per_sample_loss,
-    set_mask_scales,
-    variable_keys,
-)
+from .losses import loss_name, output_masks, output_names, per_sample_loss, set_mask_scales
+from .metrics import MetricSpec, compiled_metrics
+from .model_inspection import model_layers, variable_keys
 from .numpy_step import NumpyStep, numpy_step
 
 __all__ = ["ReplayData"]

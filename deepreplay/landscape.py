@@ -335,7 +335,7 @@ def recorded_loss_function(replay: Replay) -> Any:
     """The recording's compiled loss, as ``loss(y_true, y_pred)`` returning one value per sample."""
     import keras
 
-    from .model_inspection import per_sample_loss
+    from .losses import per_sample_loss
 
     config = json.loads(replay.reader.model_config)
     loss = ((config.get("compile_config") or {}) if isinstance(config, dict) else {}).get("loss")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from deepreplay import _backend
-from deepreplay.model_inspection import per_sample_loss
+from deepreplay.losses import per_sample_loss
 
 RNG = np.random.default_rng(3)
 X = RNG.normal(size=(40, 2)).astype(np.float32)

@@ -12,7 +12,7 @@ import pytest
 
 from deepreplay import compute
 from deepreplay.callbacks import ReplayData
-from deepreplay.model_inspection import (
+from deepreplay.losses import (
     config_from_logits,
     loss_from_logits,
     per_sample_loss,

@@ -1,4 +1,5 @@
-"""Tests for deepreplay.model_inspection, checked against values computed by hand with NumPy.
+"""Tests for deepreplay.model_inspection (layers), and the model-reading parts of deepreplay.losses and
+deepreplay.metrics that share its small models, checked against values computed by hand with NumPy.
 
 No model is trained here: building small models is enough.
 """
@@ -8,15 +9,9 @@ import keras
 import numpy as np
 import pytest
 
-from deepreplay.model_inspection import (
-    compiled_metrics,
-    is_linear,
-    loss_name,
-    model_layers,
-    output_masks,
-    per_sample_loss,
-    variable_keys,
-)
+from deepreplay.losses import loss_name, output_masks, per_sample_loss
+from deepreplay.metrics import compiled_metrics
+from deepreplay.model_inspection import is_linear, model_layers, variable_keys
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(12, 2)).astype(np.float32)

@@ -118,7 +118,8 @@ def compare_case(activations, units, loss, scale, **kwargs) -> list[str]:
     """Every mismatch between the NumPy step and the compiled step / eager Keras on one case (empty: none)."""
     from deepreplay import _backend
     from deepreplay.layer_probe import LayerProbe
-    from deepreplay.model_inspection import compiled_metrics, per_sample_loss
+    from deepreplay.losses import per_sample_loss
+    from deepreplay.metrics import compiled_metrics
     from deepreplay.numpy_step import NumpyStep, numpy_step
 
     model, x, y = build_case(activations, units, loss, scale, **kwargs)
@@ -383,7 +384,7 @@ def test_other_metrics_are_evaluated_apart_and_weighted_ones_with_their_weights(
 def test_gradient_rows_probe_rows_and_no_gradients_equal_the_compiled_step():
     from deepreplay import _backend
     from deepreplay.layer_probe import LayerProbe
-    from deepreplay.model_inspection import per_sample_loss
+    from deepreplay.losses import per_sample_loss
     from deepreplay.numpy_step import numpy_step
 
     model, x, y = build_case(["relu", "sigmoid"], [6, 1], "binary_crossentropy", 1.0, n=200)

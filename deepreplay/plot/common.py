@@ -176,7 +176,7 @@ def model_task(replay: Replay) -> tuple[compute.Task, bool]:
     ``from_logits`` is read from the loss in the stored model config (the
     rebuilt model is not compiled).
     """
-    from ..model_inspection import config_from_logits
+    from ..losses import config_from_logits
 
     task = compute.infer_task(replay.targets, output_width(replay))
     return task, config_from_logits(replay.reader.model_config)
