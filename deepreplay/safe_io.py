@@ -566,6 +566,8 @@ class _Journal:
         magic, head_chain, head_index, _, _, dev, ino = _ENTRY.unpack(head)
         if magic != _MAGIC or head_chain != chain or head_index or (dev, ino) != tuple(identity):
             return False
+        if os.fstat(self.fd).st_size < end:  # cut short (by hand: deepreplay never shortens it)
+            return False
         after = os.pread(self.fd, _ENTRY.size, end)
         if len(after) >= 16 and after[:8] == _MAGIC and int.from_bytes(after[8:16], "little") == chain:
             return False  # an entry added to this chain (by another writer): read it all
