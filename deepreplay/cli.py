@@ -262,10 +262,13 @@ def _check_recording(filename: str, group: str) -> tuple[list[str], list[str], l
         return list(reader.layers), metrics, [int(e) for e in reader.epochs], reader.record_unit
 
 
-def _check_epoch(option: str, epoch: int | None, epochs: Sequence[int], unit: str = "epoch") -> None:
+def _check_epoch(option: str, epoch: int | None, epochs: Sequence[int], unit: str = "epoch", *,
+                 recorded: bool = False) -> None:
+    """``epoch`` within the recording's range; ``recorded``: one of its records (a ``render`` PNG is one
+    record; ``compare`` steps runs recorded at other epochs, each showing its last record up to ``epoch``)."""
     if epoch is not None and not epochs[0] <= epoch <= epochs[-1]:
         raise CommandError(f"{option} {epoch}: the recording has {unit}s {epochs[0]} to {epochs[-1]}")
-    if option == "--epoch" and epoch is not None and epoch not in epochs:  # a frame is a record
+    if recorded and epoch is not None and epoch not in epochs:  # a frame is a record
         shown = ", ".join(map(str, epochs)) if len(epochs) <= 12 else \
             ", ".join(map(str, [*epochs[:5], "...", *epochs[-5:]]))
         raise CommandError(f"{option} {epoch}: not a recorded {unit} (ReplayData(every=...) or every_steps "
@@ -292,7 +295,7 @@ def _check_render_request(args: argparse.Namespace) -> str:
         raise CommandError(f"--metric {args.metric}: not recorded in {args.group!r}; its metrics: {', '.join(metrics)}")
     for option, value in (("--epoch", args.epoch), ("--epoch-start", args.epoch_start),
                           ("--epoch-end", args.epoch_end)):
-        _check_epoch(option, value, epochs, unit)
+        _check_epoch(option, value, epochs, unit, recorded=option == "--epoch")
     if args.epoch_start is not None and args.epoch_end is not None and args.epoch_start > args.epoch_end:
         raise CommandError(f"--epoch-start {args.epoch_start} is after --epoch-end {args.epoch_end}")
     return ext
