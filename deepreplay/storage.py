@@ -445,24 +445,23 @@ def _record_arrays(weights: Any, gradients: Any, activations: Any, z: Any, predi
     variable); ``auto`` tells the arrays ``compression="auto"`` may compress
     (gradients and layer outputs).
     """
-    stored = stored_array
-
     for quantity, nested, auto in ((_WEIGHTS, weights, False), (_GRADIENTS, gradients, True)):
         for layer, variables in (nested or {}).items():
             for value in variables.values():
-                yield quantity, layer, stored(value), auto
+                yield quantity, layer, stored_array(value), auto
     for quantity, per_layer in ((_ACTIVATIONS, activations), (_Z, z)):
         for layer, value in (per_layer or {}).items():
-            yield quantity, layer, stored(value), True
+            yield quantity, layer, stored_array(value), True
     if isinstance(predictions, Mapping):
         for name, value in predictions.items():
-            yield _PREDICTIONS, name, stored(value), False
+            yield _PREDICTIONS, name, stored_array(value), False
     elif predictions is not None:
-        yield _PREDICTIONS, "", stored(predictions), False
+        yield _PREDICTIONS, "", stored_array(predictions), False
     if losses is not None:
-        yield _LOSSES, "", stored(losses), False
+        yield _LOSSES, "", stored_array(losses), False
     for name, value in (output_losses or {}).items():  # written whether or not the total is
-        yield _LOSSES, name, stored(value), False
+        yield _LOSSES, name, stored_array(value), False
+
 
 class RecordingWriter:
     """Create one recording group and append records to it.
