@@ -235,9 +235,14 @@ def model_config_json(model: keras.Model) -> str:
     import torch, and fail where it is not installed.  Such classes are stored
     under their public name (``keras.optimizers``, ``SGD``), as TensorFlow and
     JAX store them; each backend makes its own variant when it rebuilds them.
+    Adapted lookup layers get their vocabulary written into the config
+    (:func:`deepreplay.layer_tree.inline_adapted_vocabularies`).
     """
+    from deepreplay import layer_tree
+
     config = json.loads(model.to_json())
     _public_optimizer_classes(config)
+    layer_tree.inline_adapted_vocabularies(model, config)
     return json.dumps(config)
 
 

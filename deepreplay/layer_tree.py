@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import keras
+import numpy as np
 
 from deepreplay import storage
 from deepreplay.model_inspection import is_user_defined, model_layers, sublayers, variable_keys
@@ -187,6 +188,57 @@ def assign_recorded_weights(model: keras.Model, recorded: dict[str, dict[str, An
         finalize = getattr(layer, "finalize_state", None)
         if callable(finalize) and layer.weights and layer.built:
             finalize()
+
+
+def inline_adapted_vocabularies(model: keras.Model, config: dict) -> None:
+    """Write the vocabulary of every adapted lookup layer of ``model`` into its serialized ``config`` (in place).
+
+    An ``IntegerLookup``, ``StringLookup`` or ``TextVectorization`` layer that
+    learned its vocabulary with ``adapt`` keeps it in a lookup table, not in
+    its config (Keras saves it beside the model, as an asset of a ``.keras``
+    file): the model rebuilt from ``model.to_json()`` alone has an empty
+    table ("Table not initialized" at its first call).  The vocabulary (and a
+    ``tf_idf`` layer's IDF weights) is put where Keras reads a vocabulary
+    given to the constructor, so the model rebuilt to replay looks up tokens
+    as the trained one did.  Layers are matched by class and name; a layer
+    whose name more than one lookup layer holds is left as it is.
+    """
+    found: dict[tuple[str, str], dict[str, Any] | None] = {}
+    for layer in every_layer(model):
+        get_vocabulary = getattr(layer, "get_vocabulary", None)
+        if not callable(get_vocabulary) or not callable(getattr(layer, "set_vocabulary", None)):
+            continue
+        key = (type(layer).__name__, layer.name)
+        try:
+            if layer.get_config().get("vocabulary") is not None:
+                continue  # given to the constructor: already in the config
+            vocabulary = [v.decode("utf-8") if isinstance(v, bytes) else v
+                          for v in np.asarray(get_vocabulary(include_special_tokens=True)).tolist()]
+            extra: dict[str, Any] = {"vocabulary": vocabulary}
+            if layer.get_config().get("output_mode") == "tf_idf":
+                store: dict[str, Any] = {}
+                layer.save_own_variables(store)
+                if "idf_weights" in store:
+                    extra["idf_weights"] = np.asarray(store["idf_weights"]).ravel()[:len(vocabulary)].tolist()
+        except Exception:  # noqa: BLE001 - a layer Keras changed: the config stays as Keras wrote it
+            continue
+        found[key] = None if key in found else extra
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            inner = node.get("config")
+            if isinstance(inner, dict) and isinstance(node.get("class_name"), str):
+                extra = found.get((node["class_name"], inner.get("name")))
+                if extra is not None and inner.get("vocabulary") is None:
+                    inner.update(extra)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    if any(extra is not None for extra in found.values()):
+        walk(config)
 
 
 def may_add_call_losses(model: keras.Model) -> bool:

@@ -217,6 +217,30 @@ def test_preprocessing_layers_adapted_to_data_replay_as_trained(tmp_path):
         np.testing.assert_allclose(keras.ops.convert_to_numpy(surface.model(X)), want, rtol=1e-6)
 
 
+@pytest.mark.skipif(keras.backend.backend() == "jax", reason="Keras' lookup layers do not run inside a JAX model")
+def test_lookup_layers_adapted_to_data_replay_with_their_vocabulary(tmp_path):
+    """An adapted IntegerLookup keeps its vocabulary in a lookup table, not in its config (Keras saves it as an
+    asset): the model rebuilt from the recorded config failed at its first call ('Table not initialized')."""
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 12, size=(40, 3)).astype("int64") * 3
+    y = (X[:, :1] % 2).astype(np.float32)
+    counts = keras.layers.IntegerLookup(name="counts", output_mode="tf_idf", max_tokens=20, pad_to_max_tokens=True)
+    counts.adapt(X)
+    ids = keras.layers.IntegerLookup(name="ids")
+    ids.adapt(X[:, 1:])
+    inputs = keras.Input((3,), dtype="int64")
+    embedded = keras.layers.Flatten(name="flat")(keras.layers.Embedding(ids.vocabulary_size(), 2, name="emb")(ids(inputs)))
+    hidden = keras.layers.Concatenate(name="concat")([counts(inputs), embedded])
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", name="out")(hidden))
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    filename = str(tmp_path / "lookup.h5")
+    ReplayData(X, y, filename, "lookup", model=model)
+    with Replay(filename, "lookup") as replay:
+        want = keras.ops.convert_to_numpy(model(X))
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(replay.model_at(0)(X)), want, rtol=1e-6)
+        np.testing.assert_allclose(replay.outputs_at(0, "counts"), keras.ops.convert_to_numpy(counts(X)), rtol=1e-6)
+
+
 @keras.saving.register_keras_serializable(package="test_replay")
 class _Unnamed(keras.layers.Layer):
     """A custom layer whose weights are made without names, as many tutorials write them."""
