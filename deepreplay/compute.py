@@ -147,11 +147,14 @@ def padded_limits(values: Iterable[np.ndarray], *, pad: float = 0.05) -> tuple[t
 
 
 def class_labels(targets: np.ndarray) -> np.ndarray:
-    """Integer class of each sample from binary, integer or one-hot targets."""
+    """Integer class of each sample from binary (0/1, or a hinge loss's -1/1), integer or one-hot targets."""
     targets = np.asarray(targets)
     if targets.ndim == 2 and targets.shape[1] > 1:
         return np.argmax(targets, axis=1)
-    return np.rint(targets.reshape(len(targets), -1)[:, 0]).astype(int)
+    column = targets.reshape(len(targets), -1)[:, 0]
+    if column.size and np.all(np.isin(column, (-1, 1))):
+        return (column > 0).astype(int)
+    return np.rint(column).astype(int)
 
 
 def positive_probability(predictions: np.ndarray) -> np.ndarray:
@@ -199,17 +202,26 @@ class Task:
         some rows with several 1s (or none): independent labels (sigmoid
         outputs with binary cross-entropy), not one class per sample, so the
         classification visuals do not apply to them.
+    scores : bool
+        Trained with a hinge loss: the outputs are raw scores, not
+        probabilities (one output: positive above 0; several: the highest).
     """
 
     kind: str
     n_classes: int | None
     n_outputs: int
     multilabel: bool = False
+    scores: bool = False
 
     @property
     def is_classification(self) -> bool:
         """True for binary and multiclass models."""
         return self.kind != "regression"
+
+    @property
+    def threshold(self) -> float:
+        """A binary model's default threshold: 0.5 for a probability, 0 for a hinge loss's raw score."""
+        return 0.0 if self.scores else 0.5
 
     def describe(self) -> str:
         """Short text for messages: 'a binary classifier', 'a 3-class classifier', 'a regression'."""
@@ -222,14 +234,22 @@ class Task:
         return f"a regression ({self.n_outputs} output{'s' if self.n_outputs != 1 else ''})"
 
 
+#: Names of the Keras losses of one raw score (targets -1/1 or 0/1), and of one per class (one-hot targets).
+BINARY_HINGE_LOSSES = frozenset({"hinge", "squared_hinge"})
+CATEGORICAL_HINGE_LOSSES = frozenset({"categorical_hinge"})
+
+
 def _integer_valued(values: np.ndarray) -> bool:
     return bool(values.size) and bool(np.all(np.isfinite(values))) and bool(np.all(values == np.rint(values)))
 
 
-def infer_task(targets: np.ndarray, n_outputs: int) -> Task:
+def infer_task(targets: np.ndarray, n_outputs: int, *, loss: str | None = None) -> Task:
     """Whether targets and an output width make a binary, multiclass or regression problem.
 
     * one output and targets in {0, 1}: binary (a sigmoid unit);
+    * one output, a ``hinge`` or ``squared_hinge`` loss and targets in
+      {-1, 1} (or {0, 1}): binary, the output a raw score (``scores``);
+    * ``categorical_hinge`` and one-hot targets: classification on raw scores;
     * ``k >= 2`` outputs and one-hot targets of width ``k``, or integer labels
       in ``[0, k)`` (one per sample): classification with ``k`` classes
       (binary when ``k == 2``, the positive class being the second column);
@@ -243,11 +263,15 @@ def infer_task(targets: np.ndarray, n_outputs: int) -> Task:
         The recorded targets.
     n_outputs : int
         Number of values the model outputs per sample.
+    loss : str, optional
+        The name of that output's loss (e.g. ``"hinge"``); only hinge losses matter.
 
     Returns
     -------
     Task
     """
+    if loss is not None and not isinstance(loss, str):
+        raise TypeError(f"loss={loss!r} must be a loss name (a string) or None.")
     if isinstance(n_outputs, (bool, np.bool_)) or not isinstance(n_outputs, (int, np.integer)) or n_outputs < 1:
         raise ValueError(f"n_outputs={n_outputs!r} must be a positive integer (the model's output width).")
     n_outputs = int(n_outputs)
@@ -257,9 +281,11 @@ def infer_task(targets: np.ndarray, n_outputs: int) -> Task:
     flat = targets.reshape(len(targets), -1)
     values = flat.astype(np.float64)
     if n_outputs == 1:
-        if flat.shape[1] == 1 and values.size and np.all(np.isin(values, (0.0, 1.0))):
-            return Task("binary", 2, 1)
-        return Task("regression", None, 1)
+        column = flat.shape[1] == 1 and bool(values.size)
+        zero_one = column and bool(np.all(np.isin(values, (0.0, 1.0))))
+        if loss in BINARY_HINGE_LOSSES and (zero_one or (column and np.all(np.isin(values, (-1.0, 1.0))))):
+            return Task("binary", 2, 1, scores=True)
+        return Task("binary", 2, 1) if zero_one else Task("regression", None, 1)
     one_hot = flat.shape[1] == n_outputs and values.size and np.all(np.isin(values, (0.0, 1.0))) \
         and np.all(values.sum(axis=1) == 1)
     labels = flat.shape[1] == 1 and _integer_valued(values) and values.min() >= 0 and values.max() < n_outputs
@@ -267,7 +293,8 @@ def infer_task(targets: np.ndarray, n_outputs: int) -> Task:
         multilabel = targets.ndim == 2 and flat.shape[1] == n_outputs and bool(values.size) \
             and bool(np.all(np.isin(values, (0.0, 1.0))))
         return Task("regression", None, n_outputs, multilabel=multilabel)
-    return Task("binary" if n_outputs == 2 else "multiclass", n_outputs, n_outputs)
+    return Task("binary" if n_outputs == 2 else "multiclass", n_outputs, n_outputs,
+                scores=bool(one_hot) and loss in CATEGORICAL_HINGE_LOSSES)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -281,7 +308,8 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return e / np.sum(e, axis=-1, keepdims=True)
 
 
-def class_probabilities(outputs: np.ndarray, n_classes: int, *, from_logits: bool = False) -> np.ndarray:
+def class_probabilities(outputs: np.ndarray, n_classes: int, *, from_logits: bool = False,
+                        scores: bool = False) -> np.ndarray:
     """Probability of every class, shape (n, k), from a classifier's outputs.
 
     Parameters
@@ -293,6 +321,10 @@ def class_probabilities(outputs: np.ndarray, n_classes: int, *, from_logits: boo
     from_logits : bool, default False
         The outputs are logits (the model's loss has ``from_logits=True``):
         sigmoid (one unit) or softmax (one column per class) is applied.
+    scores : bool, default False
+        Raw scores of a hinge loss (``Task.scores``): stand-ins that pick the
+        same class and colour regions, ``clip((s + 1) / 2, 0, 1)`` for one
+        unit (0.5 at the threshold 0, 0 and 1 at the margins), else softmax.
 
     Returns
     -------
@@ -304,11 +336,22 @@ def class_probabilities(outputs: np.ndarray, n_classes: int, *, from_logits: boo
     if flat.shape[1] == 1:
         if n_classes != 2:
             raise ValueError(f"n_classes={n_classes} does not fit one output unit (a binary classifier has 2).")
-        p = _sigmoid(flat[:, 0]) if from_logits else flat[:, 0]
+        if scores:
+            p = np.clip((flat[:, 0] + 1.0) / 2.0, 0.0, 1.0)
+        else:
+            p = _sigmoid(flat[:, 0]) if from_logits else flat[:, 0]
         return np.column_stack([1.0 - p, p])
     if flat.shape[1] != n_classes:
         raise ValueError(f"n_classes={n_classes} does not fit outputs with {flat.shape[1]} columns.")
-    return _softmax(flat) if from_logits else flat
+    return _softmax(flat) if (from_logits or scores) else flat
+
+
+def positive_score(outputs: np.ndarray) -> np.ndarray:
+    """A hinge binary model's score, shape (n,), positive for class 1: its output, or of two, the second minus
+    the first."""
+    flat = np.asarray(outputs, dtype=np.float64)
+    flat = flat.reshape(len(flat), -1)
+    return flat[:, 1] - flat[:, 0] if flat.shape[1] == 2 else flat[:, 0]
 
 
 def are_probabilities(values: np.ndarray, *, tolerance: float = 1e-6) -> bool:
@@ -381,6 +424,21 @@ def class_region_rgba(probabilities: np.ndarray, colors: np.ndarray) -> np.ndarr
 def predicted_classes(probabilities: np.ndarray) -> np.ndarray:
     """The most probable class of each row (argmax over the last axis), as int64."""
     return np.argmax(np.asarray(probabilities), axis=-1).astype(np.int64)
+
+
+def classify_outputs(outputs: np.ndarray, task: Task, *, from_logits: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``(probabilities, predicted)`` of a classifier's outputs: shapes (n, k) and (n,).
+
+    ``probabilities`` from :func:`class_probabilities`; ``predicted`` -1 where not finite, else the most
+    probable class, or for a hinge binary model 1 where its score is above 0 (as ``BinaryAccuracy(threshold=0)``).
+    """
+    probabilities = class_probabilities(outputs, int(task.n_classes), from_logits=from_logits, scores=task.scores)
+    finite = np.all(np.isfinite(probabilities), axis=1)
+    if task.scores and task.n_classes == 2:
+        predicted = (positive_score(outputs) > 0).astype(np.int64)
+    else:
+        predicted = predicted_classes(np.nan_to_num(probabilities))
+    return probabilities, np.where(finite, predicted, -1)
 
 
 def multiclass_histograms(probabilities: np.ndarray, labels: np.ndarray, edges: np.ndarray) -> dict[str, np.ndarray]:

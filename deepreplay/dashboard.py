@@ -11,7 +11,9 @@ Used by the canonical demo and by ``deepreplay render``.  Which visuals:
 * loss and metric curves;
 * probability histograms for classifiers with probability (or logit)
   outputs: negative and positive cases for binary models, own class and
-  other classes for multiclass models;
+  other classes for multiclass models; for a hinge loss (``hinge``,
+  ``squared_hinge``, ``categorical_hinge``), the same histograms of the raw
+  scores (binary: positive above 0);
 * the per-sample loss histogram (any loss);
 * optionally the cross-entropy view (classifiers);
 * the confusion matrix (row-normalised) of multiclass models;
@@ -77,6 +79,12 @@ def _task(replay) -> tuple[compute.Task, bool]:
     return model_task(replay)
 
 
+def _shown_loss_name(replay) -> str:
+    from .plot.common import shown_loss_name
+
+    return shown_loss_name(replay)
+
+
 def _is_binary(replay) -> bool:
     return replay.reader.has("predictions") and _task(replay)[0].kind == "binary"
 
@@ -104,7 +112,7 @@ def wide_layers(replay) -> list[str]:
 
 def _probability_outputs(replay, task: compute.Task, from_logits: bool) -> bool:
     """Whether the recorded outputs are (or, from logits, give) class probabilities."""
-    if not (task.is_classification and replay.reader.has("predictions")):
+    if not (task.is_classification and replay.reader.has("predictions")) or task.scores:
         return False
     predictions = np.asarray(replay.predictions_at(int(replay.epochs[0])))
     return compute.are_probabilities(compute.class_probabilities(predictions, task.n_classes, from_logits=from_logits))
@@ -147,21 +155,6 @@ def model_problem(replay) -> str | None:
                     "Replay(..., custom_objects=...))")
         return str(exc).rstrip(".")
     return None
-
-
-def _shown_loss_name(replay) -> str:
-    """The loss of the output the visuals show (``replay.output``, default the first): a model with several
-    outputs stores them all in one name ('mse+binary_crossentropy', 'a:mse+b:hinge')."""
-    name, outputs = replay.loss_name, list(replay.output_names)
-    if len(outputs) <= 1:
-        return name
-    shown, parts = replay.output or outputs[0], name.split("+")
-    if all(":" in part for part in parts):  # a dict by output name
-        return dict(part.split(":", 1) for part in parts).get(shown, "")
-    with_loss = [output for output in outputs if output in set(replay.reader.output_loss_names)]
-    if len(parts) == len(with_loss):  # a list, outputs without a loss left out
-        return parts[with_loss.index(shown)] if shown in with_loss else ""
-    return name
 
 
 def _hidden_shapes(replay) -> dict[str, tuple[int, ...]]:
@@ -275,6 +268,8 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
     skipped: list[str] = []
     task, from_logits = _task(replay)
     probabilities = _probability_outputs(replay, task, from_logits)
+    # A hinge classifier's histograms show its raw scores (no probabilities: no cross-entropy view).
+    histograms = probabilities or (task.scores and replay.reader.has("predictions"))
     target_shape = tuple(np.shape(replay.targets)[1:])
     if task.multilabel:
         skipped.append(f"probability histograms and confusion matrix: the targets are multi-label ({task.n_outputs} "
@@ -287,7 +282,10 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
                        + ("(a class per time step or pixel)" if per_position else
                           "and is not a 0/1 or one-hot row (soft labels)")
                        + ", and both visuals need one class per sample")
-    if task.is_classification and replay.reader.has("predictions") and not probabilities:
+    if cross_entropy and task.scores:
+        skipped.append(f"cross-entropy view: the model is trained with a hinge loss ({_shown_loss_name(replay)!r}), "
+                       "so its outputs are raw scores, not probabilities (the histograms show those scores)")
+    if task.is_classification and replay.reader.has("predictions") and not histograms:
         skipped.append("probability histograms: the outputs are not probabilities (no sigmoid or softmax output, "
                        "and the loss is not compiled with from_logits=True)")
     shapes = _hidden_shapes(replay)
@@ -410,7 +408,7 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
         layer_name=layer_name,
         decision_boundary=decision_boundary,
         metric_name=metric_name,
-        probability_histograms=probabilities,
+        probability_histograms=histograms,
         loss_histogram=loss_histogram,
         cross_entropy=bool(cross_entropy) and probabilities,
         task=task.kind,

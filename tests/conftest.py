@@ -179,3 +179,41 @@ def digits_cnn_recording(tmp_path_factory):
     make_digits_cnn().fit(X, y, epochs=2, batch_size=32, verbose=0,
                           callbacks=[ReplayData(X, y, filename, "digits")])
     return filename, "digits", X, y
+
+
+@pytest.fixture(scope="session")
+def hinge_recordings(tmp_path_factory):
+    """Classifiers trained 4 epochs with hinge losses, in one file: ``(filename, {group: (X, y)})``.
+
+    * ``hinge``: 2-D moons, targets -1/1, a 2-unit tanh layer, a tanh output (``loss="hinge"``);
+    * ``squared_hinge01``: the same inputs, targets 0/1 (Keras turns them into -1/1), a linear output;
+    * ``categorical_hinge``: 3 classes, one-hot targets, linear outputs.
+
+    Session-scoped and read-only: tests must not write to it.
+    """
+    import keras
+    import numpy as np
+    from sklearn.datasets import make_blobs, make_moons
+
+    from deepreplay.callbacks import ReplayData
+
+    filename = str(tmp_path_factory.mktemp("hinge") / "hinge.h5")
+    X, labels = make_moons(80, noise=0.25, random_state=0)
+    X = X.astype(np.float32)
+    X3, labels3 = make_blobs(90, centers=3, cluster_std=1.5, random_state=0)
+    X3 = X3.astype(np.float32)
+    runs = {
+        "hinge": (X, (2.0 * labels - 1).astype(np.float32).reshape(-1, 1), "hinge", "tanh", 1),
+        "squared_hinge01": (X, labels.astype(np.float32).reshape(-1, 1), "squared_hinge", None, 1),
+        "categorical_hinge": (X3, np.eye(3, dtype=np.float32)[labels3], "categorical_hinge", None, 3),
+    }
+    data = {}
+    for group, (inputs, targets, loss, activation, units) in runs.items():
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="tanh", name="hidden"),
+                                  keras.layers.Dense(units, activation=activation, name="output")])
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss=loss)
+        model.fit(inputs, targets, epochs=4, batch_size=16, verbose=0,
+                  callbacks=[ReplayData(inputs, targets, filename, group)])
+        data[group] = (inputs, targets)
+    return filename, data

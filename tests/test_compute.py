@@ -338,6 +338,46 @@ def test_infer_task(targets, n_outputs, kind, n_classes):
     assert task.is_classification == (kind != "regression")
 
 
+@pytest.mark.parametrize(
+    "targets, n_outputs, loss, kind, scores",
+    [
+        (np.array([[-1.0], [1.0], [1.0]]), 1, "hinge", "binary", True),  # -1/1 targets: a hinge classifier
+        (np.array([-1.0, 1.0]), 1, "squared_hinge", "binary", True),
+        (np.array([[0.0], [1.0]]), 1, "hinge", "binary", True),  # 0/1: Keras' hinge makes them -1/1
+        (np.array([[0.0], [1.0]]), 1, "binary_crossentropy", "binary", False),
+        (np.array([[-1.0], [1.0]]), 1, "mse", "regression", False),  # -1/1 without a hinge loss: values
+        (np.array([[-1.0], [0.0], [1.0]]), 1, "hinge", "regression", False),  # three values
+        (np.array([[-1.0, 1.0], [1.0, -1.0]]), 2, "hinge", "regression", False),  # several -1/1 labels
+        (np.eye(3)[[0, 2, 1]], 3, "categorical_hinge", "multiclass", True),
+        (np.eye(2)[[0, 1, 1]], 2, "categorical_hinge", "binary", True),
+        (np.array([0, 2, 1]), 3, "categorical_hinge", "multiclass", False),  # not one-hot: Keras' scores differ
+        (np.eye(3)[[0, 2, 1]], 3, None, "multiclass", False),
+    ],
+)
+def test_infer_task_of_hinge_losses(targets, n_outputs, loss, kind, scores):
+    task = compute.infer_task(targets, n_outputs, loss=loss)
+    assert (task.kind, task.scores) == (kind, scores)
+    assert task.threshold == (0.0 if scores else 0.5)
+
+
+def test_hinge_targets_classes_and_predictions():
+    np.testing.assert_array_equal(compute.class_labels(np.array([[-1.0], [1.0], [-1.0]])), [0, 1, 0])
+    np.testing.assert_array_equal(compute.class_labels(np.array([0, 1, 2])), [0, 1, 2])
+    task = compute.Task("binary", 2, 1, scores=True)
+    outputs = np.array([[-0.3], [0.0], [1e-20], [0.4], [np.nan], [2.5]])
+    probabilities, predicted = compute.classify_outputs(outputs, task)
+    np.testing.assert_array_equal(predicted, [0, 0, 1, 1, -1, 1])  # positive above 0, as BinaryAccuracy(0)
+    np.testing.assert_allclose(probabilities[[0, 1, 3, 5], 1], [0.35, 0.5, 0.7, 1.0])  # margins -1, 1 at 0, 1
+    multi = compute.Task("multiclass", 3, 3, scores=True)
+    scores = np.array([[2.0, -1.0, 0.5], [-3.0, -2.0, -2.5]])
+    probabilities, predicted = compute.classify_outputs(scores, multi)
+    np.testing.assert_array_equal(predicted, [0, 1])
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+    np.testing.assert_allclose(compute.positive_score(np.array([[0.2, 0.9]])), [0.7])
+    with pytest.raises(TypeError, match="loss=3 must be a loss name"):
+        compute.infer_task(np.zeros(3), 1, loss=3)
+
+
 def test_task_describe_and_bad_width():
     assert compute.Task("binary", 2, 1).describe() == "a binary classifier"
     assert compute.Task("multiclass", 3, 3).describe() == "a 3-class classifier"

@@ -685,3 +685,22 @@ def test_the_token_ids_of_an_embedding_model_are_left_out_of_the_layer_distribut
         labels = [t.get_text() for t in violins.ax.get_xticklabels()]
         assert labels == ["embed", "gru"], labels
         assert violins.ax.get_ylim()[1] < 5  # the embeddings' scale, not the token ids' (0..49)
+
+
+def test_hinge_classifiers_get_the_classification_visuals(hinge_recordings):
+    filename, _ = hinge_recordings
+    with Replay(filename, "hinge") as replay:
+        plan = plan_dashboard(replay, cross_entropy=True)
+        assert (plan.task, plan.probability_histograms, plan.cross_entropy) == ("binary", True, False)
+        assert plan.layer_name == "hidden"
+        assert any(line.startswith("cross-entropy view: the model is trained with a hinge loss ('hinge')")
+                   for line in plan.skipped)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            fig, visuals = build_dashboard(replay)
+        assert ProbabilityHistogram in visual_types(visuals)
+        plt.close(fig)
+    with Replay(filename, "categorical_hinge") as replay:
+        plan = plan_dashboard(replay)
+        assert (plan.task, plan.probability_histograms, plan.confusion_matrix, plan.skipped) == \
+            ("multiclass", True, True, ())

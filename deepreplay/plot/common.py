@@ -178,8 +178,23 @@ def model_task(replay: Replay) -> tuple[compute.Task, bool]:
     """
     from ..losses import config_from_logits
 
-    task = compute.infer_task(replay.targets, output_width(replay))
+    task = compute.infer_task(replay.targets, output_width(replay), loss=shown_loss_name(replay))
     return task, config_from_logits(replay.reader.model_config)
+
+
+def shown_loss_name(replay: Replay) -> str:
+    """The loss of the output the visuals show (``replay.output``, default the first): a model with several
+    outputs stores them all in one name ('mse+binary_crossentropy', 'a:mse+b:hinge')."""
+    name, outputs = replay.loss_name, list(replay.output_names)
+    if len(outputs) <= 1:
+        return name
+    shown, parts = replay.output or outputs[0], name.split("+")
+    if all(":" in part for part in parts):  # a dict by output name
+        return dict(part.split(":", 1) for part in parts).get(shown, "")
+    with_loss = [output for output in outputs if output in set(replay.reader.output_loss_names)]
+    if len(parts) == len(with_loss):  # a list, outputs without a loss left out
+        return parts[with_loss.index(shown)] if shown in with_loss else ""
+    return name
 
 
 def sample_classes(replay: Replay, task: compute.Task) -> np.ndarray | None:
@@ -245,8 +260,8 @@ class RegionBuffer:
         r = self.resolution
         outputs = np.asarray(outputs)
         if self.task.is_classification:
-            probabilities = compute.class_probabilities(outputs, self.task.n_classes, from_logits=self.from_logits)
-            self.predicted[i] = compute.predicted_classes(probabilities).reshape(r, r)
+            probabilities, predicted = compute.classify_outputs(outputs, self.task, from_logits=self.from_logits)
+            self.predicted[i] = predicted.reshape(r, r)
             if self.task.kind == "binary":
                 self.probabilities[i] = probabilities[:, 1].reshape(r, r)
             else:

@@ -193,9 +193,7 @@ class ConfusionMatrix(Plotter):
         counts = np.zeros((len(epochs), k, k), dtype=np.int64)
         for i, epoch in enumerate(epochs):
             outputs = np.asarray(replay.predictions_at(int(epoch)))
-            probabilities = compute.class_probabilities(outputs, k, from_logits=from_logits)
-            finite = np.all(np.isfinite(probabilities), axis=1)
-            predicted = np.where(finite, compute.predicted_classes(np.nan_to_num(probabilities)), -1)
+            _, predicted = compute.classify_outputs(outputs, task, from_logits=from_logits)
             counts[i] = compute.confusion_counts(labels, predicted, k)
         data = ConfusionMatrixData(epochs=epochs, counts=counts, class_names=names, normalize=normalize)
         return cls(ax, data, title=title, annotate=annotate)

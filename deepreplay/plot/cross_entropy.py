@@ -216,6 +216,11 @@ class CrossEntropy(Plotter):
         task, from_logits = model_task(replay)
         if not task.is_classification:
             raise ValueError(not_a_classifier("the cross-entropy view", task))
+        if task.scores:
+            raise ValueError(f"the cross-entropy view needs class probabilities, but this model is {task.describe()} "
+                             f"trained with a hinge loss ({replay.loss_name!r}): its outputs are raw scores. "
+                             "replay.build_probability_histogram(ax_negative, ax_positive) shows those scores, "
+                             "replay.build_loss_histogram(ax) the per-sample hinge losses.")
         names = resolve_class_names(class_names, task)
         labels = compute.class_labels(replay.targets).astype(np.int64)
         n, n_epochs = len(labels), len(epochs)

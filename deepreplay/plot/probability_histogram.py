@@ -13,6 +13,12 @@ class* for its own members (ideally near 1), the right axes the probability
 of that class for the samples of the other classes (ideally near 0); the bars
 of the classes are stacked in the class colours and misclassified cases are
 red on top.  Regressions are refused with the visuals to use instead.
+
+Classifiers trained with a hinge loss (``hinge``/``squared_hinge`` with -1/1
+or 0/1 targets, ``categorical_hinge`` with one-hot targets) output raw scores,
+not probabilities: the same axes then show the raw output (binary: positive
+above the threshold 0; multiclass: the class of the highest score) on a
+range fixed over every epoch, and the axis labels say so.
 """
 
 from __future__ import annotations
@@ -73,6 +79,8 @@ class ProbabilityHistogramData:
     class_sizes : ndarray of int, shape (2,)
     threshold : float
         A sample is predicted positive when its probability is above it.
+    xlabel : str
+        What the bins are over: "Probability", or a hinge model's raw output.
     """
 
     epochs: np.ndarray
@@ -82,6 +90,7 @@ class ProbabilityHistogramData:
     left_out: np.ndarray
     class_sizes: np.ndarray
     threshold: float
+    xlabel: str = "Probability"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "threshold", float(self.threshold))
@@ -112,17 +121,45 @@ class ProbabilityHistogramData:
         return int(np.flatnonzero(self.epochs == epoch)[0])
 
 
-def _check_threshold(threshold: float) -> float:
+#: The x label of a hinge binary model's histograms.
+SCORE_XLABEL = "Output (raw score of a hinge loss; threshold {threshold:g})"
+
+
+def _check_threshold(threshold: float | None, task: compute.Task | None = None) -> float | None:
+    """``threshold`` checked: its type first (``task`` None), its range once the task is known (None is then
+    the task's default)."""
+    scores = task is not None and task.scores
+    if threshold is None:
+        return None if task is None else task.threshold
     if isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, (int, float, np.integer, np.floating)):
-        raise TypeError(f"threshold={threshold!r} must be a number between 0 and 1.")
+        raise TypeError(f"threshold={threshold!r} must be a number between 0 and 1 (any finite number for the raw "
+                        "score of a hinge loss), or None.")
     threshold = float(threshold)
-    if not 0.0 < threshold < 1.0:
+    if scores and not np.isfinite(threshold):
+        raise ValueError(f"threshold={threshold} must be a finite number (this model's outputs are the raw scores "
+                         "of a hinge loss; its default is 0).")
+    if task is not None and not scores and not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold={threshold} must be strictly between 0 and 1.")
     return threshold
 
 
+def score_edges(replay: Replay, epochs: np.ndarray, bins: int, values, *, symmetric: bool = False) -> np.ndarray:
+    """Bin edges fixed over every epoch for a hinge model's raw scores: ``bins + 1`` edges covering every finite
+    value that ``values(predictions)`` gives at ``epochs``, and at least the hinge margins -1 and 1; ``symmetric``
+    about 0 (one output: its threshold 0 on a bin edge when ``bins`` is even)."""
+    low, high = -1.0, 1.0
+    for epoch in epochs:
+        v = np.asarray(values(np.asarray(replay.predictions_at(int(epoch)))), dtype=np.float64)
+        v = v[np.isfinite(v)]
+        if v.size:
+            low, high = min(low, float(v.min())), max(high, float(v.max()))
+    if symmetric:
+        low, high = -max(-low, high), max(-low, high)
+    return np.linspace(low, high, bins + 1)
+
+
 def binary_labels(targets: np.ndarray) -> np.ndarray:
-    """Class (0 or 1) of each sample from binary targets (a 0/1 column or two one-hot columns).
+    """Class (0 or 1) of each sample from binary targets (a 0/1 or -1/1 column, or two one-hot columns).
 
     Raises
     ------
@@ -140,11 +177,12 @@ def binary_labels(targets: np.ndarray) -> np.ndarray:
     if targets.dtype.kind not in "biuf":
         raise ValueError(f"targets of dtype {targets.dtype} are not class labels; {OTHER_VISUALS}.")
     values = np.unique(targets)
-    unexpected = values[~np.isin(values, (0, 1))]
+    unexpected = values[~np.isin(values, (-1, 1) if np.all(np.isin(values, (-1, 1))) else (0, 1))]
     if unexpected.size:
         shown = ", ".join(f"{v:g}" for v in unexpected[:5]) + (", ..." if unexpected.size > 5 else "")
         raise ValueError(
-            f"the probability histogram needs binary targets (0 or 1), but the targets hold other values "
+            f"the probability histogram needs binary targets (0 or 1; -1 or 1 with a hinge loss), but the targets "
+            f"hold other values "
             f"({shown}); {OTHER_VISUALS}."
         )
     if targets.ndim == 2 and targets.shape[1] == 2 and not np.all(targets.sum(axis=1) == 1):
@@ -209,7 +247,7 @@ class ProbabilityHistogram(Plotter):
 
     @classmethod
     def from_replay(cls, replay: Replay, ax_negative: Axes, ax_positive: Axes, *, bins: int = 20,
-                    threshold: float = 0.5, class_names: Sequence[str] | None = None,
+                    threshold: float | None = None, class_names: Sequence[str] | None = None,
                     epoch_start: int | None = None, epoch_end: int | None = None,
                     title: str | tuple[str, str] | None = None
                     ) -> ProbabilityHistogram | MulticlassProbabilityHistogram:
@@ -223,12 +261,14 @@ class ProbabilityHistogram(Plotter):
             model, for the probability of each sample's own class and of the
             classes it is not in (see :class:`MulticlassProbabilityHistogram`).
         bins : int, default 20
-            Number of equal bins over [0, 1].
-        threshold : float, default 0.5
+            Number of equal bins over [0, 1] (for a hinge model's raw scores,
+            over their range in every epoch, at least [-1, 1]).
+        threshold : float, optional
             Binary models: probability above which a sample is predicted
-            positive (as Keras' binary accuracy does); drawn as a dashed
-            line.  Multiclass models predict their most probable class and
-            take no threshold.
+            positive (as Keras' binary accuracy does), default 0.5; for a
+            hinge loss's raw score, default 0; drawn as a dashed line.
+            Multiclass models predict their most probable class and take no
+            threshold.
         class_names : sequence of str, optional
             One name per class, for the titles (binary) or the legend (multiclass).
         epoch_start, epoch_end : int, optional
@@ -245,7 +285,8 @@ class ProbabilityHistogram(Plotter):
         ------
         ValueError
             Not a classification (a regression: the message names the
-            visuals to use instead), outputs that are not probabilities,
+            visuals to use instead), outputs that are not probabilities (nor
+            the raw scores of a hinge loss),
             predictions not recorded, bad ``bins``/``threshold`` or an empty
             epoch range.
         """
@@ -262,7 +303,7 @@ class ProbabilityHistogram(Plotter):
             raise ValueError(not_a_classifier("the probability histogram", task))
         names = resolve_class_names(class_names, task)
         if task.kind == "multiclass":
-            if threshold != 0.5:
+            if threshold is not None:
                 raise ValueError(f"threshold={threshold} applies to binary models; this one has {task.n_classes} "
                                  "classes and predicts its most probable class. Leave threshold out.")
             return MulticlassProbabilityHistogram.from_replay(
@@ -270,17 +311,24 @@ class ProbabilityHistogram(Plotter):
                 bins=bins, epochs=epochs, title=title)
         if class_names is not None and title is None:
             title = (f"{names[0]} cases", f"{names[1]} cases")
+        threshold = _check_threshold(threshold, task)
         labels = binary_labels(replay.targets)
         members = [labels == c for c in (0, 1)]
-        edges = np.linspace(0.0, 1.0, bins + 1)
+        if task.scores:
+            edges = score_edges(replay, epochs, bins, compute.positive_score, symmetric=True)
+        else:
+            edges = np.linspace(0.0, 1.0, bins + 1)
         correct = np.zeros((len(epochs), 2, bins), dtype=np.int64)
         misclassified = np.zeros_like(correct)
         left_out = np.zeros((len(epochs), 2), dtype=np.int64)
         for i, epoch in enumerate(epochs):
             predictions = np.asarray(replay.predictions_at(int(epoch)))
             _check_binary_outputs(predictions)
-            p = compute.class_probabilities(predictions, 2, from_logits=from_logits)[:, 1]
-            check_probabilities(p, int(epoch))
+            if task.scores:
+                p = compute.positive_score(predictions)
+            else:
+                p = compute.class_probabilities(predictions, 2, from_logits=from_logits)[:, 1]
+                check_probabilities(p, int(epoch))
             finite = np.isfinite(p)
             predicted_positive = p > threshold
             for c, member in enumerate(members):
@@ -296,6 +344,7 @@ class ProbabilityHistogram(Plotter):
             left_out=left_out,
             class_sizes=np.array([np.count_nonzero(m) for m in members], dtype=np.int64),
             threshold=threshold,
+            xlabel=SCORE_XLABEL.format(threshold=threshold) if task.scores else "Probability",
         )
         return cls(ax_negative, ax_positive, data, title=title)
 
@@ -319,10 +368,10 @@ class ProbabilityHistogram(Plotter):
             self.notes.append(ax.text(x, 0.98, "", transform=ax.transAxes, ha=ha, va="top", zorder=5,
                                       fontsize="small", color=MISCLASSIFIED_COLOR,
                                       bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1}))
-            ax.set_xlim(0.0, 1.0)
+            ax.set_xlim(d.edges[0], d.edges[-1])
             ax.set_ylim(0.0, top)
             ax.set_title(self.titles[c])
-            ax.set_xlabel("Probability")
+            ax.set_xlabel(d.xlabel)
             ax.set_ylabel("Count")
 
     def _note(self, i: int, c: int) -> str:
@@ -352,6 +401,8 @@ class ProbabilityHistogram(Plotter):
 # -- more than two classes ------------------------------------------------------------------------------
 MULTICLASS_TITLES = ("Own class", "Other classes")
 MULTICLASS_XLABELS = ("Probability of the sample's class", "Probability of a class it is not in")
+#: The x labels of a categorical-hinge model's histograms (raw scores; the highest wins).
+SCORE_XLABELS = ("Score of the sample's class (raw output)", "Score of a class it is not in (raw output)")
 
 
 @dataclass(frozen=True)
@@ -374,6 +425,9 @@ class MulticlassProbabilityHistogramData:
         Samples per class whose probabilities are not finite (in no bin).
     class_sizes : ndarray of int, shape (k,)
     class_names : tuple of str
+    xlabels : (str, str)
+        What the bins of the two axes are over: probabilities, or a
+        categorical-hinge model's raw scores.
     """
 
     epochs: np.ndarray
@@ -385,6 +439,7 @@ class MulticlassProbabilityHistogramData:
     left_out: np.ndarray
     class_sizes: np.ndarray
     class_names: tuple[str, ...]
+    xlabels: tuple[str, str] = MULTICLASS_XLABELS
 
     def __post_init__(self) -> None:
         k = len(self.class_sizes)
@@ -501,15 +556,21 @@ class MulticlassProbabilityHistogram(Plotter):
         cls._titles(title)
         k = task.n_classes
         labels = compute.class_labels(replay.targets).astype(np.int64)
-        edges = np.linspace(0.0, 1.0, bins + 1)
+        if task.scores:  # raw scores: the bins cover their range (the highest score is the class)
+            edges = score_edges(replay, epochs, bins, lambda outputs: outputs)
+        else:
+            edges = np.linspace(0.0, 1.0, bins + 1)
         shape = (len(epochs), k, bins)
         arrays = {name: np.zeros(shape, dtype=np.int64)
                   for name in ("own", "own_misclassified", "other", "other_misclassified")}
         left_out = np.zeros((len(epochs), k), dtype=np.int64)
         for i, epoch in enumerate(epochs):
             predictions = np.asarray(replay.predictions_at(int(epoch)))
-            probabilities = compute.class_probabilities(predictions, k, from_logits=from_logits)
-            check_probabilities(probabilities, int(epoch))
+            if task.scores:
+                probabilities = predictions.reshape(len(predictions), -1).astype(np.float64)
+            else:
+                probabilities = compute.class_probabilities(predictions, k, from_logits=from_logits)
+                check_probabilities(probabilities, int(epoch))
             counts = compute.multiclass_histograms(probabilities, labels, edges)
             for name, array in arrays.items():
                 array[i] = counts[name]
@@ -517,7 +578,7 @@ class MulticlassProbabilityHistogram(Plotter):
         data = MulticlassProbabilityHistogramData(
             epochs=np.asarray(epochs), edges=edges, left_out=left_out,
             class_sizes=np.bincount(labels, minlength=k).astype(np.int64), class_names=tuple(class_names),
-            **arrays)
+            xlabels=SCORE_XLABELS if task.scores else MULTICLASS_XLABELS, **arrays)
         return cls(ax_own, ax_other, data, title=title)
 
     def _create_artists(self) -> None:
@@ -533,10 +594,10 @@ class MulticlassProbabilityHistogram(Plotter):
             self.class_bars.append(containers)
             self.misclassified_bars.append(ax.bar(lefts, zeros, widths, align="edge", color=MISCLASSIFIED_COLOR,
                                                   edgecolor="white", linewidth=0.3, label="misclassified"))
-            ax.set_xlim(0.0, 1.0)
+            ax.set_xlim(d.edges[0], d.edges[-1])
             ax.set_ylim(0.0, max(1, d.max_count(side)) * HEADROOM)
             ax.set_title(self.titles[j])
-            ax.set_xlabel(MULTICLASS_XLABELS[j])
+            ax.set_xlabel(d.xlabels[j])
             ax.set_ylabel("Count")
         # Own-class bars gather near 1 and the others near 0: the legend and the
         # note go where the bars should not be.

@@ -143,3 +143,25 @@ def test_over_12_classes_the_names_are_thinned_and_the_shares_written_without_th
     assert texts[1] == cell_text(data.values[1, 0, 1], True).rstrip("%")
     assert [t.get_text() for t in ax.get_xticklabels()] == [f"class {c}" for c in range(0, 15, 2)]
     assert cm.image.get_array().shape == (15, 15)
+
+
+@pytest.mark.parametrize("group", ["squared_hinge01", "categorical_hinge"])
+def test_hinge_classifiers_count_as_keras(hinge_recordings, group):
+    """Raw scores of a hinge loss: positive above 0 (one output) or the highest score, as Keras' accuracies."""
+    filename, data = hinge_recordings
+    X, y = data[group]
+    with Replay(filename, group) as rp:
+        _, ax = plt.subplots()
+        cm = rp.build_confusion_matrix(ax)
+        for i, epoch in enumerate(cm.data.epochs):
+            outputs = keras.ops.convert_to_numpy(keras_at(rp, int(epoch))(X))
+            if y.shape[1] == 1:
+                labels, predicted = y.ravel().astype(int), (outputs.ravel() > 0).astype(int)
+                accuracy = keras.metrics.BinaryAccuracy(threshold=0.0)
+            else:
+                labels, predicted = y.argmax(axis=1), outputs.argmax(axis=1)
+                accuracy = keras.metrics.CategoricalAccuracy()
+            accuracy.update_state(y, outputs)
+            k = cm.data.counts.shape[1]
+            np.testing.assert_array_equal(cm.data.counts[i], confusion_matrix(labels, predicted, labels=range(k)))
+            assert np.trace(cm.data.counts[i]) == round(float(accuracy.result()) * len(X))

@@ -181,3 +181,11 @@ def test_bad_options(replay, ax, kwargs, error, match):
 def test_not_an_axes(replay):
     with pytest.raises(TypeError, match="Matplotlib Axes"):
         replay.build_cross_entropy("ax")
+
+
+def test_hinge_scores_are_refused_with_the_visuals_that_show_them(hinge_recordings, ax):
+    filename, _ = hinge_recordings
+    with (Replay(filename, "hinge") as replay,
+          pytest.raises(ValueError, match=r"needs class probabilities.*hinge loss \('hinge'\).*raw scores.*"
+                                          r"build_probability_histogram.*build_loss_histogram")):
+        replay.build_cross_entropy(ax)

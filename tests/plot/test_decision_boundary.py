@@ -230,3 +230,21 @@ def test_bad_options(replay, kwargs, error, match):
 def test_not_an_axes(replay):
     with pytest.raises(TypeError, match="Matplotlib Axes"):
         DecisionBoundary.from_replay(replay, None)
+
+
+@pytest.mark.parametrize("group", ["hinge", "squared_hinge01"])
+def test_hinge_regions_split_at_score_0(hinge_recordings, group):
+    """A hinge classifier's raw score: positive region where Keras' output is above 0, white at 0."""
+    filename, data = hinge_recordings
+    X, y = data[group]
+    with Replay(filename, group) as rp:
+        _, ax = plt.subplots()
+        db = rp.build_decision_boundary(ax, xlim=(-1.5, 2.5), ylim=(-1, 1.5), **FAST)
+        d = db.data
+        assert d.task == "binary"
+        np.testing.assert_array_equal(d.classes, (y.ravel() > 0).astype(int))
+        grid = cell_centres((-1.5, 2.5), (-1, 1.5), 40)
+        for i, epoch in enumerate(d.epochs):
+            scores = keras.ops.convert_to_numpy(keras_at(rp, int(epoch))(grid)).ravel()
+            np.testing.assert_array_equal(d.predicted[i].ravel(), (scores > 0).astype(int))
+            np.testing.assert_allclose(d.probabilities[i].ravel(), np.clip((scores + 1) / 2, 0, 1), atol=1e-6)

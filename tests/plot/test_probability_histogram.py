@@ -325,3 +325,58 @@ def test_recording_without_predictions_is_refused(other_recordings):
     with (Replay(other_recordings, "losses_only") as replay,
           pytest.raises(ValueError, match=r"predictions were not recorded.*record=")):
         replay.build_probability_histogram(*axes)
+
+
+# -- hinge losses: raw scores, threshold 0 -------------------------------------------------------
+
+@pytest.mark.parametrize("group", ["hinge", "squared_hinge01"])
+def test_hinge_binary_shows_raw_scores_with_threshold_0_and_counts_as_keras(hinge_recordings, group):
+    """Targets -1/1 (or 0/1) with a hinge loss: class = target > 0, positive above 0, as BinaryAccuracy(0)."""
+    filename, data = hinge_recordings
+    X, y = data[group]
+    positive = (y.ravel() > 0)
+    _fig, axes = plt.subplots(1, 2)
+    with Replay(filename, group) as replay:
+        ph = replay.build_probability_histogram(*axes, bins=10)
+        d = ph.data
+        assert d.threshold == 0.0 and d.edges[0] == -d.edges[-1] and d.edges[-1] >= 1.0
+        for i, epoch in enumerate(replay.epochs):
+            outputs = keras.ops.convert_to_numpy(replay.model_at(int(epoch))(X))
+            accuracy = keras.metrics.BinaryAccuracy(threshold=0.0)
+            accuracy.update_state(positive.astype(np.float32)[:, None], outputs)
+            assert d.misclassified[i].sum() == round((1 - float(accuracy.result())) * len(X))
+            s = np.asarray(replay.predictions_at(int(epoch)), dtype=np.float64)[:, 0]
+            for c, member in enumerate((~positive, positive)):
+                np.testing.assert_array_equal(d.totals[i, c], np.histogram(s[member], bins=d.edges)[0])
+                wrong = member & ((s > 0) != bool(c))
+                np.testing.assert_array_equal(d.misclassified[i, c], np.histogram(s[wrong], bins=d.edges)[0])
+        ph.set_epoch(int(replay.epochs[-1]))
+        custom = replay.build_probability_histogram(*plt.subplots(1, 2)[1], threshold=-0.25)
+        assert custom.data.threshold == -0.25
+    assert [ax.get_xlabel() for ax in axes] == ["Output (raw score of a hinge loss; threshold 0)"] * 2
+    assert axes[0].get_xlim() == (d.edges[0], d.edges[-1])
+    lines = [line for line in axes[0].get_lines() if line.get_linestyle() == "--"]
+    assert [line.get_xdata()[0] for line in lines] == [0.0]
+
+
+def test_categorical_hinge_is_multiclass_on_raw_scores(hinge_recordings):
+    filename, data = hinge_recordings
+    X, Y = data["categorical_hinge"]
+    _fig, axes = plt.subplots(1, 2)
+    with Replay(filename, "categorical_hinge") as replay:
+        ph = replay.build_probability_histogram(*axes, bins=10)
+        assert isinstance(ph, MulticlassProbabilityHistogram)
+        d = ph.data
+        for i, epoch in enumerate(replay.epochs):
+            outputs = keras.ops.convert_to_numpy(replay.model_at(int(epoch))(X))
+            accuracy = keras.metrics.CategoricalAccuracy()
+            accuracy.update_state(Y, outputs)
+            assert d.misclassified[i] == round((1 - float(accuracy.result())) * len(X))
+            s = np.asarray(replay.predictions_at(int(epoch)), dtype=np.float64)
+            assert d.edges[0] <= min(s.min(), -1) and d.edges[-1] >= max(s.max(), 1)
+            own = s[np.arange(len(X)), Y.argmax(axis=1)]
+            np.testing.assert_array_equal(d.own[i].sum(axis=0) + d.own_misclassified[i].sum(axis=0),
+                                          np.histogram(own, bins=d.edges)[0])
+        ph.set_epoch(0)
+    assert [ax.get_xlabel() for ax in axes] == ["Score of the sample's class (raw output)",
+                                                "Score of a class it is not in (raw output)"]
