@@ -201,12 +201,18 @@ def default_probes(labels: np.ndarray | None, available: np.ndarray, *, limit: i
     return np.array(chosen, dtype=np.int64)
 
 
-def _input_images(replay: Replay, samples: np.ndarray, maps_are_images: bool) -> np.ndarray | None:
-    """The probe samples as images to show, or None when the inputs (or the maps) are not images."""
+def _input_images(replay: Replay, samples: np.ndarray, maps_are_images: bool,
+                  data_format: str = "channels_last") -> np.ndarray | None:
+    """The probe samples as images to show, or None when the inputs (or the maps) are not images.
+
+    Inputs of four dimensions are (n, H, W, C), or (n, C, H, W) when the layer shown reads ``channels_first``.
+    """
     inputs = replay.inputs
     if not maps_are_images or not isinstance(inputs, np.ndarray) or inputs.ndim not in (3, 4):
         return None
     images = np.asarray(inputs[samples], dtype=np.float64)
+    if images.ndim == 4 and data_format == "channels_first":
+        images = np.moveaxis(images, 1, -1)
     if images.ndim == 4:
         if images.shape[-1] == 1:
             images = images[..., 0]
@@ -389,7 +395,7 @@ class FeatureMaps(_MosaicPlotter):
             f"{names[int(labels[p])]} (#{int(p)})" if labels is not None else f"#{int(p)}" for p in probes)
         data = FeatureMapsData(epochs=epochs, layer_name=layer_name, samples=probes, sample_labels=sample_labels,
                                channels=chosen, n_channels=n_channels, tile_shape=(h * rep, w), mosaic=mosaic,
-                               limits=limits, inputs=_input_images(replay, probes, first.ndim == 4 and h > 1))
+                               limits=limits, inputs=_input_images(replay, probes, first.ndim == 4 and h > 1, data_format))
         return cls(ax, data, title=title)
 
     def _create_artists(self) -> None:

@@ -198,3 +198,39 @@ def test_the_recordings_own_probe_samples_are_the_default(digits, monkeypatch):
     monkeypatch.setattr(Replay, "probe_indices", property(lambda self: probes), raising=False)
     _, ax = plt.subplots()
     assert digits.build_feature_maps(ax).data.samples.tolist() == [rows[7], rows[2]]
+
+
+@pytest.mark.parametrize("layout, n_channels", [("channels_last", 3), ("channels_first_layers", 1),
+                                                 ("channels_first_config", 1), ("channels_first_config", 3)])
+def test_the_input_column_in_both_layouts(tmp_path, layout, n_channels):
+    """(H, W, C) or (C, H, W) inputs (data_format= on the layers, or Keras' image data format): the probe's
+    image is the first column either way, and each channel's map is Keras' own."""
+    rng = np.random.default_rng(1)
+    images = rng.uniform(size=(12, 6, 6, n_channels)).astype(np.float32)  # (n, H, W, C)
+    first = layout != "channels_last"
+    X = np.moveaxis(images, -1, 1) if first else images
+    previous = keras.config.image_data_format()
+    if layout == "channels_first_config":
+        keras.config.set_image_data_format("channels_first")
+    try:
+        fmt = {"data_format": "channels_first"} if layout == "channels_first_layers" else {}
+        model = keras.Sequential([keras.Input(X.shape[1:]), keras.layers.Conv2D(2, 3, padding="same", name="c", **fmt),
+                                  keras.layers.Flatten(name="f"), keras.layers.Dense(1, activation="sigmoid", name="out")])
+        model.compile(optimizer="sgd", loss="binary_crossentropy")
+        ReplayData(X, np.arange(12) % 2, str(tmp_path / "maps.h5"), "maps", model=model)
+    finally:
+        keras.config.set_image_data_format(previous)
+    _, ax = plt.subplots()
+    with Replay(tmp_path / "maps.h5", "maps") as rp:
+        fm = rp.build_feature_maps(ax, "c")
+        d = fm.data
+        probes = d.samples
+        expected = images[probes, ..., 0] if n_channels == 1 else \
+            (images[probes] - images[probes].min()) / (images[probes].max() - images[probes].min())
+        np.testing.assert_allclose(d.inputs, expected, rtol=1e-6)
+        outputs = keras.ops.convert_to_numpy(keras_at(rp, 0).get_layer("c")(X[probes[:1]]))[0]
+        for c in range(2):
+            channel = outputs[c] if first else outputs[..., c]
+            np.testing.assert_allclose(tile(d.mosaic[0], 0, c, 6, 6), channel, rtol=2e-3, atol=1e-6)
+        fm.plot(0)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["input", "0", "1"]
