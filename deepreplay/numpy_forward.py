@@ -32,11 +32,12 @@ On wide stacks (BLOCK) the compiled call is ~2.5x faster than the twin.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 
-__all__ = ["NUMPY_ACTIVATIONS", "numpy_forward"]
+__all__ = ["NUMPY_ACTIVATIONS", "SELU_ALPHA", "SELU_SCALE", "NumpyLayer", "numpy_forward", "numpy_layer"]
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -54,7 +55,8 @@ def _elu(x: np.ndarray, alpha: float = 1.0) -> np.ndarray:
         return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))).astype(x.dtype, copy=False)
 
 
-_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
+#: Keras' SELU constants.
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772, 1.0507009873554805
 
 #: Keras activations (by their serialized name) with a NumPy twin.
 NUMPY_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -66,38 +68,92 @@ NUMPY_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "softplus": lambda x: np.logaddexp(np.zeros((), x.dtype), x),
     "softsign": lambda x: x / (1 + np.abs(x)),
     "elu": _elu,
-    "selu": lambda x: (_SELU_SCALE * _elu(x, _SELU_ALPHA)).astype(x.dtype, copy=False),
+    "selu": lambda x: (SELU_SCALE * _elu(x, SELU_ALPHA)).astype(x.dtype, copy=False),
     "silu": lambda x: x * _sigmoid(x),
     "swish": lambda x: x * _sigmoid(x),
     "exponential": np.exp,
 }
 
 
-def _numpy_activation(activation: object) -> Callable[[np.ndarray], np.ndarray] | None:
+@dataclass(frozen=True)
+class NumpyLayer:
+    """A layer the NumPy code can run (:func:`numpy_layer`), and what the recording step also needs to know.
+
+    Attributes
+    ----------
+    layer : keras.layers.Layer
+    kind : {'dense', 'activation', 'identity'}
+        A ``Dense`` layer; an ``Activation`` layer; a ``Dropout`` or linear
+        ``Activation`` layer (the identity in inference mode).
+    activation : str
+        The activation's serialized name, a key of :data:`NUMPY_ACTIVATIONS`
+        (``'linear'`` for the identity).
+    keras_activation : bool
+        The activation is Keras' own function of that name (not a user's
+        function that happens to have it).
+    regularized : bool
+        The layer has an activity, kernel or bias regularizer (which adds to
+        ``model.losses``).
+    """
+
+    layer: keras.layers.Layer
+    kind: str
+    activation: str
+    keras_activation: bool
+    regularized: bool
+
+
+def activation_name(activation: object) -> tuple[str, bool] | None:
+    """``(serialized name, is Keras' own function of that name)`` of an activation with a NumPy twin, else None."""
     if activation is None:
-        return NUMPY_ACTIVATIONS["linear"]
+        return "linear", True
     try:
         name = keras.activations.serialize(activation)
-    except Exception:
+        if not isinstance(name, str) or name not in NUMPY_ACTIVATIONS:
+            return None
+        return name, keras.activations.get(name) is activation
+    except Exception:  # noqa: BLE001 - an activation Keras cannot name has no twin
         return None
-    return NUMPY_ACTIVATIONS.get(name) if isinstance(name, str) else None
+
+
+def numpy_layer(layer: keras.layers.Layer) -> NumpyLayer | None:
+    """What ``layer`` is to the NumPy code, or None when it has no NumPy twin.
+
+    Twins exist for layers computing in float32 that are ``Dropout``,
+    ``Activation`` or ``Dense`` (no LoRA, not quantized, a 2-D kernel), with
+    an activation of :data:`NUMPY_ACTIVATIONS`.  The forward pass
+    (:func:`numpy_forward`) runs every such layer; the recording step
+    (:mod:`deepreplay.numpy_step`) asks more of them (see its ``plain_layer``).
+    """
+    if getattr(layer, "compute_dtype", None) != "float32":
+        return None
+    activity = getattr(layer, "activity_regularizer", None) is not None
+    kind = type(layer)
+    if kind is keras.layers.Dropout:
+        return NumpyLayer(layer, "identity", "linear", True, activity)
+    if kind is keras.layers.Activation:
+        named = activation_name(layer.activation)
+        # A linear one returns its input itself (which keeps a sigmoid's logits on TensorFlow): the identity.
+        return None if named is None else NumpyLayer(layer, "identity" if named[0] == "linear" else "activation",
+                                                     *named, activity)
+    if kind is not keras.layers.Dense or getattr(layer, "lora_enabled", False) or \
+            getattr(getattr(layer, "dtype_policy", None), "quantization_mode", None) is not None:
+        return None
+    named = activation_name(layer.activation)
+    if named is None or len(layer.kernel.shape) != 2:
+        return None
+    regularized = activity or layer.kernel_regularizer is not None or layer.bias_regularizer is not None
+    return NumpyLayer(layer, "dense", *named, regularized)
 
 
 def _numpy_step(layer: keras.layers.Layer) -> Callable[[np.ndarray], np.ndarray] | None:
     """A NumPy version of one layer in inference mode (its weights read at each call), or None."""
-    if getattr(layer, "compute_dtype", None) != "float32":
+    plain = numpy_layer(layer)
+    if plain is None:
         return None
-    kind = type(layer)
-    if kind is keras.layers.Dropout:
-        return lambda x: x
-    if kind is keras.layers.Activation:
-        return _numpy_activation(layer.activation)
-    if kind is not keras.layers.Dense or getattr(layer, "lora_enabled", False) or \
-            getattr(getattr(layer, "dtype_policy", None), "quantization_mode", None) is not None:
-        return None
-    activation = _numpy_activation(layer.activation)
-    if activation is None:
-        return None
+    if plain.kind != "dense":
+        return NUMPY_ACTIVATIONS[plain.activation]
+    activation = NUMPY_ACTIVATIONS[plain.activation]
     kernel, bias = layer.kernel, layer.bias
 
     def dense(x: np.ndarray) -> np.ndarray:

@@ -94,9 +94,9 @@ import keras
 import numpy as np
 
 from deepreplay import _backend
-from deepreplay.numpy_forward import NUMPY_ACTIVATIONS
+from deepreplay.numpy_forward import NUMPY_ACTIVATIONS, SELU_ALPHA, SELU_SCALE, numpy_layer
 
-__all__ = ["MAX_COST", "NumpyStep", "forward_cost", "numpy_step", "step_plan"]
+__all__ = ["MAX_COST", "NumpyStep", "forward_cost", "numpy_step", "plain_layer", "step_plan"]
 
 #: Largest ``n_samples x multiply-adds per sample`` (one forward pass) computed in NumPy; see the module doc.
 MAX_COST = 1_000_000
@@ -131,7 +131,7 @@ def _elu_grad(z, a, da):
     return np.where(z > 0, da, da * (a + 1))
 
 
-_SELU_ALPHA, _SELU_SCALE = _F32(1.6732632423543772), _F32(1.0507009873554805)
+_SELU_ALPHA, _SELU_SCALE = _F32(SELU_ALPHA), _F32(SELU_SCALE)
 
 
 def _selu_grad(z, a, da):
@@ -162,18 +162,6 @@ _DERIVATIVES: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarra
     "softplus": _softplus_grad,
     "softsign": _softsign_grad,
 }
-
-
-def _activation_name(activation: object) -> str | None:
-    if activation is None:
-        return "linear"
-    try:
-        name = keras.activations.serialize(activation)
-        # Keras' own function of that name (not a user's function that happens to be called "relu").
-        keras_own = isinstance(name, str) and name in _DERIVATIVES and keras.activations.get(name) is activation
-    except Exception:  # noqa: BLE001
-        return None
-    return name if keras_own else None
 
 
 class _Layer:
@@ -220,24 +208,14 @@ def _chain_layers(model: keras.Model) -> list[keras.layers.Layer] | None:
     return layers if previous is outputs[0] else None
 
 
-def _plain_layer(layer: keras.layers.Layer) -> _Layer | None:
-    if not _float32(layer) or getattr(layer, "activity_regularizer", None) is not None:
+def plain_layer(layer: keras.layers.Layer) -> _Layer | None:
+    """The step's view of ``layer``: a layer with a NumPy twin (:func:`deepreplay.numpy_forward.numpy_layer`)
+    in the float32 policy, without regularizers, whose activation is Keras' own and has a derivative here;
+    else None."""
+    plain = numpy_layer(layer) if _float32(layer) else None
+    if plain is None or plain.regularized or not plain.keras_activation or plain.activation not in _DERIVATIVES:
         return None
-    kind = type(layer)
-    if kind is keras.layers.Dropout:
-        return _Layer(layer, "identity", "linear")
-    if kind is keras.layers.Activation:
-        name = _activation_name(layer.activation)
-        # A linear one returns its input itself (which keeps a sigmoid's logits on TensorFlow): the identity.
-        return None if name is None else _Layer(layer, "identity" if name == "linear" else "activation", name)
-    if kind is not keras.layers.Dense or getattr(layer, "lora_enabled", False):
-        return None
-    if layer.kernel_regularizer is not None or layer.bias_regularizer is not None:
-        return None
-    name = _activation_name(layer.activation)
-    if name is None or len(layer.kernel.shape) != 2:
-        return None
-    return _Layer(layer, "dense", name)
+    return _Layer(layer, plain.kind, plain.activation)
 
 
 _LOSS_NAMES = {
@@ -314,7 +292,7 @@ def step_plan(model: keras.Model, x: Any, y: Any) -> list[_Layer] | None:
     layers = _chain_layers(model)
     if layers is None:
         return None
-    plan = [_plain_layer(layer) for layer in layers]
+    plan = [plain_layer(layer) for layer in layers]
     if any(step is None for step in plan) or _loss_spec(model) is None or _backend.is_distributed(model):
         return None
     dense = [step for step in plan if step.kind == "dense"]

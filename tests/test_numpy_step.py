@@ -529,3 +529,32 @@ def _child(backend: str) -> None:
 
 if __name__ == "__main__":
     _child(sys.argv[1])
+
+
+def test_the_step_asks_the_forward_passs_classifier_and_more_of_it():
+    """One classifier (numpy_forward.numpy_layer) decides what NumPy runs; the step takes a subset of it."""
+    import keras
+
+    from deepreplay.numpy_forward import numpy_layer
+    from deepreplay.numpy_step import plain_layer
+
+    def relu(x):  # a user's function named like Keras' own
+        return keras.ops.relu(x)
+
+    layers = {
+        "relu": keras.layers.Dense(2, "relu"), "silu": keras.layers.Dense(2, "silu"),
+        "user relu": keras.layers.Dense(2, relu), "regularized": keras.layers.Dense(2, kernel_regularizer="l2"),
+        "linear activation": keras.layers.Activation("linear"), "dropout": keras.layers.Dropout(0.2),
+        "gelu": keras.layers.Dense(2, "gelu"), "float64": keras.layers.Dense(2, dtype="float64"),
+    }
+    for layer in layers.values():
+        layer.build((None, 3))
+    seen = {name: numpy_layer(layer) for name, layer in layers.items()}
+    step = {name: plain_layer(layer) for name, layer in layers.items()}
+    assert {name for name, v in seen.items() if v is None} == {"gelu", "float64"}
+    assert {name for name, v in step.items() if v is not None} == {"relu", "linear activation", "dropout"}
+    assert (seen["user relu"].activation, seen["user relu"].keras_activation) == ("relu", False)
+    assert seen["regularized"].regularized and seen["silu"].keras_activation
+    assert [(step[n].kind, step[n].activation) for n in ("relu", "linear activation", "dropout")] == \
+        [(seen[n].kind, seen[n].activation) for n in ("relu", "linear activation", "dropout")] == \
+        [("dense", "relu"), ("identity", "linear"), ("identity", "linear")]
