@@ -1,5 +1,6 @@
 """Shared test set-up: Agg backend, figures closed after each test, a tiny recorded run."""
 
+import contextlib
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -181,9 +182,24 @@ def digits_cnn_recording(tmp_path_factory):
     return filename, "digits", X, y
 
 
+class RecordedRuns:
+    """Runs recorded in one file: ``runs.open(group)`` gives ``(replay, X, y)`` of one, the replay closed after."""
+
+    def __init__(self, filename, data):
+        self.filename, self.data = filename, data
+
+    @contextlib.contextmanager
+    def open(self, group):
+        from deepreplay.replay import Replay
+
+        X, y = self.data[group]
+        with Replay(self.filename, group) as replay:
+            yield replay, X, y
+
+
 @pytest.fixture(scope="session")
 def hinge_recordings(tmp_path_factory):
-    """Classifiers trained 4 epochs with hinge losses, in one file: ``(filename, {group: (X, y)})``.
+    """Classifiers trained 4 epochs with hinge losses, in one file, as :class:`RecordedRuns`.
 
     * ``hinge``: 2-D moons, targets -1/1, a 2-unit tanh layer, a tanh output (``loss="hinge"``);
     * ``squared_hinge01``: the same inputs, targets 0/1 (Keras turns them into -1/1), a linear output;
@@ -216,4 +232,4 @@ def hinge_recordings(tmp_path_factory):
         model.fit(inputs, targets, epochs=4, batch_size=16, verbose=0,
                   callbacks=[ReplayData(inputs, targets, filename, group)])
         data[group] = (inputs, targets)
-    return filename, data
+    return RecordedRuns(filename, data)

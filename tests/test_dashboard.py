@@ -688,8 +688,7 @@ def test_the_token_ids_of_an_embedding_model_are_left_out_of_the_layer_distribut
 
 
 def test_hinge_classifiers_get_the_classification_visuals(hinge_recordings):
-    filename, _ = hinge_recordings
-    with Replay(filename, "hinge") as replay:
+    with hinge_recordings.open("hinge") as (replay, _, _):
         plan = plan_dashboard(replay, cross_entropy=True)
         assert (plan.task, plan.probability_histograms, plan.cross_entropy) == ("binary", True, False)
         assert plan.layer_name == "hidden"
@@ -700,7 +699,7 @@ def test_hinge_classifiers_get_the_classification_visuals(hinge_recordings):
             fig, visuals = build_dashboard(replay)
         assert ProbabilityHistogram in visual_types(visuals)
         plt.close(fig)
-    with Replay(filename, "categorical_hinge") as replay:
+    with hinge_recordings.open("categorical_hinge") as (replay, _, _):
         plan = plan_dashboard(replay)
         assert (plan.task, plan.probability_histograms, plan.confusion_matrix, plan.skipped) == \
             ("multiclass", True, True, ())

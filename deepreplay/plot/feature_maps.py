@@ -395,7 +395,8 @@ class FeatureMaps(_MosaicPlotter):
             f"{names[int(labels[p])]} (#{int(p)})" if labels is not None else f"#{int(p)}" for p in probes)
         data = FeatureMapsData(epochs=epochs, layer_name=layer_name, samples=probes, sample_labels=sample_labels,
                                channels=chosen, n_channels=n_channels, tile_shape=(h * rep, w), mosaic=mosaic,
-                               limits=limits, inputs=_input_images(replay, probes, first.ndim == 4 and h > 1, data_format))
+                               limits=limits,
+                               inputs=_input_images(replay, probes, first.ndim == 4 and h > 1, data_format))
         return cls(ax, data, title=title)
 
     def _create_artists(self) -> None:

@@ -148,11 +148,8 @@ def test_over_12_classes_the_names_are_thinned_and_the_shares_written_without_th
 @pytest.mark.parametrize("group", ["squared_hinge01", "categorical_hinge"])
 def test_hinge_classifiers_count_as_keras(hinge_recordings, group):
     """Raw scores of a hinge loss: positive above 0 (one output) or the highest score, as Keras' accuracies."""
-    filename, data = hinge_recordings
-    X, y = data[group]
-    with Replay(filename, group) as rp:
-        _, ax = plt.subplots()
-        cm = rp.build_confusion_matrix(ax)
+    with hinge_recordings.open(group) as (rp, X, y):
+        cm = rp.build_confusion_matrix(plt.subplots()[1])
         for i, epoch in enumerate(cm.data.epochs):
             outputs = keras.ops.convert_to_numpy(keras_at(rp, int(epoch))(X))
             if y.shape[1] == 1:

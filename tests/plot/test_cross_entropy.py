@@ -184,8 +184,7 @@ def test_not_an_axes(replay):
 
 
 def test_hinge_scores_are_refused_with_the_visuals_that_show_them(hinge_recordings, ax):
-    filename, _ = hinge_recordings
-    with (Replay(filename, "hinge") as replay,
+    with (hinge_recordings.open("hinge") as (replay, _, _),
           pytest.raises(ValueError, match=r"needs class probabilities.*hinge loss \('hinge'\).*raw scores.*"
                                           r"build_probability_histogram.*build_loss_histogram")):
         replay.build_cross_entropy(ax)

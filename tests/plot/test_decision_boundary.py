@@ -235,11 +235,8 @@ def test_not_an_axes(replay):
 @pytest.mark.parametrize("group", ["hinge", "squared_hinge01"])
 def test_hinge_regions_split_at_score_0(hinge_recordings, group):
     """A hinge classifier's raw score: positive region where Keras' output is above 0, white at 0."""
-    filename, data = hinge_recordings
-    X, y = data[group]
-    with Replay(filename, group) as rp:
-        _, ax = plt.subplots()
-        db = rp.build_decision_boundary(ax, xlim=(-1.5, 2.5), ylim=(-1, 1.5), **FAST)
+    with hinge_recordings.open(group) as (rp, _, y):
+        db = rp.build_decision_boundary(plt.subplots()[1], xlim=(-1.5, 2.5), ylim=(-1, 1.5), **FAST)
         d = db.data
         assert d.task == "binary"
         np.testing.assert_array_equal(d.classes, (y.ravel() > 0).astype(int))

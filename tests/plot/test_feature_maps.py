@@ -215,7 +215,8 @@ def test_the_input_column_in_both_layouts(tmp_path, layout, n_channels):
     try:
         fmt = {"data_format": "channels_first"} if layout == "channels_first_layers" else {}
         model = keras.Sequential([keras.Input(X.shape[1:]), keras.layers.Conv2D(2, 3, padding="same", name="c", **fmt),
-                                  keras.layers.Flatten(name="f"), keras.layers.Dense(1, activation="sigmoid", name="out")])
+                                  keras.layers.Flatten(name="f"),
+                                  keras.layers.Dense(1, activation="sigmoid", name="out")])
         model.compile(optimizer="sgd", loss="binary_crossentropy")
         ReplayData(X, np.arange(12) % 2, str(tmp_path / "maps.h5"), "maps", model=model)
     finally:

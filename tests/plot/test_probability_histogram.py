@@ -332,11 +332,9 @@ def test_recording_without_predictions_is_refused(other_recordings):
 @pytest.mark.parametrize("group", ["hinge", "squared_hinge01"])
 def test_hinge_binary_shows_raw_scores_with_threshold_0_and_counts_as_keras(hinge_recordings, group):
     """Targets -1/1 (or 0/1) with a hinge loss: class = target > 0, positive above 0, as BinaryAccuracy(0)."""
-    filename, data = hinge_recordings
-    X, y = data[group]
-    positive = (y.ravel() > 0)
     _fig, axes = plt.subplots(1, 2)
-    with Replay(filename, group) as replay:
+    with hinge_recordings.open(group) as (replay, X, y):
+        positive = (y.ravel() > 0)
         ph = replay.build_probability_histogram(*axes, bins=10)
         d = ph.data
         assert d.threshold == 0.0 and d.edges[0] == -d.edges[-1] and d.edges[-1] >= 1.0
@@ -360,10 +358,8 @@ def test_hinge_binary_shows_raw_scores_with_threshold_0_and_counts_as_keras(hing
 
 
 def test_categorical_hinge_is_multiclass_on_raw_scores(hinge_recordings):
-    filename, data = hinge_recordings
-    X, Y = data["categorical_hinge"]
     _fig, axes = plt.subplots(1, 2)
-    with Replay(filename, "categorical_hinge") as replay:
+    with hinge_recordings.open("categorical_hinge") as (replay, X, Y):
         ph = replay.build_probability_histogram(*axes, bins=10)
         assert isinstance(ph, MulticlassProbabilityHistogram)
         d = ph.data
