@@ -11,6 +11,7 @@ outputs from, so they are captured while it is called
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -171,8 +172,82 @@ def every_layer(model: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
             pending.extend(sublayers(layer))
 
 
+def canonical_paths(paths: list[tuple[str, ...]]) -> dict[tuple[str, ...], tuple[str, ...]]:
+    """Each path (names from the outermost down) with its names numbered by rank among their siblings.
+
+    Keras names a layer created without a name from one counter per process
+    and class (``dense``, ``dense_1``, ... ``dense_7``), so a subclassed
+    model's unnamed sublayers get other names when it is rebuilt: in the
+    process that recorded it (the counter went on), or in another one (the
+    counter started elsewhere).  Among the children of one parent, names
+    ``base`` and ``base_N`` are ranked by ``N`` (created in that order, the
+    same code creating them both times) and renamed ``base``, ``base_1``, ...
+    by rank; a name unique under its parent keeps its base.
+    """
+    children: dict[tuple[str, ...], set[str]] = {}
+    for path in paths:
+        for depth in range(len(path)):
+            children.setdefault(path[:depth], set()).add(path[depth])
+    canonical: dict[tuple[tuple[str, ...], str], str] = {}
+    for parent, names in children.items():
+        groups: dict[str, list[tuple[int, str]]] = {}
+        for name in names:
+            match = _NUMBERED.fullmatch(name)
+            base, number = (match.group(1), int(match.group(2))) if match else (name, 0)
+            groups.setdefault(base, []).append((number, name))
+        for base, members in groups.items():
+            for rank, (_, name) in enumerate(sorted(members)):
+                canonical[parent, name] = base if rank == 0 else f"{base}_{rank}"
+    return {path: tuple(canonical[path[:depth], path[depth]] for depth in range(len(path))) for path in paths}
+
+
+#: A name Keras numbered (``dense_7``): its base and number.
+_NUMBERED = re.compile(r"(.+?)_(\d+)")
+
+
+def _matching(names: list[tuple[str, ...]], recorded: list[tuple[str, ...]]) -> dict[tuple[str, ...], tuple[str, ...]]:
+    """``{name: recorded name}`` for the ``names`` not recorded, matched by :func:`canonical_paths`."""
+    if set(names) <= set(recorded):
+        return {}
+    by_canonical = {c: path for path, c in canonical_paths(recorded).items()}
+    mine = canonical_paths(names)
+    return {path: by_canonical[mine[path]] for path in names
+            if path not in recorded and mine[path] in by_canonical}
+
+
+def adopt_recorded_names(model: keras.Model, recorded_names: list[str]) -> None:
+    """Rename the layers of a rebuilt ``model`` that Keras numbered otherwise than when it was recorded.
+
+    ``recorded_names`` are recorded layer names (``enc/ffn/dense_3``); a
+    layer whose name is not among its recorded siblings' takes the recorded
+    name of the same rank (:func:`canonical_paths`).  Only layers of a
+    subclassed model or user-defined layer can differ: a layer graph's
+    config holds its layers' names.  Renaming a layer changes no variable.
+    """
+    recorded = [tuple(name.split(storage.NESTED_LAYER_SEPARATOR)) for name in recorded_names]
+
+    def visit(holder: keras.layers.Layer, prefix: tuple[str, ...], depth: int) -> None:
+        layers = sublayers(holder)
+        paths = [prefix + (layer.name,) for layer in layers]
+        siblings = [path for path in recorded if len(path) == len(prefix) + 1 and path[:-1] == prefix]
+        renamed = _matching(paths, siblings) if siblings else {}
+        for layer, path in zip(layers, paths):
+            if path in renamed and renamed[path] not in paths:
+                layer.name = renamed[path][-1]
+            if depth < MAX_DEPTH:
+                visit(layer, prefix + (layer.name,), depth + 1)
+
+    visit(model, (), 0)
+
+
 def assign_recorded_weights(model: keras.Model, recorded: dict[str, dict[str, Any]]) -> None:
     """Give ``model`` the recorded weights ``{layer name: {variable key: values}}`` (keys of ``variable_keys``).
+
+    Layers and variables of sublayers Keras numbered otherwise than when the
+    model was recorded (unnamed layers of a subclassed model, see
+    :func:`canonical_paths`) are matched by rank: the top-level layers are
+    renamed (:func:`adopt_recorded_names`), and a layer's variable keys
+    (``ffn.dense_3.kernel``) matched to the recorded ones.
 
     Layers that derive constants from their variables (an adapted
     ``Normalization``'s mean and variance, ``Discretization``, the lookup
@@ -180,10 +255,17 @@ def assign_recorded_weights(model: keras.Model, recorded: dict[str, dict[str, An
     when it loads weights; assigning the variables alone would leave them
     as they were.
     """
+    adopt_recorded_names(model, [name for name in recorded if storage.NESTED_LAYER_SEPARATOR not in name])
     for layer in model_layers(model):
-        for key, var in variable_keys(layer):
-            if layer.name in recorded and key in recorded[layer.name]:
-                var.assign(recorded[layer.name][key])
+        values = recorded.get(layer.name)
+        if values is None:
+            continue
+        keys = variable_keys(layer)
+        matched = _matching([tuple(key.split(".")) for key, _ in keys], [tuple(key.split(".")) for key in values])
+        for key, var in keys:
+            key = ".".join(matched.get(tuple(key.split(".")), (key,)))
+            if key in values:
+                var.assign(values[key])
     for layer in every_layer(model):
         finalize = getattr(layer, "finalize_state", None)
         if callable(finalize) and layer.weights and layer.built:

@@ -33,6 +33,7 @@ import numpy as np
 from . import compute, storage, structure
 from ._backend import declared_variable_values
 from .layer_tree import (
+    adopt_recorded_names,
     assign_recorded_weights,
     capturing_calls,
     find_layer,
@@ -620,7 +621,10 @@ class Replay:
     def model(self) -> keras.Model:
         """The model rebuilt from the stored config (weights of the last :meth:`model_at`)."""
         if self._model is None:
-            self._model = self._rebuild_model()
+            model = self._rebuild_model()
+            # A subclassed model's unnamed sublayers: Keras numbers them from a per-process counter.
+            adopt_recorded_names(model, self._reader.layers)
+            self._model = model
         return self._model
 
     def _rebuild_model(self) -> keras.Model:

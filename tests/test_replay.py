@@ -270,6 +270,53 @@ def test_weights_made_without_names_replay_in_the_process_that_recorded_them(tmp
         np.testing.assert_allclose(replay.predictions_at(2), _np(model(X)), atol=ATOL)
 
 
+@keras.saving.register_keras_serializable(package="test_replay")
+class UnnamedBlock(keras.layers.Layer):
+    """A user layer whose sublayers have no names, one of them a Sequential of unnamed layers."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.ffn = keras.Sequential([keras.layers.Dense(4, activation="relu"), keras.layers.Dense(3)])
+        self.norm = keras.layers.LayerNormalization()
+
+    def call(self, x):
+        return self.norm(x + self.ffn(x))
+
+
+@keras.saving.register_keras_serializable(package="test_replay")
+class UnnamedNet(keras.Model):
+    """A subclassed model as tutorials write it: no sublayer is named."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.first = keras.layers.Dense(3, activation="tanh")
+        self.block = UnnamedBlock()
+        self.last = keras.layers.Dense(1, activation="sigmoid")
+
+    def call(self, x):
+        return self.last(self.block(self.first(x)))
+
+
+def test_unnamed_sublayers_of_a_subclassed_model_replay_whatever_keras_numbers_them(tmp_path):
+    """Keras numbers unnamed layers from one counter per process and class: rebuilt to replay, the model's
+    'dense_2' was 'dense_5', so model_at kept its initial weights for them (silently wrong outputs), and a
+    recorded layer could not be found. They are matched by rank among their siblings."""
+    from deepreplay.landscape import LossEvaluator
+
+    keras.Sequential([keras.Input((2,)), keras.layers.Dense(2), keras.layers.Dense(2)])  # an earlier cell's model
+    X, y = parabola.load_data(n_points=20)
+    model = UnnamedNet()
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    filename = str(tmp_path / "unnamed_layers.h5")
+    ReplayData(X, y, filename, "run", model=model)
+    with Replay(filename, "run") as replay:
+        assert model.first.name in replay.layer_names  # 'dense_N': numbered after the earlier model's
+        want = _np(model(X))
+        np.testing.assert_allclose(_np(replay.model_at(0)(X)), want, atol=ATOL)
+        np.testing.assert_allclose(replay.layer_function(model.first.name)(X), _np(model.first(X)), atol=ATOL)
+        np.testing.assert_allclose(_np(LossEvaluator(replay, epoch=0).model(X)), want, atol=ATOL)
+
+
 def test_missing_file_is_named(tmp_path):
     missing = tmp_path / "no_such_recording.h5"
     with pytest.raises(FileNotFoundError, match=r"replay_filename=.*no_such_recording\.h5.*does not exist"):
