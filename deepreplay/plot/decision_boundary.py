@@ -10,7 +10,8 @@ the plane itself (through the mean input), mapped back to the input space —
 a *slice* of the input space, labelled as such.
 
 Binary models show the probability of the positive class (blue, white at
-0.5, green); multiclass models the most probable class in its colour,
+0.5, green; for a hinge loss's raw score, white at 0 and full colour beyond
+the margins -1 and 1); multiclass models the most probable class in its colour,
 lighter where the model is less sure.  Everything is computed up front by
 :meth:`DecisionBoundary.from_replay`; drawing only updates the region image.
 """

@@ -210,7 +210,8 @@ class FeatureSpace(Plotter):
     target for a regression), the lines of a grid of the input space bent
     through the layer (2-D inputs only) and, as a background image, what the
     layers after it make of every point of that plane: the probability of
-    the positive class (blue negative, green positive, white at 0.5), the
+    the positive class (blue negative, green positive, white at 0.5; for a
+    hinge loss's raw score, white at 0, full colour beyond -1 and 1), the
     most probable class (lighter where less sure), or the output value.
 
     A 2-unit layer is drawn exactly.  A wider layer is drawn on the plane of
