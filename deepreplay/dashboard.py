@@ -91,13 +91,7 @@ def _is_binary(replay) -> bool:
 
 def _hidden_widths(replay) -> dict[str, int]:
     """Hidden layers (output layer left out) with recorded activations, and their width."""
-    epoch = int(replay.epochs[0])
-    layers = replay.reader.output_layers("activations")
-    widths = {}
-    for name in layers[:-1]:
-        values = replay.outputs_at(epoch, name)
-        widths[name] = int(np.prod(values.shape[1:]))
-    return widths
+    return {name: int(np.prod(shape)) for name, shape in _per_sample_shapes(replay, skip_outputs=False).items()}
 
 
 def two_unit_layers(replay) -> list[str]:
@@ -159,11 +153,25 @@ def model_problem(replay) -> str | None:
 
 def _hidden_shapes(replay) -> dict[str, tuple[int, ...]]:
     """Per-sample output shapes of the hidden layers (output layer left out) with recorded activations."""
+    return _per_sample_shapes(replay, skip_outputs=True)
+
+
+def _per_sample_shapes(replay, *, skip_outputs: bool) -> dict[str, tuple[int, ...]]:
+    """Per-sample output shapes of the hidden layers with recorded activations (``skip_outputs``: and not an
+    output of a model with several); a layer whose output has no sample axis (a positional embedding) has none."""
+    from .plot.common import layer_width
+
     epoch = int(replay.epochs[0])
     # The last layer is the output; a model with several outputs leaves every output layer out.
-    outputs = set(replay.output_names) if len(replay.output_names) > 1 else set()
-    return {name: tuple(np.shape(replay.outputs_at(epoch, name))[1:])
-            for name in replay.reader.output_layers("activations")[:-1] if name not in outputs}
+    outputs = set(replay.output_names) if skip_outputs and len(replay.output_names) > 1 else set()
+    shapes = {}
+    for name in replay.reader.output_layers("activations")[:-1]:
+        if name not in outputs:
+            try:
+                shapes[name] = layer_width(replay, name, epoch)
+            except ValueError:
+                continue
+    return shapes
 
 
 def _conv_plan(replay, kinds: dict[str, str], skipped: list[str]) -> tuple[str | None, str | None]:

@@ -234,6 +234,44 @@ def test_the_feature_space_is_not_chosen_on_a_dropout_layer_that_repeats_the_lay
         assert plan_dashboard(replay, layer_name="drop").layer_name == "drop"
 
 
+@keras.saving.register_keras_serializable(package="test_dashboard")
+class Positions(keras.layers.Layer):
+    """Learned positional embeddings: one (steps, dim) array whatever the batch (no sample axis)."""
+
+    def __init__(self, steps=6, dim=8, **kwargs):
+        super().__init__(**kwargs)
+        self.steps, self.dim = steps, dim
+        self.table = keras.layers.Embedding(steps, dim, name="table")
+
+    def call(self, x):
+        return self.table(keras.ops.arange(self.steps))
+
+    def get_config(self):
+        return {**super().get_config(), "steps": self.steps, "dim": self.dim}
+
+
+def test_a_layer_output_without_a_sample_axis_is_not_drawn_as_a_feature_space(tmp_path):
+    """A positional embedding's output (steps, dim) was taken for 'steps' samples of dim values: the dashboard
+    chose it and failed ('cannot reshape array of size 48 into shape (40,8)'); asked for, it says why not."""
+    inputs = keras.Input((6, 8))
+    h = inputs + Positions(name="pos")(inputs)
+    h = keras.layers.Dense(3, activation="tanh", name="hidden")(keras.layers.Flatten(name="flat")(h))
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", name="out")(h))
+    model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy"])
+    X = RNG.normal(size=(40, 6, 8)).astype(np.float32)
+    y = (X[:, 0, 0] > 0).astype(np.float32)
+    filename = str(tmp_path / "positions.h5")
+    ReplayData(X, y, filename, "pos", model=model)
+    with Replay(filename, "pos") as replay:
+        assert replay.outputs_at(0, "pos").shape == (6, 8)
+        assert "pos" not in wide_layers(replay)
+        assert plan_dashboard(replay).layer_name == "hidden"
+        fig, ax = plt.subplots()
+        with pytest.raises(ValueError, match=r"layer 'pos' outputs one array of shape \(6, 8\) whatever the "
+                                             r"samples \(no axis of the 40 recorded samples"):
+            replay.build_feature_space(ax, "pos")
+
+
 def test_a_visual_that_fails_on_a_model_is_left_out_and_named(digits_cnn_recording, monkeypatch):
     from deepreplay.dashboard import DashboardNote
     from deepreplay.plot.feature_maps import Filters

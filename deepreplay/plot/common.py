@@ -361,7 +361,21 @@ def value_colorbar(ax: Axes, mappable: Any, label: str) -> Any:
 
 
 def layer_width(replay: Replay, layer_name: str, epoch: int) -> tuple[int, ...]:
-    return tuple(np.shape(replay.outputs_at(epoch, layer_name))[1:])
+    """The per-sample shape of a layer's recorded outputs.
+
+    Raises ``ValueError`` for a layer whose output has no sample axis (one
+    array whatever the batch, such as a positional embedding of
+    ``keras.ops.arange``): it has no point per sample to draw.
+    """
+    shape = np.shape(replay.outputs_at(epoch, layer_name))
+    rows = len(replay.output_rows(layer_name))
+    if not shape or shape[0] != rows:
+        raise ValueError(
+            f"layer {layer_name!r} outputs one array of shape {tuple(shape)} whatever the samples (no axis of "
+            f"the {rows} recorded samples, as a positional embedding of keras.ops.arange), so it has no point per "
+            "sample to draw; choose a layer whose output depends on each sample."
+        )
+    return tuple(shape[1:])
 
 
 def suggest_layers(replay: Replay, epoch: int, *, exact: bool) -> list[str]:
