@@ -692,8 +692,10 @@ class ReplayData(keras.callbacks.Callback):
             metric.mask = masks[metric.output_index or 0]
         if masks:  # and the loss: weighed over all the recorded samples, whatever part of them a call gets
             set_mask_scales(self._loss_fn, masks)
+        # Deferred: the twins and extractor are built only if the compiled step needs them (call_for below).
         self._probe = LayerProbe.build(
-            model, want_outputs="activations" in self.quantities, want_z="z" in self.quantities, x=self.inputs
+            model, want_outputs="activations" in self.quantities, want_z="z" in self.quantities, x=self.inputs,
+            defer=True,
         )
         self._subset = self._probe_subset()
         # The weights are read, the metrics evaluated and the layer probe run in the step's compiled call.
@@ -710,15 +712,16 @@ class ReplayData(keras.callbacks.Callback):
         self._gradient_plan = [(layer.name, key, position[id(v)]) for layer in model_layers(model)
                                for key, v in variable_keys(layer) if id(v) in position]
         metrics = [(metric.make(), _metric_select(metric), metric.sample_weight) for metric in self._metrics]
-        also = self._probe.call_for(self.inputs if self._subset is False else self._subset[0])
         # Small plain Dense stacks: the same values computed in NumPy, without tracing (see numpy_step's doc).
         self._step = numpy_step(
             model, self.inputs, self.targets, with_gradients="gradients" in self.quantities, metrics=metrics,
-            read=read, probe_slots=self._probe.value_layers if also is not None else (),
+            read=read, probe_slots=self._probe.value_layers,
             probe_rows=None if self._subset is False else self._subset[1], gradient_rows=self.gradient_rows,
         ) or _backend.CompiledStep(
             model, self._loss_fn, self.inputs, self.targets, with_gradients="gradients" in self.quantities,
-            metrics=metrics, read=read, also=also, gradient_rows=self.gradient_rows,
+            metrics=metrics, read=read, also=self._probe.call_for(self.inputs if self._subset is False else
+                                                                  self._subset[0]),
+            gradient_rows=self.gradient_rows,
         )
         self._plan_regularization(model)
         self._check_targets(model)

@@ -125,6 +125,41 @@ def _linear_twin(layer: keras.layers.Layer) -> keras.layers.Layer | None:
     return None
 
 
+#: Keras' own layers whose probe plan is known from the layer alone (see :func:`_plain_chain`).
+_PLAIN_LAYERS = ("Dense", "Activation", "Dropout")
+
+
+def _plain_chain(model: keras.Model) -> list[keras.layers.Layer] | None:
+    """The layers of ``model`` when it is a chain of Keras' own Dense, Activation and Dropout layers, else None.
+
+    A chain: one input tensor and one output, each layer called once, on the
+    previous layer's output (the first on the model's input), the last
+    giving the model's output.  Of such a model :class:`LayerProbe` knows
+    what it records without building anything: every layer's output, and
+    the z-values of the layers with a non-linear activation.
+    """
+    try:
+        inputs, outputs = model.inputs, model.outputs
+    except (AttributeError, ValueError):
+        return None
+    if not inputs or not outputs or len(inputs) != 1 or len(outputs) != 1:
+        return None
+    layers = model_layers(model)
+    previous = inputs[0]
+    for layer in layers:
+        kind = type(layer)
+        if kind.__name__ not in _PLAIN_LAYERS or kind is not getattr(keras.layers, kind.__name__):
+            return None
+        try:
+            out, inp = _first_call(layer)
+        except (AttributeError, ValueError, RuntimeError):
+            return None
+        if inp is not previous:
+            return None
+        previous = out
+    return layers if layers and previous is outputs[0] else None
+
+
 def _is_tensor(value: object) -> bool:
     """Whether ``value`` is one tensor (not a list, tuple or dict of them)."""
     return not isinstance(value, (list, tuple, dict)) and hasattr(value, "shape") and hasattr(value, "dtype")
@@ -214,6 +249,9 @@ class LayerProbe:
     _extractor: keras.Model | None = None
     _call: _backend.CompiledCall | None = None
     _slots: list[tuple[str, str]] = field(default_factory=list)
+    #: ``(want_outputs, want_z, x)`` of a plan made without building its twins and extractor (see
+    #: :meth:`build`'s ``defer``); None once they are built (or when they were built at once).
+    _deferred: tuple | None = None
 
     @property
     def layer_names(self) -> list[str]:
@@ -232,15 +270,53 @@ class LayerProbe:
         return {plan.name: type(plan.layer).__name__ for plan in self.plans}
 
     @classmethod
-    def build(cls, model: keras.Model, *, want_outputs: bool, want_z: bool, x: object = None) -> LayerProbe:
+    def build(cls, model: keras.Model, *, want_outputs: bool, want_z: bool, x: object = None,
+              defer: bool = False) -> LayerProbe:
         """Plan and build the probe of ``model``.
 
         ``x`` (the recorded inputs) is needed for a subclassed model only: a
         forward pass on its first two samples tells which sublayers are
         called, in which order, and how many times.
+
+        ``defer``: for a chain of Keras' own Dense, Activation and Dropout
+        layers (see :func:`_plain_chain`), plan only, and build the z-twins
+        and the extractor model when the probe first computes
+        (:meth:`call_for`, :meth:`run`).  A recorder whose values come from
+        elsewhere (the NumPy recording step) never builds them: ~8 ms of
+        the Part 1 set-up (twin variables, a Keras model).  The plan is the
+        one the build makes: every layer's output, and the z-values of those
+        with a non-linear activation, in model order.
         """
+        if defer and (want_outputs or want_z) and has_layer_graph(model):
+            chain = _plain_chain(model)
+            if chain is not None:
+                return cls._planned(model, chain, want_outputs=want_outputs, want_z=want_z, x=x)
         with _python_random_kept():  # the z-twins are new layers: their initializers draw seeds
             return cls._build(model, want_outputs=want_outputs, want_z=want_z, x=x)
+
+    @classmethod
+    def _planned(cls, model: keras.Model, chain: list[keras.layers.Layer], *, want_outputs: bool, want_z: bool,
+                 x: object) -> LayerProbe:
+        """The plan of :meth:`_build` for a plain chain, nothing built (see :meth:`build`'s ``defer``)."""
+        probe = cls(model)
+        for layer in chain:
+            activation = getattr(layer, "activation", None)
+            plan = LayerPlan(layer, record_output=want_outputs,
+                             record_z=want_z and activation is not None and not is_linear(activation))
+            probe.plans.append(plan)
+            probe._slots += [(plan.name, kind) for kind, on in (("activations", plan.record_output),
+                                                                 ("z", plan.record_z)) if on]
+        probe._deferred = (want_outputs, want_z, x)
+        return probe
+
+    def _build_deferred(self) -> None:
+        """Build the twins and the extractor of a deferred plan (the same plan, built as :meth:`_build` does)."""
+        if self._deferred is None:
+            return
+        want_outputs, want_z, x = self._deferred
+        built = self.build(self.model, want_outputs=want_outputs, want_z=want_z, x=x)
+        self.plans, self._extractor, self._slots = built.plans, built._extractor, built._slots
+        self._call, self._deferred = None, None
 
     @classmethod
     def _build(cls, model: keras.Model, *, want_outputs: bool, want_z: bool, x: object) -> LayerProbe:
@@ -493,6 +569,7 @@ class LayerProbe:
         the recording step may run it inside its own compiled call
         (:class:`deepreplay._backend.CompiledStep`).
         """
+        self._build_deferred()
         if self._extractor is None:
             return None
         if self._call is None or self._call.x is not x:

@@ -284,6 +284,13 @@ def step_plan(model: keras.Model, x: Any, y: Any) -> list[_Layer] | None:
 
     Size is not checked here (see :func:`numpy_step`).
     """
+    planned = _step_plan(model, x, y)
+    return None if planned is None else planned[0]
+
+
+def _step_plan(model: keras.Model, x: Any, y: Any) -> tuple[list[_Layer], tuple[str, bool, float]] | None:
+    """:func:`step_plan` and the loss's :func:`_loss_spec` (read once: each read serializes the compile
+    config, optimizer included, ~0.5 ms)."""
     if not getattr(model, "compiled", False) or not _float32(model):
         return None
     if not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray) or x.ndim != 2 or x.dtype.kind not in "fiu" \
@@ -293,13 +300,16 @@ def step_plan(model: keras.Model, x: Any, y: Any) -> list[_Layer] | None:
     if layers is None:
         return None
     plan = [plain_layer(layer) for layer in layers]
-    if any(step is None for step in plan) or _loss_spec(model) is None or _backend.is_distributed(model):
+    if any(step is None for step in plan):
+        return None
+    spec = _loss_spec(model)
+    if spec is None or _backend.is_distributed(model):
         return None
     dense = [step for step in plan if step.kind == "dense"]
     if not dense or dense[0].kernel.shape[0] != x.shape[1] or plan[0].kind != "dense":
         return None
     units = int(dense[-1].kernel.shape[1])
-    kind, from_logits, _ = _loss_spec(model)
+    kind, from_logits, _ = spec
     last = [step for step in plan if step.kind != "identity"][-1]
     if from_logits and last.activation in ("sigmoid", "softmax"):
         return None  # Keras warns and uses the logits on TensorFlow only: left to Keras
@@ -316,7 +326,7 @@ def step_plan(model: keras.Model, x: Any, y: Any) -> list[_Layer] | None:
         return None
     elif kind == "cce" and units < 2:
         return None
-    return plan
+    return plan, spec
 
 
 def forward_cost(plan: Sequence[_Layer], n: int) -> int:
@@ -355,14 +365,15 @@ def numpy_step(model: keras.Model, x: Any, y: Any, *, with_gradients: bool, metr
         :data:`MAX_COST`, read at each call; setting it to 0 turns the NumPy
         step off).
     """
-    plan = step_plan(model, x, y)
-    if plan is None or forward_cost(plan, len(x)) > (MAX_COST if max_cost is None else max_cost):
+    planned = _step_plan(model, x, y)
+    if planned is None or forward_cost(planned[0], len(x)) > (MAX_COST if max_cost is None else max_cost):
         return None
+    plan, spec = planned
     by_layer = {id(step.layer): step for step in plan}
     if any(id(layer) not in by_layer or kind not in ("activations", "z") for layer, kind in probe_slots):
         return None
     return NumpyStep(model, plan, x, y, with_gradients=with_gradients, metrics=metrics, read=read,
-                     probe_slots=probe_slots, probe_rows=probe_rows, gradient_rows=gradient_rows)
+                     probe_slots=probe_slots, probe_rows=probe_rows, gradient_rows=gradient_rows, loss_spec=spec)
 
 
 class NumpyStep:
@@ -381,12 +392,12 @@ class NumpyStep:
     def __init__(self, model: keras.Model, plan: list[_Layer], x: np.ndarray, y: np.ndarray, *,
                  with_gradients: bool, metrics: Sequence[Any], read: Sequence[keras.Variable],
                  probe_slots: Sequence[tuple[keras.layers.Layer, str]], probe_rows: np.ndarray | None,
-                 gradient_rows: np.ndarray | None) -> None:
+                 gradient_rows: np.ndarray | None, loss_spec: tuple[str, bool, float] | None = None) -> None:
         self.model = model
         self.plan = plan
         self.x = np.asarray(x, dtype=np.float32)
         n = len(self.x)
-        self.kind, self.from_logits, smoothing = _loss_spec(model)
+        self.kind, self.from_logits, smoothing = loss_spec or _loss_spec(model)
         units = int([s for s in plan if s.kind == "dense"][-1].kernel.shape[1])
         self.units = units
         if self.kind == "scce":

@@ -394,3 +394,50 @@ def test_a_layer_whose_config_refuses_zeros_keeps_its_own_initializers_for_its_z
     w, b = model.get_layer("hidden").get_weights()
     _, z = probe.run(X)
     np.testing.assert_allclose(z["hidden"], X @ w + b, rtol=1e-5, atol=1e-6)
+
+
+def _plan_of(probe):
+    return ([(p.name, p.record_output, p.record_z, p.output_of) for p in probe.plans], probe._slots,
+            [(layer.name, kind) for layer, kind in probe.value_layers])
+
+
+@pytest.mark.parametrize("functional", [False, True])
+def test_a_deferred_plan_of_a_plain_chain_is_the_built_one_and_builds_nothing_until_it_computes(functional):
+    inputs = keras.Input((2,))
+    hidden = keras.layers.Dense(3, activation="tanh", name="hidden")(inputs)
+    dropped = keras.layers.Dropout(0.5, name="drop")(hidden)
+    linear = keras.layers.Dense(2, name="linear")(dropped)
+    act = keras.layers.Activation("relu", name="act")(linear)
+    out = keras.layers.Dense(1, activation="sigmoid", name="output")(act)
+    model = keras.Model(inputs, out) if functional else keras.Sequential(
+        [keras.Input((2,))] + [keras.layers.Dense(3, activation="tanh", name="hidden"),
+                                keras.layers.Dropout(0.5, name="drop"), keras.layers.Dense(2, name="linear"),
+                                keras.layers.Activation("relu", name="act"),
+                                keras.layers.Dense(1, activation="sigmoid", name="output")])
+    built = LayerProbe.build(model, want_outputs=True, want_z=True)
+    deferred = LayerProbe.build(model, want_outputs=True, want_z=True, defer=True)
+    assert deferred._extractor is None and all(p.linear_twin is None for p in deferred.plans)
+    assert _plan_of(deferred) == _plan_of(built)
+    assert ("hidden", "z") in deferred._slots and ("linear", "z") not in deferred._slots
+    # Computing builds it: the same values as the probe built at once.
+    a_built, z_built = built.run(X)
+    a_deferred, z_deferred = deferred.run(X)
+    assert deferred._extractor is not None and _plan_of(deferred) == _plan_of(built)
+    for mine, theirs in ((a_deferred, a_built), (z_deferred, z_built)):
+        assert list(mine) == list(theirs)
+        for name in mine:
+            np.testing.assert_array_equal(mine[name], theirs[name])
+
+
+def test_defer_builds_at_once_what_is_not_a_plain_chain():
+    inputs = keras.Input((2,))
+    a = keras.layers.Dense(3, activation="tanh", name="a")(inputs)
+    b = keras.layers.Dense(3, activation="relu", name="b")(inputs)
+    out = keras.layers.Dense(1, activation="sigmoid", name="out")(keras.layers.Concatenate(name="cat")([a, b]))
+    branched = keras.Model(inputs, out)
+    conv = keras.Sequential([keras.Input((4, 1)), keras.layers.Conv1D(2, 2, activation="relu", name="c"),
+                             keras.layers.Flatten(name="f"), keras.layers.Dense(1, name="d")])
+    for model in (branched, conv):
+        probe = LayerProbe.build(model, want_outputs=True, want_z=True, defer=True)
+        assert probe._deferred is None and probe._extractor is not None
+        assert _plan_of(probe) == _plan_of(LayerProbe.build(model, want_outputs=True, want_z=True))

@@ -347,6 +347,8 @@ def test_recorder_falls_back_to_the_compiled_step(tmp_path):
         rd = ReplayData(x, y, tmp_path / "fallback.h5", f"g{kind.__name__}")
         model.fit(x, y, epochs=1, verbose=0, callbacks=[rd])
         assert isinstance(rd._step, kind)
+        # The layer probe's twins and extractor are built for the compiled step only (NumPy computes its values).
+        assert (rd._probe._extractor is not None) == (kind is CompiledStep)
 
 
 def test_other_metrics_are_evaluated_apart_and_weighted_ones_with_their_weights(tmp_path):
