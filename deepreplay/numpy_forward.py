@@ -87,10 +87,8 @@ class NumpyLayer:
         ``Activation`` layer (the identity in inference mode).
     activation : str
         The activation's serialized name, a key of :data:`NUMPY_ACTIVATIONS`
-        (``'linear'`` for the identity).
-    keras_activation : bool
-        The activation is Keras' own function of that name (not a user's
-        function that happens to have it).
+        (``'linear'`` for the identity); always Keras' own function of that
+        name (:func:`activation_name`).
     regularized : bool
         The layer has an activity, kernel or bias regularizer (which adds to
         ``model.losses``).
@@ -99,19 +97,24 @@ class NumpyLayer:
     layer: keras.layers.Layer
     kind: str
     activation: str
-    keras_activation: bool
     regularized: bool
 
 
-def activation_name(activation: object) -> tuple[str, bool] | None:
-    """``(serialized name, is Keras' own function of that name)`` of an activation with a NumPy twin, else None."""
+def activation_name(activation: object) -> str | None:
+    """The serialized name of an activation with a NumPy twin, else None.
+
+    Only Keras' own functions have one.  A user's function is serialized by
+    its Python name, so a plain ``def relu(x): return 2 * keras.ops.relu(x)``
+    is saved as ``'relu'``: trusting the name would run Keras' relu in its
+    place.
+    """
     if activation is None:
-        return "linear", True
+        return "linear"
     try:
         name = keras.activations.serialize(activation)
         if not isinstance(name, str) or name not in NUMPY_ACTIVATIONS:
             return None
-        return name, keras.activations.get(name) is activation
+        return name if keras.activations.get(name) is activation else None
     except Exception:  # noqa: BLE001 - an activation Keras cannot name has no twin
         return None
 
@@ -121,7 +124,8 @@ def numpy_layer(layer: keras.layers.Layer) -> NumpyLayer | None:
 
     Twins exist for layers computing in float32 that are ``Dropout``,
     ``Activation`` or ``Dense`` (no LoRA, not quantized, a 2-D kernel), with
-    an activation of :data:`NUMPY_ACTIVATIONS`.  The forward pass
+    Keras' own activation of :data:`NUMPY_ACTIVATIONS` (a user's function is
+    never taken for one, whatever its name).  The forward pass
     (:func:`numpy_forward`) runs every such layer; the recording step
     (:mod:`deepreplay.numpy_step`) asks more of them (see its ``plain_layer``).
     """
@@ -130,12 +134,12 @@ def numpy_layer(layer: keras.layers.Layer) -> NumpyLayer | None:
     activity = getattr(layer, "activity_regularizer", None) is not None
     kind = type(layer)
     if kind is keras.layers.Dropout:
-        return NumpyLayer(layer, "identity", "linear", True, activity)
+        return NumpyLayer(layer, "identity", "linear", activity)
     if kind is keras.layers.Activation:
         named = activation_name(layer.activation)
         # A linear one returns its input itself (which keeps a sigmoid's logits on TensorFlow): the identity.
-        return None if named is None else NumpyLayer(layer, "identity" if named[0] == "linear" else "activation",
-                                                     *named, activity)
+        return None if named is None else NumpyLayer(layer, "identity" if named == "linear" else "activation",
+                                                     named, activity)
     if kind is not keras.layers.Dense or getattr(layer, "lora_enabled", False) or \
             getattr(getattr(layer, "dtype_policy", None), "quantization_mode", None) is not None:
         return None
@@ -143,7 +147,7 @@ def numpy_layer(layer: keras.layers.Layer) -> NumpyLayer | None:
     if named is None or len(layer.kernel.shape) != 2:
         return None
     regularized = activity or layer.kernel_regularizer is not None or layer.bias_regularizer is not None
-    return NumpyLayer(layer, "dense", *named, regularized)
+    return NumpyLayer(layer, "dense", named, regularized)
 
 
 def _numpy_step(layer: keras.layers.Layer) -> Callable[[np.ndarray], np.ndarray] | None:

@@ -210,10 +210,10 @@ def _chain_layers(model: keras.Model) -> list[keras.layers.Layer] | None:
 
 def plain_layer(layer: keras.layers.Layer) -> _Layer | None:
     """The step's view of ``layer``: a layer with a NumPy twin (:func:`deepreplay.numpy_forward.numpy_layer`)
-    in the float32 policy, without regularizers, whose activation is Keras' own and has a derivative here;
+    in the float32 policy, without regularizers, whose activation (Keras' own) has a derivative here;
     else None."""
     plain = numpy_layer(layer) if _float32(layer) else None
-    if plain is None or plain.regularized or not plain.keras_activation or plain.activation not in _DERIVATIVES:
+    if plain is None or plain.regularized or plain.activation not in _DERIVATIVES:
         return None
     return _Layer(layer, plain.kind, plain.activation)
 
