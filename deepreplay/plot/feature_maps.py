@@ -28,6 +28,7 @@ from matplotlib.axes import Axes
 from matplotlib import colormaps
 
 from .. import compute
+from ..storage import NESTED_LAYER_SEPARATOR
 from .base import Plotter
 from .common import check_axes, check_class_names, check_title, model_task, resolve_class_names
 
@@ -573,12 +574,17 @@ class Filters(_MosaicPlotter):
         kind = replay.layer_kinds[layer_name]
         key = "kernel"
 
+        # A layer inside a nested model or a user's layer ("stem/conv") has its weights recorded with its
+        # holder's, under its path below it ("conv.kernel").
+        holder, _, below = layer_name.partition(NESTED_LAYER_SEPARATOR)
+        holder, key = (holder, f"{below.replace(NESTED_LAYER_SEPARATOR, '.')}.{key}") if below else (layer_name, key)
+
         def kernel_at(epoch: int) -> np.ndarray:
             weights = replay.weights_at(int(epoch))
-            if layer_name not in weights or key not in weights[layer_name]:
+            if holder not in weights or key not in weights[holder]:
                 raise ValueError(f"the weights of layer {layer_name!r} were not recorded, so its filters cannot be "
                                  "drawn; record them with ReplayData(record=None) or include 'weights' in record=.")
-            return weights[layer_name][key]
+            return weights[holder][key]
 
         first = kernel_at(int(epochs[0]))
         tiles0 = kernel_tiles(first, kind)

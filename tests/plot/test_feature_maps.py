@@ -168,6 +168,26 @@ def test_filters_of_rgb_and_one_dimensional_convolutions(tmp_path):
     np.testing.assert_array_equal(kernel_tiles(np.zeros((3, 3, 4, 2)), "Conv2DTranspose").shape, (2, 4, 3, 3))
 
 
+def test_filters_of_a_convolution_inside_a_nested_model(tmp_path):
+    """A stem model's convolution ('stem/conv', as keras.applications.ConvNeXt has): its kernel is recorded with
+    the stem's weights, and the filters said it was not recorded."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12, 6, 6, 1)).astype(np.float32)
+    stem = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(4, 3, name="conv"),
+                             keras.layers.LayerNormalization(name="norm")], name="stem")
+    model = keras.Sequential([keras.Input((6, 6, 1)), stem, keras.layers.GlobalAveragePooling2D(name="g"),
+                              keras.layers.Dense(1, activation="sigmoid", name="out")])
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    ReplayData(X, np.arange(12) % 2, str(tmp_path / "stem.h5"), "stem", model=model)
+    _, ax = plt.subplots()
+    with Replay(tmp_path / "stem.h5", "stem") as replay:
+        assert conv_layers(replay) == ["stem/conv"]
+        d = replay.build_filters(ax).data
+        assert d.layer_name == "stem/conv" and d.kernel_shape == (3, 3, 1, 4)
+        kernel = keras.ops.convert_to_numpy(stem.get_layer("conv").kernel)
+        np.testing.assert_array_equal(tile(d.mosaic[0], 0, 1, 3, 3), kernel[:, :, 0, 1])
+
+
 def test_maps_and_filters_animate_together(digits, tmp_path):
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 4))
     anim = compose_animations([digits.build_feature_maps(a), digits.build_filters(b)])
