@@ -683,6 +683,10 @@ class ReplayData(keras.callbacks.Callback):
         self._check_model(model)
         self._loss_fn = per_sample_loss(model)
         self._output_names = output_names(model)
+        if len(self._output_names) == 1 and isinstance(self.targets, (dict, list)) and \
+                len(structure.leaves(self.targets)) == 1:
+            # The targets of one output given as fit takes them for a dict or list output: {"p": y}, [y].
+            self.targets = structure.leaves(self.targets)[0]
         try:
             self._metrics = compiled_metrics(model, self.targets, self.sample_weight)
         except Exception as exc:

@@ -976,6 +976,25 @@ def test_targets_that_do_not_fit_the_loss_are_refused_before_the_group_exists(tm
     model.fit(X, good, epochs=1, verbose=0, callbacks=[ReplayData(X, good, tmp_path / "r.h5", "g")])
 
 
+def test_the_targets_of_a_one_key_dict_output_given_as_fit_takes_them(tmp_path):
+    """A model whose output is a dict with one key, fitted on y={"p": y}: the recording failed before training
+    ("'dict' object has no attribute 'shape'", said as targets that do not fit the loss)."""
+    from deepreplay.replay import Replay
+
+    X, y = tiny_data(12)
+    y = y.reshape(-1, 1).astype("float32")
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, {"p": keras.layers.Dense(1, activation="sigmoid", name="p")(inputs)})
+    model.compile(optimizer="sgd", loss={"p": "binary_crossentropy"}, metrics={"p": ["accuracy"]})
+    model.fit(X, {"p": y}, epochs=1, verbose=0, callbacks=[ReplayData(X, {"p": y}, tmp_path / "r.h5", "g")])
+    evaluated = model.evaluate(X, {"p": y}, batch_size=len(X), verbose=0, return_dict=True)
+    with Replay(tmp_path / "r.h5", "g") as replay:
+        np.testing.assert_allclose(replay.losses_at(1), keras.ops.convert_to_numpy(
+            keras.losses.binary_crossentropy(y, model(X)["p"])), rtol=1e-5)
+        assert replay.get_training_metric("accuracy")[-1] == pytest.approx(evaluated["accuracy"])
+        assert replay.training_loss[-1] == pytest.approx(evaluated["loss"], rel=1e-5)
+
+
 def test_weighted_metrics_are_evaluated_with_the_given_sample_weights_under_keras_names(tmp_path):
     """Several outputs, a subset of the samples (max_samples): names as Keras logs them, values as its evaluate."""
     from deepreplay.replay import Replay
