@@ -250,6 +250,15 @@ def _writes_deflated(dataset: h5py.h5d.DatasetID) -> bool:
         and tuple(filters[1][2]) == (AUTO_DEFLATE_LEVEL,)
 
 
+def _raw_chunk_shape(dataset: h5py.h5d.DatasetID) -> tuple[int, ...] | None:
+    """The record shape of the chunks of ``dataset`` when they hold one record each, unfiltered (a record of
+    that shape is then written as its chunk, :meth:`RecordingWriter._append`), else None."""
+    plist = dataset.get_create_plist()
+    if plist.get_layout() != h5py.h5d.CHUNKED or plist.get_nfilters() or plist.get_chunk()[0] != 1:
+        return None
+    return tuple(int(d) for d in plist.get_chunk()[1:])
+
+
 def compressed_bound(nbytes: int) -> int:
     """At least the bytes an array of ``nbytes`` bytes can take compressed, whatever its values.
 
@@ -504,6 +513,8 @@ class RecordingWriter:
         self._ids: dict[str, h5py.h5d.DatasetID] = {}
         # Whether each dataset of _ids takes chunks compressed by deflate_chunk (see _writes_deflated).
         self._deflated: dict[str, bool] = {}
+        # The record shape of each dataset of _ids whose chunks are one unfiltered record (see _raw_chunk_shape).
+        self._raw_chunks: dict[str, tuple[int, ...] | None] = {}
         # The group, the next record's index, and whether the group is step-based.
         self._next: tuple[h5py.Group, int, bool] | None = None
         self._ids_generation = -1
@@ -903,10 +914,15 @@ class RecordingWriter:
         if dataset is None:
             dataset = self._ids[path] = h5py.h5d.open(g.id, path.encode())
             self._deflated[path] = _writes_deflated(dataset)
+            self._raw_chunks[path] = _raw_chunk_shape(dataset)
         dataset.set_extent((index + 1, *shape))
         if self._deflated[path] and value.dtype == dataset.dtype and value.size:
             # Compressed here (ISA-L) and written as the chunk HDF5's filters would have made.
             dataset.write_direct_chunk((index, *(0,) * len(shape)), deflate_chunk(value))
+            return
+        if self._raw_chunks[path] == shape and value.dtype == dataset.dtype and value.size:
+            # The record is one whole unfiltered chunk (a row of the packed dataset): its bytes are the chunk.
+            dataset.write_direct_chunk((index, *(0,) * len(shape)), np.ascontiguousarray(value))
             return
         file_space = dataset.get_space()
         file_space.select_hyperslab((index, *(0,) * len(shape)), (1, *shape))

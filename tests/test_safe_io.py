@@ -73,7 +73,7 @@ def test_a_journal_left_by_a_killed_writer_is_read_and_then_replayed(tmp_path):
 def _disk_steps(monkeypatch, fsync):
     """Spy on the calls that reach the disk: ('sync' | 'pwrite' | 'unlink' | 'replace', file name) in order.
 
-    Consecutive pwrites to one file are listed once.
+    Consecutive pwrites (and pwritevs) to one file are listed once.
     """
     events = []
 
@@ -96,6 +96,8 @@ def _disk_steps(monkeypatch, fsync):
     monkeypatch.setattr(os, "replace", spy("replace", os.replace))
     monkeypatch.setattr(os, "unlink", spy("unlink", os.unlink))
     monkeypatch.setattr(os, "pwrite", spy("pwrite", os.pwrite))
+    if hasattr(os, "pwritev"):  # (pages are written as they are, several buffers in one call)
+        monkeypatch.setattr(os, "pwritev", spy("pwrite", os.pwritev))
     return events
 
 
@@ -762,3 +764,31 @@ def test_a_kept_files_journal_is_read_back_only_when_someone_else_changed_it(tmp
         f["x"][2] = 6
     with safe_io.open_read(path) as f:
         assert f["x"][:6].tolist() == [4, 5, 6, 7, 4, 55]
+
+
+@pytest.mark.parametrize("short", [False, True])
+def test_buffers_are_written_whole_in_order_even_in_short_or_split_writes(tmp_path, monkeypatch, short):
+    """``_pwrite_all``: several buffers from an offset, in groups of at most IOV_MAX, a short write continued."""
+    if not hasattr(os, "pwritev"):
+        pytest.skip("no pwritev on this platform: the joined buffer goes through pwrite (tested above)")
+    real = os.pwritev
+    calls = []
+
+    def partial(fd, buffers, offset):
+        calls.append(len(buffers))
+        if short:  # the kernel may write less than asked: only the first 5 bytes of this call
+            return os.pwrite(fd, bytes(buffers[0])[:5], offset)
+        return real(fd, buffers, offset)
+
+    monkeypatch.setattr(os, "pwritev", partial)
+    monkeypatch.setattr(safe_io, "_IOV_MAX", 2)
+    buffers = [b"abc", bytearray(b"defgh"), memoryview(b"ijklmnop")[2:], b"q" * 7000, b"rs"]
+    path = tmp_path / "out.bin"
+    path.write_bytes(b"0123456789")
+    fd = os.open(path, os.O_RDWR)
+    try:
+        safe_io._pwrite_all(fd, buffers, 4)
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == b"0123" + b"".join(bytes(b) for b in buffers)
+    assert calls == [2, 2, 1]  # groups of at most IOV_MAX buffers

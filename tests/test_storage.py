@@ -879,3 +879,33 @@ def test_other_compressions_and_existing_datasets_keep_hdf5s_filters(tmp_path, m
     assert deflated == []
     with RecordingReader(tmp_path / "gzip.h5", "g") as reader:
         np.testing.assert_array_equal(reader.gradients(2)["dense"]["kernel"], records[0]["gradients"]["dense"]["kernel"])
+
+
+@pytest.mark.parametrize("packed", [True, False])
+def test_records_of_whole_unfiltered_chunks_are_written_as_their_chunks_and_read_as_written(tmp_path, monkeypatch,
+                                                                                            packed):
+    """A record that is one whole unfiltered chunk (a row of ``packed``, a version 1 array) is written as that
+    chunk's bytes (``write_direct_chunk``), and reads back as written, through deepreplay and plain h5py."""
+    monkeypatch.setattr(storage, "PACK_SMALL_ARRAYS", packed)
+    rng = np.random.default_rng(2)
+    records = [dict(weights={"dense": {"kernel": rng.normal(size=(3, 2)).astype(np.float32),
+                                       "count": np.array([epoch, -epoch], dtype=np.int64)}},
+                    predictions=rng.random((5, 1)).astype(np.float32),
+                    losses=rng.random(5).astype(np.float64)) for epoch in range(3)]
+    writer = _write_records(tmp_path / "raw.h5", records)
+    # Packed: the row of kernel and predictions, and the int64 counts and float64 losses (datasets of their own);
+    # version 1: every array. The epochs (1,024 per chunk) and the scalars go through HDF5's write.
+    raw = {path for path, shape in writer._raw_chunks.items() if shape is not None}
+    own = {"weights/dense/count", "losses"}
+    assert raw == (own | {"packed"} if packed else own | {"weights/dense/kernel", "predictions"})
+    with RecordingReader(tmp_path / "raw.h5", "g") as reader:
+        for epoch, record in enumerate(records):
+            np.testing.assert_array_equal(reader.weights(epoch)["dense"]["kernel"], record["weights"]["dense"]["kernel"])
+            np.testing.assert_array_equal(reader.weights(epoch)["dense"]["count"], record["weights"]["dense"]["count"])
+            np.testing.assert_array_equal(reader.predictions(epoch), record["predictions"])
+            np.testing.assert_array_equal(reader.losses(epoch), record["losses"])
+    with h5py.File(tmp_path / "raw.h5", "r") as f:  # plain HDF5 reads the chunks as any other
+        if packed:
+            assert f["g/packed"].shape == (3, 11)
+        else:
+            np.testing.assert_array_equal(f["g/predictions"][2], records[2]["predictions"])
