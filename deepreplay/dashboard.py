@@ -29,7 +29,10 @@ recording's kind of model could have shown is listed, with the reason, in
 :attr:`DashboardPlan.skipped`; :func:`build_dashboard` says it once, as one
 :class:`DashboardNote` warning (``deepreplay render`` prints it), never as a
 traceback: a visual that fails to build on a model it cannot draw is left out
-and named there too.
+and named there too.  A curve that reads otherwise than it looks (Keras'
+binary accuracy on a hinge loss's -1/1 targets, which never counts a -1 as
+right) is noted in :attr:`DashboardPlan.notes`, said in the same warning and
+written under the figure.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ class DashboardPlan:
     display_grid: bool = True          # grid lines of the feature space (False: the model cannot be rebuilt)
     display_regions: bool | None = None  # regions of the feature space (None: its default; False: cannot be drawn)
     skipped: tuple[str, ...] = ()      # one line per visual left out, and why
+    notes: tuple[str, ...] = ()        # one line per thing drawn that reads otherwise than it looks, and why
 
 
 #: Resolution of the dashboard figure, and of its saved frames by default (1300 pixels wide).
@@ -256,7 +260,8 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
     layer_name : str, optional
         Feature space of this hidden layer (at least 2 units).
     metric_name : str, optional
-        Metric next to the loss (default: accuracy, else the first recorded).
+        Metric next to the loss (default: accuracy, else the first recorded;
+        on a hinge classifier, one that counts as its histograms when recorded).
     cross_entropy : bool, default False
         Add the cross-entropy view (classifiers only; ignored otherwise).
 
@@ -264,7 +269,9 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
     -------
     DashboardPlan
         Its ``skipped`` lists, one line each, the visuals this kind of model
-        could have had that the recording cannot show, and why.
+        could have had that the recording cannot show, and why; its
+        ``notes``, what a drawn visual shows otherwise than it looks (the
+        metric curve of a hinge classifier, see above).
 
     Raises
     ------
@@ -366,12 +373,25 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
         metric_name = f"{shown}_{metric_name}"  # a several-output model's metrics are named per output
     if metric_name is not None and metric_name not in metrics:
         raise ValueError(f"metric_name={metric_name!r} was not recorded; recorded metrics: {metrics or 'none'}.")
+    misread: dict[str, float] = {}
+    if task.scores and task.kind == "binary" and task.n_outputs == 1:
+        from .metrics import hinge_misread_accuracies
+
+        misread = hinge_misread_accuracies(replay.reader.model_config, shown, list(replay.output_names),
+                                           replay.metric_names, replay.targets)
     if metric_name is None and metrics:
         # Several outputs: their metrics are recorded per output ("cls_accuracy"); take the shown output's.
         own = [m for m in metrics if m.startswith(f"{shown}_")] if len(replay.output_names) > 1 else []
         candidates = own or metrics
+        # A curve that reads as it looks first (not an accuracy that misreads a hinge loss's targets).
+        candidates = [m for m in candidates if m not in misread] or candidates
         accuracy = [m for m in candidates if m in ("accuracy", f"{shown}_accuracy")]
         metric_name = accuracy[0] if accuracy else candidates[0]
+    notes = []
+    if metric_name in misread:
+        from .metrics import hinge_accuracy_note
+
+        notes.append(hinge_accuracy_note(metric_name, misread[metric_name], replay.targets))
     display_grid, display_regions = True, None
     if layer_name is not None and problem is not None:
         display_grid, display_regions = False, False
@@ -429,6 +449,7 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
         display_grid=display_grid,
         display_regions=display_regions,
         skipped=tuple(skipped),
+        notes=tuple(notes),
     )
 
 
@@ -543,9 +564,12 @@ def build_dashboard(replay, *, layer_name: str | None = None, metric_name: str |
         plt.close(fig)
         raise ValueError("this recording has no data any dashboard visual can show (record predictions or "
                          "losses); " + "; ".join(skipped))
-    if skipped:
-        warnings.warn(DashboardNote(f"the dashboard of {replay.group_name!r} leaves out: " + "; ".join(skipped)
-                                    + "."), stacklevel=2)
+    if skipped or plan.notes:
+        said = f"the dashboard of {replay.group_name!r}" + (f" leaves out: {'; '.join(skipped)}" if skipped else "")
+        said += "".join(f". Note: {note}" if skipped or i else f": {note}" for i, note in enumerate(plan.notes))
+        warnings.warn(DashboardNote(said + "."), stacklevel=2)
+    if plan.notes:  # what a drawn curve means goes with the picture too, under it
+        fig.supxlabel("\n".join(f"Note: {n}." for n in plan.notes), fontsize=9, color="0.3", wrap=True)
     return fig, visuals
 
 

@@ -9,6 +9,7 @@ predictions, with that output's Keras mask.
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -209,3 +210,91 @@ def compiled_metrics(model: keras.Model, y: object, sample_weight: np.ndarray | 
                                     output_index=index if output else None,
                                     sample_weight=sample_weight if weighted else None))
     return specs
+
+
+def _binary_accuracy(item: object, one_unit: bool) -> tuple[str, float] | None:
+    """``(log name, threshold)`` of one compiled metric if it is Keras' binary accuracy, else None."""
+    if isinstance(item, str) and item in ("accuracy", "acc"):
+        return (item, 0.5) if one_unit else None  # Keras' rule for a one-unit output (see _accuracy_for)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            obj = keras.metrics.get(item) if isinstance(item, str) else keras.metrics.deserialize(item)
+    except Exception:  # noqa: BLE001 - a metric the config cannot rebuild is not Keras' binary accuracy
+        return None
+    if isinstance(obj, keras.metrics.BinaryAccuracy):
+        return (item if isinstance(item, str) else obj.name), float(obj.threshold)
+    if obj is keras.metrics.binary_accuracy:
+        return (item if isinstance(item, str) else "binary_accuracy"), 0.5
+    return None
+
+
+def binary_accuracy_metrics(model_config: str | dict, output: str, outputs: list[str], *,
+                            one_unit: bool) -> dict[str, float]:
+    """The compiled metrics of ``output`` that are Keras' binary accuracy, as ``{log name: threshold}``.
+
+    Read from a serialized model's ``compile_config`` (``model.to_json()``)
+    without building the model: ``BinaryAccuracy`` objects, the
+    ``binary_accuracy`` function, and ``'accuracy'`` (or ``'acc'``) where
+    Keras resolves it to ``BinaryAccuracy()`` (``one_unit``: the output has
+    one unit).  These count a prediction as class 1 when it is above their
+    threshold (0.5 by default) and compare that 0/1 with the target.  The log
+    names follow Keras' rules (``<output>_<name>`` for a model with several
+    outputs, ``weighted_<name>`` for a repeated weighted metric); give the
+    recorded metric names to keep only what was recorded.  An unreadable
+    config gives ``{}``.
+    """
+    try:
+        config = json.loads(model_config) if isinstance(model_config, (str, bytes)) else model_config
+        compile_config = config.get("compile_config") or {}
+    except (AttributeError, TypeError, ValueError):
+        return {}
+    several = len(outputs) > 1
+    found: dict[str, float] = {}
+    for argument in ("metrics", "weighted_metrics"):
+        items = compile_config.get(argument) or []
+        if several:
+            per_output = _metrics_per_output(items, list(outputs))
+            if per_output is None or output not in outputs:
+                continue
+            items = per_output[list(outputs).index(output)]
+        elif not isinstance(items, (list, tuple)):
+            items = [items]
+        for item in items:
+            named = _binary_accuracy(item, one_unit)
+            if named is None:
+                continue
+            name = f"{output}_{named[0]}" if several else named[0]
+            found[name] = named[1]
+            if argument == "weighted_metrics":
+                found[f"{output}_weighted_{named[0]}" if several else f"weighted_{named[0]}"] = named[1]
+    return found
+
+
+def hinge_misread_accuracies(model_config: str | dict, output: str, outputs: list[str], recorded: list[str],
+                             targets: np.ndarray) -> dict[str, float]:
+    """The recorded binary accuracies (``{log name: threshold}``) whose curve misreads a binary hinge classifier.
+
+    For a one-unit output trained with ``hinge`` or ``squared_hinge`` (raw
+    scores, classes split at 0) on ``targets``: Keras' binary accuracy (see
+    :func:`binary_accuracy_metrics`) compares each target with a 0/1
+    prediction, ``output > threshold``, so on -1/1 targets it never counts a
+    -1 as right (whatever its threshold), and on 0/1 targets a threshold
+    other than 0 is not where the loss splits the classes.
+    """
+    minus_one = bool(np.any(np.asarray(targets, dtype=np.float64) == -1))
+    found = binary_accuracy_metrics(model_config, output, outputs, one_unit=True)
+    return {name: threshold for name, threshold in found.items()
+            if name in set(recorded) and (minus_one or threshold != 0)}
+
+
+def hinge_accuracy_note(metric_name: str, threshold: float, targets: np.ndarray) -> str:
+    """One line: why the curve of ``metric_name`` (:func:`hinge_misread_accuracies`) is not the share of samples
+    a hinge classifier gets right, and how to record one that is."""
+    fix = "metrics=[keras.metrics.BinaryAccuracy(threshold=0)]"
+    if np.any(np.asarray(targets, dtype=np.float64) == -1):
+        return (f"the {metric_name!r} curve (Keras' BinaryAccuracy) compares the -1/1 targets with 0/1 predictions, "
+                f"so it never counts a -1 target as right; for a curve that matches the histograms, train on 0/1 "
+                f"targets (the hinge loss turns them into -1/1) with {fix}")
+    return (f"the {metric_name!r} curve (Keras' BinaryAccuracy) counts an output above {threshold:g} as class 1, "
+            f"where the hinge loss and the histograms split the classes at 0; {fix} gives a matching curve")

@@ -741,3 +741,68 @@ def test_hinge_classifiers_get_the_classification_visuals(hinge_recordings):
         plan = plan_dashboard(replay)
         assert (plan.task, plan.probability_histograms, plan.confusion_matrix, plan.skipped) == \
             ("multiclass", True, True, ())
+
+
+def _texts(fig):
+    import matplotlib.text
+
+    return [t.get_text() for t in fig.findobj(matplotlib.text.Text)]
+
+
+def test_an_accuracy_that_misreads_a_hinge_classifier_is_noted_under_the_picture(tmp_path):
+    """Keras' BinaryAccuracy compares targets with 0/1 predictions: on -1/1 targets no -1 is ever right, and on
+    0/1 targets its 0.5 threshold is not the hinge loss's 0.  The dashboard says so once (and under the figure),
+    and prefers a recorded metric that counts as the histograms do."""
+    from sklearn.datasets import make_moons
+
+    from deepreplay.dashboard import DashboardNote
+    from deepreplay.plot.probability_histogram import ProbabilityHistogram
+
+    X, labels = make_moons(120, noise=0.25, random_state=0)
+    X = X.astype(np.float32)
+    filename = str(tmp_path / "hinge.h5")
+    runs = {
+        "minus_one": ((2.0 * labels - 1).astype(np.float32), "hinge", ["accuracy"]),
+        "zero_one_half": (labels.astype(np.float32), "squared_hinge", ["binary_accuracy"]),
+        "zero_one_both": (labels.astype(np.float32), "hinge",
+                          ["accuracy", keras.metrics.BinaryAccuracy(threshold=0, name="acc0")]),
+    }
+    for group, (targets, loss, metrics) in runs.items():
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(4, activation="tanh", name="hidden"),
+                                  keras.layers.Dense(1, name="output")])
+        model.compile(optimizer=keras.optimizers.Adam(0.05), loss=loss, metrics=metrics)
+        model.fit(X, targets, epochs=3, batch_size=32, verbose=0,
+                  callbacks=[ReplayData(X, targets, filename, group)])
+
+    with Replay(filename, "minus_one") as replay:
+        plan = plan_dashboard(replay)
+        assert plan.metric_name == "accuracy" and len(plan.notes) == 1
+        assert "never counts a -1 target as right" in plan.notes[0]
+        assert "BinaryAccuracy(threshold=0)" in plan.notes[0] and "0/1 targets" in plan.notes[0]
+        # What the note says: the curve counts positives above 0.5 only, not 1 - the histograms' misclassified share.
+        scores = replay.predictions_at(3).ravel()
+        accuracy = replay.get_training_metric("accuracy")[-1]
+        assert accuracy == pytest.approx(np.mean((scores > 0.5) & (labels == 1)), abs=1e-6)
+        assert abs(accuracy - np.mean((scores > 0) == (labels == 1))) > 0.2
+        with pytest.warns(DashboardNote) as said:
+            fig, visuals = build_dashboard(replay)
+        assert len(said) == 1 and str(said[0].message) == f"the dashboard of 'minus_one': {plan.notes[0]}."
+        assert ProbabilityHistogram in visual_types(visuals)
+        assert f"Note: {plan.notes[0]}." in _texts(fig)
+        compose_plots(visuals, 3).savefig(tmp_path / "minus_one.png")
+        plt.close(fig)
+    with Replay(filename, "zero_one_half") as replay:
+        plan = plan_dashboard(replay)
+        assert plan.metric_name == "binary_accuracy"
+        assert plan.notes and "counts an output above 0.5 as class 1" in plan.notes[0]
+    with Replay(filename, "zero_one_both") as replay:
+        plan = plan_dashboard(replay)
+        assert (plan.metric_name, plan.notes) == ("acc0", ())  # the curve that reads right, nothing to say
+        right = (replay.predictions_at(3).ravel() > 0) == (labels == 1)
+        assert replay.get_training_metric("acc0")[-1] == pytest.approx(right.mean(), abs=1e-6)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            fig, _ = build_dashboard(replay)
+        assert not any(text.startswith("Note:") for text in _texts(fig))
+        plt.close(fig)
