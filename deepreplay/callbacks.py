@@ -27,7 +27,7 @@ from .layer_probe import LayerProbe
 from .layer_tree import every_layer, may_add_call_losses
 from .losses import loss_name, output_masks, output_names, per_sample_loss, set_mask_scales
 from .metrics import MetricSpec, compiled_metrics
-from .model_inspection import model_layers, variable_keys
+from .model_inspection import model_layers, variable_holders
 from .numpy_step import NumpyStep, numpy_step
 
 __all__ = ["ReplayData"]
@@ -703,9 +703,10 @@ class ReplayData(keras.callbacks.Callback):
         )
         self._subset = self._probe_subset()
         # The weights are read, the metrics evaluated and the layer probe run in the step's compiled call.
-        self._weight_keys = [(layer.name, key) for layer in model_layers(model) for key, _ in variable_keys(layer)] \
+        holders = variable_holders(model)
+        self._weight_keys = [(name, key) for name, keys in holders for key, _ in keys] \
             if "weights" in self.quantities else []
-        read = [v for layer in model_layers(model) for _, v in variable_keys(layer)] if self._weight_keys else []
+        read = [v for _, keys in holders for _, v in keys] if self._weight_keys else []
         # A constant learning rate is a variable: read it with the weights (a schedule is evaluated apart).
         learning_rate = getattr(getattr(model, "optimizer", None), "learning_rate", None)
         self._reads_learning_rate = isinstance(learning_rate, keras.Variable) and learning_rate.shape == ()
@@ -713,8 +714,8 @@ class ReplayData(keras.callbacks.Callback):
             read.append(learning_rate)
         # Where each gradient goes: (layer name, variable key, position in the trainable variables).
         position = {id(v): i for i, v in enumerate(model.trainable_variables)}
-        self._gradient_plan = [(layer.name, key, position[id(v)]) for layer in model_layers(model)
-                               for key, v in variable_keys(layer) if id(v) in position]
+        self._gradient_plan = [(name, key, position[id(v)]) for name, keys in holders
+                               for key, v in keys if id(v) in position]
         metrics = [(metric.make(), _metric_select(metric), metric.sample_weight) for metric in self._metrics]
         # Small plain Dense stacks: the same values computed in NumPy, without tracing (see numpy_step's doc).
         self._step = numpy_step(
@@ -735,8 +736,11 @@ class ReplayData(keras.callbacks.Callback):
         if self._step is None or self._step.model is not model:
             self._prepare()
         self._planned_epochs = planned_epochs
-        # Model order; a nested model's layers (recorded as "<nested>/<layer>") just before it.
+        # Model order; a nested model's layers (recorded as "<nested>/<layer>") just before it; last, the model
+        # itself when it holds variables of its own (model_inspection.variable_holders).
         layers = self._probe.layer_names
+        holders = [name for name, *_ in self._weight_keys + self._gradient_plan]
+        layers = layers + [name for name in dict.fromkeys(holders) if name not in layers]
         batch_size = self.batch_size or _fit_batch_size(model)
         attrs: dict[str, Any] = {
             "keras_version": keras.__version__,

@@ -92,11 +92,11 @@ def parameter_layout(replay: Replay) -> list[tuple[str, str, tuple[int, ...]]]:
     The order is ``model.trainable_variables`` of the rebuilt model; names
     are those of :meth:`~deepreplay.replay.Replay.weights_at`.
     """
-    from .model_inspection import model_layers, variable_keys
+    from .model_inspection import variable_holders
 
     _check_replay(replay)
     model = replay.model
-    names = {id(var): (layer.name, key) for layer in model_layers(model) for key, var in variable_keys(layer)}
+    names = {id(var): (name, key) for name, keys in variable_holders(model) for key, var in keys}
     layout = []
     for var in model.trainable_variables:
         if id(var) not in names:

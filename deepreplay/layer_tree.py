@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from deepreplay import storage
-from deepreplay.model_inspection import is_user_defined, model_layers, sublayers, variable_keys
+from deepreplay.model_inspection import is_user_defined, sublayers, variable_holders
 
 #: How deep the layers held by a subclassed model's user-defined sublayers are looked for.
 MAX_DEPTH = 8
@@ -256,11 +256,10 @@ def assign_recorded_weights(model: keras.Model, recorded: dict[str, dict[str, An
     as they were.
     """
     adopt_recorded_names(model, [name for name in recorded if storage.NESTED_LAYER_SEPARATOR not in name])
-    for layer in model_layers(model):
-        values = recorded.get(layer.name)
+    for name, keys in variable_holders(model):
+        values = recorded.get(name)
         if values is None:
             continue
-        keys = variable_keys(layer)
         matched = _matching([tuple(key.split(".")) for key, _ in keys], [tuple(key.split(".")) for key in values])
         for key, var in keys:
             key = ".".join(matched.get(tuple(key.split(".")), (key,)))

@@ -38,6 +38,23 @@ def model_layers(model: keras.Model) -> list[keras.layers.Layer]:
     return [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
 
 
+def variable_holders(model: keras.Model) -> list[tuple[str, list[tuple[str, keras.Variable]]]]:
+    """``(recorded name, variable_keys)`` of everything in ``model`` that holds variables, in model order.
+
+    The top-level layers (:func:`model_layers`), then the model itself when
+    it holds variables of its own (a subclassed model calling
+    ``self.add_weight`` in its ``build``), under the model's name: weights
+    that belong to no layer are recorded, and given back by ``model_at``,
+    too.
+    """
+    holders = [(layer.name, variable_keys(layer)) for layer in model_layers(model)]
+    in_layers = {id(var) for _, keys in holders for _, var in keys}
+    own = [(key, var) for key, var in variable_keys(model) if id(var) not in in_layers]
+    if own:
+        holders.append((model.name, own))
+    return holders
+
+
 def is_user_defined(layer: keras.layers.Layer) -> bool:
     """Whether ``layer``'s class is defined outside Keras (a user's own ``Layer`` or ``Model`` subclass)."""
     return not type(layer).__module__.startswith("keras.")

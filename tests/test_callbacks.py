@@ -995,6 +995,39 @@ def test_the_targets_of_a_one_key_dict_output_given_as_fit_takes_them(tmp_path):
         assert replay.training_loss[-1] == pytest.approx(evaluated["loss"], rel=1e-5)
 
 
+@keras.saving.register_keras_serializable(package="test_callbacks")
+class OwnWeightModel(keras.Model):
+    """A subclassed model whose build() makes a weight of its own (no layer holds it) and a layer."""
+
+    def build(self, input_shape):
+        self.w1 = self.add_weight(shape=(input_shape[-1], 3), name="w1")
+        self.out = keras.layers.Dense(1, activation="sigmoid", name="out")
+        self.out.build((None, 3))
+
+    def call(self, x):
+        return self.out(keras.ops.tanh(x @ self.w1))
+
+
+def test_the_weights_a_model_holds_itself_are_recorded_and_replayed(tmp_path):
+    """A model's own add_weight variables belong to no layer: they were not recorded, and model_at kept their
+    initial values (outputs off by 0.45)."""
+    from deepreplay.landscape import parameter_layout
+    from deepreplay.replay import Replay
+
+    keras.utils.set_random_seed(0)
+    X, y = tiny_data(12)
+    model = OwnWeightModel(name="own")
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="binary_crossentropy")
+    model.fit(X, y, epochs=1, verbose=0, callbacks=[ReplayData(X, y, tmp_path / "r.h5", "g")])
+    with Replay(tmp_path / "r.h5", "g") as replay:
+        np.testing.assert_array_equal(replay.weights_at(1)["own"]["w1"], keras.ops.convert_to_numpy(model.w1))
+        assert replay.gradients_at(1)["own"]["w1"].shape == (2, 3)
+        assert not np.array_equal(replay.weights_at(0)["own"]["w1"], replay.weights_at(1)["own"]["w1"])
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(replay.model_at(1)(X)),
+                                   keras.ops.convert_to_numpy(model(X)), atol=1e-6)
+        assert ("own", "w1", (2, 3)) in parameter_layout(replay)
+
+
 def test_weighted_metrics_are_evaluated_with_the_given_sample_weights_under_keras_names(tmp_path):
     """Several outputs, a subset of the samples (max_samples): names as Keras logs them, values as its evaluate."""
     from deepreplay.replay import Replay
