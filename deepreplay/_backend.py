@@ -567,7 +567,8 @@ class _Compiled:
     ``_compile_jax`` / ``_compile_torch`` returning a callable that takes the
     same arguments.  Compilation is tried on the first call; if tracing fails
     (a loss or layer that only runs eagerly), a warning says so and every
-    call runs eagerly from then on.
+    call runs eagerly from then on (no warning when the eager call fails
+    too: its error is raised).
     """
 
     #: What the fallback warning says cannot be compiled, and what runs instead.
@@ -590,14 +591,17 @@ class _Compiled:
                     fn = compile_fn()
                     out = fn(*args)
                 except Exception as exc:  # noqa: BLE001 - any tracing failure falls back on eager
+                    # Said only once the eager call works: inputs that fit neither way (targets that do
+                    # not fit the loss) get the eager call's error alone, not a fallback that never ran.
+                    out = self._eager(*args)
                     warnings.warn(
                         f"deepreplay could not compile {self._WHAT} ({type(exc).__name__}: {exc}); "
                         + self._EAGER_NOTE,
                         stacklevel=self._STACKLEVEL,
                     )
-                else:
-                    self._fn, self.compiled = fn, True
                     return out
+                self._fn, self.compiled = fn, True
+                return out
         return self._fn(*args)
 
     def _eager(self) -> Any:

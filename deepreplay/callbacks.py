@@ -781,11 +781,19 @@ class ReplayData(keras.callbacks.Callback):
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         outputs = getattr(model, "outputs", None)
         shape = tuple(outputs[0].shape) if outputs else "unknown"
+        hint = ("e.g. integer labels for sparse_categorical_crossentropy, one-hot rows for "
+                "categorical_crossentropy")
+        y = self.targets
+        if isinstance(y, np.ndarray) and y.ndim == 2 and y.shape[1] > 1 and isinstance(shape, tuple) \
+                and shape[1:] == (1,):
+            # One-hot rows for a one-unit output (a sigmoid for two classes): a user's slip, said with its fix.
+            hint = (f"the model outputs one value per sample, so one target per sample (for one-hot rows y of "
+                    f"two classes, y[:, 1] or y.argmax(axis=1); or give the model a {y.shape[1]}-unit softmax "
+                    "output with categorical_crossentropy)")
         return ValueError(
             f"targets ({_describe_arrays(self.targets)}) do not fit the model's loss "
             f"{loss_name(model)!r} (model output shape {shape}): {detail}. Give targets in the form the "
-            "loss expects (e.g. integer labels for sparse_categorical_crossentropy, one-hot rows for "
-            "categorical_crossentropy)."
+            f"loss expects ({hint})."
         )
 
     def _check_targets(self, model: keras.Model) -> None:

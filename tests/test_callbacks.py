@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -958,6 +959,23 @@ def test_overwrite_deletes_only_a_deepreplay_recording(tmp_path):
     assert _iterations(model) == 0
     with h5py.File(tmp_path / "r.h5", "r") as f:
         np.testing.assert_array_equal(f["g/mine"][()], [1, 2, 3])
+
+
+def test_one_hot_targets_for_one_sigmoid_unit_are_refused_with_one_clear_error(tmp_path):
+    """A user error (one-hot rows for a one-unit sigmoid): refused before training with the targets' error alone,
+    not after a warning that the step 'records eagerly' (the eager call fails too: nothing was recorded)."""
+    X, y = tiny_data(12)
+    model = make_tiny_model()
+    one_hot = keras.utils.to_categorical(y.astype(int), 2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match=r"targets \(shape \(\d+, 2\).*do not fit the model's loss "
+                                             r"'binary_crossentropy' \(model output shape \(None, 1\)\).*"
+                                             r"one target per sample \(for one-hot rows y of two classes, y\[:, 1\]"):
+            model.fit(X, one_hot[:, 1:], epochs=1, verbose=0,
+                      callbacks=[ReplayData(X, one_hot, tmp_path / "r.h5", "g")])
+    assert [str(w.message) for w in caught if "deepreplay" in str(w.message)] == []
+    assert _iterations(model) == 0
 
 
 def test_targets_that_do_not_fit_the_loss_are_refused_before_the_group_exists(tmp_path):

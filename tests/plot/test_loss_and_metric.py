@@ -115,3 +115,16 @@ def test_every_second_epoch_integer_ticks_unclipped_markers_and_room_above_accur
     top_px = lm.ax_metric.transData.transform((0, high))[1]
     one_px = lm.ax_metric.transData.transform((0, 1.0))[1]
     assert high > 1.0 and top_px - one_px >= 2
+
+
+@pytest.mark.parametrize("loss", [np.array([-0.84, -0.96, -0.97, -0.99]),  # cosine_similarity: below 0 only
+                                  np.array([0.8, -0.9, -2.4, -3.9])])    # from above 0 to below
+def test_a_loss_below_zero_is_drawn_whole_with_zero_in_view(ax, loss):
+    """Losses such as cosine_similarity are negative: the axis starting at 0 hid the whole curve."""
+    data = LossAndMetricData(epochs=np.arange(4), loss=loss, metric=None, metric_name=None,
+                             loss_name="cosine_similarity")
+    lm = LossAndMetric(ax, data)
+    lm.set_epoch(3)
+    low, high = ax.get_ylim()
+    assert low < loss.min() and high > max(loss.max(), 0.0)
+    assert high - low < 1.2 * (max(loss.max(), 0.0) - loss.min())  # the curve fills the axes
