@@ -809,6 +809,10 @@ class ReplayData(keras.callbacks.Callback):
             raise self._targets_error(model, exc) from exc
         if np.ndim(losses) < 1 or np.shape(losses)[0] != structure.n_samples(self.targets):
             raise self._targets_error(model, ValueError(f"per-sample losses have shape {np.shape(losses)}"))
+        misfit = compute.binary_crossentropy_misfit(self.targets, loss_name(model)) \
+            if isinstance(self.targets, np.ndarray) else None
+        if misfit is not None:  # Keras trains on them: said, not refused
+            warnings.warn(f"deepreplay: {misfit}.", UserWarning, stacklevel=2)
         if self.class_weight is not None and np.ndim(predictions) == 2:
             # Integer labels: the classes are the model's outputs (one sigmoid unit: classes 0 and 1).
             weighting.check_class_range(self.class_weight, max(2, np.shape(predictions)[1]))

@@ -978,6 +978,19 @@ def test_one_hot_targets_for_one_sigmoid_unit_are_refused_with_one_clear_error(t
     assert _iterations(model) == 0
 
 
+def test_labels_1_and_2_for_a_binary_crossentropy_are_said_before_training_and_recorded(tmp_path):
+    """Keras trains on them (its loss then falls below 0): deepreplay records the run, and says why it misreads."""
+    X, y = tiny_data(12)
+    model = make_tiny_model()
+    with pytest.warns(UserWarning, match=r"the targets run from 1 to 2, .*'binary_crossentropy'.*give y - 1"):
+        model.fit(X, y + 1, epochs=1, verbose=0, callbacks=[ReplayData(X, y + 1, tmp_path / "r.h5", "g")])
+    assert _iterations(model) > 0
+    from deepreplay.replay import Replay
+
+    with Replay(tmp_path / "r.h5", "g") as replay:
+        assert len(replay.epochs) == 2
+
+
 def test_targets_that_do_not_fit_the_loss_are_refused_before_the_group_exists(tmp_path):
     X, y = tiny_data(12)
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, activation="softmax")])

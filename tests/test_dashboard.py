@@ -806,3 +806,26 @@ def test_an_accuracy_that_misreads_a_hinge_classifier_is_noted_under_the_picture
             fig, _ = build_dashboard(replay)
         assert not any(text.startswith("Note:") for text in _texts(fig))
         plt.close(fig)
+
+
+def test_labels_1_and_2_for_a_binary_crossentropy_are_noted_under_the_picture(tmp_path):
+    """Drawn as what they are (a regression with a loss below 0), with the note that says why and the way out."""
+    from conftest import make_tiny_model, tiny_data
+
+    from deepreplay.dashboard import DashboardNote
+
+    X, y = tiny_data(20)
+    with pytest.warns(UserWarning, match="give y - 1"):
+        make_tiny_model().fit(X, y + 1, epochs=2, verbose=0,
+                              callbacks=[ReplayData(X, y + 1, tmp_path / "r.h5", "g")])
+    with Replay(tmp_path / "r.h5", "g") as replay:
+        plan = plan_dashboard(replay)
+        assert plan.task == "regression" and len(plan.notes) == 1
+        assert plan.notes[0].startswith("the targets run from 1 to 2, outside the 0/1 labels")
+        with pytest.warns(DashboardNote, match="give y - 1"):
+            fig, visuals = build_dashboard(replay)
+        assert f"Note: {plan.notes[0]}." in _texts(fig)
+        curves = next(v for v in visuals if isinstance(v, LossAndMetric))
+        low, high = curves.ax.get_ylim()
+        assert low <= replay.training_loss.min() and high >= replay.training_loss.max()
+        plt.close(fig)
