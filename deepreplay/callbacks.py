@@ -133,6 +133,14 @@ def _fit_initial_epoch(model: keras.Model) -> int:
     return 0
 
 
+def _defined_by_user(model: keras.Model, method: str) -> bool:
+    """Whether ``model``'s ``method`` (``compute_loss``, ``train_step``) is defined by a class outside Keras."""
+    for klass in type(model).__mro__:
+        if method in vars(klass):
+            return not klass.__module__.startswith("keras.")
+    return False
+
+
 class ReplayData(keras.callbacks.Callback):
     """Record a model's training, epoch by epoch, into a group of an HDF5 file.
 
@@ -636,6 +644,15 @@ class ReplayData(keras.callbacks.Callback):
             inputs = model.inputs
         except (AttributeError, ValueError):  # a subclassed model has no symbolic inputs
             inputs = None
+        own = [name for name in ("compute_loss", "train_step") if _defined_by_user(model, name)]
+        if own:
+            warnings.warn(
+                f"deepreplay: {type(model).__name__} has its own {' and '.join(own)}: the recorded per-sample "
+                f"losses, loss and gradients are those of the compiled loss ({loss_name(model)!r}), with the "
+                "add_loss terms and regularisers, not what its own code adds to it or trains on. Put an extra "
+                "term in a layer's self.add_loss to have it recorded.",
+                stacklevel=2,
+            )
         given = structure.leaves(self.inputs)
         if inputs and len(inputs) != len(given):
             raise ValueError(

@@ -1059,6 +1059,26 @@ def test_the_weights_a_model_holds_itself_are_recorded_and_replayed(tmp_path):
         assert ("own", "w1", (2, 3)) in parameter_layout(replay)
 
 
+class _ExtraLoss(keras.Model):
+    """A model adding a term to its loss in its own compute_loss (a VAE's KL term written that way)."""
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        return super().compute_loss(x, y, y_pred, sample_weight, training) + 0.1
+
+
+def test_a_model_with_its_own_compute_loss_is_said_to_be_recorded_with_the_compiled_loss(tmp_path):
+    """Its own compute_loss changes what Keras trains on, which the records (the compiled loss, add_loss terms,
+    regularisers) cannot see: the recorded loss was silently 0.1 below Keras' logs."""
+    X, y = tiny_data(12)
+    inputs = keras.Input((2,))
+    model = _ExtraLoss(inputs, keras.layers.Dense(1, activation="sigmoid")(inputs))
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    with pytest.warns(UserWarning, match=r"deepreplay: _ExtraLoss has its own compute_loss: the recorded per-sample "
+                                         r"losses, loss and gradients are those of the compiled loss "
+                                         r"\('binary_crossentropy'\).*self\.add_loss"):
+        ReplayData(X, y, tmp_path / "r.h5", "g", model=model)
+
+
 def test_weighted_metrics_are_evaluated_with_the_given_sample_weights_under_keras_names(tmp_path):
     """Several outputs, a subset of the samples (max_samples): names as Keras logs them, values as its evaluate."""
     from deepreplay.replay import Replay
