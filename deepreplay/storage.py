@@ -250,13 +250,53 @@ def _writes_deflated(dataset: h5py.h5d.DatasetID) -> bool:
         and tuple(filters[1][2]) == (AUTO_DEFLATE_LEVEL,)
 
 
-def _raw_chunk_shape(dataset: h5py.h5d.DatasetID) -> tuple[int, ...] | None:
-    """The record shape of the chunks of ``dataset`` when they hold one record each, unfiltered (a record of
-    that shape is then written as its chunk, :meth:`RecordingWriter._append`), else None."""
+def _raw_chunk(dataset: h5py.h5d.DatasetID) -> np.ndarray | _SeriesChunk | None:
+    """How the records of ``dataset`` are written as whole chunks of raw bytes (``write_direct_chunk``, not
+    through HDF5's chunk cache, which costs several times more for a small record), or None.
+
+    For unfiltered chunks whose fill value is defined: when a chunk holds one record, that chunk filled with
+    the fill value (a record of its shape is written as its bytes; a row, rank 1, shorter than the chunk as
+    the chunk with the row in front and the fill value after it); when a chunk holds several scalar records
+    (a series: ``epochs``, one value per record), a :class:`_SeriesChunk`.  What is written is what HDF5
+    would store there (see :meth:`RecordingWriter._append`).
+    """
     plist = dataset.get_create_plist()
-    if plist.get_layout() != h5py.h5d.CHUNKED or plist.get_nfilters() or plist.get_chunk()[0] != 1:
+    if plist.get_layout() != h5py.h5d.CHUNKED or plist.get_nfilters() \
+            or plist.fill_value_defined() == h5py.h5d.FILL_VALUE_UNDEFINED:
         return None
-    return tuple(int(d) for d in plist.get_chunk()[1:])
+    fill = np.zeros((), dtype=dataset.dtype)
+    plist.get_fill_value(fill)
+    chunk = tuple(int(d) for d in plist.get_chunk())
+    if chunk[0] == 1:
+        return np.full(chunk[1:], fill, dtype=dataset.dtype)
+    return _SeriesChunk(np.full(chunk, fill, dtype=dataset.dtype)) if len(chunk) == 1 else None
+
+
+class _SeriesChunk:
+    """The chunk of a series (one scalar per record, several records per chunk) that its records go into.
+
+    Kept in memory while the writer's HDF5 ids are valid: each record sets its value and the whole chunk is
+    written again (its earlier records, this one, the fill value after); a chunk not yet held is read from
+    the file first (the records it already holds).
+    """
+
+    def __init__(self, fill: np.ndarray) -> None:
+        self.fill = fill
+        self.start = -1  # the first record of the chunk held (-1: none)
+        self.values = fill
+
+    def write(self, dataset: h5py.h5d.DatasetID, index: int, value: np.ndarray, stored: int) -> None:
+        """Write the record ``index`` (``stored``: records the dataset held before this one)."""
+        size = len(self.fill)
+        start = index - index % size
+        if start != self.start:
+            values = self.fill.copy()
+            held = min(stored, start + size) - start
+            if held > 0:
+                h5py.Dataset(dataset).read_direct(values, np.s_[start:start + held], np.s_[:held])
+            self.start, self.values = start, values
+        self.values[index - start] = value
+        dataset.write_direct_chunk((start,), self.values)
 
 
 def compressed_bound(nbytes: int) -> int:
@@ -510,11 +550,11 @@ class RecordingWriter:
         # The file stays open (in memory) between records; see safe_io.KeptFile.
         self._kept = safe_io.KeptFile(self.filename)
         # HDF5 ids of this writer's datasets in the kept file, valid for one of its generations.
-        self._ids: dict[str, h5py.h5d.DatasetID] = {}
+        self._ids: dict[str, h5py.h5d.DatasetID | h5py.h5a.AttrID] = {}
         # Whether each dataset of _ids takes chunks compressed by deflate_chunk (see _writes_deflated).
         self._deflated: dict[str, bool] = {}
-        # The record shape of each dataset of _ids whose chunks are one unfiltered record (see _raw_chunk_shape).
-        self._raw_chunks: dict[str, tuple[int, ...] | None] = {}
+        # How each dataset of _ids takes its records as whole chunks (see _raw_chunk); None: through HDF5.
+        self._raw_chunks: dict[str, np.ndarray | _SeriesChunk | None] = {}
         # The group, the next record's index, and whether the group is step-based.
         self._next: tuple[h5py.Group, int, bool] | None = None
         self._ids_generation = -1
@@ -724,8 +764,19 @@ class RecordingWriter:
         # The epochs dataset grows last, then the record count: a record counts only once all
         # its data is written (and the whole session reaches the file atomically).
         self._append(g, _EPOCHS, index, np.int64(epoch), compress=False)
-        _set_record_count(g, index + 1)
+        self._set_record_count(g, index + 1)
         self._next = (g, index + 1, stepped)
+
+    def _set_record_count(self, g: h5py.Group, n: int) -> None:
+        """:func:`_set_record_count`, the attribute kept open (and its form checked) once per kept file."""
+        attr = self._ids.get(_RECORDS_ID)
+        if attr is None:
+            attr = _record_count_attribute(g)
+            if attr is None:
+                _set_record_count(g, n)
+                return
+            self._ids[_RECORDS_ID] = attr
+        attr.write(np.array(n, dtype=np.int64))
 
     def record_nbytes(
         self,
@@ -856,10 +907,15 @@ class RecordingWriter:
             ds.attrs[_ATTR_INDEX] = json.dumps({path: [offset, list(shape)]
                                                 for path, (offset, shape) in offsets.items()})
             plan.index, plan.width = offsets, width
-        row = np.full(plan.width, np.nan, dtype=np.float32)  # arrays missing from this record stay NaN
-        for path, value in packed.items():
-            offset = plan.index[path][0]
-            row[offset:offset + value.size] = value.reshape(-1)
+        order = plan.order()
+        if order is not None and len(packed) == len(order):
+            # Every array of the index (a record like the others): the row is their concatenation.
+            row = np.concatenate([packed[path].reshape(-1) for path in order], dtype=np.float32, casting="unsafe")
+        else:
+            row = np.full(plan.width, np.nan, dtype=np.float32)  # arrays missing from this record stay NaN
+            for path, value in packed.items():
+                offset = plan.index[path][0]
+                row[offset:offset + value.size] = value.reshape(-1)
         self._append(g, _PACKED, index, row, compress=False)
 
     def _append_scalars(self, g: h5py.Group, index: int, scalars: Mapping[str, float]) -> None:
@@ -914,16 +970,29 @@ class RecordingWriter:
         if dataset is None:
             dataset = self._ids[path] = h5py.h5d.open(g.id, path.encode())
             self._deflated[path] = _writes_deflated(dataset)
-            self._raw_chunks[path] = _raw_chunk_shape(dataset)
+            self._raw_chunks[path] = _raw_chunk(dataset)
+        chunk = self._raw_chunks[path]
+        if isinstance(chunk, _SeriesChunk) and not shape and value.dtype == chunk.fill.dtype:
+            stored = dataset.get_space().get_simple_extent_dims()[0] if chunk.start < 0 else index
+            dataset.set_extent((index + 1,))
+            chunk.write(dataset, index, value, stored)
+            return
         dataset.set_extent((index + 1, *shape))
         if self._deflated[path] and value.dtype == dataset.dtype and value.size:
             # Compressed here (ISA-L) and written as the chunk HDF5's filters would have made.
             dataset.write_direct_chunk((index, *(0,) * len(shape)), deflate_chunk(value))
             return
-        if self._raw_chunks[path] == shape and value.dtype == dataset.dtype and value.size:
-            # The record is one whole unfiltered chunk (a row of the packed dataset): its bytes are the chunk.
-            dataset.write_direct_chunk((index, *(0,) * len(shape)), np.ascontiguousarray(value))
-            return
+        if isinstance(chunk, np.ndarray) and value.dtype == chunk.dtype and value.size:
+            # One unfiltered chunk per record, written as the chunk's bytes (see _raw_chunk): the packed row as
+            # it is, a scalars row followed by the fill value up to the chunk's width.
+            if chunk.shape == shape:
+                dataset.write_direct_chunk((index, *(0,) * len(shape)), np.ascontiguousarray(value))
+                return
+            if value.ndim == 1 and chunk.ndim == 1 and chunk.shape[0] > shape[0]:
+                padded = chunk.copy()
+                padded[:shape[0]] = value
+                dataset.write_direct_chunk((index, 0), padded)
+                return
         file_space = dataset.get_space()
         file_space.select_hyperslab((index, *(0,) * len(shape)), (1, *shape))
         memory = np.ascontiguousarray(value.reshape((1, *shape)))
@@ -953,6 +1022,24 @@ class _PackPlan:
                  scalars: dict[str, int], pack_scalars: bool) -> None:
         self.index, self.width = index, width
         self.scalars, self.pack_scalars = scalars, pack_scalars
+        self._order: tuple[list[str] | None, int] | None = None
+
+    def order(self) -> list[str] | None:
+        """The paths of ``index`` by offset when their arrays tile the row exactly (each starting where the
+        one before ends, the last ending at ``width``: as this writer makes an index), else None."""
+        if self.index is None:
+            return None
+        if self._order is None or self._order[1] != id(self.index):
+            paths = sorted(self.index, key=lambda path: self.index[path][0])
+            end = 0
+            for path in paths:
+                offset, shape = self.index[path]
+                if offset != end:
+                    paths = None
+                    break
+                end += math.prod(shape)
+            self._order = (paths if end == self.width else None, id(self.index))
+        return self._order[0]
 
     @classmethod
     def of(cls, g: h5py.Group) -> _PackPlan | None:
@@ -1987,6 +2074,20 @@ def _layers(g: h5py.Group) -> list[str]:
     return list(json.loads(_text(g.attrs[_ATTR_LAYERS])))
 
 
+#: The key of the ``records`` attribute's id among a writer's HDF5 ids (``RecordingWriter._ids``, otherwise
+#: keyed by dataset path): no link name holds a NUL (:func:`_encode` escapes it).
+_RECORDS_ID = "\0records"
+
+
+def _record_count_attribute(g: h5py.Group) -> h5py.h5a.AttrID | None:
+    """The group's ``records`` attribute, opened, when it is an int64 scalar (as ``create`` made it), else None."""
+    try:
+        attr = h5py.h5a.open(g.id, _ATTR_RECORDS.encode())
+    except KeyError:
+        return None
+    return attr if attr.dtype == np.int64 and attr.shape == () else None
+
+
 def _set_record_count(g: h5py.Group, n: int) -> None:
     """Set the group's ``records`` attribute to ``n`` (an int64 scalar, as ``create`` made it).
 
@@ -1996,11 +2097,8 @@ def _set_record_count(g: h5py.Group, n: int) -> None:
     form (missing, another type: a file not made by this writer) is set the
     usual way.
     """
-    try:
-        attr = h5py.h5a.open(g.id, _ATTR_RECORDS.encode())
-    except KeyError:
-        attr = None
-    if attr is not None and attr.dtype == np.int64 and attr.shape == ():
+    attr = _record_count_attribute(g)
+    if attr is not None:
         attr.write(np.array(n, dtype=np.int64))
     else:
         g.attrs[_ATTR_RECORDS] = np.int64(n)

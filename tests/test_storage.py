@@ -6,12 +6,13 @@ session fixture ``tiny_recording``.
 """
 
 import json
+import pickle
 
 import h5py
 import numpy as np
 import pytest
 
-from deepreplay import storage
+from deepreplay import safe_io, storage
 from deepreplay.storage import RecordingError, RecordingReader, RecordingWriter
 
 N = 5  # recorded samples
@@ -894,9 +895,9 @@ def test_records_of_whole_unfiltered_chunks_are_written_as_their_chunks_and_read
                     losses=rng.random(5).astype(np.float64)) for epoch in range(3)]
     writer = _write_records(tmp_path / "raw.h5", records)
     # Packed: the row of kernel and predictions, and the int64 counts and float64 losses (datasets of their own);
-    # version 1: every array. The epochs (1,024 per chunk) and the scalars go through HDF5's write.
-    raw = {path for path, shape in writer._raw_chunks.items() if shape is not None}
-    own = {"weights/dense/count", "losses"}
+    # version 1: every array; and the epochs (1,024 per chunk, the chunk held in memory).
+    raw = {path for path, chunk in writer._raw_chunks.items() if chunk is not None}
+    own = {"weights/dense/count", "losses", "epochs"}
     assert raw == (own | {"packed"} if packed else own | {"weights/dense/kernel", "predictions"})
     with RecordingReader(tmp_path / "raw.h5", "g") as reader:
         for epoch, record in enumerate(records):
@@ -909,3 +910,33 @@ def test_records_of_whole_unfiltered_chunks_are_written_as_their_chunks_and_read
             assert f["g/packed"].shape == (3, 11)
         else:
             np.testing.assert_array_equal(f["g/predictions"][2], records[2]["predictions"])
+
+
+def test_series_and_scalar_rows_written_as_whole_chunks_read_back_across_chunks_writers_and_new_names(tmp_path,
+                                                                                                     monkeypatch):
+    """The epochs series (1,024 records per chunk) and the rows of ``scalars`` (a chunk of 64 columns) are
+    written as whole chunks: every record reads back, across a chunk boundary, a writer that continues the
+    group (it reads the chunk in progress back from the file) and a name first seen late (NaN before)."""
+    monkeypatch.setattr(safe_io, "FSYNC", False)  # (1,100 write sessions)
+    path = tmp_path / "series.h5"
+    writer = RecordingWriter(path, "g")
+    writer.create(attrs={}, model_config="{}", inputs=np.zeros((3, 2)), targets=np.zeros(3),
+                  sample_indices=np.arange(3), layers=["dense"], quantities=("weights",), overwrite=False)
+    n = 1100
+    for i in range(n):
+        if i == 1000:  # a copy carries no HDF5 state: it reads the chunk of records 0-1023 back from the file
+            writer = pickle.loads(pickle.dumps(writer))
+        logs = {"a": float(i)} if i < 1050 else {"a": float(i), "b": -float(i)}
+        writer.append(epoch=3 * i, logs=logs, evaluation={"loss": i / 7},
+                      weights={"dense": {"kernel": np.full((2, 1), i, dtype=np.float32)}})
+    writer.mark_complete()
+    with RecordingReader(path, "g") as reader:
+        assert reader.n_records == n
+        np.testing.assert_array_equal(reader.epochs, 3 * np.arange(n))
+        np.testing.assert_array_equal(reader.log("a"), np.arange(n, dtype=float))
+        b = reader.log("b")
+        assert np.isnan(b[:1050]).all() and np.array_equal(b[1050:], -np.arange(1050, n, dtype=float))
+        np.testing.assert_array_equal(reader.evaluation("loss"), np.arange(n) / 7)
+        assert reader.weights(1099)["dense"]["kernel"][0, 0] == 1099
+    with h5py.File(path, "r") as f:  # plain HDF5 reads the chunks as any other
+        np.testing.assert_array_equal(f["g/epochs"][()], 3 * np.arange(n))
