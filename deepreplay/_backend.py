@@ -444,6 +444,7 @@ def _jax_total_loss(model, loss_fn, x, y):
     states) stay as they are.
     """
     kwargs = _call_kwargs(model)
+    x = _as_tensors(x)
 
     def total_loss(trainable_values, non_trainable_values):
         y_pred, _, extra_losses = model.stateless_call(
@@ -453,6 +454,17 @@ def _jax_total_loss(model, loss_fn, x, y):
         return _total_loss(per_sample, extra_losses, loss_fn), (y_pred, per_sample)
 
     return total_loss
+
+
+def _as_tensors(x: Any) -> Any:
+    """The inputs (arrays, or a list or dict of them) as tensors of the backend, as ``fit`` gives them to ``call``.
+
+    Under ``stateless_call`` a variable's value is a traced array: a ``call``
+    computing ``x @ self.w`` with ``x`` a NumPy array converts the variable
+    through NumPy and fails on JAX (``TracerArrayConversionError``), where a
+    backend tensor on the left takes it as Keras does in ``fit``.
+    """
+    return keras.tree.map_structure(keras.ops.convert_to_tensor, x)
 
 
 def _values(variables: Sequence[keras.Variable]) -> list:
@@ -829,7 +841,8 @@ class CompiledStep(_Compiled):
                 grads, (y_pred, per_sample) = grad(t, n)
                 if split is not None:
                     y_pred, per_sample = _forward_rest(
-                        split, lambda rows: model.stateless_call(t, n, rows, **kwargs)[0], loss_fn, y_pred, per_sample)
+                        split, lambda rows: model.stateless_call(t, n, _as_tensors(rows), **kwargs)[0], loss_fn,
+                        y_pred, per_sample)
                 return grads, (y_pred, per_sample), _metric_results(metrics, y, y_pred)
 
             return jax.jit(fused)
@@ -923,6 +936,7 @@ class CompiledCall(_Compiled):
         model, x = self.model, self.x
         kwargs = _call_kwargs(model)
         source_of = {id(variable): source for variable, source in self.ties}
+        x = _as_tensors(x)
         call = jax.jit(lambda t, n: model.stateless_call(t, n, x, **kwargs)[0])
 
         def values(variables):
@@ -1041,7 +1055,7 @@ class BatchedLoss(_Compiled):
         return values
 
     def _one(self, theta: Any, x: Any, y: Any) -> Any:
-        y_pred, _, extra = self.model.stateless_call(self._split(theta), self._non_trainable, x,
+        y_pred, _, extra = self.model.stateless_call(self._split(theta), self._non_trainable, _as_tensors(x),
                                                      return_losses=True, **_call_kwargs(self.model))
         return _total_loss(self.loss_fn(y, y_pred), extra)
 

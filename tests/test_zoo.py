@@ -6,7 +6,8 @@ Max/AveragePooling, GlobalPooling, Flatten, Reshape, BatchNormalization,
 LayerNormalization, Dropout, Embedding, SimpleRNN, LSTM, GRU, Bidirectional,
 MultiHeadAttention, Add and Concatenate; several inputs (list and dict) and
 several outputs (a loss per output, ``loss_weights``); ``mixed_float16``; Masking before an
-output per step (padded steps left out of the loss and metrics).
+output per step (padded steps left out of the loss and metrics); a subclassed model holding a weight of
+its own (``add_weight`` in ``build``, used as ``x @ self.kernel``) and an unnamed sublayer.
 
 Each case is fitted for 2 epochs with ``ReplayData`` and a test callback
 that snapshots the weights (trainable and not) before training and after
@@ -223,6 +224,26 @@ def _subclass():
     return model
 
 
+def _own_weights():
+    """A subclassed model as tutorials write it: a weight of its own made in build() (no layer holds it), used as
+    ``x @ self.kernel``, and a sublayer without a name (Keras numbers it from a per-process counter)."""
+    keras = _keras()
+
+    @keras.saving.register_keras_serializable(package="zoo")
+    class OwnWeights(keras.Model):
+        def build(self, input_shape):
+            self.kernel = self.add_weight(shape=(input_shape[-1], 4), name="kernel")
+            self.head = keras.layers.Dense(1, activation="sigmoid")
+            self.head.build((None, 4))
+
+        def call(self, x):
+            return self.head(keras.ops.tanh(x @ self.kernel))
+
+    model = OwnWeights(name="own_weights")
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
 def _nested():
     keras = _keras()
     inner = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="relu", name="a"),
@@ -299,6 +320,7 @@ ZOO = {
     "two_inputs_two_outputs_dict": (_two_io_dict, _two_io_dict_data, 1e-5),
     "subclassed": (_subclass, _dense_data, 1e-5),
     "nested": (_nested, _dense_data, 1e-5),
+    "own_weights_unnamed_layer": (_own_weights, _dense_data, 1e-5),
     "mixed_float16": (_mixed_float16, _dense_data, 1e-2),
     "masked_sequence": (_masked, _masked_data, 1e-5),
 }
