@@ -27,7 +27,7 @@ from .layer_probe import LayerProbe
 from .layer_tree import every_layer, may_add_call_losses
 from .losses import loss_name, output_masks, output_names, per_sample_loss, set_mask_scales
 from .metrics import MetricSpec, compiled_metrics
-from .model_inspection import model_layers, variable_holders
+from .model_inspection import model_layers, renamed_activations, variable_holders
 from .numpy_step import NumpyStep, numpy_step
 
 __all__ = ["ReplayData"]
@@ -639,6 +639,18 @@ class ReplayData(keras.callbacks.Callback):
                 "previous one left, with a fixed batch size); every record calls the model on the recorded samples, "
                 "which would replace that state in the middle of training, so deepreplay cannot record this model. "
                 "Record the model built with stateful=False instead, or fit this one without ReplayData."
+            )
+        renamed = renamed_activations(every_layer(model))
+        if renamed:  # recorded as trained; only what is computed again from the rebuilt model would differ
+            layers = ", ".join(f"{layer!r} ({name!r})" for layer, name in renamed)
+            warnings.warn(
+                f"deepreplay: the activation of {'layers' if len(renamed) > 1 else 'layer'} {layers} is your own "
+                "function, which Keras saves under the name of one of its own: the replay rebuilds the model with Keras' function in its place, so model_at(), "
+                "predict_proba(X=...), the decision boundary and the feature space's grid and regions would not be "
+                "your model's (the recorded predictions, losses and layer outputs are). Give your function another "
+                "name and register it (@keras.saving.register_keras_serializable()), then replay with "
+                "Replay(..., custom_objects=...) or with its module imported.",
+                UserWarning, stacklevel=2,
             )
         try:
             inputs = model.inputs

@@ -33,6 +33,29 @@ def is_linear(activation: object) -> bool:
     return name in ("linear", None)
 
 
+def renamed_activations(layers: list[keras.layers.Layer]) -> list[tuple[str, str]]:
+    """``(layer name, name saved)`` of each layer whose activation a saved config would replace by Keras' own.
+
+    Keras saves a function by its Python name, and reads a name of its own
+    activations (``'relu'``) back as its function: a user's ``def relu(x)``
+    (or a leaky variant so named) is saved as ``'relu'``, and the model
+    rebuilt from the config (``Replay.model``, ``keras.models.model_from_json``)
+    runs ``keras.activations.relu`` in its place.
+    """
+    found = []
+    for layer in layers:
+        activation = getattr(layer, "activation", None)
+        if not callable(activation):
+            continue
+        try:
+            name = keras.activations.serialize(activation)
+            if isinstance(name, str) and keras.activations.get(name) is not activation:
+                found.append((layer.name, name))
+        except Exception:  # noqa: BLE001 - an activation Keras cannot save is said by Keras itself
+            continue
+    return found
+
+
 def model_layers(model: keras.Model) -> list[keras.layers.Layer]:
     """The model's top-level layers, input layers left out, in model order."""
     return [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]

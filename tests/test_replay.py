@@ -11,6 +11,7 @@ need code or custom objects.
 import json
 import re
 import shutil
+import warnings
 
 import h5py
 import keras
@@ -791,3 +792,56 @@ def test_a_recording_in_the_unpacked_layout_replays_like_a_packed_one(tmp_path, 
             assert old.reader.variable_names(quantity) == new.reader.variable_names(quantity)
         assert old.reader.weight_values == new.reader.weight_values == 9
         assert set(old.reader.nbytes()) == set(new.reader.nbytes())
+
+
+def _scaled_relu(x):
+    return keras.ops.relu(x) * 2
+
+
+def _leaky(x):
+    return keras.ops.leaky_relu(x, negative_slope=0.3)
+
+
+@pytest.mark.parametrize("name", ["relu", "scaled_relu"])
+def test_a_users_activation_replays_as_trained_or_is_said_not_to(tmp_path, name):
+    """A user's activation named like Keras' own ('relu') is rebuilt as Keras' relu: said when recording.  Named
+    otherwise and given to Replay, the replay's grid predictions and feature-space functions (the NumPy twin
+    falling back on Keras for it) equal the model Keras trained, snapshotted at each epoch."""
+    from conftest import tiny_data
+
+    from deepreplay.callbacks import ReplayData
+
+    hidden_fn = _scaled_relu if name == "scaled_relu" else _leaky
+    hidden_fn.__name__ = name
+    X, y = tiny_data(40)
+    grid = np.random.default_rng(1).uniform(-1.5, 1.5, size=(300, 2)).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, activation=hidden_fn, name="hidden"),
+                              keras.layers.Dense(2, name="latent"), keras.layers.Activation(hidden_fn, name="act"),
+                              keras.layers.Dense(1, activation="sigmoid", name="output")])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="binary_crossentropy")
+    snapshots = {}
+
+    class Snapshot(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            latent = keras.Model(model.inputs, model.get_layer("act").output)
+            snapshots[epoch + 1] = (model.predict(grid, verbose=0), latent.predict(grid, verbose=0))
+
+    recorder = ReplayData(X, y, tmp_path / "r.h5", "g")
+    if name == "relu":
+        with pytest.warns(UserWarning, match=r"the activation of layers .* is your own function") as said:
+            model.fit(X, y, epochs=2, batch_size=16, verbose=0, callbacks=[recorder, Snapshot()])
+        assert "'hidden' ('relu')" in str(said[0].message) and "'act' ('relu')" in str(said[0].message)
+        with Replay(tmp_path / "r.h5", "g") as replay:  # what the warning is about: Keras' relu in its place
+            assert replay.model.get_layer("hidden").activation is keras.activations.relu
+            assert np.abs(replay.predict_proba(X=grid, epoch=2) - snapshots[2][0]).max() > 1e-3
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        model.fit(X, y, epochs=2, batch_size=16, verbose=0, callbacks=[recorder, Snapshot()])
+    with Replay(tmp_path / "r.h5", "g", custom_objects={name: hidden_fn}) as replay:
+        for epoch, (predicted, latent) in snapshots.items():
+            np.testing.assert_allclose(replay.predict_proba(X=grid, epoch=epoch), predicted, rtol=1e-5, atol=1e-6)
+            replay.model_at(epoch)
+            np.testing.assert_allclose(replay.layer_function("act")(grid), latent, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(replay.tail_function("act")(latent), predicted, rtol=1e-5, atol=1e-6)
