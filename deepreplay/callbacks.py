@@ -25,7 +25,14 @@ import numpy as np
 from . import _backend, compute, sampling, storage, structure, weighting
 from .layer_probe import LayerProbe
 from .layer_tree import every_layer, may_add_call_losses
-from .losses import loss_name, output_masks, output_names, per_sample_loss, set_mask_scales
+from .losses import (
+    binary_crossentropy_misfit,
+    loss_name,
+    output_masks,
+    output_names,
+    per_sample_loss,
+    set_mask_scales,
+)
 from .metrics import MetricSpec, compiled_metrics
 from .model_inspection import model_layers, renamed_activations, variable_holders
 from .numpy_step import NumpyStep, numpy_step
@@ -838,7 +845,7 @@ class ReplayData(keras.callbacks.Callback):
             raise self._targets_error(model, exc) from exc
         if np.ndim(losses) < 1 or np.shape(losses)[0] != structure.n_samples(self.targets):
             raise self._targets_error(model, ValueError(f"per-sample losses have shape {np.shape(losses)}"))
-        misfit = compute.binary_crossentropy_misfit(self.targets, loss_name(model)) \
+        misfit = binary_crossentropy_misfit(self.targets, loss_name(model)) \
             if isinstance(self.targets, np.ndarray) else None
         if misfit is not None:  # Keras trains on them: said, not refused
             warnings.warn(f"deepreplay: {misfit}.", UserWarning, stacklevel=2)

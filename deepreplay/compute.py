@@ -237,33 +237,7 @@ class Task:
 #: Names of the Keras losses of one raw score (targets -1/1 or 0/1), and of one per class (one-hot targets).
 BINARY_HINGE_LOSSES = frozenset({"hinge", "squared_hinge"})
 CATEGORICAL_HINGE_LOSSES = frozenset({"categorical_hinge"})
-#: Losses (by name) taking 0/1 labels or probabilities as targets.
-BINARY_CROSSENTROPY_LOSSES = frozenset({"binary_crossentropy", "bce", "binary_focal_crossentropy"})
 
-
-def binary_crossentropy_misfit(targets: np.ndarray, loss: str | None) -> str | None:
-    """Why ``targets`` do not suit a binary cross-entropy ``loss`` (values outside [0, 1]), or None.
-
-    Keras trains on such targets without a word, but the loss means nothing
-    (above a target of 1 it goes below 0 and falls without end) and, not being
-    0/1, the targets make the run a regression to the visuals.
-    """
-    if loss not in BINARY_CROSSENTROPY_LOSSES:
-        return None
-    values = np.asarray(targets)
-    if values.dtype.kind not in "biuf" or not values.size:
-        return None
-    values = values.astype(np.float64)
-    finite = values[np.isfinite(values)]
-    if not finite.size or (finite.min() >= 0 and finite.max() <= 1):
-        return None
-    labels = set(np.unique(finite).tolist()) if np.all(finite == np.rint(finite)) else set()
-    way = ("; for classes labelled 1 and 2, give y - 1" if labels == {1.0, 2.0} else
-           "; for -1/1 labels, give (y + 1) / 2 (or train with loss='hinge')" if labels == {-1.0, 1.0} else
-           "; give 0/1 labels, or probabilities")
-    return (f"the targets run from {finite.min():g} to {finite.max():g}, outside the 0/1 labels (or probabilities) "
-            f"that {loss!r} takes: Keras trains on them, but the loss means nothing (it goes below 0 for a target "
-            f"above 1) and the visuals draw the run as a regression{way}")
 
 
 def _integer_valued(values: np.ndarray) -> bool:

@@ -387,8 +387,9 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
         candidates = [m for m in candidates if m not in misread] or candidates
         accuracy = [m for m in candidates if m in ("accuracy", f"{shown}_accuracy")]
         metric_name = accuracy[0] if accuracy else candidates[0]
-    notes = [misfit] if (misfit := compute.binary_crossentropy_misfit(replay.targets, _shown_loss_name(replay))) \
-        else []
+    from .losses import binary_crossentropy_misfit
+
+    notes = [misfit] if (misfit := binary_crossentropy_misfit(replay.targets, _shown_loss_name(replay))) else []
     if metric_name in misread:
         from .metrics import hinge_accuracy_note
 

@@ -515,16 +515,3 @@ def test_emptiest_corner():
     epochs = np.stack([cloud, cloud + [0, 0.6]])
     epochs[0, 0] = np.nan
     assert compute.emptiest_corner(epochs, (0, 1.6), (0, 1.6)) in compute.LEGEND_CORNERS
-
-
-def test_binary_crossentropy_misfit_names_targets_outside_0_1_and_the_way_out():
-    from deepreplay.compute import binary_crossentropy_misfit
-
-    assert binary_crossentropy_misfit(np.array([0, 1, 1]), "binary_crossentropy") is None
-    assert binary_crossentropy_misfit(np.array([0.2, 0.9]), "bce") is None  # probabilities are targets too
-    assert binary_crossentropy_misfit(np.array([True, False]), "binary_crossentropy") is None
-    assert binary_crossentropy_misfit(np.array([1, 2]), "mse") is None  # a regression's values
-    said = binary_crossentropy_misfit(np.array([[1], [2], [2]]), "binary_crossentropy")
-    assert said.startswith("the targets run from 1 to 2, outside the 0/1 labels") and said.endswith("give y - 1")
-    assert "(y + 1) / 2" in binary_crossentropy_misfit(np.array([-1.0, 1.0]), "binary_focal_crossentropy")
-    assert "from 0 to 3.5" in binary_crossentropy_misfit(np.array([0.0, 3.5]), "bce")
