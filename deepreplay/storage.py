@@ -86,6 +86,11 @@ filters), but ISA-L deflates about 5x faster at the same ratio (2.10 vs 2.11
 on a 1M-parameter MLP's rounded gradients, 5.4 vs 28 ms per 2 MiB chunk),
 and the writer thread that compresses competes with training for the CPU
 (see :func:`deflate_chunk`).  Without ``isal``, HDF5's filters do it.
+Uncompressed records go as whole raw chunks too, where a record fills its
+chunk (a packed row), a row is shorter than its chunk (a ``scalars`` row:
+the rest is the fill value, as HDF5 stores it) or a series keeps its chunk
+in memory (``epochs``: 1,024 records per chunk): through HDF5's chunk cache
+a small row cost several times its write (see :func:`_raw_chunk`).
 
 Layer, variable and metric names are escaped in link names (``/`` as
 ``%2F``...; see :func:`_encode`), so any name Keras allows can be stored.
