@@ -826,6 +826,12 @@ class ReplayData(keras.callbacks.Callback):
             hint = (f"the model outputs one value per sample, so one target per sample (for one-hot rows y of "
                     f"two classes, y[:, 1] or y.argmax(axis=1); or give the model a {y.shape[1]}-unit softmax "
                     "output with categorical_crossentropy)")
+        elif isinstance(y, np.ndarray) and y.dtype.kind in "iuf" and y.size and isinstance(shape, tuple) \
+                and len(shape) == 2 and y.reshape(len(y), -1).shape[1] == 1 and "sparse" in loss_name(model) \
+                and float(y.min()) >= 1 and float(y.max()) == shape[1] and np.all(y == np.rint(y)):
+            # Classes numbered from 1: the model's outputs are classes 0 to k - 1.
+            hint = (f"the labels run from {y.min():g} to {y.max():g}, and the {shape[1]} outputs of the model are "
+                    f"classes 0 to {shape[1] - 1}: give y - 1")
         return ValueError(
             f"targets ({_describe_arrays(self.targets)}) do not fit the model's loss "
             f"{loss_name(model)!r} (model output shape {shape}): {detail}. Give targets in the form the "

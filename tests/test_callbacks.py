@@ -978,6 +978,18 @@ def test_one_hot_targets_for_one_sigmoid_unit_are_refused_with_one_clear_error(t
     assert _iterations(model) == 0
 
 
+def test_sparse_labels_numbered_from_1_are_refused_with_the_way_out(tmp_path):
+    X, y = tiny_data(12)
+    labels = y.astype(int).ravel() + 1 + (X[:, 0] > 0)  # 1, 2 and 3 for three classes
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match=r"do not fit the model's loss 'sparse_categorical_crossentropy'.*the labels "
+                                         r"run from 1 to 3, and the 3 outputs of the model are classes 0 to 2: "
+                                         r"give y - 1\)\."):
+        model.fit(X, labels - 1, epochs=1, verbose=0, callbacks=[ReplayData(X, labels, tmp_path / "r.h5", "g")])
+    assert _iterations(model) == 0
+
+
 def test_labels_1_and_2_for_a_binary_crossentropy_are_said_before_training_and_recorded(tmp_path):
     """Keras trains on them (its loss then falls below 0): deepreplay records the run, and says why it misreads."""
     X, y = tiny_data(12)
