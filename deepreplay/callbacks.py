@@ -271,9 +271,10 @@ class ReplayData(keras.callbacks.Callback):
         Before the first record is written, the recording's size is
         estimated (see :meth:`estimate`); above ``max_bytes`` a warning says
         so and names the options that shrink it.  ``None`` never warns.
-    sample_weight : array-like, shape (n,), optional
+    sample_weight : array-like, shape (n,), or a dict or list of them, optional
         The weight of each sample of ``inputs`` (as given to
-        ``fit(sample_weight=...)``), for the metrics compiled as
+        ``fit(sample_weight=...)``; for several outputs, also each output's
+        weights by output name or in output order), for the metrics compiled as
         ``weighted_metrics``: they are evaluated on the recorded samples with
         these weights, under Keras' log names (``weighted_accuracy`` when
         ``accuracy`` is also an unweighted metric).  Without it they are
@@ -450,7 +451,8 @@ class ReplayData(keras.callbacks.Callback):
                                                  None if labels is None else labels[indices], int(seed))
         self.inputs = structure.take(x, indices)
         self.targets = structure.take(y, indices)
-        self.sample_weight = None if sample_weight is None else weighting.check_sample_weight(sample_weight, n)[indices]
+        self.sample_weight = None if sample_weight is None else weighting.map_sample_weight(
+            lambda w: weighting.check_sample_weight(w, n)[indices], sample_weight)
         self.class_weight = None if class_weight is None else self._class_weight(class_weight, y, sample_weight)
         if self.class_weight is not None:
             self.sample_weight = weighting.class_sample_weights(self.class_weight, self.targets)

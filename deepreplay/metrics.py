@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from deepreplay.losses import is_binary_or_sparse, loss_name, output_names, pick_output, with_mask
+from deepreplay.weighting import output_sample_weight
 
 
 def _accuracy_for(model: keras.Model, y: np.ndarray, kind: str, output: int = 0) -> keras.metrics.Metric:
@@ -177,8 +178,8 @@ def compiled_metrics(model: keras.Model, y: object, sample_weight: np.ndarray | 
 
     The ``weighted_metrics`` follow, named by Keras' rule too: their own name, or ``weighted_<name>``
     when a metric already has it (``weighted_accuracy`` besides ``accuracy``).  They are evaluated
-    with ``sample_weight`` (one weight per sample of ``y``, the same for every output), or unweighted
-    when it is None.
+    with ``sample_weight`` (one weight per sample of ``y``, the same for every output, or a dict by
+    output name or list of each output's weights, as ``fit`` takes them), or unweighted when it is None.
     """
     try:
         config = model.get_compile_config() or {}
@@ -206,9 +207,9 @@ def compiled_metrics(model: keras.Model, y: object, sample_weight: np.ndarray | 
             log_name = f"{output}_{spec.name}" if output else spec.name
             if weighted and log_name in counters:
                 log_name = f"{output}_weighted_{spec.name}" if output else f"weighted_{spec.name}"
+            weights = output_sample_weight(sample_weight, names[index or 0], index or 0, names) if weighted else None
             specs.append(MetricSpec(unique(log_name), spec.make, output=output,
-                                    output_index=index if output else None,
-                                    sample_weight=sample_weight if weighted else None))
+                                    output_index=index if output else None, sample_weight=weights))
     return specs
 
 

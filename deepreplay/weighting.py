@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_sample_weight", "check_class_weight", "classes_of", "class_sample_weights", "check_class_range"]
+__all__ = ["check_sample_weight", "map_sample_weight", "output_sample_weight", "check_class_weight", "classes_of", "class_sample_weights", "check_class_range"]
 
 
 def check_sample_weight(sample_weight: Any, n: int) -> np.ndarray:
@@ -34,6 +34,32 @@ def check_sample_weight(sample_weight: Any, n: int) -> np.ndarray:
     if not np.all(np.isfinite(weights)) or np.any(weights < 0):
         raise ValueError("sample_weight has negative or non-finite values; give finite weights >= 0.")
     return weights
+
+
+def map_sample_weight(fn: Any, sample_weight: Any) -> Any:
+    """``fn`` applied to one array of weights, or to each output's in a dict (by output name) or a list of arrays
+    (in output order), as ``fit(sample_weight=...)`` takes them for a model with several outputs."""
+    if isinstance(sample_weight, dict):
+        return {key: fn(value) for key, value in sample_weight.items()}
+    if isinstance(sample_weight, (list, tuple)) and sample_weight and all(np.ndim(v) >= 1 for v in sample_weight):
+        return [fn(value) for value in sample_weight]
+    return fn(sample_weight)
+
+
+def output_sample_weight(sample_weight: Any, output: str, index: int, names: list[str]) -> np.ndarray | None:
+    """The weights of output ``output`` (position ``index`` among ``names``): the array given for all outputs, or
+    that output's in a dict or list of per-output weights (see :func:`map_sample_weight`)."""
+    if isinstance(sample_weight, dict):
+        unknown = sorted(set(sample_weight) - set(names))
+        if unknown:
+            raise ValueError(f"sample_weight names outputs {unknown} that the model does not have; outputs: {names}.")
+        return sample_weight.get(output)
+    if isinstance(sample_weight, list):
+        if len(sample_weight) != len(names):
+            raise ValueError(f"sample_weight is a list of {len(sample_weight)} arrays for {len(names)} outputs "
+                             f"{names}; give one array per output, or one array for every output.")
+        return sample_weight[index]
+    return sample_weight
 
 
 def check_class_weight(class_weight: Any) -> dict[int, float]:

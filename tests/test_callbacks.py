@@ -1122,6 +1122,18 @@ def test_weighted_metrics_are_evaluated_with_the_given_sample_weights_under_kera
     with Replay(tmp_path / "w.h5", "plain") as replay:
         for name in names:
             assert replay.get_training_metric(name)[-1] == pytest.approx(unweighted[name], rel=1e-5, abs=1e-6), name
+    # Each output's own weights, as fit takes them (a dict by output name, or a list): each output's metrics.
+    v = w[::-1].copy()
+    weighted = model.evaluate(X[rows], [y[rows], y[rows]], sample_weight=[w[rows], v[rows]],
+                              verbose=0, return_dict=True)
+    for given in ({"cls": w, "reg": v}, [w, v]):
+        ReplayData(X, [y, y], tmp_path / "w.h5", f"per_output_{type(given).__name__}", max_samples=40, model=model,
+                   sample_weight=given)
+        with Replay(tmp_path / "w.h5", f"per_output_{type(given).__name__}") as replay:
+            for name in names:
+                assert replay.get_training_metric(name)[-1] == pytest.approx(weighted[name], rel=1e-5, abs=1e-6), name
+    with pytest.raises(ValueError, match=r"sample_weight names outputs \['out'\] that the model does not have"):
+        ReplayData(X, [y, y], tmp_path / "x.h5", "x", model=model, sample_weight={"out": w})
     with pytest.raises(ValueError, match=r"sample_weight has shape \(3,\); give one weight per sample"):
         ReplayData(X, y, tmp_path / "x.h5", "x", sample_weight=[1, 2, 3])
     with pytest.raises(ValueError, match="negative or non-finite"):
