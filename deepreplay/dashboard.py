@@ -31,7 +31,7 @@ recording's kind of model could have shown is listed, with the reason, in
 traceback: a visual that fails to build on a model it cannot draw is left out
 and named there too.  A curve that reads otherwise than it looks (Keras'
 binary accuracy on a hinge loss's -1/1 targets, which never counts a -1 as
-right) is noted in :attr:`DashboardPlan.notes`, said in the same warning and
+right, or on logits, thresholded at 0.5 instead of 0) is noted in :attr:`DashboardPlan.notes`, said in the same warning and
 written under the figure.
 """
 
@@ -261,7 +261,7 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
         Feature space of this hidden layer (at least 2 units).
     metric_name : str, optional
         Metric next to the loss (default: accuracy, else the first recorded;
-        on a hinge classifier, one that counts as its histograms when recorded).
+        on a hinge or logit classifier, one that counts as its histograms when recorded).
     cross_entropy : bool, default False
         Add the cross-entropy view (classifiers only; ignored otherwise).
 
@@ -271,7 +271,7 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
         Its ``skipped`` lists, one line each, the visuals this kind of model
         could have had that the recording cannot show, and why; its
         ``notes``, what a drawn visual shows otherwise than it looks (the
-        metric curve of a hinge classifier, see above).
+        metric curve of a hinge or logit classifier, see above).
 
     Raises
     ------
@@ -374,16 +374,16 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
     if metric_name is not None and metric_name not in metrics:
         raise ValueError(f"metric_name={metric_name!r} was not recorded; recorded metrics: {metrics or 'none'}.")
     misread: dict[str, float] = {}
-    if task.scores and task.kind == "binary" and task.n_outputs == 1:
-        from .metrics import hinge_misread_accuracies
+    if (task.scores or from_logits) and task.kind == "binary" and task.n_outputs == 1:  # classes split at 0
+        from .metrics import misread_binary_accuracies
 
-        misread = hinge_misread_accuracies(replay.reader.model_config, shown, list(replay.output_names),
-                                           replay.metric_names, replay.targets)
+        misread = misread_binary_accuracies(replay.reader.model_config, shown, list(replay.output_names),
+                                            replay.metric_names, replay.targets)
     if metric_name is None and metrics:
         # Several outputs: their metrics are recorded per output ("cls_accuracy"); take the shown output's.
         own = [m for m in metrics if m.startswith(f"{shown}_")] if len(replay.output_names) > 1 else []
         candidates = own or metrics
-        # A curve that reads as it looks first (not an accuracy that misreads a hinge loss's targets).
+        # A curve that reads as it looks first (not an accuracy that misreads a hinge loss's or logits' classes).
         candidates = [m for m in candidates if m not in misread] or candidates
         accuracy = [m for m in candidates if m in ("accuracy", f"{shown}_accuracy")]
         metric_name = accuracy[0] if accuracy else candidates[0]
@@ -391,9 +391,10 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
 
     notes = [misfit] if (misfit := binary_crossentropy_misfit(replay.targets, _shown_loss_name(replay))) else []
     if metric_name in misread:
-        from .metrics import hinge_accuracy_note
+        from .metrics import binary_accuracy_note
 
-        notes.append(hinge_accuracy_note(metric_name, misread[metric_name], replay.targets))
+        notes.append(binary_accuracy_note(metric_name, misread[metric_name], replay.targets,
+                                          logits=not task.scores))
     display_grid, display_regions = True, None
     if layer_name is not None and problem is not None:
         display_grid, display_regions = False, False

@@ -272,16 +272,16 @@ def binary_accuracy_metrics(model_config: str | dict, output: str, outputs: list
     return found
 
 
-def hinge_misread_accuracies(model_config: str | dict, output: str, outputs: list[str], recorded: list[str],
-                             targets: np.ndarray) -> dict[str, float]:
-    """The recorded binary accuracies (``{log name: threshold}``) whose curve misreads a binary hinge classifier.
+def misread_binary_accuracies(model_config: str | dict, output: str, outputs: list[str], recorded: list[str],
+                               targets: np.ndarray) -> dict[str, float]:
+    """The recorded binary accuracies (``{log name: threshold}``) whose curve misreads a one-unit output that
+    splits its classes at 0: a hinge loss's raw score, or a logit (a loss with ``from_logits=True``).
 
-    For a one-unit output trained with ``hinge`` or ``squared_hinge`` (raw
-    scores, classes split at 0) on ``targets``: Keras' binary accuracy (see
-    :func:`binary_accuracy_metrics`) compares each target with a 0/1
-    prediction, ``output > threshold``, so on -1/1 targets it never counts a
-    -1 as right (whatever its threshold), and on 0/1 targets a threshold
-    other than 0 is not where the loss splits the classes.
+    Keras' binary accuracy (see :func:`binary_accuracy_metrics`) compares
+    each target with a 0/1 prediction, ``output > threshold``: on -1/1
+    targets it never counts a -1 as right (whatever its threshold), and on
+    0/1 targets a threshold other than 0 (``'accuracy'``'s 0.5) is not where
+    the classes split.
     """
     minus_one = bool(np.any(np.asarray(targets, dtype=np.float64) == -1))
     found = binary_accuracy_metrics(model_config, output, outputs, one_unit=True)
@@ -289,13 +289,19 @@ def hinge_misread_accuracies(model_config: str | dict, output: str, outputs: lis
             if name in set(recorded) and (minus_one or threshold != 0)}
 
 
-def hinge_accuracy_note(metric_name: str, threshold: float, targets: np.ndarray) -> str:
-    """One line: why the curve of ``metric_name`` (:func:`hinge_misread_accuracies`) is not the share of samples
-    a hinge classifier gets right, and how to record one that is."""
+def binary_accuracy_note(metric_name: str, threshold: float, targets: np.ndarray, *, logits: bool = False) -> str:
+    """One line: why the curve of ``metric_name`` (:func:`misread_binary_accuracies`) is not the share of samples
+    the classifier gets right, and how to record one that is (``logits``: the output is a logit, else a hinge
+    loss's raw score)."""
     fix = "metrics=[keras.metrics.BinaryAccuracy(threshold=0)]"
     if np.any(np.asarray(targets, dtype=np.float64) == -1):
         return (f"the {metric_name!r} curve (Keras' BinaryAccuracy) compares the -1/1 targets with 0/1 predictions, "
                 f"so it never counts a -1 target as right; for a curve that matches the histograms, train on 0/1 "
                 f"targets (the hinge loss turns them into -1/1) with {fix}")
+    if logits:
+        probability = 1.0 / (1.0 + np.exp(-threshold))
+        return (f"the {metric_name!r} curve (Keras' BinaryAccuracy) counts a logit above {threshold:g} (a "
+                f"probability of {probability:.2f}) as class 1, where the histograms split the classes at a "
+                f"probability of 0.5 (a logit of 0); {fix} gives a matching curve")
     return (f"the {metric_name!r} curve (Keras' BinaryAccuracy) counts an output above {threshold:g} as class 1, "
             f"where the hinge loss and the histograms split the classes at 0; {fix} gives a matching curve")

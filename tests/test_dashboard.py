@@ -829,3 +829,31 @@ def test_labels_1_and_2_for_a_binary_crossentropy_are_noted_under_the_picture(tm
         low, high = curves.ax.get_ylim()
         assert low <= replay.training_loss.min() and high >= replay.training_loss.max()
         plt.close(fig)
+
+
+def test_an_accuracy_on_logits_thresholded_at_half_is_noted(tmp_path):
+    """'accuracy' on one logit is BinaryAccuracy(threshold=0.5) on the logit (a probability of 0.62); the
+    histograms split at a probability of 0.5 (a logit of 0): noted, and the threshold-0 metric preferred."""
+    from sklearn.datasets import make_moons
+
+    X, labels = make_moons(100, noise=0.25, random_state=0)
+    X, y = X.astype(np.float32), labels.astype(np.float32)
+    for group, metrics in (("half", ["accuracy"]), ("both", ["accuracy", keras.metrics.BinaryAccuracy(threshold=0)])):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(4, activation="tanh", name="hidden"),
+                                  keras.layers.Dense(1, name="output")])
+        model.compile(optimizer=keras.optimizers.Adam(0.05), metrics=metrics,
+                      loss=keras.losses.BinaryCrossentropy(from_logits=True))
+        model.fit(X, y, epochs=2, batch_size=32, verbose=0, callbacks=[ReplayData(X, y, tmp_path / "r.h5", group)])
+    with Replay(tmp_path / "r.h5", "half") as replay:
+        plan = plan_dashboard(replay)
+        assert plan.metric_name == "accuracy" and len(plan.notes) == 1
+        assert "counts a logit above 0.5 (a probability of 0.62) as class 1" in plan.notes[0]
+        logits = replay.predictions_at(0).ravel()  # what the curve counts: logits above 0.5, not above 0
+        assert replay.get_training_metric("accuracy")[0] == pytest.approx(np.mean((logits > 0.5) == (labels == 1)))
+    with Replay(tmp_path / "r.h5", "both") as replay:
+        plan = plan_dashboard(replay)
+        assert (plan.metric_name, plan.notes) == ("binary_accuracy", ())
+        logits = replay.predictions_at(0).ravel()
+        assert replay.get_training_metric("binary_accuracy")[0] == \
+            pytest.approx(np.mean((logits > 0) == (labels == 1)))
