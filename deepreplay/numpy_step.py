@@ -120,6 +120,16 @@ def _rounded(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], n
     return lambda z: fn(z.astype(np.float64)).astype(np.float32)
 
 
+def _rounded_sigmoid(z: np.ndarray) -> np.ndarray:
+    """``_rounded(sigmoid)`` bit for bit (the same float64 operations), in one buffer and without the
+    shared twin's own ``np.errstate`` (the step runs under one): ~4 us less per layer and record."""
+    e = np.negative(z, dtype=np.float64)
+    np.exp(e, out=e)
+    e += 1.0
+    np.divide(1.0, e, out=e)
+    return e.astype(np.float32)
+
+
 # The derivative of each activation, as a function of (z, a, da) -> dz (elementwise ones; softmax apart).
 def _relu_grad(z, a, da):
     return da * (z > 0)
@@ -175,7 +185,8 @@ class _Layer:
 
     def __init__(self, layer: keras.layers.Layer, kind: str, activation: str) -> None:
         self.layer, self.kind, self.activation = layer, kind, activation
-        self.forward = _rounded(NUMPY_ACTIVATIONS[activation]) if activation not in ("linear", "relu") else \
+        self.forward = _rounded_sigmoid if activation == "sigmoid" else \
+            _rounded(NUMPY_ACTIVATIONS[activation]) if activation not in ("linear", "relu") else \
             NUMPY_ACTIVATIONS[activation]
         self.derivative = _DERIVATIVES[activation]
         self.kernel = layer.kernel if kind == "dense" else None
@@ -585,5 +596,6 @@ class NumpyStep:
             for layer_id, kind in self.probe_slots:
                 _, z, out = trace[self._position[layer_id]]
                 value = out if kind == "activations" else z
-                also.append(np.array(value if self.probe_rows is None else value[self.probe_rows], copy=True))
-        return _backend.StepOutputs(np.array(p, copy=True), losses, grads, self._metrics(p), read, also)
+                # (Each record's forward pass makes new arrays and nothing writes to them afterwards: no copies.)
+                also.append(value if self.probe_rows is None else value[self.probe_rows])
+        return _backend.StepOutputs(p, losses, grads, self._metrics(p), read, also)
