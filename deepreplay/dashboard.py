@@ -374,11 +374,12 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
     if metric_name is not None and metric_name not in metrics:
         raise ValueError(f"metric_name={metric_name!r} was not recorded; recorded metrics: {metrics or 'none'}.")
     misread: dict[str, float] = {}
-    if (task.scores or from_logits) and task.kind == "binary" and task.n_outputs == 1:  # classes split at 0
+    if task.n_outputs == 1 and not task.multilabel and replay.reader.has("predictions"):
         from .metrics import misread_binary_accuracies
 
         misread = misread_binary_accuracies(replay.reader.model_config, shown, list(replay.output_names),
-                                            replay.metric_names, replay.targets)
+                                            replay.metric_names, replay.targets,
+                                            split_at_zero=task.kind == "binary" and (task.scores or from_logits))
     if metric_name is None and metrics:
         # Several outputs: their metrics are recorded per output ("cls_accuracy"); take the shown output's.
         own = [m for m in metrics if m.startswith(f"{shown}_")] if len(replay.output_names) > 1 else []
@@ -390,11 +391,11 @@ def plan_dashboard(replay, *, layer_name: str | None = None, metric_name: str | 
     from .losses import binary_crossentropy_misfit
 
     notes = [misfit] if (misfit := binary_crossentropy_misfit(replay.targets, _shown_loss_name(replay))) else []
-    if metric_name in misread:
+    if metric_name in misread and not notes:  # (targets a cross-entropy cannot take: said above, the cause)
         from .metrics import binary_accuracy_note
 
-        notes.append(binary_accuracy_note(metric_name, misread[metric_name], replay.targets,
-                                          logits=not task.scores))
+        split = "hinge" if task.scores else "logits" if from_logits else "probability"
+        notes.append(binary_accuracy_note(metric_name, misread[metric_name], replay.targets, split=split))
     display_grid, display_regions = True, None
     if layer_name is not None and problem is not None:
         display_grid, display_regions = False, False

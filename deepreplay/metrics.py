@@ -272,33 +272,47 @@ def binary_accuracy_metrics(model_config: str | dict, output: str, outputs: list
     return found
 
 
+def _not_zero_one(targets: np.ndarray) -> np.ndarray:
+    values = np.asarray(targets, dtype=np.float64).ravel()
+    return values[~np.isin(values, (0.0, 1.0))]
+
+
 def misread_binary_accuracies(model_config: str | dict, output: str, outputs: list[str], recorded: list[str],
-                               targets: np.ndarray) -> dict[str, float]:
-    """The recorded binary accuracies (``{log name: threshold}``) whose curve misreads a one-unit output that
-    splits its classes at 0: a hinge loss's raw score, or a logit (a loss with ``from_logits=True``).
+                              targets: np.ndarray, *, split_at_zero: bool) -> dict[str, float]:
+    """The recorded binary accuracies (``{log name: threshold}``) of a one-unit ``output`` whose curve misreads it.
 
     Keras' binary accuracy (see :func:`binary_accuracy_metrics`) compares
-    each target with a 0/1 prediction, ``output > threshold``: on -1/1
-    targets it never counts a -1 as right (whatever its threshold), and on
-    0/1 targets a threshold other than 0 (``'accuracy'``'s 0.5) is not where
-    the classes split.
+    each target with a 0/1 prediction, ``output > threshold``: it never counts
+    a target other than 0 and 1 as right (a hinge loss's -1, a soft label,
+    a regression's value), whatever its threshold; and on 0/1 targets of an
+    output that splits its classes at 0 (``split_at_zero``: a hinge loss's
+    raw score, a logit), a threshold other than 0 (``'accuracy'``'s 0.5) is
+    not where the classes split.
     """
-    minus_one = bool(np.any(np.asarray(targets, dtype=np.float64) == -1))
+    other = _not_zero_one(targets).size > 0
     found = binary_accuracy_metrics(model_config, output, outputs, one_unit=True)
     return {name: threshold for name, threshold in found.items()
-            if name in set(recorded) and (minus_one or threshold != 0)}
+            if name in set(recorded) and (other or (split_at_zero and threshold != 0))}
 
 
-def binary_accuracy_note(metric_name: str, threshold: float, targets: np.ndarray, *, logits: bool = False) -> str:
+def binary_accuracy_note(metric_name: str, threshold: float, targets: np.ndarray, *, split: str) -> str:
     """One line: why the curve of ``metric_name`` (:func:`misread_binary_accuracies`) is not the share of samples
-    the classifier gets right, and how to record one that is (``logits``: the output is a logit, else a hinge
-    loss's raw score)."""
+    the model gets right, and how to record one that is.  ``split``: where the output splits its classes,
+    ``'hinge'`` (a raw score, at 0), ``'logits'`` (at 0) or ``'probability'`` (at 0.5)."""
     fix = "metrics=[keras.metrics.BinaryAccuracy(threshold=0)]"
-    if np.any(np.asarray(targets, dtype=np.float64) == -1):
+    other = _not_zero_one(targets)
+    values = set(np.unique(np.asarray(targets, dtype=np.float64)).tolist()) if other.size else set()
+    if values == {-1.0, 1.0} and split == "hinge":
         return (f"the {metric_name!r} curve (Keras' BinaryAccuracy) compares the -1/1 targets with 0/1 predictions, "
                 f"so it never counts a -1 target as right; for a curve that matches the histograms, train on 0/1 "
                 f"targets (the hinge loss turns them into -1/1) with {fix}")
-    if logits:
+    if other.size:
+        n = int(np.asarray(targets).size)
+        span = f"all {other.min():g}" if other.min() == other.max() else f"from {other.min():g} to {other.max():g}"
+        return (f"the {metric_name!r} curve (Keras' BinaryAccuracy) compares each target with a 0/1 prediction, and "
+                f"{other.size} of the {n} targets are neither 0 nor 1 ({span}), "
+                "so it never counts those as right: it is not a share of right answers here")
+    if split == "logits":
         probability = 1.0 / (1.0 + np.exp(-threshold))
         return (f"the {metric_name!r} curve (Keras' BinaryAccuracy) counts a logit above {threshold:g} (a "
                 f"probability of {probability:.2f}) as class 1, where the histograms split the classes at a "

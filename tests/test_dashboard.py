@@ -857,3 +857,18 @@ def test_an_accuracy_on_logits_thresholded_at_half_is_noted(tmp_path):
         logits = replay.predictions_at(0).ravel()
         assert replay.get_training_metric("binary_accuracy")[0] == \
             pytest.approx(np.mean((logits > 0) == (labels == 1)))
+
+
+def test_an_accuracy_on_targets_other_than_0_and_1_is_noted(tmp_path):
+    """Soft labels (0.1/0.9) with a sigmoid: Keras' BinaryAccuracy never equals them, its curve stays at 0."""
+    from conftest import make_tiny_model, tiny_data
+
+    X, y = tiny_data(20)
+    soft = np.where(y == 1, 0.9, 0.1).astype(np.float32)
+    make_tiny_model().fit(X, soft, epochs=1, verbose=0, callbacks=[ReplayData(X, soft, tmp_path / "r.h5", "g")])
+    with Replay(tmp_path / "r.h5", "g") as replay:
+        assert np.all(replay.get_training_metric("accuracy") == 0)
+        plan = plan_dashboard(replay)
+        assert plan.notes == (f"the 'accuracy' curve (Keras' BinaryAccuracy) compares each target with a 0/1 "
+                              f"prediction, and {len(y)} of the {len(y)} targets are neither 0 nor 1 (from 0.1 to "
+                              "0.9), so it never counts those as right: it is not a share of right answers here",)
