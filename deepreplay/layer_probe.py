@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from deepreplay import _backend, storage, structure
-from deepreplay.layer_tree import capturing_calls, has_layer_graph, held_layers, holds_layers
+from deepreplay.layer_tree import capturing_calls, first_output, has_layer_graph, held_layers, holds_layers
 from deepreplay.model_inspection import is_linear, model_layers
 
 
@@ -487,6 +487,7 @@ class LayerProbe:
                 skipped.append(name)
                 self.plans.append(plan)
                 continue
+            out = first_output(out)
             if has_layer_graph(layer):
                 entries += self._plan_nested(layer, name, inp, want_outputs, want_z, skipped)
             elif (want_outputs or want_z) and _is_tensor(inp) and holds_layers(layer):
@@ -501,7 +502,7 @@ class LayerProbe:
             twin = _linear_twin(layer) if want_z and not isinstance(inp, (list, tuple)) else None
             if twin is not None:
                 try:
-                    z_out = twin(inp)
+                    z_out = first_output(twin(inp))
                 except Exception:
                     skipped.append(f"{name} (z-values)")
                 else:

@@ -35,6 +35,12 @@ def has_layer_graph(model: keras.layers.Layer) -> bool:
         return False
 
 
+def first_output(output: object) -> object:
+    """A layer's main output: the first of several (``MultiHeadAttention(return_attention_scores=True)``'s
+    attention output, a recurrent layer's output before its ``return_state`` states), else ``output``."""
+    return output[0] if isinstance(output, (list, tuple)) and output else output
+
+
 def find_layer(model: keras.Model, recorded_name: str) -> keras.layers.Layer:
     """The layer of ``model`` recorded as ``recorded_name``.
 

@@ -37,6 +37,7 @@ from .layer_tree import (
     assign_recorded_weights,
     capturing_calls,
     find_layer,
+    first_output,
     has_layer_graph,
     held_layers,
     layers_called_after,
@@ -798,10 +799,10 @@ class Replay:
                 if len(seen) != 1:
                     raise ValueError(f"layer {layer_name!r} is called {len(seen)} times in one call of the model, "
                                      "so its output on given inputs is ambiguous.")
-                return compute.to_numpy(seen[0][1])
+                return compute.to_numpy(first_output(seen[0][1]))
 
             return captured
-        head = keras.Model(model.inputs[0], model.get_layer(layer_name).output)
+        head = keras.Model(model.inputs[0], first_output(model.get_layer(layer_name).output))
         return lambda X: compute.to_numpy(head(np.asarray(X, dtype=np.float32), training=False))
 
     @staticmethod

@@ -441,3 +441,29 @@ def test_defer_builds_at_once_what_is_not_a_plain_chain():
         probe = LayerProbe.build(model, want_outputs=True, want_z=True, defer=True)
         assert probe._deferred is None and probe._extractor is not None
         assert _plan_of(probe) == _plan_of(LayerProbe.build(model, want_outputs=True, want_z=True))
+
+
+def test_layers_with_several_outputs_record_their_first(tmp_path):
+    """MultiHeadAttention(return_attention_scores=True) and a GRU with return_state give a tuple of outputs: the
+    recording failed ('inhomogeneous shape' while storing them). Their main output (the first) is recorded, and
+    layer_function gives it too."""
+    from deepreplay import cli
+    from deepreplay.callbacks import ReplayData
+    from deepreplay.replay import Replay
+
+    S = RNG.normal(size=(12, 5, 4)).astype(np.float32)
+    x = keras.Input((5, 4))
+    attended, scores = keras.layers.MultiHeadAttention(2, 2, name="mha")(x, x, return_attention_scores=True)
+    sequence, state = keras.layers.GRU(3, return_sequences=True, return_state=True, name="gru")(attended)
+    h = keras.layers.Concatenate(name="cat")([keras.layers.Flatten(name="flat")(scores), state])
+    model = keras.Model(x, keras.layers.Dense(1, activation="sigmoid", name="out")(h))
+    model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy"])
+    filename = str(tmp_path / "several.h5")
+    ReplayData(S, (S[:, 0, :1] > 0).astype(np.float32), filename, "run", model=model)
+    want = keras.Model(x, [attended, sequence])(S)
+    with Replay(filename, "run") as replay:
+        for name, value in zip(("mha", "gru"), want):
+            np.testing.assert_allclose(replay.outputs_at(0, name), keras.ops.convert_to_numpy(value), atol=1e-5)
+        replay.model_at(0)
+        np.testing.assert_allclose(replay.layer_function("gru")(S), keras.ops.convert_to_numpy(want[1]), atol=1e-5)
+    assert cli.main(["render", filename, "run", "-o", str(tmp_path / "several.png"), "--dpi", "30"]) == 0
