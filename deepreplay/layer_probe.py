@@ -94,13 +94,13 @@ _Entry = tuple[LayerPlan, str, object]
 
 
 def _first_call(layer: keras.layers.Layer) -> tuple[object, object]:
-    """``(output, input)`` tensors of the first call of ``layer`` (``layer.output``, ``layer.input``).
+    """``(output, input)`` tensors of the first call of ``layer`` (``layer.output``'s first, ``layer.input``).
 
     A functional model overrides ``input`` and ``output`` with its own graph's
     ends; used as a layer, the tensors of its call in the outer graph are those
     of :class:`keras.Operation`'s definition, which this reads for every layer.
     """
-    return keras.Operation.output.fget(layer), keras.Operation.input.fget(layer)
+    return first_output(keras.Operation.output.fget(layer)), keras.Operation.input.fget(layer)
 
 
 def _linear_twin(layer: keras.layers.Layer) -> keras.layers.Layer | None:
@@ -487,7 +487,6 @@ class LayerProbe:
                 skipped.append(name)
                 self.plans.append(plan)
                 continue
-            out = first_output(out)
             if has_layer_graph(layer):
                 entries += self._plan_nested(layer, name, inp, want_outputs, want_z, skipped)
             elif (want_outputs or want_z) and _is_tensor(inp) and holds_layers(layer):
