@@ -789,7 +789,7 @@ def test_an_accuracy_that_misreads_a_hinge_classifier_is_noted_under_the_picture
             fig, visuals = build_dashboard(replay)
         assert len(said) == 1 and str(said[0].message) == f"the dashboard of 'minus_one': {plan.notes[0]}."
         assert ProbabilityHistogram in visual_types(visuals)
-        assert f"Note: {plan.notes[0]}." in _texts(fig)
+        assert f"Note: {plan.notes[0]}." in [" ".join(text.split("\n")) for text in _texts(fig)]
         compose_plots(visuals, 3).savefig(tmp_path / "minus_one.png")
         plt.close(fig)
     with Replay(filename, "zero_one_half") as replay:
@@ -824,7 +824,7 @@ def test_labels_1_and_2_for_a_binary_crossentropy_are_noted_under_the_picture(tm
         assert plan.notes[0].startswith("the targets run from 1 to 2, outside the 0/1 labels")
         with pytest.warns(DashboardNote, match="give y - 1"):
             fig, visuals = build_dashboard(replay)
-        assert f"Note: {plan.notes[0]}." in _texts(fig)
+        assert f"Note: {plan.notes[0]}." in [" ".join(text.split("\n")) for text in _texts(fig)]
         curves = next(v for v in visuals if isinstance(v, LossAndMetric))
         low, high = curves.ax.get_ylim()
         assert low <= replay.training_loss.min() and high >= replay.training_loss.max()
