@@ -32,6 +32,7 @@ from .losses import (
     output_names,
     per_sample_loss,
     set_mask_scales,
+    sparse_label_misfit,
 )
 from .metrics import MetricSpec, compiled_metrics
 from .model_inspection import model_layers, renamed_activations, variable_holders
@@ -853,8 +854,15 @@ class ReplayData(keras.callbacks.Callback):
             raise self._targets_error(model, exc) from exc
         if np.ndim(losses) < 1 or np.shape(losses)[0] != structure.n_samples(self.targets):
             raise self._targets_error(model, ValueError(f"per-sample losses have shape {np.shape(losses)}"))
-        misfit = binary_crossentropy_misfit(self.targets, loss_name(model)) \
-            if isinstance(self.targets, np.ndarray) else None
+        misfit = None
+        if isinstance(self.targets, np.ndarray):
+            try:
+                outputs = model.outputs
+            except (AttributeError, ValueError):  # a subclassed model has no symbolic outputs
+                outputs = None
+            width = outputs[0].shape[-1] if outputs and len(outputs) == 1 and outputs[0].shape else None
+            misfit = binary_crossentropy_misfit(self.targets, loss_name(model)) or \
+                sparse_label_misfit(self.targets, loss_name(model), width)
         if misfit is not None:  # Keras trains on them: said, not refused
             warnings.warn(f"deepreplay: {misfit}.", UserWarning, stacklevel=2)
         if self.class_weight is not None and np.ndim(predictions) == 2:

@@ -341,6 +341,28 @@ def binary_crossentropy_misfit(targets: np.ndarray, loss: str | None) -> str | N
             f"above 1) and the visuals draw the run as a regression{way}")
 
 
+def sparse_label_misfit(targets: np.ndarray, loss: str | None, n_classes: int | None) -> str | None:
+    """Why integer ``targets`` do not suit a sparse categorical cross-entropy over ``n_classes`` outputs (labels
+    outside ``[0, n_classes)``), or None.
+
+    TensorFlow and PyTorch refuse such labels; JAX trains on them without a
+    word (an out-of-range label weighs nothing in the loss).
+    """
+    if loss != "sparse_categorical_crossentropy" or not n_classes:
+        return None
+    values = np.asarray(targets)
+    if values.dtype.kind not in "iuf" or not values.size:
+        return None
+    values = values.astype(np.float64)
+    low, high = float(np.nanmin(values)), float(np.nanmax(values))
+    if low >= 0 and high < n_classes:
+        return None
+    way = "give y - 1" if low >= 1 and high == n_classes else f"give labels 0 to {n_classes - 1}"
+    return (f"the labels run from {low:g} to {high:g}, but the {n_classes} outputs of the model are classes 0 to "
+            f"{n_classes - 1}: a label outside them weighs nothing in the loss on some backends (JAX), and the "
+            f"visuals cannot draw the run as a classifier; {way}")
+
+
 def loss_name(model: keras.Model) -> str:
     """A readable name for the model's loss."""
     loss = model.loss

@@ -990,6 +990,30 @@ def test_sparse_labels_numbered_from_1_are_refused_with_the_way_out(tmp_path):
     assert _iterations(model) == 0
 
 
+def test_sparse_labels_outside_the_classes_are_said_where_keras_trains_on_them(tmp_path, monkeypatch):
+    """On JAX, Keras trains on labels 1..k for k classes without a word: the recording says it (here the backend's
+    refusal is stood in for by a loss that accepts them, as JAX's does)."""
+    X, y = tiny_data(12)
+    labels = y.astype(int).ravel() + 1 + (X[:, 0] > 0)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    import deepreplay.callbacks as callbacks_module
+
+    real = callbacks_module.per_sample_loss
+
+    def lenient(m):  # JAX's rule: an out-of-range label's one-hot row is all zeros
+        def loss(y_true, y_pred):
+            hot = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32"), 3)
+            return -keras.ops.sum(hot * keras.ops.log(keras.ops.clip(y_pred, 1e-7, 1.0)), axis=-1)
+        return loss if m is model else real(m)
+
+    monkeypatch.setattr(callbacks_module, "per_sample_loss", lenient)
+    monkeypatch.setattr(callbacks_module, "numpy_step", lambda *a, **k: None)
+    with pytest.warns(UserWarning, match=r"the labels run from 1 to 3, but the 3 outputs of the model are classes "
+                                         r"0 to 2: .*give y - 1"):
+        model.fit(X, labels - 1, epochs=1, verbose=0, callbacks=[ReplayData(X, labels, tmp_path / "r.h5", "g")])
+
+
 def test_labels_1_and_2_for_a_binary_crossentropy_are_said_before_training_and_recorded(tmp_path):
     """Keras trains on them (its loss then falls below 0): deepreplay records the run, and says why it misreads."""
     X, y = tiny_data(12)

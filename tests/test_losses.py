@@ -380,3 +380,15 @@ def test_binary_crossentropy_misfit_names_targets_outside_0_1_and_the_way_out():
     assert said.startswith("the targets run from 1 to 2, outside the 0/1 labels") and said.endswith("give y - 1")
     assert "(y + 1) / 2" in binary_crossentropy_misfit(np.array([-1.0, 1.0]), "binary_focal_crossentropy")
     assert "from 0 to 3.5" in binary_crossentropy_misfit(np.array([0.0, 3.5]), "bce")
+
+
+def test_sparse_label_misfit_names_labels_outside_the_classes_and_the_way_out():
+    from deepreplay.losses import sparse_label_misfit
+
+    assert sparse_label_misfit(np.array([0, 1, 2]), "sparse_categorical_crossentropy", 3) is None
+    assert sparse_label_misfit(np.array([1, 2, 3]), "categorical_crossentropy", 3) is None
+    assert sparse_label_misfit(np.array([1, 2, 3]), "sparse_categorical_crossentropy", None) is None
+    said = sparse_label_misfit(np.array([1, 2, 3]), "sparse_categorical_crossentropy", 3)
+    assert said.startswith("the labels run from 1 to 3, but the 3 outputs of the model are classes 0 to 2")
+    assert said.endswith("give y - 1")
+    assert sparse_label_misfit(np.array([0, 5]), "sparse_categorical_crossentropy", 3).endswith("give labels 0 to 2")
