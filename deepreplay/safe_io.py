@@ -1059,11 +1059,17 @@ class KeptFile:
 
     @contextlib.contextmanager
     def session(self, *, what: str = "a record", wait: float | None = None,
-                final: bool = False) -> Iterator[h5py.File]:
-        """The file for one atomic write session, as :func:`open_write` gives it (never creates it).
+                final: bool = False, create: bool = False) -> Iterator[h5py.File]:
+        """The file for one atomic write session, as :func:`open_write` gives it.
 
         ``final`` closes the HDF5 file at the end of the session (its closing
         writes are part of the session); otherwise it is kept for the next.
+        ``create`` makes a missing or empty file a new HDF5 file, as
+        :func:`open_write` does (a recording's first session: its group's
+        creation); without it such a file is refused.  Unlike a one-off
+        session, the file is not flushed nor the journal removed at the end:
+        the writer's next sessions continue the journal's chain, and its last
+        one (``final``) flushes the file and removes the journal.
         """
         filename = self.filename
         with FILE_LOCK:
@@ -1075,7 +1081,7 @@ class KeptFile:
                 if self._h5 is not None and (self._overlay.touched or _file_state(st) != self._state):
                     self.discard()
                 if self._h5 is None:
-                    if not st.st_size:  # created here: not a kept session's job
+                    if not st.st_size and not create:  # a recording's first session creates the file
                         raise RecordingError(f"{filename!r} is empty; it holds no recording to write to.")
                     overlay, h5 = _open_for_writing(fd, filename, st.st_size)
                     self._h5, self._overlay = h5, overlay

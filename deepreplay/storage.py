@@ -606,7 +606,11 @@ class RecordingWriter:
         """
         check_writable_target(self.filename, self.group_name, overwrite=overwrite)
         token = secrets.token_hex(8)
-        with _h5_write(self.filename, what=f"the new group {self.group_name!r}") as f:
+        # The writer's kept file (see safe_io.KeptFile): the records that follow continue this session's journal
+        # chain and HDF5 file, instead of a one-off session flushing the file, removing the journal, and the
+        # first record opening both again.
+        self.close()
+        with self._kept.session(what=f"the new group {self.group_name!r}", create=True) as f:
             if _existing(f, self.filename, self.group_name, overwrite=overwrite):
                 try:
                     f[self.group_name].visit_links(lambda name: None)
@@ -649,7 +653,7 @@ class RecordingWriter:
                 g.create_dataset(_EPOCH_FRACTIONS, shape=(0,), maxshape=(None,), dtype="f8", chunks=(1024,))
         self._token = token
         self._shapes = {}
-        self.close()
+        self._ids, self._next = {}, None
 
     def _group(self, f: h5py.File) -> h5py.Group:
         """This writer's group, refused if another writer replaced it meanwhile."""

@@ -62,12 +62,14 @@ def test_a_journal_left_by_a_killed_writer_is_read_and_then_replayed(tmp_path):
     n, _, problems = reliability.check_synthetic(path, "g")
     assert problems == [] and n == 2  # record 2 counts: its journal was complete
     assert reliability.check_synthetic(path, "other")[:2] == (2, True)
-    storage.RecordingWriter(path, "new").create(attrs={}, model_config="{}", inputs=np.ones((2, 1)),
-                                                targets=np.ones((2, 1)), sample_indices=np.arange(2),
-                                                layers=[], quantities=("weights",), overwrite=False)
-    assert not os.path.exists(path + safe_io.JOURNAL_SUFFIX)
+    writer = storage.RecordingWriter(path, "new")
+    writer.create(attrs={}, model_config="{}", inputs=np.ones((2, 1)), targets=np.ones((2, 1)),
+                  sample_indices=np.arange(2), layers=[], quantities=("weights",), overwrite=False)
+    assert not safe_io.journal_pending(path)  # the killed writer's entries are in the file
     with h5py.File(path, "r") as f:  # plain h5py sees the completed file again
-        assert f["g/epochs"].shape == (2,)
+        assert f["g/epochs"].shape == (2,) and "new" in f
+    writer.mark_complete()  # the new writer's last session: the file flushed, no journal left
+    assert not os.path.exists(path + safe_io.JOURNAL_SUFFIX)
 
 
 def _disk_steps(monkeypatch, fsync):
@@ -792,3 +794,28 @@ def test_buffers_are_written_whole_in_order_even_in_short_or_split_writes(tmp_pa
         os.close(fd)
     assert path.read_bytes() == b"0123" + b"".join(bytes(b) for b in buffers)
     assert calls == [2, 2, 1]  # groups of at most IOV_MAX buffers
+
+
+def test_a_recordings_creation_continues_into_its_records_and_its_last_session_flushes_the_file(tmp_path,
+                                                                                                monkeypatch):
+    """The group's creation is the writer's first kept session: its journal entry is flushed (and the new
+    journal's directory), not the file; the records continue the chain; the last session flushes the file and
+    removes the journal, and every step is still atomic (the file as the records left it)."""
+    path = str(tmp_path / "f.h5")
+    steps = _disk_steps(monkeypatch, True)
+    writer = storage.RecordingWriter(path, "g")
+    writer.create(attrs={}, model_config="{}", inputs=np.ones((2, 1)), targets=np.ones((2, 1)),
+                  sample_indices=np.arange(2), layers=["d"], quantities=("weights",), overwrite=False)
+    assert steps == [("pwrite", JOURNAL), ("sync", JOURNAL), ("sync", "dir"), ("pwrite", "f.h5"),
+                     ("pwrite", JOURNAL)]  # (the last: the entry's mark, applied in this boot)
+    assert writer._kept.is_open and not safe_io.journal_pending(path)
+    del steps[:]
+    writer.append(epoch=0, logs={"loss": 1.0}, evaluation={}, weights={"d": {"k": np.ones(3, np.float32)}})
+    assert steps == [("pwrite", JOURNAL), ("sync", JOURNAL), ("pwrite", "f.h5"), ("pwrite", JOURNAL)]
+    assert writer._kept.opens == 1  # the record went into the file the creation opened
+    del steps[:]
+    writer.mark_complete()
+    assert steps[-3:] == [("sync", "f.h5"), ("pwrite", JOURNAL), ("unlink", JOURNAL)]
+    assert not os.path.exists(path + safe_io.JOURNAL_SUFFIX)
+    with storage.RecordingReader(path, "g") as reader:
+        assert reader.complete and list(reader.epochs) == [0]
