@@ -212,13 +212,17 @@ _NUMBERED = re.compile(r"(.+?)_(\d+)")
 
 
 def _matching(names: list[tuple[str, ...]], recorded: list[tuple[str, ...]]) -> dict[tuple[str, ...], tuple[str, ...]]:
-    """``{name: recorded name}`` for the ``names`` not recorded, matched by :func:`canonical_paths`."""
+    """``{name: recorded name}`` matched by :func:`canonical_paths`, when some of ``names`` are not recorded.
+
+    Every name is matched then, the recorded ones too: numbered from another
+    start, a recorded name can be another layer's (``dense_1`` now the first
+    of two, recorded as ``dense_1`` and ``dense_2``).
+    """
     if set(names) <= set(recorded):
         return {}
     by_canonical = {c: path for path, c in canonical_paths(recorded).items()}
     mine = canonical_paths(names)
-    return {path: by_canonical[mine[path]] for path in names
-            if path not in recorded and mine[path] in by_canonical}
+    return {path: by_canonical[mine[path]] for path in names if mine[path] in by_canonical}
 
 
 def adopt_recorded_names(model: keras.Model, recorded_names: list[str]) -> None:
@@ -238,7 +242,7 @@ def adopt_recorded_names(model: keras.Model, recorded_names: list[str]) -> None:
         siblings = [path for path in recorded if len(path) == len(prefix) + 1 and path[:-1] == prefix]
         renamed = _matching(paths, siblings) if siblings else {}
         for layer, path in zip(layers, paths):
-            if path in renamed and renamed[path] not in paths:
+            if path in renamed:
                 layer.name = renamed[path][-1]
             if depth < MAX_DEPTH:
                 visit(layer, prefix + (layer.name,), depth + 1)
