@@ -403,7 +403,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     matplotlib.use("Agg")
 
-    from .dashboard import build_comparison
+    from .dashboard import DashboardNote, build_comparison
     from .replay import Replay
 
     custom_objects = _import_custom_objects(args.imports)
@@ -415,7 +415,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                        for group in args.groups]
         for warning in caught:
             print(f"deepreplay: warning: {warning.message}", file=sys.stderr)
-        fig, visuals = build_comparison(replays, layer_name=args.layer, metric_name=args.metric)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DashboardNote)
+            fig, visuals = build_comparison(replays, layer_name=args.layer, metric_name=args.metric)
+        for warning in caught:
+            kind = "note" if issubclass(warning.category, DashboardNote) else "warning"
+            print(f"deepreplay: {kind}: {warning.message}", file=sys.stderr)
         _write_visuals(args, ext, fig, visuals, args.title if args.title is not None else " vs ".join(args.groups))
     return 0
 

@@ -573,10 +573,7 @@ def build_dashboard(replay, *, layer_name: str | None = None, metric_name: str |
         said += "".join(f". Note: {note}" if skipped or i else f": {note}" for i, note in enumerate(plan.notes))
         warnings.warn(DashboardNote(said + "."), stacklevel=2)
     if plan.notes:  # what a drawn curve means goes with the picture too, under it
-        import textwrap
-
-        # Lines of at most ~170 characters: at 9 points they keep a margin on the 13-inch figure.
-        fig.supxlabel("\n".join(textwrap.fill(f"Note: {n}.", 170) for n in plan.notes), fontsize=9, color="0.3")
+        _note_under(fig, list(plan.notes))
     return fig, visuals
 
 
@@ -602,6 +599,12 @@ def build_comparison(replays, *, layer_name: str | None = None, metric_name: str
     Returns
     -------
     fig, visuals
+
+    Warns
+    -----
+    DashboardNote
+        Once, with the notes of :func:`plan_dashboard` on the overlaid
+        curves (also written under the figure).
     """
     import matplotlib.pyplot as plt
 
@@ -631,4 +634,17 @@ def build_comparison(replays, *, layer_name: str | None = None, metric_name: str
         else:
             visuals.append(replay.build_decision_boundary(ax, title="decision boundary", **span))
     visuals.append(compare_loss_and_metric(fig.add_subplot(grid[rows - 1, :]), replays, metric, **span))
+    notes = [f"run {replay.group_name!r}: {note}" for replay, plan in zip(replays, plans)
+             for note in plan.notes if plan.metric_name == metric]  # on the curves drawn
+    if notes:
+        warnings.warn(DashboardNote("the comparison notes: " + "; ".join(notes) + "."), stacklevel=2)
+        _note_under(fig, notes)
     return fig, visuals
+
+
+def _note_under(fig, notes: list[str]) -> None:
+    """Write ``notes`` under the figure, one paragraph each."""
+    import textwrap
+
+    # Lines of at most ~170 characters: at 9 points they keep a margin on the 13-inch figure.
+    fig.supxlabel("\n".join(textwrap.fill(f"Note: {n}.", 170) for n in notes), fontsize=9, color="0.3")

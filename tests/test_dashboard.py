@@ -872,3 +872,28 @@ def test_an_accuracy_on_targets_other_than_0_and_1_is_noted(tmp_path):
         assert plan.notes == (f"the 'accuracy' curve (Keras' BinaryAccuracy) compares each target with a 0/1 "
                               f"prediction, and {len(y)} of the {len(y)} targets are neither 0 nor 1 (from 0.1 to "
                               "0.9), so it never counts those as right: it is not a share of right answers here",)
+
+
+def test_the_comparison_notes_a_misreading_accuracy_of_a_run_under_the_picture(tmp_path):
+    from sklearn.datasets import make_moons
+
+    from deepreplay.dashboard import DashboardNote, build_comparison
+
+    X, labels = make_moons(60, noise=0.25, random_state=0)
+    X = X.astype(np.float32)
+    for group, targets in (("minus_one", 2.0 * labels - 1), ("zero_one", labels * 1.0)):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="tanh", name="hidden"),
+                                  keras.layers.Dense(1, name="output")])
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="hinge", metrics=["accuracy"])
+        targets = targets.astype(np.float32)
+        model.fit(X, targets, epochs=1, verbose=0, callbacks=[ReplayData(X, targets, tmp_path / "r.h5", group)])
+    with Replay(tmp_path / "r.h5", "minus_one") as a, Replay(tmp_path / "r.h5", "zero_one") as b:
+        with pytest.warns(DashboardNote, match=r"^the comparison notes: run 'minus_one': the 'accuracy' curve .* "
+                                               r"never counts a -1 target as right.*; run 'zero_one': the "
+                                               r"'accuracy' curve .* counts an output above 0.5 as class 1"):
+            fig, _ = build_comparison([a, b])
+        texts = [" ".join(text.split("\n")) for text in _texts(fig)]
+        assert any(text.startswith("Note: run 'minus_one': the 'accuracy' curve") and
+                   "Note: run 'zero_one'" in text for text in texts)
+        plt.close(fig)
