@@ -214,7 +214,7 @@ class _Capture(keras.Model):
             if plan.record_output:
                 values.append(out)
             if plan.record_z:
-                values.append(plan.linear_twin(inp))
+                values.append(first_output(plan.linear_twin(inp)))
         return values
 
 

@@ -95,7 +95,8 @@ def holds_layers(layer: keras.layers.Layer) -> bool:
 def capturing_calls(layers: list[keras.layers.Layer],
                     calls: dict[int, list[tuple[object, object]]],
                     events: list[tuple[int, bool]] | None = None) -> Iterator[None]:
-    """While inside, each call of one of ``layers`` appends ``(first input, output)`` to ``calls[id(layer)]``.
+    """While inside, each call of one of ``layers`` appends ``(first input, output)`` to ``calls[id(layer)]``
+    (the first output of a call returning several, see :func:`first_output`).
 
     With ``events``, each call also appends ``(id(layer), True)`` when it starts and
     ``(id(layer), False)`` when it returns: the order and nesting of the calls.
@@ -121,7 +122,7 @@ def capturing_calls(layers: list[keras.layers.Layer],
                 if events is not None:
                     events.append((_key, False))
                 first = args[0] if args else next(iter(kwargs.values()), None)
-                calls.setdefault(_key, []).append((first, out))
+                calls.setdefault(_key, []).append((first, first_output(out)))
                 return out
 
             object.__setattr__(layer, "call", wrapper)

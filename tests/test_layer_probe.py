@@ -467,3 +467,38 @@ def test_layers_with_several_outputs_record_their_first(tmp_path):
         replay.model_at(0)
         np.testing.assert_allclose(replay.layer_function("gru")(S), keras.ops.convert_to_numpy(want[1]), atol=1e-5)
     assert cli.main(["render", filename, "run", "-o", str(tmp_path / "several.png"), "--dpi", "30"]) == 0
+
+
+class _SeveralOutputs(keras.Model):
+    """A subclassed model whose sublayers return several outputs."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.mha = keras.layers.MultiHeadAttention(2, 2, name="mha")
+        self.gru = keras.layers.GRU(3, return_state=True, name="gru")
+        self.out = keras.layers.Dense(1, activation="sigmoid", name="out")
+
+    def call(self, x):
+        attended, _ = self.mha(x, x, return_attention_scores=True)
+        _, state = self.gru(attended)
+        return self.out(state)
+
+
+def test_sublayers_of_a_subclassed_model_with_several_outputs_record_their_first(tmp_path):
+    """Captured during the model's call, they were skipped with a warning ('its call returns tuple')."""
+    from deepreplay.callbacks import ReplayData
+    from deepreplay.replay import Replay
+
+    S = RNG.normal(size=(12, 5, 4)).astype(np.float32)
+    model = _SeveralOutputs(name="several")
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    filename = str(tmp_path / "several_subclassed.h5")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ReplayData(S, (S[:, 0, :1] > 0).astype(np.float32), filename, "run", model=model)
+    attended = model.mha(S, S)
+    with Replay(filename, "run") as replay:
+        assert replay.layer_names == ["mha", "gru", "out"]
+        np.testing.assert_allclose(replay.outputs_at(0, "mha"), keras.ops.convert_to_numpy(attended), atol=1e-5)
+        np.testing.assert_allclose(replay.outputs_at(0, "gru"), keras.ops.convert_to_numpy(model.gru(attended)[0]),
+                                   atol=1e-5)
