@@ -215,6 +215,19 @@ def target_label(replay: Replay, task: compute.Task) -> str:
     return f"label 1 of {width}" if task.multilabel else f"target (column 1 of {width})"
 
 
+def loss_limits(losses: np.ndarray) -> tuple[float, float]:
+    """Y-limits of a loss curve: from 0 to 5% above the highest finite value; a loss that goes below 0
+    (cosine_similarity, a log-likelihood) is shown whole with 0 in view, 5% of the span on each side."""
+    losses = np.asarray(losses, dtype=np.float64)
+    losses = losses[np.isfinite(losses)]
+    top = float(losses.max()) if losses.size else 1.0
+    low = float(losses.min()) if losses.size else 0.0
+    if low >= 0:
+        return 0.0, (top * 1.05 if top > 0 else 1.0)
+    pad = 0.05 * (max(top, 0.0) - low)
+    return low - pad, max(top, 0.0) + pad
+
+
 def value_limits(values: np.ndarray) -> tuple[float, float]:
     finite = values[np.isfinite(values)]
     if not finite.size:

@@ -12,7 +12,7 @@ from matplotlib.ticker import MaxNLocator
 
 from .. import compute
 from .base import Plotter, frame_label
-from .common import metric_label
+from .common import loss_limits, metric_label
 
 if TYPE_CHECKING:
     from ..replay import Replay
@@ -86,14 +86,7 @@ class LossAndMetric(Plotter):
         first, last = float(d.epochs[0]), float(d.epochs[-1])
         ax.set_xlim(first, max(last, first + 1))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers (every=2: no 2.5)
-        loss = d.loss[np.isfinite(d.loss)]
-        top = float(loss.max()) if loss.size else 1.0
-        low = float(loss.min()) if loss.size else 0.0
-        if low >= 0:
-            ax.set_ylim(0, top * 1.05 if top > 0 else 1.0)
-        else:  # a loss that goes below 0 (cosine_similarity, a log-likelihood): the whole curve, and 0
-            pad = 0.05 * (max(top, 0.0) - low)
-            ax.set_ylim(low - pad, max(top, 0.0) + pad)
+        ax.set_ylim(*loss_limits(d.loss))
         ax.set_xlabel(frame_label(self.frame_unit))
         # Coloured axis labels and ticks say which curve is which; a legend inside
         # the axes would sit on the curves at some epoch.

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+from matplotlib.ticker import MaxNLocator
 
 from .. import compute
 from .base import Plotter, frame_label
-from .common import RUN_COLORS, check_axes, check_title, metric_label
+from .common import RUN_COLORS, check_axes, check_title, loss_limits, metric_label
 
 if TYPE_CHECKING:
     from ..replay import Replay
@@ -78,8 +79,8 @@ class RunsLossAndMetric(Plotter):
             ax.set_yscale("log")
             ax.set_ylim(float(losses.min()) / 1.2, float(losses.max()) * 1.2)
         else:
-            top = float(losses.max()) if losses.size else 1.0
-            ax.set_ylim(0, top * 1.05 if top > 0 else 1.0)
+            ax.set_ylim(*loss_limits(losses))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers (no 0.5)
         ax.set_xlabel(frame_label(self.frame_unit))
         ax.set_ylabel(f"Loss ({self.loss_name}), solid")
         ax.set_title(self.title)

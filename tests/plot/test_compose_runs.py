@@ -78,3 +78,20 @@ def test_compare_loss_and_metric_one_marker_per_run(runs, tmp_path):
         compare_loss_and_metric(ax, runs, names=["x"])
     with pytest.raises(ValueError, match="replays must be"):
         compare_loss_and_metric(ax, [])
+
+
+def test_runs_of_a_loss_below_zero_are_drawn_whole_on_whole_epoch_ticks():
+    """A loss below 0 (cosine_similarity) was cut at 0; ticks fell on half epochs (0.5, 1.5)."""
+    from deepreplay.plot.runs_loss_and_metric import RunCurves, RunsLossAndMetric
+
+    ax = plt.subplots(figsize=(8, 3))[1]
+    epochs = np.arange(4)
+    runs = [RunCurves(name=name, epochs=epochs, loss=loss, metric=None)
+            for name, loss in (("a", np.array([-0.8, -0.9, -0.95, -0.97])), ("b", np.array([0.2, -0.5, -0.7, -0.9])))]
+    visual = RunsLossAndMetric(ax, runs, loss_name="cosine_similarity", metric_name=None)
+    visual.set_epoch(3)
+    low, high = ax.get_ylim()
+    assert low < -0.97 and high > 0.2
+    ax.figure.canvas.draw()
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
