@@ -11,12 +11,11 @@ and None for every other model (the caller then uses the compiled step).
 
 Eligible (anything else: None):
 
-* a ``keras.Sequential`` or a functional ``keras.Model`` (not a subclass of
-  either) that is a plain chain: one input, one output, each layer called
-  once on the previous layer's output; its layers (the first a ``Dense``) ``Dense`` (no LoRA, no
-  quantization), ``Activation`` and ``Dropout`` (the identity in inference
-  mode, which is how the recording calls the model), all in the float32
-  dtype policy, without regularizers (so ``model.losses`` adds nothing);
+* a ``keras.Sequential`` or functional ``keras.Model`` (not a subclass) that
+  is a plain chain (one input, one output, each layer called once on the
+  previous one's output) of ``Dense`` (the first; no LoRA, no quantization),
+  ``Activation`` and ``Dropout`` layers (the identity in inference mode, as
+  the recording calls the model), float32, without regularizers;
 * activations with a hand-written derivative: linear, relu, sigmoid, tanh,
   softmax, elu, selu, softplus, softsign;
 * the compiled loss (a name, the function, or the ``Loss`` class) one of
