@@ -20,7 +20,7 @@ import numpy as np
 
 from deepreplay import _backend, storage, structure
 from deepreplay.layer_tree import capturing_calls, first_output, has_layer_graph, held_layers, holds_layers
-from deepreplay.model_inspection import is_linear, model_layers
+from deepreplay.model_inspection import chain_layers, is_linear, model_layers
 
 
 def _model_input(model: keras.Model) -> object:
@@ -130,34 +130,18 @@ _PLAIN_LAYERS = ("Dense", "Activation", "Dropout")
 
 
 def _plain_chain(model: keras.Model) -> list[keras.layers.Layer] | None:
-    """The layers of ``model`` when it is a chain of Keras' own Dense, Activation and Dropout layers, else None.
+    """The layers of ``model`` when it is a chain (:func:`deepreplay.model_inspection.chain_layers`) of
+    Keras' own Dense, Activation and Dropout layers, else None.
 
-    A chain: one input tensor and one output, each layer called once, on the
-    previous layer's output (the first on the model's input), the last
-    giving the model's output.  Of such a model :class:`LayerProbe` knows
-    what it records without building anything: every layer's output, and
-    the z-values of the layers with a non-linear activation.
+    Of such a model :class:`LayerProbe` knows what it records without
+    building anything: every layer's output, and the z-values of the layers
+    with a non-linear activation.
     """
-    try:
-        inputs, outputs = model.inputs, model.outputs
-    except (AttributeError, ValueError):
+    layers = chain_layers(model)
+    if layers is None or any(type(layer).__name__ not in _PLAIN_LAYERS
+                             or type(layer) is not getattr(keras.layers, type(layer).__name__) for layer in layers):
         return None
-    if not inputs or not outputs or len(inputs) != 1 or len(outputs) != 1:
-        return None
-    layers = model_layers(model)
-    previous = inputs[0]
-    for layer in layers:
-        kind = type(layer)
-        if kind.__name__ not in _PLAIN_LAYERS or kind is not getattr(keras.layers, kind.__name__):
-            return None
-        try:
-            out, inp = _first_call(layer)
-        except (AttributeError, ValueError, RuntimeError):
-            return None
-        if inp is not previous:
-            return None
-        previous = out
-    return layers if layers and previous is outputs[0] else None
+    return layers
 
 
 def _is_tensor(value: object) -> bool:

@@ -61,6 +61,34 @@ def model_layers(model: keras.Model) -> list[keras.layers.Layer]:
     return [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
 
 
+def chain_layers(model: keras.Model) -> list[keras.layers.Layer] | None:
+    """The model's top-level layers in call order when it is a plain chain, else None.
+
+    A plain chain: one input tensor and one output, each layer called on the
+    previous layer's output (the first on the model's input), the last giving
+    the model's output.  Read from each layer's first call: the tensors of
+    :class:`keras.Operation`'s definition, since a functional model used as
+    a layer overrides ``input`` and ``output`` with its own graph's ends.
+    """
+    try:
+        inputs, outputs = model.inputs, model.outputs
+    except (AttributeError, ValueError):
+        return None
+    if not inputs or not outputs or len(inputs) != 1 or len(outputs) != 1:
+        return None
+    layers = model_layers(model)
+    previous = inputs[0]
+    for layer in layers:
+        try:
+            out, inp = keras.Operation.output.fget(layer), keras.Operation.input.fget(layer)
+        except (AttributeError, ValueError, RuntimeError):
+            return None
+        if inp is not previous:
+            return None
+        previous = out
+    return layers if layers and previous is outputs[0] else None
+
+
 def variable_holders(model: keras.Model) -> list[tuple[str, list[tuple[str, keras.Variable]]]]:
     """``(recorded name, variable_keys)`` of everything in ``model`` that holds variables, in model order.
 

@@ -93,6 +93,7 @@ import keras
 import numpy as np
 
 from deepreplay import _backend
+from deepreplay.model_inspection import chain_layers
 from deepreplay.numpy_forward import NUMPY_ACTIVATIONS, SELU_ALPHA, SELU_SCALE, numpy_layer
 
 __all__ = ["MAX_COST", "NumpyStep", "forward_cost", "numpy_step", "plain_layer", "step_plan"]
@@ -198,30 +199,12 @@ def _float32(layer: keras.layers.Layer) -> bool:
 
 
 def _chain_layers(model: keras.Model) -> list[keras.layers.Layer] | None:
-    """The model's layers in call order when it is a plain chain of single calls, else None."""
+    """The layers of a ``keras.Sequential`` or functional model (not a subclass) that is a plain chain
+    (:func:`deepreplay.model_inspection.chain_layers`), else None."""
     cls = type(model)
     if not (cls.__module__.startswith("keras.") and cls.__name__ in ("Sequential", "Functional")):
         return None
-    try:
-        inputs, outputs = model.inputs, model.outputs
-    except (AttributeError, ValueError):
-        return None
-    if not inputs or not outputs or len(inputs) != 1 or len(outputs) != 1:
-        return None
-    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    if not layers:
-        return None
-    previous = inputs[0]
-    for layer in layers:
-        try:
-            # The tensors of the layer's first call (a functional model's own input/output are its graph's ends).
-            out, inp = keras.Operation.output.fget(layer), keras.Operation.input.fget(layer)
-        except (AttributeError, ValueError, RuntimeError):
-            return None
-        if inp is not previous:
-            return None
-        previous = out
-    return layers if previous is outputs[0] else None
+    return chain_layers(model)
 
 
 def plain_layer(layer: keras.layers.Layer) -> _Layer | None:

@@ -11,7 +11,7 @@ import pytest
 
 from deepreplay.losses import loss_name, output_masks, per_sample_loss
 from deepreplay.metrics import compiled_metrics
-from deepreplay.model_inspection import is_linear, model_layers, variable_keys
+from deepreplay.model_inspection import chain_layers, is_linear, model_layers, variable_keys
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(12, 2)).astype(np.float32)
@@ -307,3 +307,23 @@ def test_masks_are_read_and_given_without_keras_internal_masking_module(monkeypa
     (spec,) = compiled_metrics(model, y)
     spec.mask = masks[0]
     assert spec.evaluate(y, keras.ops.convert_to_numpy(model(x))) == pytest.approx(want, rel=1e-6)
+
+
+def test_chain_layers_are_the_layers_of_a_plain_chain_only():
+    """chain_layers: a Sequential or functional chain gives its layers in call order; a branch, a skip,
+    two inputs or a layer called off the chain give None."""
+    seq = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, name="a"), keras.layers.Dense(1, name="b")])
+    assert [layer.name for layer in chain_layers(seq)] == ["a", "b"]
+    inp = keras.Input((3,))
+    h = keras.layers.Dense(4, name="h")(inp)
+    out = keras.layers.Dense(1, name="o")(keras.layers.Activation("relu", name="act")(h))
+    assert [layer.name for layer in chain_layers(keras.Model(inp, out))] == ["h", "act", "o"]
+    skip = keras.layers.Add(name="add")([keras.layers.Dense(3, name="d")(inp), inp])
+    assert chain_layers(keras.Model(inp, skip)) is None
+    a, b = keras.Input((3,)), keras.Input((3,))
+    assert chain_layers(keras.Model([a, b], keras.layers.Concatenate()([a, b]))) is None
+    first = keras.layers.Dense(3, name="first")
+    branch = keras.layers.Dense(1, name="branch")(first(inp))
+    side = keras.layers.Dense(1, name="side")(inp)  # called on the input, not on 'first'
+    assert chain_layers(keras.Model(inp, keras.layers.Add()([branch, side]))) is None
+    assert chain_layers(keras.Sequential([keras.Input((3,))])) is None
