@@ -57,6 +57,21 @@ def test_probe_activations_and_z_match_numpy_and_leave_model_alone():
     assert len(model.weights) == 4
 
 
+def linear(v):
+    """A user's activation that Keras saves under the name of its own identity."""
+    return 2 * v
+
+
+def test_probe_records_the_z_values_of_a_user_activation_named_linear():
+    """A user's ``def linear`` is not the identity: its layer's z-values are recorded (they were left out)."""
+    model = _dense_model(linear)
+    probe = LayerProbe.build(model, want_outputs=True, want_z=True)
+    w1, b1 = model.get_layer("hidden").get_weights()
+    activations, z = probe.run(X)
+    np.testing.assert_allclose(z["hidden"], X @ w1 + b1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(activations["hidden"], 2 * (X @ w1 + b1), rtol=1e-5, atol=1e-6)
+
+
 def test_probe_records_nothing_when_not_asked():
     probe = LayerProbe.build(_dense_model(), want_outputs=False, want_z=False)
     assert probe.run(X) == ({}, {})

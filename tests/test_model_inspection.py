@@ -42,12 +42,17 @@ def _double(v):
     return 2 * v
 
 
+def linear(v):
+    """A user's function that Keras saves under the name of its own identity."""
+    return 2 * v
+
+
 @pytest.mark.filterwarnings("ignore:The object being serialized includes a `lambda`")
 @pytest.mark.parametrize("activation, linear", [
     (None, True), ("linear", True), (keras.activations.linear, True),
     ("relu", False), ("tanh", False), ("sigmoid", False),
     # custom callables are non-linear: their z-values must be recorded
-    (_double, False), (lambda v: 2 * v, False),
+    (_double, False), (lambda v: 2 * v, False), (linear, False),
 ])
 def test_is_linear(activation, linear):
     if isinstance(activation, str):
