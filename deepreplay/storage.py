@@ -255,6 +255,19 @@ def _writes_deflated(dataset: h5py.h5d.DatasetID) -> bool:
         and tuple(filters[1][2]) == (AUTO_DEFLATE_LEVEL,)
 
 
+#: h5py's lock around every call into HDF5 (``phil``), which its ``write_direct_chunk`` does not take
+#: (h5py 3.14).  HDF5 is not built thread-safe: that call running in the writer thread while another thread
+#: used h5py (a ``ModelCheckpoint`` saving weights at the epoch's end) broke HDF5's state, and the record
+#: failed ("ring type mismatch occurred for cache entry"; tests/test_storage.py has that race).
+_H5PY_LOCK = h5py._objects.phil
+
+
+def _write_chunk(dataset: h5py.h5d.DatasetID, offsets: tuple[int, ...], data: Any) -> None:
+    """``dataset.write_direct_chunk(offsets, data)`` under h5py's lock (see :data:`_H5PY_LOCK`)."""
+    with _H5PY_LOCK:
+        dataset.write_direct_chunk(offsets, data)
+
+
 def _raw_chunk(dataset: h5py.h5d.DatasetID) -> np.ndarray | _SeriesChunk | None:
     """How the records of ``dataset`` are written as whole chunks of raw bytes (``write_direct_chunk``, not
     through HDF5's chunk cache, which costs several times more for a small record), or None.
@@ -301,7 +314,7 @@ class _SeriesChunk:
                 h5py.Dataset(dataset).read_direct(values, np.s_[start:start + held], np.s_[:held])
             self.start, self.values = start, values
         self.values[index - start] = value
-        dataset.write_direct_chunk((start,), self.values)
+        _write_chunk(dataset, (start,), self.values)
 
 
 def compressed_bound(nbytes: int) -> int:
@@ -989,18 +1002,18 @@ class RecordingWriter:
         dataset.set_extent((index + 1, *shape))
         if self._deflated[path] and value.dtype == dataset.dtype and value.size:
             # Compressed here (ISA-L) and written as the chunk HDF5's filters would have made.
-            dataset.write_direct_chunk((index, *(0,) * len(shape)), deflate_chunk(value))
+            _write_chunk(dataset, (index, *(0,) * len(shape)), deflate_chunk(value))
             return
         if isinstance(chunk, np.ndarray) and value.dtype == chunk.dtype and value.size:
             # One unfiltered chunk per record, written as the chunk's bytes (see _raw_chunk): the packed row as
             # it is, a scalars row followed by the fill value up to the chunk's width.
             if chunk.shape == shape:
-                dataset.write_direct_chunk((index, *(0,) * len(shape)), np.ascontiguousarray(value))
+                _write_chunk(dataset, (index, *(0,) * len(shape)), np.ascontiguousarray(value))
                 return
             if value.ndim == 1 and chunk.ndim == 1 and chunk.shape[0] > shape[0]:
                 padded = chunk.copy()
                 padded[:shape[0]] = value
-                dataset.write_direct_chunk((index, 0), padded)
+                _write_chunk(dataset, (index, 0), padded)
                 return
         file_space = dataset.get_space()
         file_space.select_hyperslab((index, *(0,) * len(shape)), (1, *shape))

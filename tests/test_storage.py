@@ -940,3 +940,43 @@ def test_series_and_scalar_rows_written_as_whole_chunks_read_back_across_chunks_
         assert reader.weights(1099)["dense"]["kernel"][0, 0] == 1099
     with h5py.File(path, "r") as f:  # plain HDF5 reads the chunks as any other
         np.testing.assert_array_equal(f["g/epochs"][()], 3 * np.arange(n))
+
+
+@pytest.mark.parametrize("compression", [None, "auto"])
+def test_appending_while_another_thread_uses_h5py_breaks_neither(tmp_path, compression):
+    """The writer thread's whole-chunk writes while the training thread uses h5py on another file (a
+    ModelCheckpoint saving weights at each epoch's end): HDF5 is not thread-safe and h5py's
+    write_direct_chunk does not take h5py's lock, so both sides failed ('ring type mismatch occurred for cache
+    entry') before the writer took it."""
+    import threading
+
+    stop, errors = threading.Event(), []
+
+    def other_thread():
+        i = 0
+        while not stop.is_set():
+            try:
+                with h5py.File(tmp_path / "other.h5", "w") as f:
+                    for j in range(5):
+                        f.create_dataset(f"d{j}", data=np.arange(100.0) * i)
+            except Exception as exc:  # noqa: BLE001 - counted: the assertion below names them
+                errors.append(repr(exc))
+            i += 1
+
+    path = tmp_path / "r.h5"
+    writer = _create(path, compression=compression)
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    try:
+        for k in range(120):  # the race is a matter of timing: before the fix, tens of records broke it
+            _append(writer, k)
+    finally:
+        stop.set()
+        thread.join()
+        writer.close()
+    assert errors == []
+    with RecordingReader(path, "g") as reader:
+        assert reader.n_records == 120
+        for k in (0, 57, 119):
+            np.testing.assert_array_equal(reader.weights(k)["dense"]["kernel"], _record(k)["weights"]["dense"]["kernel"])
+            np.testing.assert_array_equal(reader.losses(k), _record(k)["losses"])
